@@ -1,0 +1,59 @@
+"""bcrypt password hashing, always in a thread: never on the reactor."""
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import bcrypt
+from twisted.internet.threads import deferToThreadPool
+
+
+def _prepare(password: str) -> bytes:
+    """
+    bcrypt reads at most 72 bytes (and bcrypt 5 refuses more): longer
+    passwords are first reduced with SHA-256 so every byte still counts.
+    """
+    raw = password.encode("utf-8")
+    if len(raw) > 72:
+        raw = base64.b64encode(hashlib.sha256(raw).digest())
+    return raw
+
+
+class PasswordHasher:
+    def __init__(self, reactor, rounds: int):
+        self._reactor = reactor
+        self._rounds = rounds
+
+    async def hash(self, password: str) -> str:
+        def work():
+            return bcrypt.hashpw(_prepare(password), bcrypt.gensalt(self._rounds)).decode("ascii")
+
+        return await deferToThreadPool(self._reactor, self._reactor.getThreadPool(), work)
+
+    async def check(self, password: str, password_hash: str | None) -> bool:
+        """Constant-time check (bcrypt's); C{False} for a missing hash."""
+        if not password_hash:
+            return False
+
+        def work():
+            try:
+                return bcrypt.checkpw(_prepare(password), password_hash.encode("ascii"))
+            except ValueError:
+                return False
+
+        return await deferToThreadPool(self._reactor, self._reactor.getThreadPool(), work)
+
+
+class PasswordChecker:
+    """Checks a user's password against their stored hash."""
+
+    def __init__(self, accounts, hasher: PasswordHasher):
+        self._accounts = accounts
+        self._hasher = hasher
+
+    async def check(self, user_id: str, password: str) -> bool:
+        """C{False} for unknown, deactivated or password-less accounts."""
+        account = await self._accounts.get_account(user_id)
+        if account is None or account.deactivated:
+            return False
+        return await self._hasher.check(password, account.password_hash)

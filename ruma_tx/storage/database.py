@@ -1,0 +1,179 @@
+"""
+Our one wrapper around txpostgres: a pool that survives PostgreSQL restarts,
+transactions written as C{async def} functions, retried on serialization
+failures and deadlocks.
+
+txpostgres traps this module hides (see shared/notes/stack.md): its
+C{runInteraction} silently commits an empty transaction when handed a
+coroutine function; its plain pool never recovers after a restart; and
+C{executemany} fails in async mode (use L{Transaction.insert_many}).
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
+
+import psycopg2
+import psycopg2.errors
+from twisted.internet import defer
+from twisted.logger import Logger
+from txpostgres import txpostgres
+from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
+
+log = Logger()
+T = TypeVar("T")
+
+#: SQLSTATEs after which a transaction is simply run again.
+_RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_MAX_ATTEMPTS = 5
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL cannot be reached right now; the pool is reconnecting."""
+
+
+class Transaction:
+    """
+    The cursor of one running transaction, handed to transaction functions.
+    """
+
+    def __init__(self, cursor):
+        self._cursor = cursor
+
+    async def execute(self, sql: str, args: Sequence[Any] | dict = ()) -> int:
+        """Run one statement; return the number of rows it touched."""
+        await self._cursor.execute(sql, args)
+        return self._cursor.rowcount
+
+    async def fetch_all(self, sql: str, args: Sequence[Any] | dict = ()) -> list[tuple]:
+        await self._cursor.execute(sql, args)
+        return self._cursor.fetchall()
+
+    async def fetch_one(self, sql: str, args: Sequence[Any] | dict = ()) -> tuple | None:
+        await self._cursor.execute(sql, args)
+        return self._cursor.fetchone()
+
+    async def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], suffix: str = ""
+    ) -> int:
+        """
+        Insert many rows with one multi-row C{INSERT ... VALUES (...), (...)}.
+
+        @param suffix: appended SQL, e.g. C{ON CONFLICT DO NOTHING}.
+        """
+        if not rows:
+            return 0
+        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        values = ", ".join([placeholder] * len(rows))
+        flat = [value for row in rows for value in row]
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {suffix}"
+        return await self.execute(sql, flat)
+
+
+class Database:
+    """
+    A pool of txpostgres connections, each with its own dead-connection
+    detector, so the pool recovers by itself when PostgreSQL restarts.
+
+    Connections are checked out exclusively: one query or one transaction
+    at a time per connection; callers beyond C{pool_size} wait in line.
+    """
+
+    def __init__(self, dsn: str, pool_size: int, reactor):
+        self._dsn = dsn
+        self._reactor = reactor
+        self._connections = [self._new_connection() for _ in range(pool_size)]
+        self._free: list[txpostgres.Connection] = []
+        self._waiting: deque[defer.Deferred] = deque()
+        self._closed = False
+
+    def _new_connection(self) -> txpostgres.Connection:
+        return txpostgres.Connection(
+            reactor=self._reactor, detector=DeadConnectionDetector(reactor=self._reactor)
+        )
+
+    async def open(self) -> None:
+        """Connect every connection of the pool; fails if PostgreSQL is down."""
+        await defer.gatherResults(
+            [defer.ensureDeferred(self._connect(c)) for c in self._connections],
+            consumeErrors=True,
+        ).addErrback(lambda f: f.value.subFailure)
+        self._free = list(self._connections)
+
+    async def _connect(self, connection) -> None:
+        await connection.connect(self._dsn)
+
+    def close(self) -> None:
+        self._closed = True
+        for connection in self._connections:
+            try:
+                connection.close()
+            except (psycopg2.Error, AttributeError):
+                pass  # already closed or never connected
+        while self._waiting:
+            self._waiting.popleft().errback(DatabaseUnavailable("database pool closed"))
+
+    async def fetch_all(self, sql: str, args: Sequence[Any] | dict = ()) -> list[tuple]:
+        """Run one query in its own transaction; return all rows."""
+        return await self._use(lambda c: c.runQuery(sql, args))
+
+    async def fetch_one(self, sql: str, args: Sequence[Any] | dict = ()) -> tuple | None:
+        rows = await self.fetch_all(sql, args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, args: Sequence[Any] | dict = ()) -> None:
+        """Run one statement in its own transaction."""
+        await self._use(lambda c: c.runOperation(sql, args))
+
+    async def transaction(
+        self, name: str, fn: Callable[..., Awaitable[T]], *args, **kwargs
+    ) -> T:
+        """
+        Run C{await fn(txn, *args, **kwargs)} inside one transaction.
+
+        The transaction commits when C{fn} returns and rolls back when it
+        raises; serialization failures and deadlocks run it again (so C{fn}
+        must have no side effects outside the database).
+
+        @param name: names the transaction in logs.
+        """
+
+        def interaction(cursor):
+            return defer.ensureDeferred(fn(Transaction(cursor), *args, **kwargs))
+
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                return await self._use(lambda c: c.runInteraction(interaction))
+            except psycopg2.Error as e:
+                if e.pgcode not in _RETRYABLE or attempt == _MAX_ATTEMPTS:
+                    raise
+                log.debug("transaction {name} retried after {code}", name=name, code=e.pgcode)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _use(self, operation):
+        connection = await self._checkout()
+        try:
+            return await operation(connection)
+        except (ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+            if isinstance(e, psycopg2.OperationalError) and e.pgcode:
+                raise  # a query error with an SQLSTATE, not a lost connection
+            raise DatabaseUnavailable(str(e) or type(e).__name__) from None
+        except txpostgres.RollbackFailed:
+            raise DatabaseUnavailable("connection lost during a transaction") from None
+        finally:
+            self._checkin(connection)
+
+    def _checkout(self) -> defer.Deferred:
+        if self._closed:
+            return defer.fail(DatabaseUnavailable("database pool closed"))
+        if self._free:
+            return defer.succeed(self._free.pop())
+        d = defer.Deferred(canceller=lambda d: self._waiting.remove(d))
+        self._waiting.append(d)
+        return d
+
+    def _checkin(self, connection) -> None:
+        if self._waiting:
+            self._waiting.popleft().callback(connection)
+        else:
+            self._free.append(connection)
