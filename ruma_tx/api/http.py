@@ -73,6 +73,7 @@ class MatrixSite(server.Site):
 
     requestFactory = MatrixRequest
     displayTracebacks = False
+    noisy = False
 
     def __init__(self, resource, *, max_body_bytes: int, request_log_level: LogLevel | None):
         super().__init__(resource)
@@ -135,7 +136,7 @@ def render_error(request, failure) -> bytes:
 class MatrixRoot(Resource):
     """
     The root of a client listener: CORS headers on every response, OPTIONS
-    answered for any path, and over-large bodies refused before routing.
+    answered for any path, over-large bodies refused before routing.
     """
 
     isLeaf = True
@@ -154,6 +155,10 @@ class MatrixRoot(Resource):
             return respond(
                 request, 413, {"errcode": "M_TOO_LARGE", "error": "Request body too large"}
             )
+        # Twisted has percent-decoded the path segments, so an encoded "/"
+        # inside an id would split it: route on the path as sent, and let
+        # the router decode each parameter once (as Synapse does).
+        request.postpath = request.path.split(b"?", 1)[0][1:].split(b"/")
         return self._router.render(request)
 
 

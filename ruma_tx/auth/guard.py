@@ -43,6 +43,10 @@ def extract_access_token(request) -> str | None:
     """
     header = request.getHeader(b"authorization")
     if header is not None:
+        try:
+            header = header.decode("ascii")
+        except UnicodeDecodeError:
+            raise unknown_token() from None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise MatrixError(401, "M_MISSING_TOKEN", "Authorization header is not a Bearer token")
