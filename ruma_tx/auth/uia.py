@@ -11,13 +11,28 @@ from ruma_tx.errors import MatrixError
 DUMMY = "m.login.dummy"
 PASSWORD = "m.login.password"
 
-#: How long a UIA session lives (Synapse: 10 minutes after last use).
+#: How long a UIA session lives after it starts.
 SESSION_LIFETIME_MS = 15 * 60 * 1000
 
 
 def next_flow_state(flows: list[list[str]], completed: tuple[str, ...]) -> bool:
     """True when C{completed} finishes at least one of C{flows}."""
     return any(all(stage in completed for stage in flow) for flow in flows)
+
+
+def stage_in_order(flows: list[list[str]], completed: tuple[str, ...], stage: str) -> bool:
+    """
+    Whether C{stage} may be attempted now: it is already completed (a retry),
+    or it is the next stage of a flow whose earlier stages are all done (the
+    spec: "the flow's stages must be completed in order").
+    """
+    if stage in completed:
+        return True
+    for flow in flows:
+        remaining = [s for s in flow if s not in completed]
+        if remaining and remaining[0] == stage:
+            return True
+    return False
 
 
 def uia_required(flows, session_id: str, completed, errcode=None, message="") -> MatrixError:
@@ -80,10 +95,16 @@ class UserInteractiveAuth:
         if not auth or "type" not in auth:
             raise uia_required(flows, session_id, completed)
         stage = auth["type"]
+        if not isinstance(stage, str):
+            raise MatrixError(400, "M_BAD_JSON", "'auth.type' must be a string")
         allowed = {s for flow in flows for s in flow}
         if stage not in allowed:
             raise uia_required(
                 flows, session_id, completed, "M_UNRECOGNIZED", f"Unsupported auth type {stage!r}"
+            )
+        if not stage_in_order(flows, completed, stage):
+            raise uia_required(
+                flows, session_id, completed, "M_FORBIDDEN", f"Auth stage {stage!r} is out of order"
             )
         if stage == PASSWORD:
             if not await self._password_stage(auth, user_id, server_name):
@@ -93,7 +114,9 @@ class UserInteractiveAuth:
             completed = completed + (stage,)
         if not next_flow_state(flows, completed):
             raise uia_required(flows, session_id, completed)
-        await self._store.delete_session(session_id)
+        # Only one request may consume a completed session.
+        if not await self._store.delete_session(session_id):
+            raise MatrixError(400, "M_UNKNOWN", "Unknown or expired UIA session")
 
     async def _password_stage(self, auth: dict, user_id: str | None, server_name: str) -> bool:
         password = auth.get("password")

@@ -52,19 +52,31 @@ class AccountStore:
         row = await self._db.fetch_one("SELECT nextval('guest_localparts')")
         return row[0]
 
-    async def upgrade_guest(self, user_id: str, password_hash: str, displayname: str) -> bool:
-        """Turn a guest into a full account; C{False} if it is no guest."""
-        rows = await self._db.fetch_all(
-            "UPDATE users SET is_guest = FALSE, password_hash = %s"
-            " WHERE user_id = %s AND is_guest AND NOT deactivated RETURNING user_id",
-            (password_hash, user_id),
-        )
-        if rows:
-            await self._db.execute(
+    async def upgrade_guest(self, user_id: str, password_hash: str, displayname: str) -> list[str] | None:
+        """
+        Turn a guest into a full account and revoke its guest tokens (they
+        carry C{guest = true}). Return the revoked token ids, or C{None} if
+        the user is no longer a guest.
+        """
+
+        async def upgrade(txn):
+            row = await txn.fetch_one(
+                "UPDATE users SET is_guest = FALSE, password_hash = %s"
+                " WHERE user_id = %s AND is_guest AND NOT deactivated RETURNING user_id",
+                (password_hash, user_id),
+            )
+            if row is None:
+                return None
+            await txn.execute(
                 "UPDATE profiles SET displayname = COALESCE(displayname, %s) WHERE user_id = %s",
                 (displayname, user_id),
             )
-        return bool(rows)
+            rows = await txn.fetch_all(
+                "DELETE FROM access_tokens WHERE user_id = %s RETURNING token_id", (user_id,)
+            )
+            return [r[0] for r in rows]
+
+        return await self._db.transaction("upgrade_guest", upgrade)
 
     async def get_account(self, user_id: str) -> Account | None:
         row = await self._db.fetch_one(

@@ -43,8 +43,12 @@ class UiaStore:
             (stage, session_id, stage),
         )
 
-    async def delete_session(self, session_id: str) -> None:
-        await self._db.execute("DELETE FROM uia_sessions WHERE session_id = %s", (session_id,))
+    async def delete_session(self, session_id: str) -> bool:
+        """Delete a session; C{False} if another request already had."""
+        rows = await self._db.fetch_all(
+            "DELETE FROM uia_sessions WHERE session_id = %s RETURNING 1", (session_id,)
+        )
+        return bool(rows)
 
     async def delete_expired(self, now_ms: int) -> None:
         await self._db.execute("DELETE FROM uia_sessions WHERE expires_ts <= %s", (now_ms,))
