@@ -1,0 +1,701 @@
+"""
+The daemon's private PostgreSQL cluster, used when the configuration has no
+C{[database] dsn}.
+
+The cluster lives in C{<data_dir>/postgres}. It is created with C{initdb} on
+first start, listens on a unix socket only (C{listen_addresses=''}, the
+socket in a directory only the cluster user can enter) and runs the
+C{postgres} server as a child process of the daemon, started and stopped by
+it. PostgreSQL refuses to run as root: when the daemon runs as root, the
+cluster runs as the C{postgres} OS user.
+
+Everything here waits asynchronously: processes are spawned with
+C{reactor.spawnProcess}, blocking libpq calls run in the reactor's thread
+pool.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import stat
+import tempfile
+from collections import deque
+from typing import Any, Callable, TypeVar
+
+import psycopg2
+import psycopg2.errors
+from psycopg2 import sql
+from twisted.internet import defer, error, protocol, threads
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+
+log = Logger()
+T = TypeVar("T")
+
+#: The OS user the cluster runs as when the daemon runs as root.
+CLUSTER_OS_USER = "postgres"
+#: The superuser role created by initdb; the daemon connects as it.
+DB_ROLE = "ruma"
+#: The port number only names the socket file (no TCP listener).
+PORT = 5432
+#: sockaddr_un.sun_path holds 108 bytes including the final NUL.
+SOCKET_PATH_MAX = 107
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+QUIT_TIMEOUT = 10.0
+_POLL_INTERVAL = 0.1
+_STDERR_TAIL = 40
+
+_DSN_HINT = (
+    "or set [database] dsn in the configuration to use a PostgreSQL server "
+    "of your own"
+)
+
+
+class EmbeddedClusterError(Exception):
+    """
+    The private PostgreSQL cluster cannot be created, started or stopped.
+    The message says what to do (e.g. configure C{[database] dsn}).
+    """
+
+
+# --------------------------------------------------------------------------
+# Finding the PostgreSQL programs
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    """/usr/lib/postgresql/<version>/bin/<name> -> numeric version tuple."""
+    version = pathlib.Path(path).parent.parent.name
+    return tuple(int(part) for part in re.findall(r"\d+", version)) or (0,)
+
+
+def find_pg_binary(name: str) -> str:
+    """
+    Find a PostgreSQL program: C{shutil.which(name)} first, else the newest
+    C{/usr/lib/postgresql/*/bin/<name>}.
+
+    @raise EmbeddedClusterError: if there is none.
+    """
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = [
+        path
+        for path in glob.glob(f"/usr/lib/postgresql/*/bin/{glob.escape(name)}")
+        if os.path.isfile(path) and os.access(path, os.X_OK)
+    ]
+    if not candidates:
+        raise EmbeddedClusterError(
+            f"cannot find the PostgreSQL program {name!r} (not on PATH nor in "
+            f"/usr/lib/postgresql/*/bin): install the PostgreSQL server "
+            f"(e.g. apt-get install postgresql) {_DSN_HINT}"
+        )
+    return max(candidates, key=_version_key)
+
+
+def _pg_binaries(cluster_dir: pathlib.Path) -> tuple[str, str]:
+    """
+    C{(initdb, postgres)} from the same installation; for an existing
+    cluster, prefer the installation of the cluster's own major version.
+    """
+    try:
+        major = (cluster_dir / "PG_VERSION").read_text().strip()
+    except OSError:
+        major = ""
+    if re.fullmatch(r"\d+(\.\d+)?", major):
+        bindir = pathlib.Path("/usr/lib/postgresql") / major / "bin"
+        if os.access(bindir / "postgres", os.X_OK):
+            return str(bindir / "initdb"), str(bindir / "postgres")
+    postgres = find_pg_binary("postgres")
+    sibling = pathlib.Path(os.path.realpath(postgres)).parent / "initdb"
+    if os.access(sibling, os.X_OK):
+        return str(sibling), postgres
+    return find_pg_binary("initdb"), postgres
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+
+
+def _dsn_value(value: str) -> str:
+    """Quote one libpq keyword/value connection-string value if needed."""
+    if value and not re.search(r"[\s'\\]", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _socket_dir_setting(path: str) -> str:
+    """A value for unix_socket_directories (a comma-separated list)."""
+    if re.search(r"[\s,]", path):
+        return '"' + path + '"'
+    return path
+
+
+def _child_env() -> dict[str, str]:
+    """Our environment without libpq/PostgreSQL variables (PGPORT, ...)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return env
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_postgres_process(pid: int) -> bool:
+    """
+    Whether C{pid} is a PostgreSQL server process (and not an unrelated
+    process that reused the pid of a crashed postmaster). Where /proc cannot
+    tell, assume it is.
+    """
+    try:
+        comm = pathlib.Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return _pid_alive(pid) and not os.path.isdir("/proc/self")
+    except OSError:
+        return True
+    return comm.startswith("postgres") or comm.startswith("postmaster")
+
+
+def _tail(lines) -> str:
+    text = "\n".join(f"  {line}" for line in lines)
+    return text or "  (no output)"
+
+
+class _CollectingProtocol(protocol.ProcessProtocol):
+    """Collects a short-lived child's output and tells how it exited."""
+
+    def __init__(self) -> None:
+        self.output: list[bytes] = []
+        self.result: tuple[int | None, int | None] | None = None
+        self._waiters: list[defer.Deferred] = []
+
+    def connectionMade(self) -> None:
+        self.transport.closeStdin()
+
+    def outReceived(self, data: bytes) -> None:
+        self.output.append(data)
+
+    def errReceived(self, data: bytes) -> None:
+        self.output.append(data)
+
+    def processEnded(self, reason) -> None:
+        value = reason.value
+        self.result = (getattr(value, "exitCode", None), getattr(value, "signal", None))
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(self.result)
+
+    def wait(self) -> defer.Deferred:
+        """A new Deferred firing C{(exit code, signal)} once the child exited."""
+        if self.result is not None:
+            return defer.succeed(self.result)
+        waiter: defer.Deferred = defer.Deferred()
+        self._waiters.append(waiter)
+        return waiter
+
+    def lines(self) -> list[str]:
+        text = b"".join(self.output).decode("utf-8", "replace")
+        return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+class _PostmasterProtocol(protocol.ProcessProtocol):
+    """
+    The postmaster's process protocol: logs its output, keeps the last lines
+    for error messages and tells when it exits.
+    """
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=_STDERR_TAIL)
+        self.ended = False
+        #: set by L{EmbeddedPostgres.stop}: an exit is then expected.
+        self.stopping = False
+        self.reason: BaseException | None = None
+        self._buffer = b""
+        self._waiters: list[defer.Deferred] = []
+
+    def connectionMade(self) -> None:
+        self.transport.closeStdin()
+
+    def outReceived(self, data: bytes) -> None:
+        self._feed(data)
+
+    def errReceived(self, data: bytes) -> None:
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        self._buffer += data
+        *complete, self._buffer = self._buffer.split(b"\n")
+        for raw in complete:
+            self._line(raw)
+
+    def _line(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rstrip()
+        if not text:
+            return
+        self.lines.append(text)
+        if re.search(r"\b(ERROR|FATAL|PANIC|WARNING):", text):
+            log.warn("postgres: {line}", line=text)
+        else:
+            log.info("postgres: {line}", line=text)
+
+    def processEnded(self, reason) -> None:
+        if self._buffer:
+            self._line(self._buffer)
+            self._buffer = b""
+        self.ended = True
+        self.reason = reason.value
+        if not self.stopping:
+            log.error(
+                "the embedded PostgreSQL exited unexpectedly ({how})",
+                how=self.describe_exit(),
+            )
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def wait(self) -> defer.Deferred:
+        """A new Deferred that fires when the process has exited."""
+        waiter: defer.Deferred = defer.Deferred()
+        if self.ended:
+            waiter.callback(None)
+        else:
+            self._waiters.append(waiter)
+        return waiter
+
+    def describe_exit(self) -> str:
+        value = self.reason
+        code = getattr(value, "exitCode", None)
+        signal = getattr(value, "signal", None)
+        if signal:
+            return f"killed by signal {signal}"
+        return f"exit code {code}"
+
+
+# --------------------------------------------------------------------------
+# The cluster
+
+
+class EmbeddedPostgres:
+    """A private PostgreSQL cluster, a child process of the daemon."""
+
+    def __init__(self, data_dir: pathlib.Path, reactor, dbname: str = "ruma"):
+        self.data_dir = pathlib.Path(os.path.abspath(os.fspath(data_dir)))
+        self.cluster_dir = self.data_dir / "postgres"
+        self.reactor = reactor
+        self.dbname = dbname
+        #: libpq DSN of database C{dbname}, after L{start}.
+        self.dsn: str | None = None
+        #: pid of the postmaster while it runs.
+        self.pid: int | None = None
+        self.socket_dir: pathlib.Path | None = None
+        self._temp_socket_dir = False
+        self._uid: int | None = None
+        self._gid: int | None = None
+        self._protocol: _PostmasterProtocol | None = None
+        self._transport = None
+        self._trigger = None
+        self._starting = False
+
+    # -- public API --------------------------------------------------------
+
+    async def start(self) -> str:
+        """
+        Create the cluster if needed, start it, wait until it accepts
+        connections, create the database and return its DSN.
+        """
+        if self._protocol is not None and not self._protocol.ended:
+            if self.dsn is not None:
+                return self.dsn
+            raise EmbeddedClusterError("the embedded PostgreSQL is already starting")
+        if self._starting:
+            raise EmbeddedClusterError("the embedded PostgreSQL is already starting")
+        self._starting = True
+        try:
+            return await self._start()
+        finally:
+            self._starting = False
+
+    async def stop(self) -> None:
+        """
+        Fast shutdown (SIGINT) of the postmaster; after C{STOP_TIMEOUT}
+        seconds an immediate shutdown (SIGQUIT), then SIGKILL. Idempotent.
+        """
+        proto = self._protocol
+        if proto is not None and not proto.ended:
+            log.info("stopping the embedded PostgreSQL (pid {pid})", pid=self.pid)
+            proto.stopping = True
+            self._signal("INT")
+            if not await self._wait_exit(proto, STOP_TIMEOUT):
+                log.warn(
+                    "the embedded PostgreSQL did not stop within {t} s: "
+                    "immediate shutdown", t=STOP_TIMEOUT,
+                )
+                self._signal("QUIT")
+                if not await self._wait_exit(proto, QUIT_TIMEOUT):
+                    self._signal("KILL")
+                    await proto.wait()
+        self._cleanup()
+
+    # -- start ---------------------------------------------------------------
+
+    async def _start(self) -> str:
+        self._resolve_user()
+        self._prepare_cluster_dir()
+        initdb, postgres = _pg_binaries(self.cluster_dir)
+        if not (self.cluster_dir / "PG_VERSION").exists():
+            await self._initdb(initdb)
+        self._prepare_socket_dir()
+        try:
+            self._clear_stale_pidfile()
+            self._spawn(postgres)
+            try:
+                await self._wait_ready()
+                await self._in_thread(
+                    _ensure_database, self._dsn_for("postgres"), self.dbname
+                )
+            except BaseException:
+                await self.stop()
+                raise
+        except BaseException:
+            self._cleanup()
+            raise
+        self.dsn = self._dsn_for(self.dbname)
+        self._trigger = self.reactor.addSystemEventTrigger(
+            "before", "shutdown", self._on_shutdown
+        )
+        log.info(
+            "embedded PostgreSQL running (pid {pid}, socket in {sock})",
+            pid=self.pid, sock=str(self.socket_dir),
+        )
+        return self.dsn
+
+    def _resolve_user(self) -> None:
+        """As root: run the cluster as the postgres user, who must reach data_dir."""
+        if os.geteuid() != 0:
+            self._uid = self._gid = None
+            return
+        try:
+            pw = pwd.getpwnam(CLUSTER_OS_USER)
+        except KeyError:
+            raise EmbeddedClusterError(
+                f"the daemon runs as root, and PostgreSQL refuses to run as "
+                f"root, but there is no {CLUSTER_OS_USER!r} user to run the "
+                f"embedded cluster as: install the PostgreSQL server package, "
+                f"run the daemon as an unprivileged user, {_DSN_HINT}"
+            ) from None
+        if pw.pw_uid == 0:
+            raise EmbeddedClusterError(
+                f"the {CLUSTER_OS_USER!r} user has uid 0; PostgreSQL refuses to "
+                f"run as root: fix that user {_DSN_HINT}"
+            )
+        self._uid, self._gid = pw.pw_uid, pw.pw_gid
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise EmbeddedClusterError(
+                f"cannot create data_dir {self.data_dir}: {e}"
+            ) from None
+        groups = set(os.getgrouplist(pw.pw_name, pw.pw_gid))
+        blocked = _first_unsearchable(self.data_dir, pw.pw_uid, groups)
+        if blocked is not None:
+            raise EmbeddedClusterError(
+                f"the embedded PostgreSQL runs as the {CLUSTER_OS_USER!r} user "
+                f"(PostgreSQL refuses to run as root), who cannot reach "
+                f"{self.cluster_dir}: {blocked} is not searchable by that user. "
+                f"Move data_dir somewhere the {CLUSTER_OS_USER!r} user can "
+                f"reach (e.g. under /var/lib), {_DSN_HINT}"
+            )
+
+    def _prepare_cluster_dir(self) -> None:
+        """
+        Check an existing cluster directory; remove what a failed first
+        start left (an empty directory or only our socket directory).
+        """
+        cluster = self.cluster_dir
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise EmbeddedClusterError(
+                f"cannot create data_dir {self.data_dir}: {e}"
+            ) from None
+        if not cluster.exists() and not cluster.is_symlink():
+            return
+        if not cluster.is_dir():
+            raise EmbeddedClusterError(f"{cluster} exists and is not a directory")
+        if not (cluster / "PG_VERSION").exists():
+            leftovers = [p.name for p in cluster.iterdir()]
+            if leftovers in ([], ["run"]) and not cluster.is_symlink():
+                shutil.rmtree(cluster)
+                return
+            raise EmbeddedClusterError(
+                f"{cluster} holds no PostgreSQL cluster (no PG_VERSION) but "
+                f"is not an empty directory: move its contents away so that a new "
+                f"cluster can be created there, {_DSN_HINT}"
+            )
+        if self._uid is not None:
+            st = cluster.stat()
+            if st.st_uid != self._uid:
+                raise EmbeddedClusterError(
+                    f"the cluster in {cluster} is owned by uid {st.st_uid}, "
+                    f"but runs as the {CLUSTER_OS_USER!r} user: "
+                    f"chown -R {CLUSTER_OS_USER}: {cluster}, {_DSN_HINT}"
+                )
+        os.chmod(cluster, 0o700)
+
+    async def _initdb(self, initdb: str) -> None:
+        """
+        Create the cluster in a side directory, renamed into place once
+        initdb succeeded: an interrupted initdb never leaves a half cluster.
+        """
+        building = self.data_dir / "postgres.initdb"
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(mode=0o700)
+        if self._uid is not None:
+            os.chown(building, self._uid, self._gid)
+        log.info("creating the embedded PostgreSQL cluster in {dir}",
+                 dir=str(self.cluster_dir))
+        argv = [
+            initdb, "-D", str(building), "-U", DB_ROLE, "-E", "UTF8",
+            "--locale=C", "--auth-local=trust", "--auth-host=reject",
+        ]
+        proto = _CollectingProtocol()
+        try:
+            transport = self._spawn_process(proto, argv)
+            try:
+                code, signal = await proto.wait()
+            except defer.CancelledError:
+                # initdb cleans up after itself on SIGTERM.
+                try:
+                    transport.signalProcess("TERM")
+                except error.ProcessExitedAlready:
+                    pass
+                await proto.wait()
+                raise
+            if code != 0 or not (building / "PG_VERSION").exists():
+                how = f"signal {signal}" if signal else f"exit code {code}"
+                raise EmbeddedClusterError(
+                    f"initdb failed ({how}) for {self.cluster_dir}:\n"
+                    f"{_tail(proto.lines()[-_STDERR_TAIL:])}\n"
+                    f"Fix the cause, {_DSN_HINT}"
+                )
+            os.rename(building, self.cluster_dir)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+
+    def _prepare_socket_dir(self) -> None:
+        inside = self.cluster_dir / "run"
+        if len(os.fsencode(str(inside / f".s.PGSQL.{PORT}"))) <= SOCKET_PATH_MAX:
+            inside.mkdir(mode=0o700, exist_ok=True)
+            self.socket_dir, self._temp_socket_dir = inside, False
+        else:
+            self.socket_dir = pathlib.Path(tempfile.mkdtemp(prefix="ruma-pg-"))
+            self._temp_socket_dir = True
+        if self._uid is not None:
+            os.chown(self.socket_dir, self._uid, self._gid)
+        os.chmod(self.socket_dir, 0o700)
+
+    def _clear_stale_pidfile(self) -> None:
+        pidfile = self.cluster_dir / "postmaster.pid"
+        try:
+            first = pidfile.read_text().splitlines()[:1]
+        except FileNotFoundError:
+            first = None
+        if first is not None:
+            try:
+                pid = int(first[0].strip())
+            except (IndexError, ValueError):
+                pid = None
+            if pid is not None and pid > 0 and _pid_alive(pid):
+                if _is_postgres_process(pid):
+                    raise EmbeddedClusterError(
+                        f"a PostgreSQL server (pid {pid}) is already running on "
+                        f"{self.cluster_dir} (another ruma_tx daemon using the "
+                        f"same data_dir?): stop it (kill -INT {pid}) and start "
+                        f"again"
+                    )
+                log.warn("removing postmaster.pid of pid {pid}, now reused by "
+                         "another program", pid=pid)
+            else:
+                log.warn("removing the stale postmaster.pid left by a crashed "
+                         "PostgreSQL (pid {pid})", pid=pid)
+            pidfile.unlink(missing_ok=True)
+        # No live postmaster owns this cluster: socket leftovers in our
+        # private socket directory are stale too (their lock names a pid
+        # that may have been reused).
+        for name in (f".s.PGSQL.{PORT}", f".s.PGSQL.{PORT}.lock"):
+            try:
+                (self.socket_dir / name).unlink()
+            except FileNotFoundError:
+                pass
+
+    def _spawn(self, postgres: str) -> None:
+        argv = [
+            postgres, "-D", str(self.cluster_dir), "-p", str(PORT),
+            "-c", "listen_addresses=",
+            "-k", _socket_dir_setting(str(self.socket_dir)),
+            "-c", "unix_socket_permissions=0700",
+        ]
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            # If the daemon dies without stopping us (SIGKILL), the kernel
+            # sends the postmaster SIGINT: a fast shutdown, never an orphan.
+            argv = [setpriv, "--pdeathsig", "INT", "--"] + argv
+        proto = _PostmasterProtocol()
+        self._protocol = proto
+        self._transport = self._spawn_process(proto, argv, path=self.cluster_dir)
+        self.pid = self._transport.pid
+
+    def _spawn_process(self, proto, argv: list[str], path=None):
+        try:
+            return self.reactor.spawnProcess(
+                proto, argv[0], argv, env=_child_env(),
+                path=str(path or self.data_dir), uid=self._uid, gid=self._gid,
+            )
+        except OSError as e:
+            raise EmbeddedClusterError(f"cannot run {argv[0]}: {e}") from None
+
+    async def _wait_ready(self) -> None:
+        proto = self._protocol
+        socket_path = self.socket_dir / f".s.PGSQL.{PORT}"
+        admin_dsn = self._dsn_for("postgres")
+        deadline = self.reactor.seconds() + START_TIMEOUT
+        last_error: Exception | None = None
+        while True:
+            if proto.ended:
+                raise EmbeddedClusterError(
+                    f"the embedded PostgreSQL exited during start-up "
+                    f"({proto.describe_exit()}); its last messages:\n"
+                    f"{_tail(proto.lines)}\nFix the cause, {_DSN_HINT}"
+                )
+            if socket_path.exists():
+                try:
+                    await self._in_thread(_probe, admin_dsn)
+                    return
+                except psycopg2.OperationalError as e:
+                    last_error = e
+            if self.reactor.seconds() >= deadline:
+                detail = str(last_error).strip() if last_error else "no socket"
+                raise EmbeddedClusterError(
+                    f"the embedded PostgreSQL did not accept connections "
+                    f"within {START_TIMEOUT:.0f} s ({detail}); its last "
+                    f"messages:\n{_tail(proto.lines)}"
+                )
+            await deferLater(self.reactor, _POLL_INTERVAL, lambda: None)
+
+    # -- stop ----------------------------------------------------------------
+
+    def _signal(self, name: str) -> None:
+        if self._transport is None:
+            return
+        try:
+            self._transport.signalProcess(name)
+        except (error.ProcessExitedAlready, ProcessLookupError):
+            pass
+
+    async def _wait_exit(self, proto: _PostmasterProtocol, timeout: float) -> bool:
+        waiter = proto.wait()
+        waiter.addTimeout(timeout, self.reactor)
+        try:
+            await waiter
+        except defer.TimeoutError:
+            return False
+        return True
+
+    def _on_shutdown(self) -> defer.Deferred:
+        self._trigger = None  # firing: must not be removed any more
+        return defer.ensureDeferred(self.stop())
+
+    def _cleanup(self) -> None:
+        if self._trigger is not None:
+            self.reactor.removeSystemEventTrigger(self._trigger)
+            self._trigger = None
+        if self._temp_socket_dir and self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self._temp_socket_dir = False
+        if self._protocol is not None and self._protocol.ended:
+            self.pid = None
+            self.dsn = None
+            self._transport = None
+
+    # -- helpers -------------------------------------------------------------
+
+    def _dsn_for(self, dbname: str) -> str:
+        return " ".join([
+            f"host={_dsn_value(str(self.socket_dir))}",
+            f"port={PORT}",
+            f"dbname={_dsn_value(dbname)}",
+            f"user={DB_ROLE}",
+        ])
+
+    def _in_thread(self, fn: Callable[..., T], *args: Any) -> defer.Deferred:
+        return threads.deferToThreadPool(
+            self.reactor, self.reactor.getThreadPool(), fn, *args
+        )
+
+
+def _first_unsearchable(
+    directory: pathlib.Path, uid: int, groups: set[int]
+) -> pathlib.Path | None:
+    """
+    The first directory on the way to C{directory} (itself included) that
+    the user C{uid} with C{groups} cannot search, judged by owner, group and
+    mode bits (as the kernel does, ignoring ACLs); None if all can be.
+    """
+    paths = {pathlib.Path(os.path.abspath(directory))}
+    paths.add(pathlib.Path(os.path.realpath(directory)))
+    todo: list[pathlib.Path] = []
+    for path in paths:
+        todo.extend(reversed([path, *path.parents]))
+    seen: set[pathlib.Path] = set()
+    for path in todo:
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return path
+        if st.st_uid == uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return path
+    return None
+
+
+def _probe(dsn: str) -> None:
+    """Connect once (in a thread); raises OperationalError if not ready."""
+    conn = psycopg2.connect(dsn, connect_timeout=5)
+    conn.close()
+
+
+def _ensure_database(admin_dsn: str, dbname: str) -> None:
+    """CREATE DATABASE dbname unless it exists (in a thread)."""
+    conn = psycopg2.connect(admin_dsn, connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+            if cur.fetchone() is None:
+                try:
+                    cur.execute(
+                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
+                    )
+                except psycopg2.errors.DuplicateDatabase:
+                    pass
+    finally:
+        conn.close()
