@@ -159,6 +159,12 @@ class Guard:
                 if not tokens:
                     del self._by_token_id[old.requester.token_id]
 
+    def forget_all(self) -> None:
+        """Empty the cache (after missing revocation notices)."""
+        self._revocations += 1
+        self._cache.clear()
+        self._by_token_id.clear()
+
     def forget_tokens(self, token_ids) -> None:
         """Drop revoked tokens (and tokens attenuated from them) from the cache."""
         self._revocations += 1

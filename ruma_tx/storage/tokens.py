@@ -46,8 +46,8 @@ class TokenStore:
             await txn.execute(
                 "INSERT INTO devices (user_id, device_id, display_name, created_ts)"
                 " VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (user_id, device_id) DO UPDATE"
-                " SET display_name = COALESCE(EXCLUDED.display_name, devices.display_name)",
+                # The spec: the display name is ignored for a known device.
+                " ON CONFLICT (user_id, device_id) DO NOTHING",
                 (login.user_id, login.device_id, login.device_display_name, now_ms),
             )
             rows = await txn.fetch_all(
