@@ -4,11 +4,36 @@ Shared by registration, login and token refresh.
 """
 from __future__ import annotations
 
+import re
 import secrets
 
 from ruma_tx.auth.macaroons import InvalidToken, mint_token, verify_token
-from ruma_tx.errors import MatrixError
+from ruma_tx.errors import MatrixError, invalid_param
 from ruma_tx.storage.tokens import NewLogin
+
+
+#: Synapse refuses longer device ids (400 M_INVALID_PARAM); the spec is silent.
+MAX_DEVICE_ID_LENGTH = 512
+
+# What a device id may hold: it becomes a C{device_id = ...} caveat of the
+# token, whose grammar (ruma_tx.auth.macaroons) forbids spaces and controls.
+_DEVICE_ID_RE = re.compile(r"[^\x00-\x20\x7f-\x9f\s]+")
+
+
+def check_requested_device_id(device_id: str | None) -> None:
+    """
+    Refuse a client-chosen device id that cannot name a device: empty,
+    longer than L{MAX_DEVICE_ID_LENGTH}, or holding whitespace or control
+    characters.
+
+    @raise MatrixError: 400 M_INVALID_PARAM.
+    """
+    if device_id is None:
+        return
+    if len(device_id) > MAX_DEVICE_ID_LENGTH:
+        raise invalid_param(f"device_id cannot be longer than {MAX_DEVICE_ID_LENGTH} characters")
+    if not _DEVICE_ID_RE.fullmatch(device_id):
+        raise invalid_param("device_id must be non-empty, without spaces or control characters")
 
 
 def new_device_id() -> str:
@@ -46,6 +71,7 @@ class SessionIssuer:
         """
         Create (or reuse) a device and return the login response body.
         """
+        check_requested_device_id(device_id)
         now = self._now_ms()
         device_id = device_id or new_device_id()
         access_id = _new_token_id()
