@@ -128,9 +128,16 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+    if "path" in raw:
+        # C{Config.path} is where the file was read from, not a setting.
+        raise ConfigError(f"{path}: unknown key 'path'")
     raw.setdefault("data_dir", "var")
     raw["path"] = str(path)
     config = _build(Config, raw, path, prefix="")
+    if not str(config.data_dir).strip():
+        raise ConfigError(f"{path}: data_dir: must not be empty")
     config = dataclasses.replace(
         config, data_dir=(path.parent / config.data_dir).resolve(), path=path
     )
@@ -156,7 +163,8 @@ def _check_values(config: Config, path: Path) -> None:
         bad("passwords.bcrypt_rounds", "must be between 4 and 31")
     for name in ("login", "register", "message"):
         limit = getattr(config.rate_limits, name)
-        if limit.per_second <= 0 or limit.burst_count < 1:
+        # "not > 0" also refuses nan, which TOML allows.
+        if not limit.per_second > 0 or limit.burst_count < 1:
             bad(f"rate_limits.{name}", "per_second must be > 0 and burst_count >= 1")
     if config.logging.level not in LOG_LEVELS:
         bad("logging.level", f"must be one of {', '.join(LOG_LEVELS)}")
@@ -164,6 +172,8 @@ def _check_values(config: Config, path: Path) -> None:
         bad("logging.requests", f"must be one of {', '.join(LOG_LEVELS)}, off")
     if config.http.max_body_bytes < 1024:
         bad("http.max_body_bytes", "must be at least 1024")
+    if not 0 <= config.http.shutdown_grace_s < float("inf"):
+        bad("http.shutdown_grace_s", "must be a finite number of seconds, at least 0")
     if config.tokens.cache_size < 1:
         bad("tokens.cache_size", "must be at least 1")
     if config.tokens.refreshable_access_token_lifetime_ms < 1000:
@@ -225,19 +235,33 @@ _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "tru
 def read_or_create_secret(path: Path, nbytes: int = 32) -> bytes:
     """
     Return the secret stored at C{path}, generating it (mode 0600) if absent.
+
+    @raise ConfigError: if it cannot be read or created, or is too short.
     """
-    try:
-        data = path.read_bytes().strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    for _ in range(2):
+        try:
+            data = path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read the secret key: {e.strerror}") from None
+        else:
+            if len(data) < 32:
+                raise ConfigError(f"{path}: secret key too short")
+            return data
         data = secrets.token_hex(nbytes).encode("ascii")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue  # created meanwhile by another process: read theirs
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot create the secret key: {e.strerror}") from None
         with os.fdopen(fd, "wb") as f:
             f.write(data + b"\n")
         return data
-    if len(data) < 32:
-        raise ConfigError(f"{path}: secret key too short")
-    return data
+    raise ConfigError(f"{path}: cannot read the secret key")  # pragma: no cover
 
 
 CONFIG_TEMPLATE = """\
@@ -301,20 +325,43 @@ requests = "info"
 """
 
 
+def _toml_string_body(value: str) -> str:
+    """The inside of a TOML basic string (between the double quotes)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def generate_config(path: Path, server_name: str, data_dir: str = "var", port: int = 8008) -> None:
     """
     Write a complete, commented config to C{path} and create its secret key.
 
-    @raise ConfigError: if C{path} exists or the server name is invalid.
+    Nothing is left behind when it fails: the config file is removed again
+    if the secret key cannot be created.
+
+    @raise ConfigError: if C{path} exists, or the server name, data_dir or
+        port is invalid, or a file cannot be written.
     """
     if not is_valid_server_name(server_name):
         raise ConfigError(f"{server_name!r} is not a valid server name")
-    path = Path(path)
-    if path.exists():
-        raise ConfigError(f"{path}: already exists; not overwriting")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        CONFIG_TEMPLATE.format(server_name=server_name, data_dir=data_dir, port=port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"port {port!r}: must be between 1 and 65535")
+    if not data_dir or any(ord(c) < 32 or ord(c) == 127 for c in data_dir):
+        raise ConfigError(f"data_dir {data_dir!r}: must be a non-empty path without control characters")
+    text = CONFIG_TEMPLATE.format(
+        server_name=server_name, data_dir=_toml_string_body(data_dir), port=port
     )
-    config = load_config(path)
-    read_or_create_secret(config.macaroon_key_path)
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # "x": refuse to overwrite, even a file created since we looked.
+        with open(path, "x") as f:
+            f.write(text)
+    except FileExistsError:
+        raise ConfigError(f"{path}: already exists; not overwriting") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        config = load_config(path)
+        read_or_create_secret(config.macaroon_key_path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,173 @@
+"""The daemon's life: the twistd plugin, refusing bad configs, daemon mode, signals, and PostgreSQL restarts."""
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest_twisted
+from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
+
+from conftest import TWISTD, Homeserver, unique_localpart
+
+
+def alive(pid: int) -> bool:
+    """Whether process C{pid} runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    # The state follows the parenthesised command name, which may hold spaces.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def versions_ok(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(base_url + "/_matrix/client/versions", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def test_twistd_lists_ruma_plugin():
+    """`twistd --help` lists the ruma subcommand (the plugin is found in the installed package)."""
+    result = subprocess.run([TWISTD, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\s+ruma\s", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_unknown_config_key_stops_start(tmp_path):
+    """`twistd -n ruma` with an unknown config key exits non-zero at once, naming the key and the file."""
+    config = tmp_path / "ruma.toml"
+    config.write_text('server_name = "test.local"\n[database]\npool_size = 2\nbogus_setting = 1\n')
+    started = time.monotonic()
+    result = subprocess.run([TWISTD, "-n", "ruma", "--config", str(config)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert time.monotonic() - started < 15
+    output = result.stdout + result.stderr
+    assert "database.bogus_setting" in output, output
+    assert str(config) in output, output
+
+
+def test_unreachable_database_exits_non_zero(tmp_path):
+    """A daemon whose database cannot be reached exits with code 1 and logs why, rather than serving errors."""
+    server = Homeserver(tmp_path, "postgresql://ruma@127.0.0.1:1/nothing")
+    result = subprocess.run([TWISTD, "-n", "ruma", "--config", str(server.config_path)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, (result.returncode, result.stdout[-3000:])
+    assert "could not start" in result.stdout + result.stderr
+    assert not versions_ok(server.base_url)
+
+
+def test_daemon_mode_pidfile_and_sigterm(tmp_path, pg_cluster):
+    """In daemon mode the server writes its pidfile, serves, and on SIGTERM stops within seconds and removes the pidfile."""
+    dsn = pg_cluster.create_database(f"lifecycle_{unique_localpart('daemon')}")
+    server = Homeserver(tmp_path, dsn)
+    pidfile, logfile = tmp_path / "ruma.pid", tmp_path / "ruma.log"
+    result = subprocess.run(
+        [TWISTD, "--pidfile", str(pidfile), "--logfile", str(logfile),
+         "ruma", "--config", str(server.config_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert wait_until(pidfile.exists, 10), "no pidfile"
+    pid = int(pidfile.read_text().strip())
+    try:
+        assert wait_until(lambda: versions_ok(server.base_url), 30), logfile.read_text()
+        assert pid != os.getpid() and alive(pid)
+        os.kill(pid, signal.SIGTERM)
+        stopped = time.monotonic()
+        assert wait_until(lambda: not alive(pid), 10), "still running 10 s after SIGTERM"
+        assert time.monotonic() - stopped < 10
+        assert wait_until(lambda: not pidfile.exists(), 2), "pidfile left behind"
+        assert not versions_ok(server.base_url)
+        log = logfile.read_text()
+        assert "Server Shut Down." in log
+        assert "Traceback" not in log, log
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_in_foreground_exits_cleanly(start_homeserver):
+    """`twistd -n ruma` stops on SIGTERM within seconds, and its log shows a clean shutdown."""
+    server = start_homeserver()
+    started = time.monotonic()
+    code = server.stop(timeout=20)
+    assert time.monotonic() - started < 10
+    log = server.log()
+    assert "Server Shut Down." in log, log[-3000:]
+    assert "Traceback" not in log and "Unhandled" not in log, log[-3000:]
+    assert not versions_ok(server.base_url)
+    # After a clean shutdown twistd re-raises the signal that stopped it, as
+    # Unix daemons do; systemd counts death by SIGTERM as a clean stop.
+    assert code == -signal.SIGTERM, f"exit status {code}"
+
+
+async def within(seconds: float, coroutine):
+    """Await C{coroutine}, failing with TimeoutError after C{seconds}: a hang is a failure."""
+    d = defer.ensureDeferred(coroutine)
+    d.addTimeout(seconds, reactor)
+    return await d
+
+
+@pytest_twisted.ensureDeferred
+async def test_database_restart_under_running_daemon(start_homeserver, make_client, pg_cluster):
+    """While PostgreSQL is down requests that need it answer 5xx Matrix errors promptly, and after it restarts they succeed again without restarting the daemon."""
+    server = start_homeserver()
+    client = make_client(server)
+    user = await client.register()
+    user_id = user["user_id"]
+    localpart = user_id[1:].split(":", 1)[0]
+    profile_path = f"profile/{quote(user_id, safe='')}"
+
+    async def wrong_password():
+        return await within(5, client.login(localpart, password="not the password"))
+
+    async def profile():
+        return await within(5, client.request("GET", profile_path))
+
+    assert (await wrong_password()).code == 403
+    assert (await profile()).code == 200
+
+    pg_cluster.stop()
+    try:
+        for attempt in (wrong_password, profile):
+            response = await attempt()
+            assert 500 <= response.code < 600, response
+            assert response.json["errcode"].startswith("M_"), response
+            assert isinstance(response.json["error"], str), response
+    finally:
+        pg_cluster.start()
+
+    deadline = time.monotonic() + 15
+    codes = None
+    while time.monotonic() < deadline:
+        codes = ((await wrong_password()).code, (await profile()).code)
+        if codes == (403, 200):
+            break
+        await deferLater(reactor, 0.25, lambda: None)
+    assert codes == (403, 200), f"not recovered 15 s after PostgreSQL restarted: {codes}"
+    # The daemon was not restarted, and a real login works again.
+    assert server.process.poll() is None
+    assert (await client.login(localpart)).code == 200
