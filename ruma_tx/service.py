@@ -1,0 +1,224 @@
+"""
+The composition root: C{makeService} reads the config and builds the
+homeserver service, which starts the database, applies migrations, wires
+every component and listens.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.task import deferLater
+from twisted.logger import Logger, LogLevel
+from twisted.python import usage
+
+from ruma_tx.api.account import AccountApi
+from ruma_tx.api.devices import DeviceApi
+from ruma_tx.api.http import MatrixRoot, MatrixSite
+from ruma_tx.api.login import LoginApi
+from ruma_tx.api.meta import MetaApi
+from ruma_tx.api.profile import ProfileApi
+from ruma_tx.api.register import RegisterApi
+from ruma_tx.api.routing import Router
+from ruma_tx.auth.guard import Guard
+from ruma_tx.auth.passwords import PasswordChecker, PasswordHasher
+from ruma_tx.auth.uia import UserInteractiveAuth
+from ruma_tx.config import ConfigError, load_config, read_or_create_secret
+from ruma_tx.handlers.devices import DeviceActivity, DeviceManager
+from ruma_tx.handlers.login import Authenticator
+from ruma_tx.handlers.profile import ProfileEditor
+from ruma_tx.handlers.registration import Registrar
+from ruma_tx.handlers.sessions import SessionIssuer
+from ruma_tx.ratelimit import RateLimit, RateLimiter
+from ruma_tx.storage.accounts import AccountStore
+from ruma_tx.storage.database import Database
+from ruma_tx.storage.devices import DeviceStore
+from ruma_tx.storage.migrations import migrate
+from ruma_tx.storage.notifications import NotificationListener
+from ruma_tx.storage.tokens import TokenStore
+from ruma_tx.storage.uia import UiaStore
+
+log = Logger()
+
+#: Room versions this server can create rooms in, and the default.
+ROOM_VERSIONS = {"10": "stable", "11": "stable", "12": "stable"}
+DEFAULT_ROOM_VERSION = "12"
+
+
+class Options(usage.Options):
+    optParameters = [["config", "c", "etc/ruma.toml", "The TOML configuration file."]]
+
+    def postOptions(self):
+        try:
+            self.config = load_config(self["config"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+
+
+def makeService(options) -> Service:
+    from twisted.internet import reactor
+
+    return HomeserverService(options.config, reactor)
+
+
+class HomeserverService(Service):
+    """
+    Starts the database (the embedded cluster when no DSN is configured),
+    builds the server and listens; on stop, stops accepting, lets requests
+    in flight finish (up to the grace period), then closes the pool and
+    stops the cluster.
+    """
+
+    def __init__(self, config, reactor):
+        self._config = config
+        self._reactor = reactor
+        self._cluster = None
+        self._database = None
+        self._ports = []
+        self._sites = []
+        self._activity = None
+        self._listener = None
+        self._started = None
+
+    def startService(self):
+        super().startService()
+        self._started = defer.ensureDeferred(self._start())
+        self._started.addErrback(self._start_failed)
+
+    def _start_failed(self, failure):
+        if not self.running:
+            return  # stopped while starting: stopService cleans up
+        log.failure("ruma_tx could not start", failure, LogLevel.critical)
+        d = defer.ensureDeferred(self._stop())
+        d.addBoth(lambda _: self._reactor.stop())
+        # twistd would exit 0 after reactor.stop(): make the failure visible.
+        self._reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+
+    def stopService(self):
+        super().stopService()
+        if self._started is not None and not self._started.called:
+            self._started.cancel()
+        return defer.ensureDeferred(self._stop())
+
+    async def _start(self):
+        config, reactor = self._config, self._reactor
+        dsn = config.database.dsn
+        if dsn is None:
+            from ruma_tx.storage.embedded import EmbeddedPostgres
+
+            self._cluster = EmbeddedPostgres(config.data_dir, reactor)
+            dsn = await self._cluster.start()
+        self._database = Database(dsn, config.database.pool_size, reactor)
+        await self._database.open()
+        await migrate(self._database, int(time.time() * 1000))
+        macaroon_key = read_or_create_secret(config.macaroon_key_path)
+        api = build_client_api(config, self._database, reactor, macaroon_key)
+        self._activity = api.activity
+        self._listener = NotificationListener(dsn, reactor)
+        await self._listener.start()
+        await self._listener.listen(
+            "ruma_tokens_revoked",
+            lambda token_id: api.guard.forget_tokens([token_id]),
+            on_reconnect=api.guard.forget_all,
+        )
+        level = None if config.logging.requests == "off" else LogLevel.levelWithName(config.logging.requests)
+        for listener in config.listeners:
+            site = MatrixSite(
+                api.root, max_body_bytes=config.http.max_body_bytes, request_log_level=level
+            )
+            port = await serverFromString(reactor, listener.endpoint).listen(site)
+            self._sites.append(site)
+            self._ports.append(port)
+            log.info("listening on {endpoint}", endpoint=listener.endpoint)
+        log.info("ruma_tx serving {server_name}", server_name=config.server_name)
+
+    async def _stop(self):
+        for port in self._ports:
+            await port.stopListening()
+        self._ports = []
+        await self._drain_requests()
+        if self._activity is not None:
+            await self._activity.stop()
+        if self._listener is not None:
+            self._listener.close()
+        if self._database is not None:
+            self._database.close()
+        if self._cluster is not None:
+            await self._cluster.stop()
+
+    async def _drain_requests(self):
+        """Wait for requests in flight, then drop whatever is left."""
+        deadline = self._reactor.seconds() + self._config.http.shutdown_grace_s
+        while any(site.in_flight for site in self._sites) and self._reactor.seconds() < deadline:
+            await deferLater(self._reactor, 0.05, lambda: None)
+        for site in self._sites:
+            for request in list(site.in_flight):
+                request.channel.transport.abortConnection()
+
+
+def build_client_api(config, database, reactor, macaroon_key):
+    """
+    Wire the client API: stores, rules, handlers, endpoints.
+
+    @return: the root resource, the device activity recorder (flushed at
+        shutdown) and the auth guard (told of revocations made elsewhere).
+    """
+    accounts = AccountStore(database)
+    devices = DeviceStore(database)
+    tokens = TokenStore(database)
+    activity = DeviceActivity(devices, reactor)
+    activity.start()
+    guard = Guard(
+        macaroon_key=macaroon_key, tokens=tokens, clock=reactor,
+        cache_size=config.tokens.cache_size, on_activity=activity.record,
+    )
+    limits = config.rate_limits
+    rate_limiter = RateLimiter(
+        reactor,
+        {name: RateLimit(getattr(limits, name).per_second, getattr(limits, name).burst_count)
+         for name in ("login", "register", "message")},
+        enabled=limits.enabled,
+    )
+    hasher = PasswordHasher(reactor, config.passwords.bcrypt_rounds)
+    passwords = PasswordChecker(accounts, hasher)
+    uia = UserInteractiveAuth(UiaStore(database), passwords.check, reactor)
+    sessions = SessionIssuer(
+        tokens=tokens, macaroon_key=macaroon_key, clock=reactor,
+        access_token_lifetime_ms=config.tokens.refreshable_access_token_lifetime_ms,
+        forget_tokens=guard.forget_tokens,
+    )
+    server_name = config.server_name
+    registrar = Registrar(
+        accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, clock=reactor,
+        server_name=server_name, registration_enabled=config.registration.enabled,
+        guests_enabled=config.guests.enabled, guard=guard,
+    )
+    authenticator = Authenticator(
+        accounts=accounts, sessions=sessions, hasher=hasher, uia=uia,
+        server_name=server_name,
+    )
+    device_manager = DeviceManager(devices=devices, activity=activity, uia=uia, sessions=sessions,
+                                   server_name=server_name)
+    profiles = ProfileEditor(accounts=accounts)
+    apis = [
+        MetaApi(public_baseurl=config.public_baseurl, room_versions=ROOM_VERSIONS,
+                default_room_version=DEFAULT_ROOM_VERSION),
+        RegisterApi(registrar),
+        LoginApi(authenticator),
+        AccountApi(authenticator),
+        DeviceApi(device_manager),
+        ProfileApi(profiles),
+    ]
+    router = Router(apis, guard=guard, rate_limiter=rate_limiter)
+    return ClientApi(root=MatrixRoot(router.resource()), activity=activity, guard=guard)
+
+
+@dataclass(frozen=True)
+class ClientApi:
+    root: MatrixRoot
+    activity: DeviceActivity
+    guard: Guard

@@ -1,0 +1,217 @@
+"""
+Fixtures: a private PostgreSQL cluster for the whole run, real ruma_tx
+daemons (C{twistd -n ruma} subprocesses, each on a fresh database and a
+free port), and an HTTP client that checks every response against the spec.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import treq
+from twisted.internet import reactor
+from twisted.web.client import HTTPConnectionPool
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pgcluster import TestCluster  # noqa: E402
+from spec import SpecValidator  # noqa: E402
+
+TWISTD = str(Path(sys.executable).parent / "twistd")
+_databases = itertools.count(1)
+_users = itertools.count(1)
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique_localpart(prefix: str = "user") -> str:
+    return f"{prefix}{os.getpid()}x{next(_users)}"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    cluster = TestCluster()
+    cluster.start()
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def spec():
+    return SpecValidator()
+
+
+class Homeserver:
+    """A running daemon: C{twistd -n ruma} with a generated config."""
+
+    def __init__(self, directory: Path, dsn: str | None, server_name: str = "test.local",
+                 extra_config: str = ""):
+        self.directory = directory
+        self.server_name = server_name
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.config_path = directory / "ruma.toml"
+        self.log_path = directory / "ruma.log"
+        database = f'[database]\ndsn = "{dsn}"\npool_size = 4\n' if dsn else ""
+        self.config_path.write_text(
+            f'server_name = "{server_name}"\n'
+            f'data_dir = "var"\n'
+            f'public_baseurl = "http://localhost:{self.port}/"\n'
+            f"[[listeners]]\n"
+            f'endpoint = "tcp:{self.port}:interface=127.0.0.1"\n'
+            f'resources = ["client"]\n'
+            f"{database}"
+            f"[passwords]\nbcrypt_rounds = 4\n"
+            f"{extra_config}\n"
+        )
+        self.process = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [TWISTD, "-n", "ruma", "--config", str(self.config_path)],
+            cwd=self.directory, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ruma_tx exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/_matrix/client/versions", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"ruma_tx did not start:\n{self.log()}")
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def start_homeserver(pg_cluster, tmp_path_factory):
+    """Factory: start a daemon with extra TOML config on a fresh database."""
+    started = []
+
+    def start(extra_config: str = "", *, embedded: bool = False, **kwargs) -> Homeserver:
+        number = next(_databases)
+        dsn = None if embedded else pg_cluster.create_database(f"ruma_test_{number}")
+        server = Homeserver(tmp_path_factory.mktemp(f"hs{number}"), dsn, extra_config=extra_config, **kwargs)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def homeserver(start_homeserver):
+    """The shared daemon most tests use: default config, guests enabled."""
+    return start_homeserver("[guests]\nenabled = true\n[rate_limits]\nenabled = false\n")
+
+
+class Response:
+    def __init__(self, code: int, body: bytes, headers):
+        self.code = code
+        self.raw = body
+        self.headers = headers
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return f"<Response {self.code} {self.raw[:300]!r}>"
+
+
+class Client:
+    """
+    A treq client for one daemon. Every response to a path the spec
+    documents is validated against the spec.
+    """
+
+    def __init__(self, server: Homeserver, spec: SpecValidator):
+        self.server = server
+        self._spec = spec
+        self._pool = HTTPConnectionPool(reactor, persistent=False)
+
+    async def request(self, method: str, path: str, body=None, *, token: str | None = None,
+                      query: dict | None = None, headers: dict | None = None,
+                      validate: bool = True) -> Response:
+        if not path.startswith("/"):
+            path = "/_matrix/client/v3/" + path
+        all_headers = {"Content-Type": ["application/json"]}
+        if token is not None:
+            all_headers["Authorization"] = [f"Bearer {token}"]
+        for name, value in (headers or {}).items():
+            all_headers[name] = [value]
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        response = await treq.request(
+            method, self.server.base_url + path, data=data, headers=all_headers,
+            params=query, pool=self._pool, timeout=60,
+        )
+        raw = await response.content()
+        headers_out = {k.decode().lower(): v[0].decode() for k, v in response.headers.getAllRawHeaders()}
+        result = Response(response.code, raw, headers_out)
+        if validate:
+            self._spec.validate(method, path.split("?")[0], query or {}, data,
+                                response.code, raw, headers_out)
+        return result
+
+    async def register(self, localpart: str | None = None, password: str = PASSWORD, **extra) -> dict:
+        """Register through the UIA dummy flow; return the login response."""
+        localpart = localpart or unique_localpart()
+        body = {"username": localpart, "password": password, **extra}
+        first = await self.request("POST", "register", body)
+        assert first.code == 401, first
+        body["auth"] = {"type": "m.login.dummy", "session": first.json["session"]}
+        second = await self.request("POST", "register", body)
+        assert second.code == 200, second
+        return second.json
+
+    async def login(self, user: str, password: str = PASSWORD, **extra) -> Response:
+        return await self.request("POST", "login", {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user},
+            "password": password, **extra,
+        })
+
+
+@pytest.fixture
+def client(homeserver, spec):
+    return Client(homeserver, spec)
+
+
+@pytest.fixture
+def make_client(spec):
+    """Factory: a client for any daemon."""
+    return lambda server: Client(server, spec)
