@@ -16,6 +16,7 @@ pool.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pathlib
 import pwd
@@ -409,13 +410,44 @@ class EmbeddedPostgres:
         groups = set(os.getgrouplist(pw.pw_name, pw.pw_gid))
         blocked = _first_unsearchable(self.data_dir, pw.pw_uid, groups)
         if blocked is not None:
-            raise EmbeddedClusterError(
-                f"the embedded PostgreSQL runs as the {CLUSTER_OS_USER!r} user "
-                f"(PostgreSQL refuses to run as root), who cannot reach "
-                f"{self.cluster_dir}: {blocked} is not searchable by that user. "
-                f"Move data_dir somewhere the {CLUSTER_OS_USER!r} user can "
-                f"reach (e.g. under /var/lib), {_DSN_HINT}"
-            )
+            self.cluster_dir = self._relocate(pw, groups, blocked)
+
+    def _relocate(self, pw, groups: set[int], blocked: pathlib.Path) -> pathlib.Path:
+        """
+        The postgres user cannot reach data_dir (say, a checkout under a
+        mode-700 home of root): keep the cluster in that user's own home
+        instead, one folder per data_dir, and link data_dir/postgres to it.
+        No permissions of the operator's folders are changed.
+        """
+        home = pathlib.Path(pw.pw_dir)
+        unreachable = EmbeddedClusterError(
+            f"the embedded PostgreSQL runs as the {CLUSTER_OS_USER!r} user "
+            f"(PostgreSQL refuses to run as root), who cannot reach "
+            f"{self.cluster_dir}: {blocked} is not searchable by that user, "
+            f"nor is its home {home}. Move data_dir somewhere the "
+            f"{CLUSTER_OS_USER!r} user can reach (e.g. under /var/lib), {_DSN_HINT}"
+        )
+        if not home.is_dir() or _first_unsearchable(home, pw.pw_uid, groups) is not None:
+            raise unreachable
+        base = home / "ruma_tx"
+        base.mkdir(mode=0o700, exist_ok=True)
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        digest = hashlib.sha256(os.fsencode(str(self.data_dir))).hexdigest()[:16]
+        target = base / digest
+        link = self.data_dir / "postgres"
+        if link.is_symlink():
+            if pathlib.Path(os.readlink(link)) != target:
+                raise EmbeddedClusterError(f"{link} links elsewhere than {target}, {_DSN_HINT}")
+        elif link.exists():
+            raise unreachable
+        else:
+            link.symlink_to(target)
+        log.warn(
+            "the postgres user cannot reach {data_dir}; the embedded cluster lives in "
+            "{target} (linked from {link})",
+            data_dir=str(self.data_dir), target=str(target), link=str(link),
+        )
+        return target
 
     def _prepare_cluster_dir(self) -> None:
         """
@@ -458,7 +490,7 @@ class EmbeddedPostgres:
         Create the cluster in a side directory, renamed into place once
         initdb succeeded: an interrupted initdb never leaves a half cluster.
         """
-        building = self.data_dir / "postgres.initdb"
+        building = self.cluster_dir.with_name(self.cluster_dir.name + ".initdb")
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir(mode=0o700)
         if self._uid is not None:

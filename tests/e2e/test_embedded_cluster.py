@@ -1,5 +1,7 @@
 """The daemon's private PostgreSQL cluster (ruma_tx.storage.embedded)."""
 import os
+import stat
+import pwd
 import pathlib
 import shutil
 import subprocess
@@ -137,16 +139,22 @@ async def test_embedded_cluster_long_path_uses_short_socket_dir():
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the cluster to the postgres user")
 @pytest_twisted.ensureDeferred
-async def test_embedded_cluster_refuses_unreachable_data_dir():
-    """As root, a data_dir the postgres user cannot reach is refused with advice to move it or set [database] dsn."""
+async def test_embedded_cluster_moves_out_of_unreachable_data_dir():
+    """As root, with a data_dir the postgres user cannot reach, the cluster lives in that user's home, linked from data_dir/postgres, and works."""
     root = _tmp_root(mode=0o700)
     pg = EmbeddedPostgres(root / "data", reactor)
+    target = None
     try:
-        with pytest.raises(EmbeddedClusterError, match=r"\[database\] dsn") as caught:
-            await pg.start()
-        assert str(root) in str(caught.value)
-        assert pg.pid is None
-        assert not (root / "data" / "postgres").exists()
+        dsn = await pg.start()
+        link = root / "data" / "postgres"
+        assert link.is_symlink()
+        target = link.resolve()
+        assert target.is_relative_to(pwd.getpwnam("postgres").pw_dir)
+        assert (target / "PG_VERSION").exists()
+        assert await _query(dsn, "SELECT 1") == [(1,)]
+        assert stat.S_IMODE(os.stat(root).st_mode) == 0o700  # nothing was opened up
     finally:
         await pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+        if target is not None:
+            shutil.rmtree(target, ignore_errors=True)
