@@ -18,6 +18,7 @@ import psycopg2.errors
 from twisted.internet import defer
 from twisted.logger import Logger
 from txpostgres import txpostgres
+from txpostgres import retrying
 from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 
 log = Logger()
@@ -26,6 +27,41 @@ T = TypeVar("T")
 #: SQLSTATEs after which a transaction is simply run again.
 _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _MAX_ATTEMPTS = 5
+
+
+def _connection_lost(failure) -> bool:
+    """
+    Whether C{failure} means the connection itself is gone, for the
+    connections' L{DeadConnectionDetector}.
+
+    txpostgres' default checker takes every C{OperationalError} for a dead
+    connection, and that includes query errors with an SQLSTATE such as
+    serialization failures, deadlocks and statement timeouts: it would tear
+    down a healthy connection, and the retry of the transaction would fail
+    with C{ConnectionDead}.
+    """
+    if failure.check(psycopg2.InterfaceError, txpostgres.RollbackFailed):
+        return True
+    if not failure.check(psycopg2.OperationalError):
+        return False
+    code = failure.value.pgcode
+    # No SQLSTATE: the socket broke. Class 08 is connection_exception;
+    # 57P01-57P03 are admin_shutdown, crash_shutdown, cannot_connect_now.
+    return not code or code.startswith(("08", "57P"))
+
+
+def _reconnection_delays():
+    """Retry soon and often: requests fail with 503 until we are back."""
+    return retrying.simpleBackoffIterator(
+        initialDelay=0.2, maxDelay=2.0, factor=1.5, maxRetries=0, now=True
+    )
+
+
+def new_detector(reactor) -> DeadConnectionDetector:
+    """The dead-connection detector every connection of ours uses."""
+    return DeadConnectionDetector(
+        deathChecker=_connection_lost, reconnectionIterator=_reconnection_delays, reactor=reactor
+    )
 
 
 class DatabaseUnavailable(Exception):
@@ -89,7 +125,8 @@ class Database:
 
     def _new_connection(self) -> txpostgres.Connection:
         return txpostgres.Connection(
-            reactor=self._reactor, detector=DeadConnectionDetector(reactor=self._reactor)
+            reactor=self._reactor,
+            detector=new_detector(self._reactor),
         )
 
     async def open(self) -> None:

@@ -9,7 +9,8 @@ from typing import Callable
 from twisted.internet import defer
 from twisted.logger import Logger
 from txpostgres import txpostgres
-from txpostgres.reconnection import DeadConnectionDetector
+
+from ruma_tx.storage.database import new_detector
 
 log = Logger()
 
@@ -25,7 +26,7 @@ class NotificationListener:
 
     def __init__(self, dsn: str, reactor):
         self._dsn = dsn
-        self._detector = DeadConnectionDetector(reactor=reactor)
+        self._detector = new_detector(reactor)
         self._connection = txpostgres.Connection(reactor=reactor, detector=self._detector)
         self._callbacks: dict[str, Callable[[str], None]] = {}
         self._on_reconnect: list[Callable[[], None]] = []
