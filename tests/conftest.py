@@ -42,6 +42,16 @@ def unique_localpart(prefix: str = "user") -> str:
     return f"{prefix}{os.getpid()}x{next(_users)}"
 
 
+def password_auth(user_id: str, session: str, password: str = PASSWORD) -> dict:
+    """The C{auth} dict answering the UIA C{m.login.password} stage of C{session} as C{user_id}."""
+    return {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user_id},
+        "password": password,
+        "session": session,
+    }
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     cluster = TestCluster()
@@ -197,6 +207,24 @@ class Client:
         second = await self.request("POST", "register", body)
         assert second.code == 200, second
         return second.json
+
+    async def register_guest(self, body: dict | None = None) -> dict:
+        """Register a guest (C{kind=guest}); assert 200 and return the login response."""
+        response = await self.request("POST", "register", body or {}, query={"kind": "guest"})
+        assert response.code == 200, response
+        return response.json
+
+    async def with_password_uia(self, method: str, path: str, body: dict, user: dict,
+                                password: str = PASSWORD) -> Response:
+        """
+        Send C{body} as C{user}, expect the 401 password-only UIA challenge,
+        answer it with C{password} and return the final response.
+        """
+        first = await self.request(method, path, body, token=user["access_token"])
+        assert first.code == 401, first
+        assert first.json["flows"] == [{"stages": ["m.login.password"]}]
+        auth = password_auth(user["user_id"], first.json["session"], password)
+        return await self.request(method, path, {**body, "auth": auth}, token=user["access_token"])
 
     async def login(self, user: str, password: str = PASSWORD, **extra) -> Response:
         return await self.request("POST", "login", {

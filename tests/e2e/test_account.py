@@ -1,37 +1,13 @@
 """whoami, password change and deactivation, and how tokens are presented, through the real daemon."""
 import pytest_twisted
 
-from conftest import PASSWORD
+from conftest import password_auth
 
 NEW_PASSWORD = "a new and much better passphrase"
 
 
-def _password_auth(user_id: str, session: str, password: str = PASSWORD) -> dict:
-    return {
-        "type": "m.login.password",
-        "identifier": {"type": "m.id.user", "user": user_id},
-        "password": password,
-        "session": session,
-    }
-
-
-async def _with_uia(client, path, body, user, password=PASSWORD):
-    """POST C{body} to C{path}, answer the password stage, return the final response."""
-    first = await client.request("POST", path, body, token=user["access_token"])
-    assert first.code == 401, first
-    assert first.json["flows"] == [{"stages": ["m.login.password"]}]
-    auth = _password_auth(user["user_id"], first.json["session"], password)
-    return await client.request("POST", path, {**body, "auth": auth}, token=user["access_token"])
-
-
 async def _whoami(client, token, **kwargs):
     return await client.request("GET", "account/whoami", token=token, **kwargs)
-
-
-async def _guest(client) -> dict:
-    response = await client.request("POST", "register", {}, query={"kind": "guest"})
-    assert response.code == 200, response
-    return response.json
 
 
 @pytest_twisted.ensureDeferred
@@ -46,7 +22,7 @@ async def test_whoami_names_user_and_device(client):
 @pytest_twisted.ensureDeferred
 async def test_whoami_for_a_guest(client):
     """A guest may call whoami (it is on the guest allow-list) and is told is_guest true."""
-    guest = await _guest(client)
+    guest = await client.register_guest()
     response = await _whoami(client, guest["access_token"])
     assert response.code == 200
     assert response.json["user_id"] == guest["user_id"]
@@ -83,7 +59,9 @@ async def test_missing_and_bad_tokens_are_401(client):
 async def test_change_password(client):
     """After POST /account/password with the current password, the old password is refused at login and the new one works."""
     user = await client.register()
-    response = await _with_uia(client, "account/password", {"new_password": NEW_PASSWORD}, user)
+    response = await client.with_password_uia(
+        "POST", "account/password", {"new_password": NEW_PASSWORD}, user
+    )
     assert response.code == 200, response
     assert response.json == {}
     old = await client.login(user["user_id"])
@@ -97,7 +75,9 @@ async def test_change_password_logs_out_other_devices(client):
     """By default a password change logs out every other device, and keeps the one that asked."""
     user = await client.register()
     other = (await client.login(user["user_id"])).json
-    response = await _with_uia(client, "account/password", {"new_password": NEW_PASSWORD}, user)
+    response = await client.with_password_uia(
+        "POST", "account/password", {"new_password": NEW_PASSWORD}, user
+    )
     assert response.code == 200, response
     assert (await _whoami(client, other["access_token"])).code == 401
     assert (await _whoami(client, user["access_token"])).code == 200
@@ -111,7 +91,7 @@ async def test_change_password_can_keep_other_devices(client):
     user = await client.register()
     other = (await client.login(user["user_id"])).json
     body = {"new_password": NEW_PASSWORD, "logout_devices": False}
-    response = await _with_uia(client, "account/password", body, user)
+    response = await client.with_password_uia("POST", "account/password", body, user)
     assert response.code == 200, response
     assert (await _whoami(client, other["access_token"])).code == 200
 
@@ -120,8 +100,8 @@ async def test_change_password_can_keep_other_devices(client):
 async def test_change_password_needs_the_current_password(client):
     """A wrong current password gets the UIA 401 with M_FORBIDDEN, and the password stays unchanged."""
     user = await client.register()
-    response = await _with_uia(
-        client, "account/password", {"new_password": NEW_PASSWORD}, user, password="wrong"
+    response = await client.with_password_uia(
+        "POST", "account/password", {"new_password": NEW_PASSWORD}, user, password="wrong"
     )
     assert response.code == 401
     assert response.json["errcode"] == "M_FORBIDDEN"
@@ -137,7 +117,7 @@ async def test_change_password_cannot_prove_another_user(client):
     first = await client.request(
         "POST", "account/password", {"new_password": NEW_PASSWORD}, token=user["access_token"]
     )
-    auth = _password_auth(other["user_id"], first.json["session"])
+    auth = password_auth(other["user_id"], first.json["session"])
     response = await client.request(
         "POST", "account/password", {"new_password": NEW_PASSWORD, "auth": auth},
         token=user["access_token"],
@@ -167,7 +147,7 @@ async def test_change_password_refuses_bad_new_passwords(client):
 @pytest_twisted.ensureDeferred
 async def test_guests_cannot_change_password_or_deactivate(client):
     """A guest gets 403 M_GUEST_ACCESS_FORBIDDEN from /account/password and /account/deactivate."""
-    guest = await _guest(client)
+    guest = await client.register_guest()
     for path, body in (("account/password", {"new_password": NEW_PASSWORD}), ("account/deactivate", {})):
         response = await client.request("POST", path, body, token=guest["access_token"])
         assert response.code == 403, response
@@ -179,7 +159,7 @@ async def test_deactivate(client):
     """After POST /account/deactivate every token of the account is 401 and login answers 403 M_USER_DEACTIVATED."""
     user = await client.register()
     other = (await client.login(user["user_id"], refresh_token=True)).json
-    response = await _with_uia(client, "account/deactivate", {"erase": True}, user)
+    response = await client.with_password_uia("POST", "account/deactivate", {"erase": True}, user)
     assert response.code == 200, response
     assert response.json == {"id_server_unbind_result": "success"}
     for token in (user["access_token"], other["access_token"]):
@@ -196,7 +176,7 @@ async def test_deactivate(client):
 async def test_deactivate_needs_the_password(client):
     """Deactivation with a wrong password gets the UIA 401 and leaves the account usable."""
     user = await client.register()
-    response = await _with_uia(client, "account/deactivate", {}, user, password="wrong")
+    response = await client.with_password_uia("POST", "account/deactivate", {}, user, password="wrong")
     assert response.code == 401
     assert response.json["errcode"] == "M_FORBIDDEN"
     assert (await _whoami(client, user["access_token"])).code == 200

@@ -3,7 +3,7 @@ import time
 
 import pytest_twisted
 
-from conftest import PASSWORD
+from conftest import password_auth
 
 
 async def _user_with_two_devices(client):
@@ -12,15 +12,6 @@ async def _user_with_two_devices(client):
     second = await client.login(first["user_id"], initial_device_display_name="second")
     assert second.code == 200, second
     return first, second.json
-
-
-def _password_auth(user_id: str, session: str, password: str = PASSWORD) -> dict:
-    return {
-        "type": "m.login.password",
-        "identifier": {"type": "m.id.user", "user": user_id},
-        "password": password,
-        "session": session,
-    }
 
 
 @pytest_twisted.ensureDeferred
@@ -104,13 +95,13 @@ async def test_delete_device_requires_password_then_revokes_its_token(client):
     assert challenge.json["flows"] == [{"stages": ["m.login.password"]}]
     session = challenge.json["session"]
     wrong = await client.request(
-        "DELETE", path, {"auth": _password_auth(first["user_id"], session, "wrong password")},
+        "DELETE", path, {"auth": password_auth(first["user_id"], session, "wrong password")},
         token=first["access_token"],
     )
     assert wrong.code == 401 and wrong.json["errcode"] == "M_FORBIDDEN"
     assert (await client.request("GET", "devices", token=second["access_token"])).code == 200
     done = await client.request(
-        "DELETE", path, {"auth": _password_auth(first["user_id"], session)}, token=first["access_token"]
+        "DELETE", path, {"auth": password_auth(first["user_id"], session)}, token=first["access_token"]
     )
     assert done.code == 200 and done.json == {}
     revoked = await client.request("GET", "devices", token=second["access_token"])
@@ -139,7 +130,7 @@ async def test_delete_unknown_device_succeeds_after_auth(client):
     challenge = await client.request("DELETE", path, {}, token=user["access_token"])
     assert challenge.code == 401
     done = await client.request(
-        "DELETE", path, {"auth": _password_auth(user["user_id"], challenge.json["session"])},
+        "DELETE", path, {"auth": password_auth(user["user_id"], challenge.json["session"])},
         token=user["access_token"],
     )
     assert done.code == 200
@@ -154,14 +145,7 @@ async def test_bulk_delete_devices(client):
     doomed = [await client.login(keep["user_id"]) for _ in range(2)]
     assert all(r.code == 200 for r in doomed)
     ids = [r.json["device_id"] for r in doomed]
-    challenge = await client.request("POST", "delete_devices", {"devices": ids}, token=keep["access_token"])
-    assert challenge.code == 401
-    assert challenge.json["flows"] == [{"stages": ["m.login.password"]}]
-    done = await client.request(
-        "POST", "delete_devices",
-        {"devices": ids, "auth": _password_auth(keep["user_id"], challenge.json["session"])},
-        token=keep["access_token"],
-    )
+    done = await client.with_password_uia("POST", "delete_devices", {"devices": ids}, keep)
     assert done.code == 200 and done.json == {}
     for login in doomed:
         revoked = await client.request("GET", "devices", token=login.json["access_token"])
@@ -212,9 +196,7 @@ async def test_device_endpoints_need_a_token(client):
 @pytest_twisted.ensureDeferred
 async def test_guest_may_list_and_rename_but_not_delete_devices(client):
     """A guest may list, read and rename its devices but not delete them (403 M_GUEST_ACCESS_FORBIDDEN)."""
-    response = await client.request("POST", "register", {}, query={"kind": "guest"})
-    assert response.code == 200, response
-    guest = response.json
+    guest = await client.register_guest()
     token = guest["access_token"]
     path = f"devices/{guest['device_id']}"
     assert (await client.request("GET", "devices", token=token)).code == 200

@@ -3,12 +3,6 @@ import pytest_twisted
 from conftest import PASSWORD, unique_localpart
 
 
-async def register_guest(client, body=None):
-    response = await client.request("POST", "register", body or {}, query={"kind": "guest"})
-    assert response.code == 200, response
-    return response.json
-
-
 def localpart_of(user_id: str) -> str:
     return user_id[1:].split(":")[0]
 
@@ -29,18 +23,18 @@ async def upgrade(client, guest, username, **extra):
 @pytest_twisted.ensureDeferred
 async def test_guest_registration_needs_no_uia(client):
     """kind=guest answers at once with a numeric guest id, a device and a token."""
-    guest = await register_guest(client)
+    guest = await client.register_guest()
     assert guest["user_id"].endswith(":test.local")
     assert localpart_of(guest["user_id"]).isdigit()
     assert guest["device_id"] and guest["access_token"]
-    other = await register_guest(client)
+    other = await client.register_guest()
     assert other["user_id"] != guest["user_id"]
 
 
 @pytest_twisted.ensureDeferred
 async def test_guest_token_is_limited_to_the_allow_list(client):
     """A guest's token is refused with 403 M_GUEST_ACCESS_FORBIDDEN off the guest allow-list."""
-    guest = await register_guest(client)
+    guest = await client.register_guest()
     response = await client.request("GET", "capabilities", token=guest["access_token"])
     assert (response.code, response.json["errcode"]) == (403, "M_GUEST_ACCESS_FORBIDDEN")
 
@@ -48,7 +42,7 @@ async def test_guest_token_is_limited_to_the_allow_list(client):
 @pytest_twisted.ensureDeferred
 async def test_guest_registration_ignores_other_parameters(client):
     """A guest registration ignores username, device_id and refresh_token, as the spec requires."""
-    guest = await register_guest(client, {
+    guest = await client.register_guest({
         "username": unique_localpart(), "device_id": "GUESTDEV", "refresh_token": True,
         "initial_device_display_name": "Guest phone",
     })
@@ -68,7 +62,7 @@ async def test_guests_disabled(start_homeserver, make_client):
 @pytest_twisted.ensureDeferred
 async def test_guest_upgrade_keeps_the_user_id(client):
     """A guest registering its own localpart with its token becomes a full account with the same id."""
-    guest = await register_guest(client)
+    guest = await client.register_guest()
     response = await upgrade(client, guest, localpart_of(guest["user_id"]))
     assert response.code == 200, response
     assert response.json["user_id"] == guest["user_id"]
@@ -83,7 +77,7 @@ async def test_guest_upgrade_keeps_the_user_id(client):
 @pytest_twisted.ensureDeferred
 async def test_guest_upgrade_goes_through_uia(client):
     """A guest upgrade, like any registration, first answers the UIA 401."""
-    guest = await register_guest(client)
+    guest = await client.register_guest()
     response = await client.request("POST", "register", {
         "username": localpart_of(guest["user_id"]), "password": PASSWORD,
         "guest_access_token": guest["access_token"],
@@ -95,7 +89,7 @@ async def test_guest_upgrade_goes_through_uia(client):
 @pytest_twisted.ensureDeferred
 async def test_guest_upgrade_revokes_the_guest_token(client):
     """After an upgrade the old guest token is dead, so it can neither act nor upgrade again."""
-    guest = await register_guest(client)
+    guest = await client.register_guest()
     assert (await upgrade(client, guest, localpart_of(guest["user_id"]))).code == 200
     whoami = await client.request("GET", "account/whoami", token=guest["access_token"])
     assert (whoami.code, whoami.json["errcode"]) == (401, "M_UNKNOWN_TOKEN")
@@ -106,8 +100,8 @@ async def test_guest_upgrade_revokes_the_guest_token(client):
 @pytest_twisted.ensureDeferred
 async def test_guest_upgrade_to_another_username_is_forbidden(client):
     """A guest token with a username other than the guest's own answers 403 M_FORBIDDEN."""
-    guest = await register_guest(client)
-    other = await register_guest(client)
+    guest = await client.register_guest()
+    other = await client.register_guest()
     for username in [localpart_of(other["user_id"]), unique_localpart()]:
         response = await upgrade(client, guest, username)
         assert (response.code, response.json["errcode"]) == (403, "M_FORBIDDEN"), username
@@ -126,7 +120,7 @@ async def test_guest_upgrade_needs_a_guest_token(client):
 @pytest_twisted.ensureDeferred
 async def test_guest_upgrade_needs_the_username(client):
     """An upgrade without the guest's username answers 400 M_MISSING_PARAM."""
-    guest = await register_guest(client)
+    guest = await client.register_guest()
     response = await client.request("POST", "register", {
         "password": PASSWORD, "guest_access_token": guest["access_token"],
     })

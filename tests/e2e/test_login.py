@@ -215,9 +215,7 @@ async def test_logout_needs_a_token(client):
 @pytest_twisted.ensureDeferred
 async def test_guests_cannot_log_out(client):
     """A guest's POST /logout gets 403 M_GUEST_ACCESS_FORBIDDEN (not on the spec's guest allow-list) and the token stays."""
-    guest = await client.request("POST", "register", {}, query={"kind": "guest"})
-    assert guest.code == 200, guest
-    token = guest.json["access_token"]
+    token = (await client.register_guest())["access_token"]
     for path in ("logout", "logout/all"):
         response = await client.request("POST", path, {}, token=token)
         assert response.code == 403

@@ -8,12 +8,6 @@ from conftest import unique_localpart
 AVATAR = "mxc://test.local/SDGdghriugerRg"
 
 
-async def _guest(client) -> dict:
-    response = await client.request("POST", "register", {}, query={"kind": "guest"})
-    assert response.code == 200, response
-    return response.json
-
-
 @pytest_twisted.ensureDeferred
 async def test_set_and_get_displayname_and_avatar(client):
     """A user sets their display name and avatar; anyone reads them, per field and as a whole."""
@@ -195,7 +189,7 @@ async def test_changing_a_profile_needs_a_token(client):
 @pytest_twisted.ensureDeferred
 async def test_guest_may_change_only_its_displayname(client):
     """A guest may set and delete its display name but not its avatar (403 M_GUEST_ACCESS_FORBIDDEN)."""
-    guest = await _guest(client)
+    guest = await client.register_guest()
     me, token = guest["user_id"], guest["access_token"]
     put = await client.request("PUT", f"profile/{me}/displayname", {"displayname": "Visitor"}, token=token)
     assert put.code == 200, put

@@ -64,78 +64,45 @@ def test_values_read(tmp_path):
     assert config.listeners[0].resources == ("client",)
 
 
-def test_unknown_top_level_key(tmp_path):
-    """An unknown top-level key is refused, naming the key and the file."""
-    assert_config_error(write(tmp_path, MINIMAL + "sever_name = 'x'\n"), "sever_name")
+@pytest.mark.parametrize("text, key", [
+    pytest.param(MINIMAL + "sever_name = 'x'\n", "sever_name", id="top-level"),
+    pytest.param(MINIMAL + '[database]\ndns = "postgresql://x@h/db"\n', "database.dns", id="in-a-table"),
+    pytest.param(MINIMAL + '[[listeners]]\nendpont = "tcp:1"\n', "listeners[0].endpont",
+                 id="in-an-array-of-tables"),
+    # 'path' (where the config was read from) is a field of Config, not a setting.
+    pytest.param(MINIMAL + 'path = "/etc/elsewhere.toml"\n', "path", id="path-is-not-a-setting"),
+])
+def test_unknown_key(tmp_path, text, key):
+    """An unknown or misspelt key, at any depth, is refused, naming its dotted path and the file."""
+    assert_config_error(write(tmp_path, text), key)
 
 
-def test_unknown_nested_key(tmp_path):
-    """A misspelt key in a table is refused with its dotted name and the file."""
-    assert_config_error(
-        write(tmp_path, MINIMAL + '[database]\ndns = "postgresql://x@h/db"\n'), "database.dns"
-    )
+@pytest.mark.parametrize("text, fragments", [
+    pytest.param(MINIMAL + '[database]\npool_size = "8"\n', ["database.pool_size", "integer"],
+                 id="string-for-integer"),
+    # Python's bool being an int notwithstanding.
+    pytest.param(MINIMAL + "[passwords]\nbcrypt_rounds = true\n", ["passwords.bcrypt_rounds"],
+                 id="bool-is-not-an-integer"),
+    pytest.param(MINIMAL + "database = 5\n", ["database"], id="value-for-table"),
+])
+def test_wrong_type(tmp_path, text, fragments):
+    """A value of the wrong type (a string or true for an integer, a plain value for a table) is refused, naming the key and the file (and, for a string, the expected type)."""
+    assert_config_error(write(tmp_path, text), *fragments)
 
 
-def test_unknown_key_in_array_of_tables(tmp_path):
-    """A misspelt key in a [[listeners]] entry is refused with its index."""
-    assert_config_error(
-        write(tmp_path, MINIMAL + '[[listeners]]\nendpont = "tcp:1"\n'), "listeners[0].endpont"
-    )
-
-
-def test_path_is_not_a_setting(tmp_path):
-    """'path' (where the config was read from) cannot be set in the file."""
-    assert_config_error(write(tmp_path, MINIMAL + 'path = "/etc/elsewhere.toml"\n'), "path")
-
-
-def test_wrong_type(tmp_path):
-    """A string where an integer is expected is refused, naming the key, the file and the type."""
-    message = assert_config_error(
-        write(tmp_path, MINIMAL + '[database]\npool_size = "8"\n'), "database.pool_size"
-    )
-    assert "integer" in message
-
-
-def test_bool_is_not_an_integer(tmp_path):
-    """true is not accepted as an integer (Python's bool being an int notwithstanding)."""
-    assert_config_error(
-        write(tmp_path, MINIMAL + "[passwords]\nbcrypt_rounds = true\n"), "passwords.bcrypt_rounds"
-    )
-
-
-def test_table_expected(tmp_path):
-    """A plain value where a table is expected is refused."""
-    assert_config_error(write(tmp_path, MINIMAL + "database = 5\n"), "database")
-
-
-def test_bad_server_name(tmp_path):
-    """An invalid server_name is refused, naming the key and the file."""
-    assert_config_error(write(tmp_path, 'server_name = "not a name"\n'), "server_name")
-
-
-def test_missing_server_name(tmp_path):
-    """server_name is required."""
-    assert_config_error(write(tmp_path, "[registration]\nenabled = true\n"), "server_name")
-
-
-def test_bad_log_level(tmp_path):
-    """An unknown log level is refused, naming the key and the file."""
-    assert_config_error(write(tmp_path, MINIMAL + '[logging]\nlevel = "verbose"\n'), "logging.level")
-
-
-def test_nan_rate_refused(tmp_path):
-    """A rate limit of nan per second (valid TOML) is refused."""
-    assert_config_error(
-        write(tmp_path, MINIMAL + "[rate_limits]\nlogin = { per_second = nan, burst_count = 5 }\n"),
-        "rate_limits.login",
-    )
-
-
-def test_negative_shutdown_grace_refused(tmp_path):
-    """A negative shutdown grace period is refused."""
-    assert_config_error(
-        write(tmp_path, MINIMAL + "[http]\nshutdown_grace_s = -1\n"), "http.shutdown_grace_s"
-    )
+@pytest.mark.parametrize("text, key", [
+    pytest.param('server_name = "not a name"\n', "server_name", id="bad-server-name"),
+    pytest.param("[registration]\nenabled = true\n", "server_name", id="missing-server-name"),
+    pytest.param(MINIMAL + '[logging]\nlevel = "verbose"\n', "logging.level", id="unknown-log-level"),
+    # nan is valid TOML.
+    pytest.param(MINIMAL + "[rate_limits]\nlogin = { per_second = nan, burst_count = 5 }\n",
+                 "rate_limits.login", id="nan-rate"),
+    pytest.param(MINIMAL + "[http]\nshutdown_grace_s = -1\n", "http.shutdown_grace_s",
+                 id="negative-shutdown-grace"),
+])
+def test_invalid_value(tmp_path, text, key):
+    """A missing server_name, or a value of the right type that the key does not allow, is refused, naming the key and the file."""
+    assert_config_error(write(tmp_path, text), key)
 
 
 def test_not_toml(tmp_path):

@@ -20,36 +20,36 @@ def make_limiter(clock, **kwargs):
     return RateLimiter(clock, limits, **kwargs)
 
 
+def exhausted_limiter(clock):
+    """A limiter from L{make_limiter} whose "message" bucket for "@a:hs" is full."""
+    limiter = make_limiter(clock)
+    for _ in range(3):
+        limiter.check("message", "@a:hs")
+    return limiter
+
+
 def test_burst_allowed():
     """A full burst of actions from an empty bucket is allowed."""
     limiter = make_limiter(Clock())
     assert [limiter.check("message", "@a:hs") for _ in range(3)] == [None, None, None]
 
 
-def test_over_burst_refused_with_retry_time():
-    """The action after the burst is refused, with the time for one action to drain."""
-    limiter = make_limiter(Clock())
-    for _ in range(3):
-        limiter.check("message", "@a:hs")
-    assert limiter.check("message", "@a:hs") == pytest.approx(2.0)
-
-
-def test_retry_time_accounts_for_partial_drain():
-    """The retry time shrinks as the clock advances towards it."""
+@pytest.mark.parametrize("waited, retry", [(0.0, 2.0), (0.5, 1.5)])
+def test_over_burst_refused_with_retry_time(waited, retry):
+    """
+    The action after the burst is refused, with the time for one action to
+    drain (2 s at 0.5/s), less however long the caller has already waited.
+    """
     clock = Clock()
-    limiter = make_limiter(clock)
-    for _ in range(3):
-        limiter.check("message", "@a:hs")
-    clock.advance(0.5)
-    assert limiter.check("message", "@a:hs") == pytest.approx(1.5)
+    limiter = exhausted_limiter(clock)
+    clock.advance(waited)
+    assert limiter.check("message", "@a:hs") == pytest.approx(retry)
 
 
 def test_allowed_after_waiting_retry_time():
     """Waiting exactly the advertised retry time makes the action allowed again."""
     clock = Clock()
-    limiter = make_limiter(clock)
-    for _ in range(3):
-        limiter.check("message", "@a:hs")
+    limiter = exhausted_limiter(clock)
     retry = limiter.check("message", "@a:hs")
     clock.advance(retry)
     assert limiter.check("message", "@a:hs") is None
@@ -72,9 +72,7 @@ def test_allowed_after_waiting_retry_time_awkward_rate():
 def test_refused_action_not_recorded():
     """Refused attempts do not push the retry time further out."""
     clock = Clock()
-    limiter = make_limiter(clock)
-    for _ in range(3):
-        limiter.check("message", "@a:hs")
+    limiter = exhausted_limiter(clock)
     for _ in range(10):
         assert limiter.check("message", "@a:hs") == pytest.approx(2.0)
     clock.advance(2.0)
@@ -84,9 +82,7 @@ def test_refused_action_not_recorded():
 def test_full_drain_restores_burst():
     """After the bucket drains completely, a whole burst is allowed again."""
     clock = Clock()
-    limiter = make_limiter(clock)
-    for _ in range(3):
-        limiter.check("message", "@a:hs")
+    limiter = exhausted_limiter(clock)
     clock.advance(6.0)
     assert [limiter.check("message", "@a:hs") for _ in range(3)] == [None, None, None]
     assert limiter.check("message", "@a:hs") is not None
