@@ -1,0 +1,43 @@
+"""
+The room versions we support and what differs between them
+(spec: rooms/v10.md, v11.md, v12.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RoomVersion:
+    """
+    @ivar identifier: the version string, e.g. C{"12"}.
+    @ivar updated_redaction_rules: v11+: the redaction algorithm keeps
+        C{redacts} in content, C{invite} power level, C{signed} in
+        third-party invites, and the whole C{m.room.create} content; the
+        top-level C{origin}, C{membership} and C{prev_state} are gone.
+    @ivar implicit_room_creator: v11+: the creator is the create event's
+        C{sender}; C{content.creator} is no longer used.
+    @ivar room_id_from_create_event: v12: the room id is C{!} plus the
+        create event's reference hash; the create event has no C{room_id}
+        and is not listed in C{auth_events}.
+    @ivar privileged_creators: v12: the create event's sender and
+        C{additional_creators} have infinite power and cannot be given a
+        power level.
+    """
+
+    identifier: str
+    updated_redaction_rules: bool
+    implicit_room_creator: bool
+    room_id_from_create_event: bool
+    privileged_creators: bool
+
+
+V10 = RoomVersion("10", updated_redaction_rules=False, implicit_room_creator=False,
+                  room_id_from_create_event=False, privileged_creators=False)
+V11 = RoomVersion("11", updated_redaction_rules=True, implicit_room_creator=True,
+                  room_id_from_create_event=False, privileged_creators=False)
+V12 = RoomVersion("12", updated_redaction_rules=True, implicit_room_creator=True,
+                  room_id_from_create_event=True, privileged_creators=True)
+
+ROOM_VERSIONS: dict[str, RoomVersion] = {v.identifier: v for v in (V10, V11, V12)}
+DEFAULT_ROOM_VERSION = V12
