@@ -110,6 +110,11 @@ class Config:
     def macaroon_key_path(self) -> Path:
         return self.data_dir / "macaroon_secret.key"
 
+    @property
+    def signing_key_path(self) -> Path:
+        """The server's ed25519 key that signs its events (created on first start)."""
+        return self.data_dir / "signing.key"
+
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 

@@ -23,12 +23,28 @@ from ruma_tx.api.login import LoginApi
 from ruma_tx.api.meta import MetaApi
 from ruma_tx.api.profile import ProfileApi
 from ruma_tx.api.register import RegisterApi
+from ruma_tx.api.rooms import RoomApi
+from ruma_tx.api.filters import FilterApi
+from ruma_tx.api.sync import SyncApi
 from ruma_tx.api.routing import Router
 from ruma_tx.auth.guard import Guard
 from ruma_tx.auth.passwords import PasswordChecker, PasswordHasher
 from ruma_tx.auth.uia import UserInteractiveAuth
 from ruma_tx.config import ConfigError, load_config, read_or_create_secret
 from ruma_tx.handlers.devices import DeviceActivity, DeviceManager
+from ruma_tx.handlers.events import EventCreator
+from ruma_tx.handlers.filters import FilterKeeper
+from ruma_tx.handlers.membership import MembershipChanger
+from ruma_tx.handlers.reading import RoomReader
+from ruma_tx.handlers.rooms import RoomCreator
+from ruma_tx.handlers.sync import SyncResponder
+from ruma_tx.notifier import Notifier
+from ruma_tx.rooms.signing import load_or_create_signing_key
+from ruma_tx.rooms.versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
+from ruma_tx.streams import StreamIdGenerator, StreamWriter
+from ruma_tx.storage.directory import DirectoryStore
+from ruma_tx.storage.events import EventStore
+from ruma_tx.storage.filters import FilterStore
 from ruma_tx.handlers.login import Authenticator
 from ruma_tx.handlers.profile import ProfileEditor
 from ruma_tx.handlers.registration import Registrar
@@ -44,9 +60,6 @@ from ruma_tx.storage.uia import UiaStore
 
 log = Logger()
 
-#: Room versions this server can create rooms in, and the default.
-ROOM_VERSIONS = {"10": "stable", "11": "stable", "12": "stable"}
-DEFAULT_ROOM_VERSION = "12"
 
 
 class Options(usage.Options):
@@ -82,6 +95,7 @@ class HomeserverService(Service):
         self._sites = []
         self._activity = None
         self._listener = None
+        self._notifier = None
         self._started = None
 
     def startService(self):
@@ -116,8 +130,11 @@ class HomeserverService(Service):
         await self._database.open()
         await migrate(self._database, int(time.time() * 1000))
         macaroon_key = read_or_create_secret(config.macaroon_key_path)
-        api = build_client_api(config, self._database, reactor, macaroon_key)
+        signing_key = load_or_create_signing_key(config.signing_key_path)
+        stream_start = await EventStore(self._database).max_stream_ordering()
+        api = build_client_api(config, self._database, reactor, macaroon_key, signing_key, stream_start)
         self._activity = api.activity
+        self._notifier = api.notifier
         self._listener = NotificationListener(dsn, reactor)
         await self._listener.start()
         await self._listener.listen(
@@ -140,6 +157,8 @@ class HomeserverService(Service):
         for port in self._ports:
             await port.stopListening()
         self._ports = []
+        if self._notifier is not None:
+            self._notifier.shutdown()  # long-polls answer at once
         await self._drain_requests()
         if self._activity is not None:
             await self._activity.stop()
@@ -160,7 +179,7 @@ class HomeserverService(Service):
                 request.channel.transport.abortConnection()
 
 
-def build_client_api(config, database, reactor, macaroon_key):
+def build_client_api(config, database, reactor, macaroon_key, signing_key, stream_start: int):
     """
     Wire the client API: stores, rules, handlers, endpoints.
 
@@ -204,17 +223,39 @@ def build_client_api(config, database, reactor, macaroon_key):
     device_manager = DeviceManager(devices=devices, activity=activity, uia=uia, sessions=sessions,
                                    server_name=server_name)
     profiles = ProfileEditor(accounts=accounts)
+
+    async def profile_of(user_id):
+        return await accounts.get_profile(user_id) or (None, None)
+
+    events = EventStore(database)
+    directory = DirectoryStore(database)
+    notifier = Notifier(reactor, stream_start)
+    streams = StreamWriter(StreamIdGenerator(stream_start), notifier)
+    creator = EventCreator(events=events, streams=streams, clock=reactor,
+                           server_name=server_name, signing_key=signing_key)
+    room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
+                               server_name=server_name)
+    membership = MembershipChanger(creator=creator, events=events, directory=directory,
+                                   profiles=profile_of, server_name=server_name)
+    filters = FilterKeeper(filters=FilterStore(database))
+    sync = SyncResponder(events=events, notifier=notifier, clock=reactor)
     apis = [
-        MetaApi(public_baseurl=config.public_baseurl, room_versions=ROOM_VERSIONS,
-                default_room_version=DEFAULT_ROOM_VERSION),
+        MetaApi(public_baseurl=config.public_baseurl,
+                room_versions={version: "stable" for version in ROOM_VERSIONS},
+                default_room_version=DEFAULT_ROOM_VERSION.identifier),
         RegisterApi(registrar),
         LoginApi(authenticator),
         AccountApi(authenticator),
         DeviceApi(device_manager),
         ProfileApi(profiles),
+        RoomApi(rooms=room_creator, creator=creator, membership=membership,
+                reader=RoomReader(events=events)),
+        FilterApi(filters),
+        SyncApi(sync=sync, filters=filters.get_parsed),
     ]
     router = Router(apis, guard=guard, rate_limiter=rate_limiter)
-    return ClientApi(root=MatrixRoot(router.resource()), activity=activity, guard=guard)
+    return ClientApi(root=MatrixRoot(router.resource()), activity=activity, guard=guard,
+                     notifier=notifier)
 
 
 @dataclass(frozen=True)
@@ -222,3 +263,4 @@ class ClientApi:
     root: MatrixRoot
     activity: DeviceActivity
     guard: Guard
+    notifier: Notifier

@@ -43,13 +43,16 @@ class Endpoint:
 
 
 def endpoint(method: str, path: str, **options):
-    """Declare the decorated method as a client API endpoint."""
+    """
+    Declare the decorated method as a client API endpoint; stack several
+    declarations to serve more than one path.
+    """
     declared = Endpoint(method, path, **options)
     if declared.auth not in ("required", "optional", "none"):
         raise ValueError(f"bad auth mode {declared.auth!r}")
 
     def decorate(fn):
-        fn.endpoint = declared
+        fn.endpoints = (declared, *getattr(fn, "endpoints", ()))
         return fn
 
     return decorate
@@ -59,8 +62,7 @@ def declared_endpoints(api) -> list[tuple[Endpoint, object]]:
     """The C{(Endpoint, bound method)} pairs an API object declares."""
     found = []
     for _, member in inspect.getmembers(api, inspect.ismethod):
-        declared = getattr(member, "endpoint", None)
-        if isinstance(declared, Endpoint):
+        for declared in getattr(member, "endpoints", ()):
             found.append((declared, member))
     return found
 

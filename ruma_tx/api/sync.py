@@ -1,0 +1,56 @@
+"""GET /sync."""
+from __future__ import annotations
+
+from ruma_tx.api.http import query_arg, query_bool
+from ruma_tx.api.routing import endpoint
+from ruma_tx.errors import MatrixError, invalid_param
+from ruma_tx.handlers.sync import SyncRequest
+from ruma_tx.rooms.filters import Filter, FilterError, parse_filter_text
+from ruma_tx.rooms.tokens import InvalidToken, StreamToken
+
+#: Longest long-poll we honour (Synapse does not cap; keep connections sane).
+MAX_TIMEOUT_MS = 5 * 60 * 1000
+
+
+class SyncApi:
+    """
+    @param sync: the L{ruma_tx.handlers.sync.SyncResponder}.
+    @param filters: C{async (user_id, filter_id) -> Filter | None}.
+    """
+
+    def __init__(self, *, sync, filters):
+        self._sync = sync
+        self._filters = filters
+
+    @endpoint("GET", "/sync", guest=True)
+    async def sync(self, request, requester):
+        since = query_arg(request, "since")
+        try:
+            since_token = StreamToken.parse(since) if since else None
+        except InvalidToken:
+            raise invalid_param("Invalid 'since' token") from None
+        timeout = query_arg(request, "timeout", "0")
+        if not timeout.isdigit():
+            raise invalid_param("'timeout' must be a non-negative integer")
+        sync_filter = await self._filter(requester.user_id, query_arg(request, "filter"))
+        return await self._sync.sync(SyncRequest(
+            user_id=requester.user_id,
+            device_id=requester.device_id,
+            since=since_token,
+            timeout_ms=min(int(timeout), MAX_TIMEOUT_MS),
+            filter=sync_filter,
+            full_state=query_bool(request, "full_state"),
+        ))
+
+    async def _filter(self, user_id: str, text: str | None) -> Filter:
+        if text is None:
+            return Filter()
+        if text.lstrip().startswith("{"):
+            try:
+                return parse_filter_text(text)
+            except FilterError as e:
+                raise MatrixError(400, "M_INVALID_PARAM", str(e)) from None
+        found = await self._filters(user_id, text)
+        if found is None:
+            raise MatrixError(400, "M_INVALID_PARAM", "Unknown filter id")
+        return found

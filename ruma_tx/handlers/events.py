@@ -1,0 +1,234 @@
+"""
+Creating events: build the PDU on the room's head, check it against the
+room's auth rules, sign it, persist it at a stream position, wake the users
+it concerns. Every event of a room goes through L{EventCreator.create}.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from canonicaljson import encode_canonical_json
+from twisted.internet import defer
+
+from ruma_tx.errors import MatrixError, forbidden, not_found
+from ruma_tx.rooms.auth_rules import AuthError, auth_types_for_event, check_event_auth
+from ruma_tx.rooms.events import build_pdu, room_id_for_create_event
+from ruma_tx.rooms.versions import ROOM_VERSIONS, RoomVersion
+from ruma_tx.storage.events import DuplicateTransaction, NewEvent, StoredEvent
+
+#: Spec: "The size of an event ... MUST NOT exceed 65536 bytes" (the PDU).
+MAX_EVENT_BYTES = 65536
+
+CREATE_KEY = ("m.room.create", "")
+
+
+def pdu_with_id(event: StoredEvent) -> dict:
+    """The PDU as the auth rules read it: with its event id."""
+    return {**event.pdu, "event_id": event.event_id}
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """What a client asks to send."""
+
+    room_id: str | None
+    sender: str
+    event_type: str
+    content: dict
+    state_key: str | None = None
+    redacts: str | None = None
+
+
+class RoomLocks:
+    """
+    One lock per room, so a room's events are built on its latest head one
+    at a time; locks of idle rooms are dropped (the map stays small).
+    """
+
+    def __init__(self):
+        self._locks: dict[str, defer.DeferredLock] = {}
+
+    async def run(self, room_id: str, fn, *args):
+        lock = self._locks.get(room_id)
+        if lock is None:
+            lock = self._locks[room_id] = defer.DeferredLock()
+        try:
+            return await lock.run(fn, *args)
+        finally:
+            if not lock.locked and not lock.waiting and self._locks.get(room_id) is lock:
+                del self._locks[room_id]
+
+
+class EventCreator:
+    """
+    @param events: the L{ruma_tx.storage.events.EventStore}.
+    @param streams: the L{ruma_tx.streams.StreamWriter} for events.
+    """
+
+    def __init__(self, *, events, streams, clock, server_name: str, signing_key,
+                 txn_cache_size: int = 10_000):
+        self._events = events
+        self._streams = streams
+        self._clock = clock
+        self._server_name = server_name
+        self._signing_key = signing_key
+        self._locks = RoomLocks()
+        # Transaction ids being sent right now: concurrent duplicates share one result.
+        self._in_flight: dict[tuple, list[defer.Deferred]] = {}
+        # Recently answered transaction ids (the database has them all).
+        self._recent_txns: OrderedDict[tuple, str] = OrderedDict()
+        self._txn_cache_size = txn_cache_size
+
+    def _now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    async def send(self, spec: EventSpec, *, txn: tuple[str, str, str, str] | None = None) -> str:
+        """
+        Create the event and return its id. With C{txn} = (user, device,
+        scope, txn_id), a retry returns the first event's id and concurrent
+        duplicates share one result; a failure is not remembered.
+        """
+        if txn is None:
+            return (await self._create_locked(spec, None)).event_id
+        known = self._recent_txns.get(txn)
+        if known is not None:
+            return known
+        sharing = self._in_flight.get(txn)
+        if sharing is not None:
+            waiter = defer.Deferred()
+            sharing.append(waiter)
+            return await waiter
+        sharing = self._in_flight[txn] = []
+        try:
+            event_id = await self._send_once(spec, txn)
+        except Exception as e:
+            for waiter in sharing:
+                waiter.errback(e)
+            raise
+        else:
+            for waiter in sharing:
+                waiter.callback(event_id)
+            return event_id
+        finally:
+            del self._in_flight[txn]
+
+    async def _send_once(self, spec: EventSpec, txn) -> str:
+        existing = await self._events.get_txn_event(*txn)
+        if existing is None:
+            try:
+                existing = (await self._create_locked(spec, txn)).event_id
+            except DuplicateTransaction as e:
+                existing = e.event_id
+        self._recent_txns[txn] = existing
+        while len(self._recent_txns) > self._txn_cache_size:
+            self._recent_txns.popitem(last=False)
+        return existing
+
+    async def _create_locked(self, spec: EventSpec, txn) -> NewEvent:
+        return await self._locks.run(spec.room_id, self._create, spec, txn)
+
+    async def create_room_event(self, spec: EventSpec, room_version: RoomVersion) -> NewEvent:
+        """
+        Create a room's first event, C{m.room.create}; for version 12 the
+        room id is derived from it (C{spec.room_id} is then C{None}).
+        """
+        pdu_room_id = None if room_version.room_id_from_create_event else spec.room_id
+        event_id, pdu = self._build(spec, room_version, pdu_room_id, [], [], 1)
+        room_id = room_id_for_create_event(event_id) if pdu_room_id is None else pdu_room_id
+        self._authorise(pdu, event_id, {}, room_version)
+        await self._events.create_room(room_id, room_version.identifier, spec.sender, self._now_ms())
+        event = NewEvent(event_id, room_id, pdu, _encode(pdu))
+        await self._persist(event, 1)
+        return event
+
+    async def _create(self, spec: EventSpec, txn) -> NewEvent:
+        head = await self._events.get_room_head(spec.room_id)
+        if head is None:
+            raise not_found("Unknown room")
+        room_version = ROOM_VERSIONS[head.room_version]
+        keys = auth_types_for_event(
+            spec.event_type, spec.state_key, spec.sender, spec.content, room_version
+        )
+        state = await self._events.get_state(spec.room_id, list({CREATE_KEY, *keys}))
+        auth_events = [
+            state[key].event_id for key in keys if key in state
+            and not (room_version.room_id_from_create_event and key == CREATE_KEY)
+        ]
+        depth = head.depth + 1
+        event_id, pdu = self._build(
+            spec, room_version, spec.room_id, [head.last_event_id], auth_events, depth
+        )
+        self._authorise(pdu, event_id, {k: pdu_with_id(e) for k, e in state.items()}, room_version)
+        event = NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn)
+        await self._persist(event, depth)
+        return event
+
+    def _build(self, spec, room_version, pdu_room_id, prev_events, auth_events, depth):
+        check_canonical_values(spec.content)
+        event_id, pdu = build_pdu(
+            room_version=room_version, room_id=pdu_room_id, sender=spec.sender,
+            event_type=spec.event_type, content=spec.content, state_key=spec.state_key,
+            prev_events=prev_events, auth_events=auth_events, depth=depth,
+            origin_server_ts=self._now_ms(), redacts=spec.redacts,
+            server_name=self._server_name, signing_key=self._signing_key,
+        )
+        if len(_encode(pdu)) > MAX_EVENT_BYTES:
+            raise MatrixError(413, "M_TOO_LARGE", "Event is too large")
+        return event_id, pdu
+
+    @staticmethod
+    def _authorise(pdu: dict, event_id: str, state: dict, room_version) -> None:
+        try:
+            check_event_auth({**pdu, "event_id": event_id}, state, room_version)
+        except AuthError as e:
+            raise forbidden(str(e)) from None
+
+    async def _persist(self, event: NewEvent, depth: int) -> None:
+        now = self._now_ms()
+
+        async def persist(position: int):
+            await self._events.persist_event(event, position, depth, now)
+            return await self._audience(event)
+
+        await self._streams.write(persist)
+
+    async def _audience(self, event: NewEvent) -> set[str]:
+        """Who hears of the event: members (joined or invited), its target and sender."""
+        members = await self._events.get_members(event.room_id, ("join", "invite", "knock"))
+        audience = set(members)
+        audience.add(event.pdu["sender"])
+        if event.pdu["type"] == "m.room.member":
+            audience.add(event.pdu["state_key"])
+        return audience
+
+
+#: Canonical JSON's integer range (spec appendix).
+_MAX_INT = 2**53 - 1
+
+
+def check_canonical_values(value, depth: int = 0) -> None:
+    """
+    Refuse what canonical JSON cannot carry: floats, and integers outside
+    +-(2**53 - 1).
+
+    @raise MatrixError: 400 M_BAD_JSON.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not -_MAX_INT <= value <= _MAX_INT:
+            raise MatrixError(400, "M_BAD_JSON", "Integer out of range in event content")
+    elif isinstance(value, float):
+        raise MatrixError(400, "M_BAD_JSON", "Event content may not contain floats")
+    elif isinstance(value, dict):
+        for item in value.values():
+            check_canonical_values(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_canonical_values(item, depth + 1)
+
+
+def _encode(pdu: dict) -> str:
+    return encode_canonical_json(pdu).decode("utf-8")
+

@@ -1,0 +1,117 @@
+"""
+Membership changes: join, leave, invite, kick, ban, unban, knock. Each is
+one m.room.member event; the room's auth rules decide whether it is allowed.
+"""
+from __future__ import annotations
+
+from ruma_tx.errors import MatrixError, bad_json, forbidden, not_found
+from ruma_tx.handlers.events import EventSpec
+from ruma_tx.identifiers import InvalidIdentifier, parse_room_alias, parse_user_id
+
+
+def member_content(membership: str, *, reason=None, displayname=None, avatar_url=None, **extra) -> dict:
+    content = {"membership": membership, **extra}
+    if reason is not None:
+        content["reason"] = reason
+    if displayname is not None:
+        content["displayname"] = displayname
+    if avatar_url is not None:
+        content["avatar_url"] = avatar_url
+    return content
+
+
+class MembershipChanger:
+    """
+    @param creator: the L{ruma_tx.handlers.events.EventCreator}.
+    @param events: the L{ruma_tx.storage.events.EventStore}.
+    @param directory: the L{ruma_tx.storage.directory.DirectoryStore}.
+    @param profiles: C{async (user_id) -> (displayname, avatar_url)}.
+    """
+
+    def __init__(self, *, creator, events, directory, profiles, server_name: str):
+        self._creator = creator
+        self._events = events
+        self._directory = directory
+        self._profiles = profiles
+        self._server_name = server_name
+
+    async def resolve_room(self, room_id_or_alias: str) -> str:
+        """A room id for a room id or a local alias."""
+        if room_id_or_alias.startswith("#"):
+            try:
+                parse_room_alias(room_id_or_alias)
+            except InvalidIdentifier as e:
+                raise MatrixError(400, "M_INVALID_PARAM", str(e)) from None
+            found = await self._directory.get_alias(room_id_or_alias)
+            if found is None:
+                raise not_found("Room alias not found")
+            return found[0]
+        if not room_id_or_alias.startswith("!"):
+            raise MatrixError(400, "M_INVALID_PARAM", "Expected a room id or alias")
+        return room_id_or_alias
+
+    async def join(self, user_id: str, room_id: str, *, reason=None, is_guest=False) -> str:
+        if await self._events.get_room_head(room_id) is None:
+            raise not_found("Unknown room")
+        if is_guest:
+            state = await self._events.get_state(room_id, [("m.room.guest_access", "")])
+            access = state.get(("m.room.guest_access", ""))
+            if access is None or access.content.get("guest_access") != "can_join":
+                raise MatrixError(403, "M_FORBIDDEN", "Guest access is not allowed in this room")
+        displayname, avatar_url = await self._profiles(user_id)
+        await self._send(user_id, room_id, user_id, member_content(
+            "join", reason=reason, displayname=displayname, avatar_url=avatar_url))
+        return room_id
+
+    async def leave(self, user_id: str, room_id: str, *, reason=None) -> None:
+        await self._change(user_id, room_id, user_id, "leave", reason)
+
+    async def invite(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+        self._check_user_id(target)
+        members = await self._events.get_members(room_id, ("join", "ban"))
+        if members.get(target) == "ban":
+            raise forbidden(f"{target} is banned from the room")
+        if members.get(target) == "join":
+            raise forbidden(f"{target} is already in the room")
+        displayname, avatar_url = await self._profiles(target)
+        await self._send(user_id, room_id, target, member_content(
+            "invite", reason=reason, displayname=displayname, avatar_url=avatar_url))
+
+    async def kick(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+        self._check_user_id(target)
+        members = await self._events.get_members(room_id, ("join", "invite", "knock"))
+        if target not in members:
+            raise forbidden(f"{target} is not in the room")
+        await self._change(user_id, room_id, target, "leave", reason)
+
+    async def ban(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+        self._check_user_id(target)
+        await self._change(user_id, room_id, target, "ban", reason)
+
+    async def unban(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+        self._check_user_id(target)
+        members = await self._events.get_members(room_id, ("ban",))
+        if target not in members:
+            raise forbidden(f"{target} is not banned")
+        await self._change(user_id, room_id, target, "leave", reason)
+
+    async def knock(self, user_id: str, room_id: str, *, reason=None) -> str:
+        if await self._events.get_room_head(room_id) is None:
+            raise not_found("Unknown room")
+        displayname, avatar_url = await self._profiles(user_id)
+        await self._send(user_id, room_id, user_id, member_content(
+            "knock", reason=reason, displayname=displayname, avatar_url=avatar_url))
+        return room_id
+
+    async def _change(self, user_id, room_id, target, membership, reason) -> None:
+        await self._send(user_id, room_id, target, member_content(membership, reason=reason))
+
+    async def _send(self, sender: str, room_id: str, target: str, content: dict) -> None:
+        await self._creator.send(EventSpec(room_id, sender, "m.room.member", content, target))
+
+    @staticmethod
+    def _check_user_id(user_id) -> None:
+        try:
+            parse_user_id(user_id)
+        except (InvalidIdentifier, TypeError):
+            raise bad_json(f"Invalid user id {user_id!r}") from None

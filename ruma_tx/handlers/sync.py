@@ -1,0 +1,197 @@
+"""
+/sync: initial and incremental responses, and long-polling on the notifier.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ruma_tx.rooms.events import client_event
+from ruma_tx.rooms.filters import Filter
+from ruma_tx.rooms.tokens import StreamToken
+from ruma_tx.storage.events import StoredEvent
+
+#: Events in an invite's stripped state (spec: "Stripped state").
+STRIPPED_STATE_TYPES = (
+    "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
+    "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
+)
+
+#: At most this many heroes in a room summary (spec: 5).
+MAX_HEROES = 5
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    user_id: str
+    device_id: str
+    since: StreamToken | None
+    timeout_ms: int
+    filter: Filter
+    full_state: bool
+
+
+def sync_event(event: StoredEvent, *, include_room_id: bool = False) -> dict:
+    """An event as /sync shows it (no C{room_id} inside a room's section)."""
+    return client_event(event.pdu, event.event_id, event.room_id, include_room_id=include_room_id)
+
+
+def _stripped(event: StoredEvent) -> dict:
+    return {"type": event.type, "state_key": event.state_key, "content": event.content,
+            "sender": event.sender}
+
+
+class SyncResponder:
+    """
+    @param events: the L{ruma_tx.storage.events.EventStore}.
+    @param notifier: the L{ruma_tx.notifier.Notifier}.
+    """
+
+    def __init__(self, *, events, notifier, clock):
+        self._events = events
+        self._notifier = notifier
+        self._clock = clock
+
+    def current_token(self) -> StreamToken:
+        return StreamToken(self._notifier.current)
+
+    async def sync(self, request: SyncRequest) -> dict:
+        """
+        Answer at once when there is something new (or this is an initial
+        or full-state sync); otherwise wait on the notifier until there is,
+        or until the timeout, and answer then with the same position.
+        """
+        if request.since is None or request.full_state:
+            return await self._respond(request, self.current_token())
+        deadline = self._clock.seconds() + request.timeout_ms / 1000
+        since = request.since
+        while True:
+            now = self.current_token()
+            if self._notifier.touched_since(request.user_id, since.stream):
+                response = await self._respond(request, now)
+                if not _is_empty(response):
+                    return response
+                since = now  # nothing we show changed: wait for more from here
+            remaining = deadline - self._clock.seconds()
+            if remaining <= 0:
+                return _empty_response(max(now, request.since))
+            await self._notifier.wait(request.user_id, since.stream, remaining)
+
+    async def _respond(self, request: SyncRequest, now: StreamToken) -> dict:
+        since = None if request.full_state else request.since
+        user_id = request.user_id
+        room_filter = request.filter.room
+        memberships = await self._events.get_rooms_for_user(user_id)
+        changed_rooms: dict[str, StoredEvent] = {}
+        if since is not None:
+            for change in await self._events.get_membership_changes(user_id, since.stream, now.stream):
+                changed_rooms[change.room_id] = change
+        join, invite, leave, knock = {}, {}, {}, {}
+        joined = [room_id for room_id, (m, _) in memberships.items()
+                  if m == "join" and room_filter.matches_room(room_id)]
+        newly_joined = {room_id for room_id in joined
+                        if since is None or (room_id in changed_rooms
+                                             and changed_rooms[room_id].content.get("membership") == "join")}
+        join = await self._joined_rooms(request, joined, newly_joined, since, now)
+        for room_id, (membership, position) in memberships.items():
+            if not room_filter.matches_room(room_id):
+                continue
+            if since is not None and room_id not in changed_rooms:
+                continue
+            if membership == "invite":
+                invite[room_id] = {"invite_state": {"events": await self._stripped_state(room_id, user_id)}}
+            elif membership == "knock":
+                knock[room_id] = {"knock_state": {"events": await self._stripped_state(room_id, user_id)}}
+            elif membership in ("leave", "ban") and (since is not None or room_filter.include_leave):
+                if since is None and not room_filter.include_leave:
+                    continue
+                leave[room_id] = await self._left_room(request, room_id, position, since)
+        response = {"next_batch": str(now)}
+        rooms = {name: section for name, section in
+                 (("join", join), ("invite", invite), ("leave", leave), ("knock", knock)) if section}
+        if rooms:
+            response["rooms"] = rooms
+        return response
+
+    async def _joined_rooms(self, request, joined, newly_joined, since, now) -> dict:
+        timeline_filter = request.filter.room.timeline
+        limit = timeline_filter.limit or 10
+        after = 0 if since is None else since.stream
+        latest = await self._events.get_latest_events(joined, after=after, upto=now.stream, limit=limit)
+        full_rooms = [r for r in joined if since is None or r in newly_joined]
+        states = await self._events.get_current_state_many(full_rooms)
+        rooms_with_news = [r for r in joined if r in latest and r not in newly_joined]
+        changes = await self._events.get_state_changes(rooms_with_news, after, now.stream) \
+            if since is not None else {}
+        result = {}
+        for room_id in joined:
+            events = latest.get(room_id, [])
+            if since is not None and room_id not in newly_joined and not events:
+                continue
+            limited = len(events) > limit
+            if limited:
+                events = events[-limit:]
+            timeline_ids = {e.event_id for e in events}
+            if room_id in states:
+                state_events = [e for e in states[room_id].values() if e.event_id not in timeline_ids]
+            else:
+                state_events = [e for e in changes.get(room_id, {}).values()
+                                if e.event_id not in timeline_ids] if limited else []
+            shown = [e for e in events if timeline_filter.matches(sync_event(e), room_id)]
+            state_filter = request.filter.room.state
+            prev_batch = StreamToken(events[0].stream_ordering - 1) if events else now
+            room = {
+                "timeline": {
+                    "events": [sync_event(e) for e in shown],
+                    "limited": limited,
+                    "prev_batch": str(prev_batch),
+                },
+                "state": {"events": [sync_event(e) for e in state_events
+                                     if state_filter.matches(sync_event(e), room_id)]},
+                "ephemeral": {"events": []},
+                "account_data": {"events": []},
+                "unread_notifications": {"notification_count": 0, "highlight_count": 0},
+            }
+            if room_id in states:
+                room["summary"] = _summary(states[room_id], request.user_id)
+            result[room_id] = room
+        return result
+
+    async def _left_room(self, request, room_id: str, left_at: int, since) -> dict:
+        limit = request.filter.room.timeline.limit or 10
+        after = 0 if since is None else since.stream
+        events = await self._events.get_room_events(room_id, after=after, upto=left_at, limit=limit + 1)
+        limited = len(events) > limit
+        events = events[-limit:]
+        return {
+            "timeline": {
+                "events": [sync_event(e) for e in events],
+                "limited": limited,
+                "prev_batch": str(StreamToken(events[0].stream_ordering - 1 if events else left_at)),
+            },
+            "state": {"events": []},
+            "account_data": {"events": []},
+        }
+
+    async def _stripped_state(self, room_id: str, user_id: str) -> list[dict]:
+        keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", user_id)]
+        state = await self._events.get_state(room_id, keys)
+        return [_stripped(e) for e in state.values()]
+
+
+def _summary(state: dict, user_id: str) -> dict:
+    joined = sorted(k for (t, k), e in state.items()
+                    if t == "m.room.member" and e.content.get("membership") == "join")
+    invited = sorted(k for (t, k), e in state.items()
+                     if t == "m.room.member" and e.content.get("membership") == "invite")
+    summary = {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited)}
+    if ("m.room.name", "") not in state and ("m.room.canonical_alias", "") not in state:
+        summary["m.heroes"] = [u for u in joined + invited if u != user_id][:MAX_HEROES]
+    return summary
+
+
+def _is_empty(response: dict) -> bool:
+    return set(response) <= {"next_batch"}
+
+
+def _empty_response(token: StreamToken) -> dict:
+    return {"next_batch": str(token)}

@@ -1,0 +1,98 @@
+"""
+The one notifier: long-polling /sync requests wait here, per user, and are
+woken when a change that concerns their user becomes visible.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable
+
+from twisted.internet import defer
+
+
+class Notifier:
+    """
+    Per-user waiters. A waiter whose user has already been touched after
+    its C{since} position fires at once, so no wake-up is ever lost.
+
+    @param max_users: bound on the per-user "last touched" positions kept;
+        for a user forgotten from it, every wait is answered at once, which
+        is always safe (the sync computes and finds nothing or something).
+    """
+
+    def __init__(self, clock, start_position: int, max_users: int = 100_000):
+        self._clock = clock
+        self.current = start_position
+        self._oldest_known = start_position
+        self._last_touched: OrderedDict[str, int] = OrderedDict()
+        self._waiters: dict[str, set[defer.Deferred]] = {}
+        self._max_users = max_users
+        self._stopping = False
+
+    def notify(self, position: int, user_ids: Iterable[str]) -> None:
+        """Positions up to C{position} are visible; wake C{user_ids}."""
+        self.current = max(self.current, position)
+        for user_id in user_ids:
+            self._last_touched[user_id] = position
+            self._last_touched.move_to_end(user_id)
+            for waiter in self._waiters.pop(user_id, ()):
+                waiter.callback(position)
+        while len(self._last_touched) > self._max_users:
+            _, forgotten = self._last_touched.popitem(last=False)
+            self._oldest_known = max(self._oldest_known, forgotten)
+
+    def wake(self, user_ids: Iterable[str]) -> None:
+        """Wake waiters for changes outside the stream (typing, presence)."""
+        for user_id in user_ids:
+            for waiter in self._waiters.pop(user_id, ()):
+                waiter.callback(self.current)
+
+    def touched_since(self, user_id: str, since: int) -> bool:
+        """Whether a change concerning C{user_id} became visible after C{since}."""
+        last = self._last_touched.get(user_id)
+        if last is None:
+            return self._oldest_known > since
+        return last > since
+
+    def wait(self, user_id: str, since: int, timeout_s: float) -> defer.Deferred:
+        """
+        A Deferred that fires with the current position when a change
+        concerning C{user_id} after C{since} is visible, or when
+        C{timeout_s} passes. Cancelling it removes the waiter.
+        """
+        if self._stopping or self.touched_since(user_id, since):
+            return defer.succeed(self.current)
+        waiters = self._waiters.setdefault(user_id, set())
+
+        def cancel(d):
+            waiters.discard(d)
+            if not waiters and self._waiters.get(user_id) is waiters:
+                del self._waiters[user_id]
+
+        d = defer.Deferred(canceller=cancel)
+        waiters.add(d)
+        timer = self._clock.callLater(timeout_s, self._time_out, user_id, d)
+        d.addBoth(self._cancel_timer, timer)
+        return d
+
+    def _time_out(self, user_id: str, d: defer.Deferred) -> None:
+        waiters = self._waiters.get(user_id)
+        if waiters is not None and d in waiters:
+            waiters.discard(d)
+            if not waiters:
+                del self._waiters[user_id]
+            d.callback(self.current)
+
+    @staticmethod
+    def _cancel_timer(result, timer):
+        if timer.active():
+            timer.cancel()
+        return result
+
+    def shutdown(self) -> None:
+        """Answer every waiter now (the server is stopping)."""
+        self._stopping = True
+        waiters, self._waiters = self._waiters, {}
+        for group in waiters.values():
+            for waiter in group:
+                waiter.callback(self.current)

@@ -1,0 +1,295 @@
+"""Rooms, events and room state. SQL only; the rules live in ruma_tx.rooms."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import psycopg2.errors
+
+_EVENT_COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    stream_ordering: int
+    event_id: str
+    room_id: str
+    pdu: dict
+    redacted_by: str | None = None
+
+    @property
+    def type(self) -> str:
+        return self.pdu["type"]
+
+    @property
+    def state_key(self) -> str | None:
+        return self.pdu.get("state_key")
+
+    @property
+    def sender(self) -> str:
+        return self.pdu["sender"]
+
+    @property
+    def content(self) -> dict:
+        return self.pdu.get("content", {})
+
+
+def _event(row) -> StoredEvent:
+    return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+
+@dataclass(frozen=True)
+class RoomHead:
+    """What a new event of the room builds on."""
+
+    room_version: str
+    last_event_id: str | None
+    depth: int
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event ready to persist (built, signed and authorised)."""
+
+    event_id: str
+    room_id: str
+    pdu: dict
+    pdu_json: str
+    txn: tuple[str, str, str, str] | None = None   # (user_id, device_id, scope, txn_id)
+
+
+class DuplicateTransaction(Exception):
+    """The transaction id was used meanwhile; C{event_id} is its event."""
+
+    def __init__(self, event_id: str):
+        super().__init__(event_id)
+        self.event_id = event_id
+
+
+class EventStore:
+    def __init__(self, database):
+        self._db = database
+
+    async def max_stream_ordering(self) -> int:
+        row = await self._db.fetch_one("SELECT COALESCE(max(stream_ordering), 0) FROM events")
+        return row[0]
+
+    async def create_room(self, room_id: str, room_version: str, creator: str, now_ms: int) -> None:
+        await self._db.execute(
+            "INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES (%s, %s, %s, %s)",
+            (room_id, room_version, creator, now_ms),
+        )
+
+    async def get_room_head(self, room_id: str) -> RoomHead | None:
+        row = await self._db.fetch_one(
+            "SELECT room_version, last_event_id, depth FROM rooms WHERE room_id = %s", (room_id,)
+        )
+        return RoomHead(*row) if row else None
+
+    async def persist_event(self, event: NewEvent, position: int, depth: int, now_ms: int) -> None:
+        """
+        Store an event at stream position C{position}: the event, the room's
+        new head, current state when it is a state event, and its
+        transaction id.
+
+        @raise DuplicateTransaction: the transaction id already names an event.
+        """
+        pdu = event.pdu
+        state_key = pdu.get("state_key")
+        membership = pdu["content"].get("membership") if pdu["type"] == "m.room.member" else None
+
+        async def persist(txn):
+            if event.txn is not None:
+                row = await txn.fetch_one(
+                    "INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_id, created_ts)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING event_id",
+                    (*event.txn, event.event_id, now_ms),
+                )
+                if row is None:
+                    existing = await txn.fetch_one(
+                        "SELECT event_id FROM event_txn_ids"
+                        " WHERE user_id = %s AND device_id = %s AND scope = %s AND txn_id = %s",
+                        event.txn,
+                    )
+                    raise DuplicateTransaction(existing[0])
+            await txn.execute(
+                "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
+                " origin_server_ts, depth, membership, pdu) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (position, event.event_id, event.room_id, pdu["type"], state_key, pdu["sender"],
+                 pdu["origin_server_ts"], depth, membership, event.pdu_json),
+            )
+            await txn.execute(
+                "UPDATE rooms SET last_event_id = %s, depth = %s WHERE room_id = %s",
+                (event.event_id, depth, event.room_id),
+            )
+            if state_key is not None:
+                await txn.execute(
+                    "INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id,"
+                    " stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership",
+                    (event.room_id, pdu["type"], state_key, event.event_id, position, membership),
+                )
+            if pdu["type"] == "m.room.redaction":
+                redacts = pdu.get("redacts") or pdu["content"].get("redacts")
+                await txn.execute(
+                    "UPDATE events SET redacted_by = %s WHERE event_id = %s AND room_id = %s",
+                    (event.event_id, redacts, event.room_id),
+                )
+
+        try:
+            await self._db.transaction("persist_event", persist)
+        except psycopg2.errors.UniqueViolation:
+            if event.txn is None:
+                raise
+            existing = await self.get_txn_event(*event.txn)
+            if existing is None:
+                raise
+            raise DuplicateTransaction(existing) from None
+
+    async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None:
+        row = await self._db.fetch_one(
+            "SELECT event_id FROM event_txn_ids"
+            " WHERE user_id = %s AND device_id = %s AND scope = %s AND txn_id = %s",
+            (user_id, device_id, scope, txn_id),
+        )
+        return row[0] if row else None
+
+    async def get_event(self, event_id: str) -> StoredEvent | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = %s", (event_id,)
+        )
+        return _event(row) if row else None
+
+    async def get_state(self, room_id: str, keys: list[tuple[str, str]] | None = None) -> dict:
+        """
+        The room's current state: C{(type, state_key) -> StoredEvent}, all
+        of it or only C{keys}.
+        """
+        if keys is not None and not keys:
+            return {}
+        sql = (
+            "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.redacted_by"
+            " FROM current_state c JOIN events e ON e.event_id = c.event_id"
+            " WHERE c.room_id = %s"
+        )
+        args: list = [room_id]
+        if keys is not None:
+            sql += " AND (c.type, c.state_key) IN (" + ", ".join(["(%s, %s)"] * len(keys)) + ")"
+            args += [part for key in keys for part in key]
+        rows = await self._db.fetch_all(sql, args)
+        return {(e.type, e.state_key): e for e in map(_event, rows)}
+
+    async def get_state_at(self, room_id: str, position: int, types: list[str] | None = None) -> dict:
+        """The room's state as it was just after stream position C{position}."""
+        sql = (
+            f"SELECT DISTINCT ON (type, state_key) {_EVENT_COLUMNS} FROM events"
+            f" WHERE room_id = %s AND state_key IS NOT NULL AND stream_ordering <= %s"
+        )
+        args: list = [room_id, position]
+        if types is not None:
+            sql += " AND type = ANY(%s)"
+            args.append(types)
+        sql += " ORDER BY type, state_key, stream_ordering DESC"
+        rows = await self._db.fetch_all(sql, args)
+        return {(e.type, e.state_key): e for e in map(_event, rows)}
+
+    async def get_members(self, room_id: str, memberships=("join", "invite")) -> dict[str, str]:
+        """C{user_id -> membership} of the room's current members."""
+        rows = await self._db.fetch_all(
+            "SELECT state_key, membership FROM current_state"
+            " WHERE room_id = %s AND type = 'm.room.member' AND membership = ANY(%s)",
+            (room_id, list(memberships)),
+        )
+        return dict(rows)
+
+    async def get_rooms_for_user(self, user_id: str) -> dict[str, tuple[str, int]]:
+        """C{room_id -> (membership, stream_ordering)} of the user's current memberships."""
+        rows = await self._db.fetch_all(
+            "SELECT room_id, membership, stream_ordering FROM current_state"
+            " WHERE type = 'm.room.member' AND state_key = %s",
+            (user_id,),
+        )
+        return {room_id: (membership, position) for room_id, membership, position in rows}
+
+    async def get_membership_changes(self, user_id: str, after: int, upto: int) -> list[StoredEvent]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE type = 'm.room.member' AND state_key = %s"
+            f" AND stream_ordering > %s AND stream_ordering <= %s ORDER BY stream_ordering",
+            (user_id, after, upto),
+        )
+        return [_event(row) for row in rows]
+
+    async def get_room_events(
+        self, room_id: str, *, after: int | None, upto: int, limit: int, backwards: bool = True
+    ) -> list[StoredEvent]:
+        """
+        Events of a room with C{after < stream_ordering <= upto}, the
+        C{limit} latest (or earliest, when not C{backwards}), oldest first.
+        """
+        order = "DESC" if backwards else "ASC"
+        rows = await self._db.fetch_all(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE room_id = %s"
+            f" AND stream_ordering > %s AND stream_ordering <= %s"
+            f" ORDER BY stream_ordering {order} LIMIT %s",
+            (room_id, after if after is not None else 0, upto, limit),
+        )
+        events = [_event(row) for row in rows]
+        if backwards:
+            events.reverse()
+        return events
+
+    async def get_latest_events(
+        self, room_ids: list[str], *, after: int, upto: int, limit: int
+    ) -> dict[str, list[StoredEvent]]:
+        """
+        For many rooms at once: each room's C{limit} latest events in
+        C{(after, upto]} plus one more (to tell whether more exist), oldest first.
+        """
+        if not room_ids:
+            return {}
+        rows = await self._db.fetch_all(
+            "SELECT stream_ordering, event_id, room_id, pdu, redacted_by FROM ("
+            " SELECT e.*, row_number() OVER (PARTITION BY room_id ORDER BY stream_ordering DESC) AS n"
+            " FROM events e WHERE room_id = ANY(%s) AND stream_ordering > %s AND stream_ordering <= %s"
+            ") AS latest WHERE n <= %s ORDER BY stream_ordering",
+            (room_ids, after, upto, limit + 1),
+        )
+        found: dict[str, list[StoredEvent]] = {}
+        for row in rows:
+            event = _event(row)
+            found.setdefault(event.room_id, []).append(event)
+        return found
+
+    async def get_current_state_many(self, room_ids: list[str]) -> dict[str, dict]:
+        """Current state of many rooms in one query."""
+        if not room_ids:
+            return {}
+        rows = await self._db.fetch_all(
+            "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.redacted_by"
+            " FROM current_state c JOIN events e ON e.event_id = c.event_id"
+            " WHERE c.room_id = ANY(%s)",
+            (room_ids,),
+        )
+        states: dict[str, dict] = {room_id: {} for room_id in room_ids}
+        for row in rows:
+            event = _event(row)
+            states[event.room_id][(event.type, event.state_key)] = event
+        return states
+
+    async def get_state_changes(self, room_ids: list[str], after: int, upto: int) -> dict[str, dict]:
+        """Per room, the latest state event of each key changed in C{(after, upto]}."""
+        if not room_ids:
+            return {}
+        rows = await self._db.fetch_all(
+            f"SELECT DISTINCT ON (room_id, type, state_key) {_EVENT_COLUMNS} FROM events"
+            f" WHERE room_id = ANY(%s) AND state_key IS NOT NULL"
+            f" AND stream_ordering > %s AND stream_ordering <= %s"
+            f" ORDER BY room_id, type, state_key, stream_ordering DESC",
+            (room_ids, after, upto),
+        )
+        changes: dict[str, dict] = {}
+        for row in rows:
+            event = _event(row)
+            changes.setdefault(event.room_id, {})[(event.type, event.state_key)] = event
+        return changes
