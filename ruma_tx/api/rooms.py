@@ -64,6 +64,17 @@ class RoomApi:
     async def get_state(self, request, requester, room_id):
         return await self._reader.get_state(requester.user_id, room_id)
 
+    @endpoint("PUT", "/rooms/<room_id>/redact/<event_id>/<txn_id>", rate_limit="message")
+    async def redact(self, request, requester, room_id, event_id, txn_id):
+        body = read_json_object(request)
+        content = {}  # build_pdu places "redacts" where the room version wants it
+        reason = _reason(body)
+        if reason is not None:
+            content["reason"] = reason
+        spec = EventSpec(room_id, requester.user_id, "m.room.redaction", content, redacts=event_id)
+        txn = (requester.user_id, requester.device_id, "redact", txn_id)
+        return {"event_id": await self._creator.send(spec, txn=txn)}
+
     @endpoint("GET", "/joined_rooms")
     async def joined_rooms(self, request, requester):
         return {"joined_rooms": await self._reader.joined_rooms(requester.user_id)}

@@ -12,8 +12,8 @@ from canonicaljson import encode_canonical_json
 from twisted.internet import defer
 
 from ruma_tx.errors import MatrixError, forbidden, not_found
-from ruma_tx.rooms.auth_rules import AuthError, auth_types_for_event, check_event_auth
-from ruma_tx.rooms.events import build_pdu, room_id_for_create_event
+from ruma_tx.rooms.auth_rules import AuthError, auth_types_for_event, check_event_auth, check_redaction
+from ruma_tx.rooms.events import build_pdu, client_event, redact, room_id_for_create_event
 from ruma_tx.rooms.versions import ROOM_VERSIONS, RoomVersion
 from ruma_tx.storage.events import DuplicateTransaction, NewEvent, StoredEvent
 
@@ -67,7 +67,13 @@ class EventCreator:
     """
 
     def __init__(self, *, events, streams, clock, server_name: str, signing_key,
-                 txn_cache_size: int = 10_000):
+                 txn_cache_size: int = 10_000, after_persist=()):
+        """
+        @param after_persist: C{async (event: NewEvent, position, audience)}
+            callables run once an event is stored, before anyone is woken
+            (e.g. push rule evaluation, so /sync's unread counts include it).
+        """
+        self._after_persist = list(after_persist)
         self._events = events
         self._streams = streams
         self._clock = clock
@@ -159,8 +165,13 @@ class EventCreator:
         event_id, pdu = self._build(
             spec, room_version, spec.room_id, [head.last_event_id], auth_events, depth
         )
-        self._authorise(pdu, event_id, {k: pdu_with_id(e) for k, e in state.items()}, room_version)
-        event = NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn)
+        auth_state = {k: pdu_with_id(e) for k, e in state.items()}
+        self._authorise(pdu, event_id, auth_state, room_version)
+        redacted = None
+        if spec.event_type == "m.room.redaction":
+            redacted = await self._redacted_target(spec, {**pdu, "event_id": event_id},
+                                                   auth_state, room_version)
+        event = NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn, redacted)
         await self._persist(event, depth)
         return event
 
@@ -177,6 +188,28 @@ class EventCreator:
             raise MatrixError(413, "M_TOO_LARGE", "Event is too large")
         return event_id, pdu
 
+    async def _redacted_target(self, spec: EventSpec, redaction: dict, state, room_version) -> str | None:
+        """
+        The pruned PDU that replaces the redacted event's, or C{None} when
+        it is already redacted (a second redaction changes nothing).
+
+        @raise MatrixError: 404 for an event not in this room, 403 when the
+            sender may not redact it.
+        """
+        target = await self._events.get_event(spec.redacts) if spec.redacts else None
+        if target is None or target.room_id != spec.room_id:
+            raise not_found("Event not found")
+        if target.redacted_by is not None:
+            return None
+        try:
+            check_redaction(redaction, pdu_with_id(target), state, room_version)
+        except AuthError as e:
+            raise forbidden(str(e)) from None
+        pruned = redact(target.pdu, room_version)
+        because = client_event(redaction, redaction["event_id"], spec.room_id)
+        pruned["unsigned"] = {"redacted_because": because}
+        return _encode(pruned)
+
     @staticmethod
     def _authorise(pdu: dict, event_id: str, state: dict, room_version) -> None:
         try:
@@ -189,7 +222,10 @@ class EventCreator:
 
         async def persist(position: int):
             await self._events.persist_event(event, position, depth, now)
-            return await self._audience(event)
+            audience = await self._audience(event)
+            for hook in self._after_persist:
+                await hook(event, position, audience)
+            return audience
 
         await self._streams.write(persist)
 

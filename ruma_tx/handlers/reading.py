@@ -9,7 +9,7 @@ from ruma_tx.storage.events import StoredEvent
 
 
 def room_event(event: StoredEvent) -> dict:
-    return client_event(event.pdu, event.event_id, event.room_id)
+    return client_event(event.pdu, event.event_id, event.room_id, unsigned=event.pdu.get("unsigned"))
 
 
 class RoomReader:

@@ -20,6 +20,43 @@ STRIPPED_STATE_TYPES = (
 MAX_HEROES = 5
 
 
+@dataclass
+class SyncContext:
+    """
+    What a sync source needs to add its part to a response.
+
+    @ivar since: the client's token, or C{None} for an initial sync (or a
+        full-state one).
+    @ivar now: the token the response ends at (its C{next_batch}).
+    @ivar joined: the rooms the user is joined to (and the filter keeps).
+    @ivar response: the response being built; sources add to it.
+    """
+
+    request: "SyncRequest"
+    since: StreamToken | None
+    now: StreamToken
+    joined: list[str]
+    response: dict
+
+    def joined_room(self, room_id: str) -> dict:
+        """The room's section under C{rooms.join}, created if missing."""
+        rooms = self.response.setdefault("rooms", {}).setdefault("join", {})
+        section = rooms.get(room_id)
+        if section is None:
+            section = rooms[room_id] = _empty_joined_room(self.now)
+        return section
+
+
+def _empty_joined_room(now: StreamToken) -> dict:
+    return {
+        "timeline": {"events": [], "limited": False, "prev_batch": str(now)},
+        "state": {"events": []},
+        "ephemeral": {"events": []},
+        "account_data": {"events": []},
+        "unread_notifications": {"notification_count": 0, "highlight_count": 0},
+    }
+
+
 @dataclass(frozen=True)
 class SyncRequest:
     user_id: str
@@ -32,7 +69,8 @@ class SyncRequest:
 
 def sync_event(event: StoredEvent, *, include_room_id: bool = False) -> dict:
     """An event as /sync shows it (no C{room_id} inside a room's section)."""
-    return client_event(event.pdu, event.event_id, event.room_id, include_room_id=include_room_id)
+    return client_event(event.pdu, event.event_id, event.room_id, include_room_id=include_room_id,
+                        unsigned=event.pdu.get("unsigned"))
 
 
 def _stripped(event: StoredEvent) -> dict:
@@ -46,10 +84,17 @@ class SyncResponder:
     @param notifier: the L{ruma_tx.notifier.Notifier}.
     """
 
-    def __init__(self, *, events, notifier, clock):
+    def __init__(self, *, events, notifier, clock, sources=()):
+        """
+        @param sources: objects with C{async add_to_sync(ctx: SyncContext)}
+            that add their sections (ephemeral events, account data,
+            presence, unread counts...) to each response; a source adding
+            nothing keeps an otherwise empty response empty.
+        """
         self._events = events
         self._notifier = notifier
         self._clock = clock
+        self._sources = list(sources)
 
     def current_token(self) -> StreamToken:
         return StreamToken(self._notifier.current)
@@ -110,6 +155,9 @@ class SyncResponder:
                  (("join", join), ("invite", invite), ("leave", leave), ("knock", knock)) if section}
         if rooms:
             response["rooms"] = rooms
+        context = SyncContext(request, since, now, joined, response)
+        for source in self._sources:
+            await source.add_to_sync(context)
         return response
 
     async def _joined_rooms(self, request, joined, newly_joined, since, now) -> dict:
@@ -139,18 +187,14 @@ class SyncResponder:
             shown = [e for e in events if timeline_filter.matches(sync_event(e), room_id)]
             state_filter = request.filter.room.state
             prev_batch = StreamToken(events[0].stream_ordering - 1) if events else now
-            room = {
-                "timeline": {
-                    "events": [sync_event(e) for e in shown],
-                    "limited": limited,
-                    "prev_batch": str(prev_batch),
-                },
-                "state": {"events": [sync_event(e) for e in state_events
-                                     if state_filter.matches(sync_event(e), room_id)]},
-                "ephemeral": {"events": []},
-                "account_data": {"events": []},
-                "unread_notifications": {"notification_count": 0, "highlight_count": 0},
+            room = _empty_joined_room(now)
+            room["timeline"] = {
+                "events": [sync_event(e) for e in shown],
+                "limited": limited,
+                "prev_batch": str(prev_batch),
             }
+            room["state"] = {"events": [sync_event(e) for e in state_events
+                                        if state_filter.matches(sync_event(e), room_id)]}
             if room_id in states:
                 room["summary"] = _summary(states[room_id], request.user_id)
             result[room_id] = room

@@ -56,6 +56,9 @@ class NewEvent:
     pdu: dict
     pdu_json: str
     txn: tuple[str, str, str, str] | None = None   # (user_id, device_id, scope, txn_id)
+    #: For a redaction: the redacted event's pruned PDU (with
+    #: unsigned.redacted_because), which replaces its stored PDU.
+    redacted_pdu_json: str | None = None
 
 
 class DuplicateTransaction(Exception):
@@ -130,11 +133,14 @@ class EventStore:
                     " stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership",
                     (event.room_id, pdu["type"], state_key, event.event_id, position, membership),
                 )
-            if pdu["type"] == "m.room.redaction":
+            if event.redacted_pdu_json is not None:
+                # Redacted content is dropped at once (Synapse keeps it a
+                # while for moderators; we keep nothing we were asked to remove).
                 redacts = pdu.get("redacts") or pdu["content"].get("redacts")
                 await txn.execute(
-                    "UPDATE events SET redacted_by = %s WHERE event_id = %s AND room_id = %s",
-                    (event.event_id, redacts, event.room_id),
+                    "UPDATE events SET redacted_by = %s, pdu = %s"
+                    " WHERE event_id = %s AND room_id = %s AND redacted_by IS NULL",
+                    (event.event_id, event.redacted_pdu_json, redacts, event.room_id),
                 )
 
         try:
