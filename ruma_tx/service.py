@@ -222,7 +222,6 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     )
     device_manager = DeviceManager(devices=devices, activity=activity, uia=uia, sessions=sessions,
                                    server_name=server_name)
-    profiles = ProfileEditor(accounts=accounts)
 
     async def profile_of(user_id):
         return await accounts.get_profile(user_id) or (None, None)
@@ -237,6 +236,7 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
                                    profiles=profile_of, server_name=server_name)
+    profiles = ProfileEditor(accounts=accounts, on_change=membership.update_profile)
     filters = FilterKeeper(filters=FilterStore(database))
     sync = SyncResponder(events=events, notifier=notifier, clock=reactor)
     apis = [

@@ -7,6 +7,8 @@ from __future__ import annotations
 from ruma_tx.errors import MatrixError, bad_json, forbidden, not_found
 from ruma_tx.handlers.events import EventSpec
 from ruma_tx.identifiers import InvalidIdentifier, parse_room_alias, parse_user_id
+from ruma_tx.rooms.power_levels import power_level_for, user_power_level
+from ruma_tx.rooms.versions import ROOM_VERSIONS
 
 
 def member_content(membership: str, *, reason=None, displayname=None, avatar_url=None, **extra) -> dict:
@@ -59,9 +61,42 @@ class MembershipChanger:
             if access is None or access.content.get("guest_access") != "can_join":
                 raise MatrixError(403, "M_FORBIDDEN", "Guest access is not allowed in this room")
         displayname, avatar_url = await self._profiles(user_id)
+        extra = await self._restricted_join_authoriser(user_id, room_id)
         await self._send(user_id, room_id, user_id, member_content(
-            "join", reason=reason, displayname=displayname, avatar_url=avatar_url))
+            "join", reason=reason, displayname=displayname, avatar_url=avatar_url, **extra))
         return room_id
+
+    async def _restricted_join_authoriser(self, user_id: str, room_id: str) -> dict:
+        """
+        For a restricted room the user may join through membership of an
+        allowed room: the C{join_authorised_via_users_server} a joined member
+        with invite power vouches with (spec: restricted rooms). Empty when
+        the rules need no voucher (or the user qualifies for none: the auth
+        rules then refuse the join).
+        """
+        state = await self._events.get_state(room_id)
+        join_rules = state.get(("m.room.join_rules", ""))
+        rule = join_rules.content.get("join_rule") if join_rules else None
+        if rule not in ("restricted", "knock_restricted"):
+            return {}
+        current = state.get(("m.room.member", user_id))
+        if current is not None and current.content.get("membership") in ("join", "invite"):
+            return {}
+        allowed_rooms = {entry.get("room_id") for entry in join_rules.content.get("allow", [])
+                         if isinstance(entry, dict) and entry.get("type") == "m.room_membership"}
+        mine = await self._events.get_rooms_for_user(user_id)
+        if not any(mine.get(room, (None,))[0] == "join" for room in allowed_rooms):
+            return {}
+        head = await self._events.get_room_head(room_id)
+        version = ROOM_VERSIONS[head.room_version]
+        auth_state = {key: {**e.pdu, "event_id": e.event_id} for key, e in state.items()}
+        needed = power_level_for("invite", auth_state)
+        for (event_type, member), event in sorted(state.items()):
+            if event_type == "m.room.member" and event.content.get("membership") == "join" \
+                    and member.endswith(":" + self._server_name) \
+                    and user_power_level(member, auth_state, version) >= needed:
+                return {"join_authorised_via_users_server": member}
+        return {}
 
     async def leave(self, user_id: str, room_id: str, *, reason=None) -> None:
         await self._change(user_id, room_id, user_id, "leave", reason)
@@ -102,6 +137,18 @@ class MembershipChanger:
         await self._send(user_id, room_id, user_id, member_content(
             "knock", reason=reason, displayname=displayname, avatar_url=avatar_url))
         return room_id
+
+    async def update_profile(self, user_id: str, displayname, avatar_url) -> None:
+        """Republish the user's member event, with the new profile, in every joined room."""
+        memberships = await self._events.get_rooms_for_user(user_id)
+        for room_id, (membership, _) in memberships.items():
+            if membership != "join":
+                continue
+            try:
+                await self._send(user_id, room_id, user_id, member_content(
+                    "join", displayname=displayname, avatar_url=avatar_url))
+            except MatrixError:
+                pass  # e.g. a room whose rules no longer let the user act; as Synapse
 
     async def _change(self, user_id, room_id, target, membership, reason) -> None:
         await self._send(user_id, room_id, target, member_content(membership, reason=reason))

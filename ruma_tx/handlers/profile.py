@@ -91,15 +91,17 @@ class ProfileEditor:
     """
     Reads profiles and applies a user's changes to their own.
 
-    Each kind of change has its own method (L{set_displayname},
-    L{set_avatar_url}), the place where it will also be propagated to the
-    rooms the user is in (new C{m.room.member} events).
+    Each change is also propagated to the rooms the user is joined to, as
+    new C{m.room.member} events.
 
     @param accounts: the L{ruma_tx.storage.accounts.AccountStore}.
+    @param on_change: C{async (user_id, displayname, avatar_url)} called
+        after a change (the membership changer republishes member events).
     """
 
-    def __init__(self, *, accounts):
+    def __init__(self, *, accounts, on_change=None):
         self._accounts = accounts
+        self._on_change = on_change
 
     async def get_profile(self, user_id: str) -> dict:
         """
@@ -145,6 +147,7 @@ class ProfileEditor:
         self._check_own(requester, user_id)
         value = None if displayname is None else check_displayname(displayname)
         await self._accounts.set_profile_field(user_id, DISPLAYNAME, value)
+        await self._propagate(user_id)
 
     async def set_avatar_url(self, requester, user_id: str, avatar_url: str | None) -> None:
         """
@@ -156,6 +159,12 @@ class ProfileEditor:
         self._check_own(requester, user_id)
         value = None if avatar_url is None else check_avatar_url(avatar_url)
         await self._accounts.set_profile_field(user_id, AVATAR_URL, value)
+        await self._propagate(user_id)
+
+    async def _propagate(self, user_id: str) -> None:
+        if self._on_change is not None:
+            displayname, avatar_url = await self._accounts.get_profile(user_id)
+            await self._on_change(user_id, displayname, avatar_url)
 
     async def change_unsupported_field(self, requester, user_id: str, key_name: str, *,
                                        delete: bool) -> None:

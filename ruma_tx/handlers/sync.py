@@ -193,6 +193,8 @@ class SyncResponder:
                 "limited": limited,
                 "prev_batch": str(prev_batch),
             }
+            if state_filter.lazy_load_members:
+                state_events = _lazy_members(state_events, shown, request.user_id)
             room["state"] = {"events": [sync_event(e) for e in state_events
                                         if state_filter.matches(sync_event(e), room_id)]}
             if room_id in states:
@@ -220,6 +222,15 @@ class SyncResponder:
         keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", user_id)]
         state = await self._events.get_state(room_id, keys)
         return [_stripped(e) for e in state.values()]
+
+
+def _lazy_members(state_events: list[StoredEvent], timeline: list[StoredEvent], user_id: str):
+    """
+    Lazy-loading members: of the member events, keep only those of the
+    timeline's senders and the user's own (spec: "Lazy-loading room members").
+    """
+    wanted = {e.sender for e in timeline} | {user_id}
+    return [e for e in state_events if e.type != "m.room.member" or e.state_key in wanted]
 
 
 def _summary(state: dict, user_id: str) -> dict:
