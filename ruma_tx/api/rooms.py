@@ -107,6 +107,11 @@ class RoomApi:
         await self._membership.leave(requester.user_id, room_id, reason=_reason(body))
         return {}
 
+    @endpoint("POST", "/rooms/<room_id>/forget")
+    async def forget(self, request, requester, room_id):
+        await self._membership.forget(requester.user_id, room_id)
+        return {}
+
     @endpoint("POST", "/rooms/<room_id>/invite")
     async def invite(self, request, requester, room_id):
         body = read_json_object(request)

@@ -138,6 +138,19 @@ class MembershipChanger:
             "knock", reason=reason, displayname=displayname, avatar_url=avatar_url))
         return room_id
 
+    async def forget(self, user_id: str, room_id: str) -> None:
+        """
+        Forget a room the user has left: it no longer shows in their
+        archived rooms. Forgetting a room one is in is refused (as Synapse).
+        """
+        membership, position = (await self._events.get_rooms_for_user(user_id)).get(
+            room_id, (None, None))
+        if membership is None:
+            return  # never in it: nothing to forget (Synapse answers 200 too)
+        if membership in ("join", "invite", "knock"):
+            raise MatrixError(400, "M_UNKNOWN", "You must leave the room before forgetting it")
+        await self._events.forget_room(user_id, room_id, position)
+
     async def update_profile(self, user_id: str, displayname, avatar_url) -> None:
         """Republish the user's member event, with the new profile, in every joined room."""
         memberships = await self._events.get_rooms_for_user(user_id)

@@ -137,6 +137,7 @@ class SyncResponder:
                         if since is None or (room_id in changed_rooms
                                              and changed_rooms[room_id].content.get("membership") == "join")}
         join = await self._joined_rooms(request, joined, newly_joined, since, now)
+        forgotten = None
         for room_id, (membership, position) in memberships.items():
             if not room_filter.matches_room(room_id):
                 continue
@@ -147,7 +148,9 @@ class SyncResponder:
             elif membership == "knock":
                 knock[room_id] = {"knock_state": {"events": await self._stripped_state(room_id, user_id)}}
             elif membership in ("leave", "ban") and (since is not None or room_filter.include_leave):
-                if since is None and not room_filter.include_leave:
+                if forgotten is None:
+                    forgotten = await self._events.get_forgotten_rooms(user_id)
+                if forgotten.get(room_id) == position:
                     continue
                 leave[room_id] = await self._left_room(request, room_id, position, since)
         response = {"next_batch": str(now)}

@@ -218,6 +218,20 @@ class EventStore:
         )
         return {room_id: (membership, position) for room_id, membership, position in rows}
 
+    async def forget_room(self, user_id: str, room_id: str, membership_position: int) -> None:
+        await self._db.execute(
+            "INSERT INTO forgotten_rooms (user_id, room_id, stream_ordering) VALUES (%s, %s, %s)"
+            " ON CONFLICT (user_id, room_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering",
+            (user_id, room_id, membership_position),
+        )
+
+    async def get_forgotten_rooms(self, user_id: str) -> dict[str, int]:
+        """C{room_id -> position of the membership event the user forgot}."""
+        rows = await self._db.fetch_all(
+            "SELECT room_id, stream_ordering FROM forgotten_rooms WHERE user_id = %s", (user_id,)
+        )
+        return dict(rows)
+
     async def get_membership_changes(self, user_id: str, after: int, upto: int) -> list[StoredEvent]:
         rows = await self._db.fetch_all(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE type = 'm.room.member' AND state_key = %s"
