@@ -1,0 +1,186 @@
+"""
+Reading room history: the timelines history visibility is decided on,
+pages of events restricted to visible positions and to a filter, events
+by id and by timestamp. SQL only; the rules live in ruma_tx.rooms.visibility.
+"""
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from ruma_tx.storage.events import StoredEvent
+
+_COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
+
+Ranges = Sequence[tuple[int, int | None]]
+
+
+def _event(row) -> StoredEvent:
+    return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+
+def _ranges_clause(ranges: Ranges) -> tuple[str, list]:
+    """
+    SQL restricting C{stream_ordering} to inclusive C{(low, high)} ranges
+    (C{high} L{None}: unbounded). An empty list matches nothing.
+    """
+    if not ranges:
+        return "FALSE", []
+    parts, args = [], []
+    for low, high in ranges:
+        if high is None:
+            parts.append("stream_ordering >= %s")
+            args.append(low)
+        else:
+            parts.append("stream_ordering BETWEEN %s AND %s")
+            args += [low, high]
+    return "(" + " OR ".join(parts) + ")", args
+
+
+def _like_pattern(pattern: str) -> str:
+    """A type pattern (C{*} any characters) as a LIKE pattern escaped with C{\\}."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def _type_matches(pattern: str) -> tuple[str, list]:
+    if "*" in pattern:
+        return "type LIKE %s ESCAPE '\\'", [_like_pattern(pattern)]
+    return "type = %s", [pattern]
+
+
+def _filter_clause(event_filter) -> tuple[str, list]:
+    """
+    SQL for the event part of a C{RoomEventFilter} (types, not_types,
+    senders, not_senders, contains_url), as Synapse's C{filter_to_clause};
+    the same semantics as L{ruma_tx.rooms.filters.RoomEventFilter.matches}.
+    """
+    clauses, args = [], []
+    if event_filter is None:
+        return "TRUE", []
+    if event_filter.types is not None:
+        if not event_filter.types:
+            return "FALSE", []
+        parts = [_type_matches(p) for p in event_filter.types]
+        clauses.append("(" + " OR ".join(sql for sql, _ in parts) + ")")
+        args += [a for _, part_args in parts for a in part_args]
+    for pattern in event_filter.not_types:
+        sql, part_args = _type_matches(pattern)
+        clauses.append(f"NOT ({sql})")
+        args += part_args
+    if event_filter.senders is not None:
+        clauses.append("sender = ANY(%s)")
+        args.append(list(event_filter.senders))
+    if event_filter.not_senders:
+        clauses.append("NOT (sender = ANY(%s))")
+        args.append(list(event_filter.not_senders))
+    if event_filter.contains_url is not None:
+        has_url = "(jsonb_typeof(pdu::jsonb -> 'content') = 'object' AND (pdu::jsonb -> 'content') ? 'url')"
+        clauses.append(has_url if event_filter.contains_url else f"NOT {has_url}")
+    return (" AND ".join(clauses) or "TRUE"), args
+
+
+class HistoryStore:
+    """
+    @param database: the L{ruma_tx.storage.database.Database}.
+    """
+
+    def __init__(self, database):
+        self._db = database
+
+    async def get_timelines(self, room_id: str, user_id: str) -> tuple[list, list]:
+        """
+        What history visibility depends on, in one query: the
+        C{(position, membership)} of the user's member events in the room
+        and the C{(position, history_visibility)} of the room's history
+        visibility events, each in position order.
+        """
+        rows = await self._db.fetch_all(
+            "SELECT stream_ordering, type, membership,"
+            " CASE WHEN type = 'm.room.history_visibility'"
+            "  THEN pdu::jsonb -> 'content' ->> 'history_visibility' END"
+            " FROM events WHERE room_id = %s AND ("
+            "  (type = 'm.room.member' AND state_key = %s)"
+            "  OR (type = 'm.room.history_visibility' AND state_key = ''))"
+            " ORDER BY stream_ordering",
+            (room_id, user_id),
+        )
+        memberships, visibilities = [], []
+        for position, event_type, membership, visibility in rows:
+            if event_type == "m.room.member":
+                memberships.append((position, membership))
+            else:
+                visibilities.append((position, visibility))
+        return memberships, visibilities
+
+    async def get_page(
+        self, room_id: str, *, after: int, upto: int, ranges: Ranges, limit: int,
+        backwards: bool, event_filter=None,
+    ) -> list[StoredEvent]:
+        """
+        Up to C{limit} events of the room with C{after < stream_ordering <=
+        upto}, inside C{ranges} and matching C{event_filter}: the latest
+        ones newest first when C{backwards}, else the earliest oldest first.
+        """
+        if limit <= 0 or after >= upto:
+            return []
+        in_ranges, range_args = _ranges_clause(ranges)
+        matching, filter_args = _filter_clause(event_filter)
+        order = "DESC" if backwards else "ASC"
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM events WHERE room_id = %s"
+            f" AND stream_ordering > %s AND stream_ordering <= %s AND {in_ranges} AND {matching}"
+            f" ORDER BY stream_ordering {order} LIMIT %s",
+            [room_id, after, upto, *range_args, *filter_args, limit],
+        )
+        return [_event(row) for row in rows]
+
+    async def get_state_keys_at(
+        self, room_id: str, position: int, keys: list[tuple[str, str]]
+    ) -> dict:
+        """
+        Some of the room's state as it was just after C{position}:
+        C{(type, state_key) -> StoredEvent} for those of C{keys} that were set.
+        """
+        if not keys:
+            return {}
+        pairs = ", ".join(["(%s, %s)"] * len(keys))
+        rows = await self._db.fetch_all(
+            f"SELECT DISTINCT ON (type, state_key) {_COLUMNS} FROM events"
+            f" WHERE room_id = %s AND state_key IS NOT NULL AND stream_ordering <= %s"
+            f" AND (type, state_key) IN ({pairs})"
+            f" ORDER BY type, state_key, stream_ordering DESC",
+            [room_id, position, *(part for key in keys for part in key)],
+        )
+        return {(e.type, e.state_key): e for e in map(_event, rows)}
+
+    async def get_joined_member_events(self, room_id: str) -> list[StoredEvent]:
+        """The current C{m.room.member} events of the room's joined members."""
+        rows = await self._db.fetch_all(
+            "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.redacted_by"
+            " FROM current_state c JOIN events e ON e.event_id = c.event_id"
+            " WHERE c.room_id = %s AND c.type = 'm.room.member' AND c.membership = 'join'",
+            (room_id,),
+        )
+        return [_event(row) for row in rows]
+
+    async def find_by_timestamp(
+        self, room_id: str, ts: int, *, forwards: bool, upto: int, ranges: Ranges
+    ) -> StoredEvent | None:
+        """
+        The room's event closest to C{ts}: the first with C{origin_server_ts
+        >= ts} when C{forwards}, else the last with C{origin_server_ts <= ts};
+        only events at positions up to C{upto} and inside C{ranges}.
+        """
+        in_ranges, range_args = _ranges_clause(ranges)
+        if forwards:
+            condition, order = "origin_server_ts >= %s", "ASC"
+        else:
+            condition, order = "origin_server_ts <= %s", "DESC"
+        row = await self._db.fetch_one(
+            f"SELECT {_COLUMNS} FROM events WHERE room_id = %s AND {condition}"
+            f" AND stream_ordering <= %s AND {in_ranges}"
+            f" ORDER BY origin_server_ts {order}, stream_ordering {order} LIMIT 1",
+            [room_id, ts, upto, *range_args],
+        )
+        return _event(row) if row else None
