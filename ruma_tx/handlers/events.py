@@ -67,13 +67,16 @@ class EventCreator:
     """
 
     def __init__(self, *, events, streams, clock, server_name: str, signing_key,
-                 txn_cache_size: int = 10_000, after_persist=()):
+                 txn_cache_size: int = 10_000, after_persist=(), check_canonical_alias=None):
         """
         @param after_persist: C{async (event: NewEvent, position, audience)}
             callables run once an event is stored, before anyone is woken
             (e.g. push rule evaluation, so /sync's unread counts include it).
         """
         self._after_persist = list(after_persist)
+        #: C{async (room_id, content)}: validates m.room.canonical_alias
+        #: (the directory knows aliases; set after both exist).
+        self.check_canonical_alias = check_canonical_alias
         self._events = events
         self._streams = streams
         self._clock = clock
@@ -167,6 +170,9 @@ class EventCreator:
         )
         auth_state = {k: pdu_with_id(e) for k, e in state.items()}
         self._authorise(pdu, event_id, auth_state, room_version)
+        if spec.event_type == "m.room.canonical_alias" and spec.state_key == "" \
+                and self.check_canonical_alias is not None:
+            await self.check_canonical_alias(spec.room_id, spec.content)
         redacted = None
         if spec.event_type == "m.room.redaction":
             redacted = await self._redacted_target(spec, {**pdu, "event_id": event_id},
