@@ -17,24 +17,36 @@ from twisted.logger import Logger, LogLevel
 from twisted.python import usage
 
 from ruma_tx.api.account import AccountApi
+from ruma_tx.api.account_data import AccountDataApi
 from ruma_tx.api.devices import DeviceApi
+from ruma_tx.api.ephemeral import EphemeralApi
+from ruma_tx.api.directory import DirectoryApi
 from ruma_tx.api.http import MatrixRoot, MatrixSite
 from ruma_tx.api.login import LoginApi
 from ruma_tx.api.meta import MetaApi
+from ruma_tx.api.presence import PresenceApi
 from ruma_tx.api.profile import ProfileApi
+from ruma_tx.api.push import PushRulesApi
 from ruma_tx.api.register import RegisterApi
 from ruma_tx.api.rooms import RoomApi
 from ruma_tx.api.filters import FilterApi
+from ruma_tx.api.history import HistoryApi
 from ruma_tx.api.sync import SyncApi
 from ruma_tx.api.routing import Router
 from ruma_tx.auth.guard import Guard
 from ruma_tx.auth.passwords import PasswordChecker, PasswordHasher
 from ruma_tx.auth.uia import UserInteractiveAuth
 from ruma_tx.config import ConfigError, load_config, read_or_create_secret
+from ruma_tx.handlers.account_data import AccountDataKeeper
 from ruma_tx.handlers.devices import DeviceActivity, DeviceManager
+from ruma_tx.handlers.ephemeral import ReceiptKeeper, TypingTracker
+from ruma_tx.handlers.directory import Directory
 from ruma_tx.handlers.events import EventCreator
 from ruma_tx.handlers.filters import FilterKeeper
+from ruma_tx.handlers.history import HistoryReader
 from ruma_tx.handlers.membership import MembershipChanger
+from ruma_tx.handlers.presence import PresenceTracker
+from ruma_tx.handlers.push import PushEvaluator, PushRules, UnreadCounts
 from ruma_tx.handlers.reading import RoomReader
 from ruma_tx.handlers.rooms import RoomCreator
 from ruma_tx.handlers.sync import SyncResponder
@@ -43,8 +55,11 @@ from ruma_tx.rooms.signing import load_or_create_signing_key
 from ruma_tx.rooms.versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
 from ruma_tx.streams import StreamIdGenerator, StreamWriter
 from ruma_tx.storage.directory import DirectoryStore
+from ruma_tx.storage.ephemeral import AccountDataStore, PresenceStore, ReceiptStore
 from ruma_tx.storage.events import EventStore
 from ruma_tx.storage.filters import FilterStore
+from ruma_tx.storage.push import PushStore
+from ruma_tx.storage.history import HistoryStore
 from ruma_tx.handlers.login import Authenticator
 from ruma_tx.handlers.profile import ProfileEditor
 from ruma_tx.handlers.registration import Registrar
@@ -230,15 +245,33 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     directory = DirectoryStore(database)
     notifier = Notifier(reactor, stream_start)
     streams = StreamWriter(StreamIdGenerator(stream_start), notifier)
+    push_store = PushStore(database)
+    push_rules = PushRules(store=push_store, streams=streams)
+    push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
+    unread_counts = UnreadCounts(store=push_store)
     creator = EventCreator(events=events, streams=streams, clock=reactor,
-                           server_name=server_name, signing_key=signing_key)
+                           server_name=server_name, signing_key=signing_key,
+                           after_persist=[push_evaluator.after_persist])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
                                    profiles=profile_of, server_name=server_name)
     profiles = ProfileEditor(accounts=accounts, on_change=membership.update_profile)
     filters = FilterKeeper(filters=FilterStore(database))
-    sync = SyncResponder(events=events, notifier=notifier, clock=reactor)
+    account_data = AccountDataKeeper(store=AccountDataStore(database), streams=streams, events=events,
+                                     managed_readers={"m.push_rules": push_rules.get_all})
+    typing = TypingTracker(events=events, streams=streams, clock=reactor)
+    receipts = ReceiptKeeper(store=ReceiptStore(database), events=events, streams=streams,
+                             account_data=account_data, clock=reactor, on_read=unread_counts.mark_read)
+    presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)
+    sync = SyncResponder(events=events, notifier=notifier, clock=reactor,
+                         sources=[push_rules, typing, receipts, account_data, presence,
+                                  unread_counts])
+    directory_handler = Directory(directory=directory, events=events, creator=creator,
+                                  accounts=accounts, server_name=server_name)
+    creator.check_canonical_alias = directory_handler.check_canonical_alias
+    history = HistoryReader(events=events, history=HistoryStore(database),
+                            current_position=lambda: streams.current)
     apis = [
         MetaApi(public_baseurl=config.public_baseurl,
                 room_versions={version: "stable" for version in ROOM_VERSIONS},
@@ -252,6 +285,12 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
                 reader=RoomReader(events=events)),
         FilterApi(filters),
         SyncApi(sync=sync, filters=filters.get_parsed),
+        PushRulesApi(push_rules),
+        HistoryApi(history),
+        DirectoryApi(directory_handler),
+        EphemeralApi(typing=typing, receipts=receipts),
+        AccountDataApi(account_data),
+        PresenceApi(presence),
     ]
     router = Router(apis, guard=guard, rate_limiter=rate_limiter)
     return ClientApi(root=MatrixRoot(router.resource()), activity=activity, guard=guard,
