@@ -264,14 +264,15 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     receipts = ReceiptKeeper(store=ReceiptStore(database), events=events, streams=streams,
                              account_data=account_data, clock=reactor, on_read=unread_counts.mark_read)
     presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)
+    history = HistoryReader(events=events, history=HistoryStore(database),
+                            current_position=lambda: streams.current)
     sync = SyncResponder(events=events, notifier=notifier, clock=reactor,
                          sources=[push_rules, typing, receipts, account_data, presence,
-                                  unread_counts])
+                                  unread_counts],
+                         visible=history.filter_visible, ignored=account_data.ignored_users)
     directory_handler = Directory(directory=directory, events=events, creator=creator,
                                   accounts=accounts, server_name=server_name)
     creator.check_canonical_alias = directory_handler.check_canonical_alias
-    history = HistoryReader(events=events, history=HistoryStore(database),
-                            current_position=lambda: streams.current)
     apis = [
         MetaApi(public_baseurl=config.public_baseurl,
                 room_versions={version: "stable" for version in ROOM_VERSIONS},
@@ -284,7 +285,7 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
         RoomApi(rooms=room_creator, creator=creator, membership=membership,
                 reader=RoomReader(events=events)),
         FilterApi(filters),
-        SyncApi(sync=sync, filters=filters.get_parsed),
+        SyncApi(sync=sync, filters=filters.get_parsed, presence=presence.set_from_sync),
         PushRulesApi(push_rules),
         HistoryApi(history),
         DirectoryApi(directory_handler),

@@ -16,11 +16,13 @@ class SyncApi:
     """
     @param sync: the L{ruma_tx.handlers.sync.SyncResponder}.
     @param filters: C{async (user_id, filter_id) -> Filter | None}.
+    @param presence: C{async (user_id, state)}: applies C{set_presence}.
     """
 
-    def __init__(self, *, sync, filters):
+    def __init__(self, *, sync, filters, presence):
         self._sync = sync
         self._filters = filters
+        self._presence = presence
 
     @endpoint("GET", "/sync", guest=True)
     async def sync(self, request, requester):
@@ -33,6 +35,10 @@ class SyncApi:
         if not timeout.isdigit():
             raise invalid_param("'timeout' must be a non-negative integer")
         sync_filter = await self._filter(requester.user_id, query_arg(request, "filter"))
+        set_presence = query_arg(request, "set_presence", "online")
+        if set_presence not in ("online", "offline", "unavailable"):
+            raise invalid_param("'set_presence' must be online, offline or unavailable")
+        await self._presence(requester.user_id, set_presence)
         return await self._sync.sync(SyncRequest(
             user_id=requester.user_id,
             device_id=requester.device_id,

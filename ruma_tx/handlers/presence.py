@@ -87,8 +87,10 @@ def after_sync(current: Presence, set_presence: str, now_ms: int) -> Presence | 
         # As Synapse, a sync marks the user online even after they set
         # "unavailable" themselves; it refreshes their activity either way.
         updated = replace(current, state=ONLINE, last_active_ts=now_ms)
-    else:
+    elif set_presence == UNAVAILABLE:
         updated = replace(current, state=UNAVAILABLE)
+    else:
+        raise ValueError(f"set_presence must be one of {', '.join(PRESENCE_STATES)}")
     if effective_state(current, now_ms) == updated.state:
         return None
     return updated

@@ -84,17 +84,23 @@ class SyncResponder:
     @param notifier: the L{ruma_tx.notifier.Notifier}.
     """
 
-    def __init__(self, *, events, notifier, clock, sources=()):
+    def __init__(self, *, events, notifier, clock, sources=(), visible=None, ignored=None):
         """
         @param sources: objects with C{async add_to_sync(ctx: SyncContext)}
             that add their sections (ephemeral events, account data,
             presence, unread counts...) to each response; a source adding
             nothing keeps an otherwise empty response empty.
+        @param visible: C{async (user_id, room_id, events) -> events}, the
+            history visibility filter, for timelines reaching back before
+            the user joined.
+        @param ignored: C{async (user_id) -> frozenset} of ignored users.
         """
         self._events = events
         self._notifier = notifier
         self._clock = clock
         self._sources = list(sources)
+        self._visible = visible
+        self._ignored = ignored
 
     def current_token(self) -> StreamToken:
         return StreamToken(self._notifier.current)
@@ -136,7 +142,7 @@ class SyncResponder:
         newly_joined = {room_id for room_id in joined
                         if since is None or (room_id in changed_rooms
                                              and changed_rooms[room_id].content.get("membership") == "join")}
-        join = await self._joined_rooms(request, joined, newly_joined, since, now)
+        join = await self._joined_rooms(request, joined, newly_joined, since, now, memberships)
         forgotten = None
         for room_id, (membership, position) in memberships.items():
             if not room_filter.matches_room(room_id):
@@ -163,7 +169,7 @@ class SyncResponder:
             await source.add_to_sync(context)
         return response
 
-    async def _joined_rooms(self, request, joined, newly_joined, since, now) -> dict:
+    async def _joined_rooms(self, request, joined, newly_joined, since, now, memberships) -> dict:
         timeline_filter = request.filter.room.timeline
         limit = timeline_filter.limit or 10
         after = 0 if since is None else since.stream
@@ -173,6 +179,7 @@ class SyncResponder:
         rooms_with_news = [r for r in joined if r in latest and r not in newly_joined]
         changes = await self._events.get_state_changes(rooms_with_news, after, now.stream) \
             if since is not None else {}
+        ignored = await self._ignored(request.user_id) if self._ignored else frozenset()
         result = {}
         for room_id in joined:
             events = latest.get(room_id, [])
@@ -187,7 +194,11 @@ class SyncResponder:
             else:
                 state_events = [e for e in changes.get(room_id, {}).values()
                                 if e.event_id not in timeline_ids] if limited else []
-            shown = [e for e in events if timeline_filter.matches(sync_event(e), room_id)]
+            shown = [e for e in events if timeline_filter.matches(sync_event(e), room_id)
+                     and (e.state_key is not None or e.sender not in ignored)]
+            joined_at = memberships[room_id][1]
+            if self._visible is not None and shown and shown[0].stream_ordering < joined_at:
+                shown = await self._visible(request.user_id, room_id, shown)
             state_filter = request.filter.room.state
             prev_batch = StreamToken(events[0].stream_ordering - 1) if events else now
             room = _empty_joined_room(now)

@@ -109,6 +109,34 @@ async def test_same_transaction_id_for_another_event_type_is_another_event(clien
     assert message.json["event_id"] != custom.json["event_id"]
 
 
+@pytest.mark.xfail(strict=True, reason="the txn scope is 'send/<type>' without the room: the second "
+                                       "room's PUT answers the first room's event id and sends nothing")
+@pytest_twisted.ensureDeferred
+async def test_same_transaction_id_in_another_room_is_another_event(client):
+    """The transaction scope is the HTTP path: the same id sent to a second room makes an event there."""
+    alice = await client.register()
+    first_room = await create_room(client, alice)
+    second_room = await create_room(client, alice)
+    first = await send(client, alice, first_room, "per-room")
+    second = await send(client, alice, second_room, "per-room")
+    assert first.code == second.code == 200
+    assert first.json["event_id"] != second.json["event_id"]
+    messages = [e for e in await room_timeline(client, alice, second_room) if e["type"] == "m.room.message"]
+    assert [e["event_id"] for e in messages] == [second.json["event_id"]]
+
+
+@pytest_twisted.ensureDeferred
+async def test_same_device_logged_in_again_keeps_its_transactions(client):
+    """Logging in again with the same device_id keeps the device's transactions: a retry is a duplicate."""
+    alice = await client.register()
+    room_id = await create_room(client, alice)
+    first = await send(client, alice, room_id, "relogin")
+    again = await client.login(alice["user_id"], device_id=alice["device_id"])
+    assert again.code == 200 and again.json["device_id"] == alice["device_id"], again
+    retry = await send(client, again.json, room_id, "relogin")
+    assert retry.code == 200 and retry.json["event_id"] == first.json["event_id"]
+
+
 @pytest_twisted.ensureDeferred
 async def test_same_transaction_id_on_another_device_is_another_event(client):
     """Transaction ids are per device: the same id from a second device sends a second event."""

@@ -203,6 +203,18 @@ async def test_threaded_receipt_carries_its_thread_id(client):
 
 
 @pytest_twisted.ensureDeferred
+async def test_receipt_without_a_body_is_accepted(client):
+    """A receipt posted with no body at all is taken as unthreaded, as Synapse does for older clients."""
+    alice, bob, room_id = await room_with_two(client)
+    event_id = await send_text(client, alice, room_id, "hi")
+    sent = await client.request("POST", f"rooms/{room_id}/receipt/m.read/{event_id}",
+                                token=bob["access_token"])
+    assert sent.code == 200, sent
+    [event] = ephemeral(await sync(client, alice), room_id, "m.receipt")
+    assert bob["user_id"] in event["content"][event_id]["m.read"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_receipts_only_move_forward(client):
     """A receipt for an earlier event than the user's current one is ignored (as Synapse)."""
     alice, bob, room_id = await room_with_two(client)

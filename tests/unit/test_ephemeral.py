@@ -275,3 +275,9 @@ def test_ignored_users():
     assert not shown_to_ignorer(BOB, None, frozenset({BOB}))
     assert shown_to_ignorer(BOB, "", frozenset({BOB}))
     assert shown_to_ignorer(ALICE, None, frozenset({BOB}))
+
+
+def test_unknown_set_presence_is_a_programming_error():
+    """set_presence values outside the spec's three are the caller's bug (the API refuses them first)."""
+    with pytest.raises(ValueError):
+        after_sync(Presence("offline"), "busy", 0)
