@@ -56,6 +56,7 @@ from ruma_tx.rooms.versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
 from ruma_tx.streams import StreamIdGenerator, StreamWriter
 from ruma_tx.storage.directory import DirectoryStore
 from ruma_tx.storage.ephemeral import AccountDataStore, PresenceStore, ReceiptStore
+from ruma_tx.storage.positions import max_stream_position
 from ruma_tx.storage.events import EventStore
 from ruma_tx.storage.filters import FilterStore
 from ruma_tx.storage.push import PushStore
@@ -146,7 +147,7 @@ class HomeserverService(Service):
         await migrate(self._database, int(time.time() * 1000))
         macaroon_key = read_or_create_secret(config.macaroon_key_path)
         signing_key = load_or_create_signing_key(config.signing_key_path)
-        stream_start = await EventStore(self._database).max_stream_ordering()
+        stream_start = await max_stream_position(self._database)
         api = build_client_api(config, self._database, reactor, macaroon_key, signing_key, stream_start)
         self._activity = api.activity
         self._notifier = api.notifier
@@ -249,9 +250,10 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     push_rules = PushRules(store=push_store, streams=streams)
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
     unread_counts = UnreadCounts(store=push_store)
+    typing = TypingTracker(events=events, streams=streams, clock=reactor)
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
-                           after_persist=[push_evaluator.after_persist])
+                           after_persist=[push_evaluator.after_persist, typing.after_persist])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
@@ -260,7 +262,6 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     filters = FilterKeeper(filters=FilterStore(database))
     account_data = AccountDataKeeper(store=AccountDataStore(database), streams=streams, events=events,
                                      managed_readers={"m.push_rules": push_rules.get_all})
-    typing = TypingTracker(events=events, streams=streams, clock=reactor)
     receipts = ReceiptKeeper(store=ReceiptStore(database), events=events, streams=streams,
                              account_data=account_data, clock=reactor, on_read=unread_counts.mark_read)
     presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from ruma_tx.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
+from ruma_tx.errors import bad_json, forbidden, invalid_param, not_found
 from ruma_tx.storage.ephemeral import Receipt
 
 log = Logger()

@@ -114,7 +114,10 @@ class SyncResponder:
         if request.since is None or request.full_state:
             return await self._respond(request, self.current_token())
         deadline = self._clock.seconds() + request.timeout_ms / 1000
-        since = request.since
+        # A token from before a restart may be ahead of the stream: positions
+        # above the stored maximum were typing notices, never stored, so
+        # nothing is lost by starting from the current position instead.
+        since = min(request.since, self.current_token())
         while True:
             now = self.current_token()
             if self._notifier.touched_since(request.user_id, since.stream):
@@ -124,7 +127,8 @@ class SyncResponder:
                 since = now  # nothing we show changed: wait for more from here
             remaining = deadline - self._clock.seconds()
             if remaining <= 0:
-                return _empty_response(max(now, request.since))
+                # Every source was asked up to `since`, not necessarily `now`.
+                return _empty_response(since)
             await self._notifier.wait(request.user_id, since.stream, remaining)
 
     async def _respond(self, request: SyncRequest, now: StreamToken) -> dict:

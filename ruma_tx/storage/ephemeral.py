@@ -18,21 +18,6 @@ GLOBAL = ""
 READ_TYPES = ("m.read", "m.read.private")
 
 
-async def max_stream_position(database) -> int:
-    """
-    The highest stream position any receipt, account data or presence row
-    was stored at (0 if none): the stream must start above it after a
-    restart, as it starts above the events' highest C{stream_ordering}.
-    """
-    row = await database.fetch_one(
-        "SELECT GREATEST("
-        " (SELECT COALESCE(max(stream_position), 0) FROM receipts),"
-        " (SELECT COALESCE(max(stream_position), 0) FROM account_data),"
-        " (SELECT COALESCE(max(stream_position), 0) FROM presence))"
-    )
-    return row[0]
-
-
 # ---------------------------------------------------------------- receipts
 
 

@@ -73,10 +73,6 @@ class EventStore:
     def __init__(self, database):
         self._db = database
 
-    async def max_stream_ordering(self) -> int:
-        row = await self._db.fetch_one("SELECT COALESCE(max(stream_ordering), 0) FROM events")
-        return row[0]
-
     async def create_room(self, room_id: str, room_version: str, creator: str, now_ms: int) -> None:
         await self._db.execute(
             "INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES (%s, %s, %s, %s)",

@@ -255,3 +255,39 @@ async def test_ignored_user_list_round_trip(client):
     got = await client.request("GET", global_path(alice, "m.ignored_user_list"), token=alice["access_token"])
     assert got.json == content
     assert global_data(await sync(client, alice))["m.ignored_user_list"] == content
+
+
+@pytest_twisted.ensureDeferred
+async def test_ignored_users_messages_leave_the_sync_timeline(client):
+    """Once Alice ignores Bob, his messages no longer reach her syncs; his state events still do."""
+    alice, bob = await client.register(), await client.register()
+    created = await client.request("POST", "createRoom", {"preset": "public_chat"}, token=alice["access_token"])
+    room_id = created.json["room_id"]
+    assert (await client.request("POST", f"rooms/{room_id}/join", {}, token=bob["access_token"])).code == 200
+    await client.request("PUT", global_path(alice, "m.ignored_user_list"),
+                         {"ignored_users": {bob["user_id"]: {}}}, token=alice["access_token"])
+    since = (await sync(client, alice))["next_batch"]
+    await client.request("PUT", f"rooms/{room_id}/send/m.room.message/ignored1",
+                         {"msgtype": "m.text", "body": "you cannot see me"}, token=bob["access_token"])
+    renamed = await client.request("PUT", f"rooms/{room_id}/state/m.room.member/{bob['user_id']}",
+                                   {"membership": "join", "displayname": "Bob"}, token=bob["access_token"])
+    assert renamed.code == 200, renamed
+    body = await sync(client, alice, since=since)
+    timeline = body["rooms"]["join"][room_id]["timeline"]["events"]
+    assert [e["type"] for e in timeline if e["sender"] == bob["user_id"]] == ["m.room.member"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_account_data_set_after_a_restart_reaches_an_old_token(start_homeserver, make_client):
+    """Account data set after the daemon restarts shows in an incremental sync from a token of before."""
+    server = start_homeserver("")
+    client = make_client(server)
+    user = await client.register()
+    await create_room(client, user)
+    await client.request("PUT", global_path(user, "org.example.before"), {"n": 1}, token=user["access_token"])
+    since = (await sync(client, user, set_presence="offline"))["next_batch"]
+    server.stop()
+    server.start()
+    await client.request("PUT", global_path(user, "org.example.after"), {"n": 2}, token=user["access_token"])
+    body = await sync(client, user, since=since, set_presence="offline")
+    assert global_data(body) == {"org.example.after": {"n": 2}}

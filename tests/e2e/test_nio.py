@@ -9,6 +9,7 @@ nio reported, and the others still count.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -37,9 +38,7 @@ STEPS = {
 @pytest.fixture(scope="module")
 def nio_results(homeserver):
     """Run the scenario once against the shared daemon: C{step -> (ok, detail)}."""
-    try:
-        import nio  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("nio") is None:
         pytest.fail("matrix-nio is not installed (pip install -e '.[test]')")
     completed = subprocess.run(
         [sys.executable, str(SCENARIO), homeserver.base_url],

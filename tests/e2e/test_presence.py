@@ -5,6 +5,8 @@ may read it, and how it reaches room-mates in /sync.
 from __future__ import annotations
 
 import pytest_twisted
+from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
 
 from events_schema import validate_sync_response
 
@@ -125,3 +127,37 @@ async def test_presence_of_strangers_does_not_sync(client):
     alice, stranger = await client.register(), await client.register()
     await set_presence(client, stranger, {"presence": "online"})
     assert presence_of(await sync(client, alice), stranger["user_id"]) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_syncing_sets_presence(client):
+    """A sync marks its user online (or idle with set_presence=unavailable); set_presence=offline leaves presence alone."""
+    alice, bob, _ = await room_with_two(client)
+    path = f"presence/{alice['user_id']}/status"
+    await sync(client, alice, set_presence="offline")
+    assert (await client.request("GET", path, token=bob["access_token"])).json == {"presence": "offline"}
+    await sync(client, alice)
+    online = await client.request("GET", path, token=bob["access_token"])
+    assert online.json["presence"] == "online" and online.json["currently_active"] is True
+    await sync(client, alice, set_presence="unavailable")
+    idle = await client.request("GET", path, token=bob["access_token"])
+    assert idle.json["presence"] == "unavailable"
+    bad = await client.request("GET", "sync", token=alice["access_token"], query={"set_presence": "busy"},
+                               validate=False)
+    assert bad.code == 400
+
+
+@pytest_twisted.ensureDeferred
+async def test_presence_change_during_a_timed_out_poll_is_not_lost(client):
+    """A room-mate's presence change made while a sync waits and times out still reaches the next sync."""
+    alice, bob, room_id = await room_with_two(client)
+    since = (await sync(client, bob))["next_batch"]
+    polling = defer.ensureDeferred(sync(client, bob, since=since, timeout=1500, set_presence="offline"))
+    await deferLater(reactor, 0.3, lambda: None)
+    await set_presence(client, alice, {"presence": "unavailable", "status_msg": "gone fishing"})
+    timed_out = await polling
+    await client.request("PUT", f"rooms/{room_id}/send/m.room.message/fish",
+                         {"msgtype": "m.text", "body": "fish"}, token=alice["access_token"])
+    body = await sync(client, bob, since=timed_out["next_batch"], set_presence="offline")
+    assert (presence_of(timed_out, alice["user_id"]) or presence_of(body, alice["user_id"]) or {}) \
+        .get("status_msg") == "gone fishing"

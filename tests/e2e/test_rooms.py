@@ -43,7 +43,7 @@ async def sync(client, user: dict, **query) -> dict:
 
 
 async def state_event(client, user: dict, room_id: str, event_type: str, state_key: str = ""):
-    """The full current state event (C{?format=event} is not needed: /state lists them all)."""
+    """The current state event of that key as GET /state lists it (or C{None})."""
     events = await room_state(client, user, room_id)
     for event in events:
         if event["type"] == event_type and event["state_key"] == state_key:

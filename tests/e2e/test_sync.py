@@ -545,6 +545,23 @@ async def test_banned_user_and_withdrawn_invite_land_in_rooms_leave(client):
         assert room_id not in body["rooms"].get("invite", {}) and room_id not in joined(body)
 
 
+@pytest.mark.xfail(strict=True, reason="rooms.leave timelines skip the history visibility check")
+@pytest_twisted.ensureDeferred
+async def test_withdrawn_invitee_does_not_see_messages_in_rooms_leave(client):
+    """A user only ever invited (shared history) sees no room messages in rooms.leave when the invite is withdrawn."""
+    alice = await client.register()
+    carol = await client.register()
+    room_id = await create_room(client, alice, invite=[carol["user_id"]])  # history_visibility shared
+    token = (await sync(client, carol))["next_batch"]
+    await send(client, alice, room_id, "members only")
+    await client.request("POST", f"rooms/{room_id}/kick", {"user_id": carol["user_id"]},
+                         token=alice["access_token"])
+    body = await sync(client, carol, token)
+    room = body["rooms"]["leave"][room_id]
+    assert bodies(room) == []
+    assert room["timeline"]["events"][-1]["content"]["membership"] == "leave"
+
+
 @pytest_twisted.ensureDeferred
 async def test_other_members_see_joins_and_leaves_in_the_timeline(client):
     """Members see others' joins and leaves as member events in their incremental timeline."""
@@ -632,7 +649,7 @@ async def test_observer_sees_every_event_once_in_order_one_room(client):
 
 @pytest_twisted.ensureDeferred
 async def test_observer_sees_every_event_once_in_order_many_rooms(client):
-    """8 users each sending 15 messages into their own room at once: an observer in all rooms sees each once, in order."""
+    """8 users each sending 15 messages into their own room at once: an observer sees each once, in order."""
     observer = await client.register()
     users = [await client.register() for _ in range(SENDERS)]
     rooms = []

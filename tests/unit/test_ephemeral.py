@@ -20,7 +20,7 @@ from ruma_tx.handlers.ephemeral import (
     MAX_TYPING_TIMEOUT_MS, TypingTracker, check_receipt, receipt_event, typing_timeout_ms,
 )
 from ruma_tx.handlers.presence import (
-    IDLE_AFTER_MS, Presence, after_sync, effective_state, presence_content,
+    IDLE_AFTER_MS, Presence, PresenceTracker, after_sync, effective_state, presence_content,
 )
 from ruma_tx.handlers.sync import SyncContext
 from ruma_tx.notifier import Notifier
@@ -281,3 +281,41 @@ def test_unknown_set_presence_is_a_programming_error():
     """set_presence values outside the spec's three are the caller's bug (the API refuses them first)."""
     with pytest.raises(ValueError):
         after_sync(Presence("offline"), "busy", 0)
+
+
+class FakePresenceStore:
+    """Presence rows in a dict; counts the writes."""
+
+    def __init__(self):
+        self.rows = {}
+        self.writes = 0
+
+    async def get(self, user_id):
+        return self.rows.get(user_id)
+
+    async def put(self, stored):
+        self.writes += 1
+        self.rows[stored.user_id] = stored
+
+
+def test_set_from_sync_writes_only_on_change():
+    """Syncing online writes once when the user comes online, then only refreshes activity in memory."""
+    clock = Clock()
+    clock.advance(1_000)
+    notifier = Notifier(clock, 0)
+    store = FakePresenceStore()
+    tracker = PresenceTracker(store=store, streams=StreamWriter(StreamIdGenerator(0), notifier), clock=clock)
+    run(tracker.set_from_sync(ALICE, "online"))
+    assert store.writes == 1 and store.rows[ALICE].state == "online"
+    assert notifier.touched_since(ALICE, 0) and not notifier.touched_since(BOB, 0)
+    clock.advance(200)
+    run(tracker.set_from_sync(ALICE, "online"))
+    run(tracker.set_from_sync(ALICE, "offline"))
+    assert store.writes == 1
+    own = run(tracker.get_status(ALICE, ALICE))
+    assert own["presence"] == "online" and own["last_active_ago"] == 0
+    clock.advance(IDLE_AFTER_MS / 1000 + 1)
+    assert run(tracker.get_status(ALICE, ALICE))["presence"] == "unavailable"
+    run(tracker.set_from_sync(ALICE, "online"))
+    assert store.writes == 2
+    assert run(tracker.get_status(ALICE, ALICE))["presence"] == "online"
