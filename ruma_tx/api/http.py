@@ -162,13 +162,17 @@ class MatrixRoot(Resource):
         return self._router.render(request)
 
 
-def read_json_object(request) -> dict:
+def read_json_object(request, allow_empty: bool = False) -> dict:
     """
     Parse the request body as a JSON object.
 
+    @param allow_empty: read an empty body as C{{}} (clients send none to
+        join or leave; Synapse accepts that).
     @raise MatrixError: 400 M_NOT_JSON if it is not JSON or not an object.
     """
     raw = request.content.read() if request.content is not None else b""
+    if allow_empty and not raw.strip():
+        return {}
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -34,7 +34,8 @@ class RoomApi:
     async def send(self, request, requester, room_id, event_type, txn_id):
         content = read_json_object(request)
         spec = EventSpec(room_id, requester.user_id, event_type, content)
-        txn = (requester.user_id, requester.device_id, f"send/{event_type}", txn_id)
+        # The spec scopes transaction ids to the request path: room and type.
+        txn = (requester.user_id, requester.device_id, f"send/{room_id}/{event_type}", txn_id)
         return {"event_id": await self._creator.send(spec, txn=txn)}
 
     @endpoint("PUT", "/rooms/<room_id>/state/<event_type>/", guest=True, rate_limit="message")
@@ -72,7 +73,7 @@ class RoomApi:
         if reason is not None:
             content["reason"] = reason
         spec = EventSpec(room_id, requester.user_id, "m.room.redaction", content, redacts=event_id)
-        txn = (requester.user_id, requester.device_id, "redact", txn_id)
+        txn = (requester.user_id, requester.device_id, f"redact/{room_id}/{event_id}", txn_id)
         return {"event_id": await self._creator.send(spec, txn=txn)}
 
     @endpoint("GET", "/joined_rooms")
@@ -81,7 +82,7 @@ class RoomApi:
 
     @endpoint("POST", "/join/<room_id_or_alias>")
     async def join_by_id_or_alias(self, request, requester, room_id_or_alias):
-        body = read_json_object(request)
+        body = read_json_object(request, allow_empty=True)
         room_id = await self._membership.resolve_room(room_id_or_alias)
         await self._membership.join(requester.user_id, room_id, reason=_reason(body),
                                     is_guest=requester.is_guest)
@@ -89,21 +90,21 @@ class RoomApi:
 
     @endpoint("POST", "/rooms/<room_id>/join", guest=True)
     async def join(self, request, requester, room_id):
-        body = read_json_object(request)
+        body = read_json_object(request, allow_empty=True)
         await self._membership.join(requester.user_id, room_id, reason=_reason(body),
                                     is_guest=requester.is_guest)
         return {"room_id": room_id}
 
     @endpoint("POST", "/knock/<room_id_or_alias>")
     async def knock(self, request, requester, room_id_or_alias):
-        body = read_json_object(request)
+        body = read_json_object(request, allow_empty=True)
         room_id = await self._membership.resolve_room(room_id_or_alias)
         await self._membership.knock(requester.user_id, room_id, reason=_reason(body))
         return {"room_id": room_id}
 
     @endpoint("POST", "/rooms/<room_id>/leave", guest=True)
     async def leave(self, request, requester, room_id):
-        body = read_json_object(request)
+        body = read_json_object(request, allow_empty=True)
         await self._membership.leave(requester.user_id, room_id, reason=_reason(body))
         return {}
 

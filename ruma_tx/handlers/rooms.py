@@ -115,6 +115,12 @@ class RoomCreator:
             create_content["creator"] = user_id
         else:
             create_content.pop("creator", None)
+        if room_version.privileged_creators and request.preset == "trusted_private_chat":
+            # v12: trusted invitees become creators (spec: createRoom presets).
+            extra = [u for u in create_content.get("additional_creators", []) + list(request.invite)
+                     if u != user_id]
+            if extra:
+                create_content["additional_creators"] = list(dict.fromkeys(extra))
         room_id = None
         if not room_version.room_id_from_create_event:
             room_id = f"!{random_string(18)}:{self._server_name}"
@@ -128,11 +134,9 @@ class RoomCreator:
 
         displayname, avatar_url = await self._profiles(user_id)
         await state("m.room.member", _member_content("join", displayname, avatar_url), user_id)
-        power_levels = default_power_levels_content(user_id, room_version, request.preset)
-        if request.preset == "trusted_private_chat":
-            level = power_levels.get("users", {}).get(user_id, 100)
-            for invitee in request.invite:
-                power_levels.setdefault("users", {})[invitee] = level
+        trusted = request.invite if request.preset == "trusted_private_chat" else ()
+        power_levels = default_power_levels_content(
+            user_id, room_version, request.preset, invitees=trusted)
         if request.power_level_content_override:
             power_levels.update(request.power_level_content_override)
         await state("m.room.power_levels", power_levels)
@@ -157,7 +161,10 @@ class RoomCreator:
         if request.name is not None:
             await state("m.room.name", {"name": request.name})
         if request.topic is not None:
-            await state("m.room.topic", {"topic": request.topic})
+            await state("m.room.topic", {
+                "topic": request.topic,
+                "m.topic": {"m.text": [{"body": request.topic, "mimetype": "text/plain"}]},
+            })
         for invitee in request.invite:
             content = {"membership": "invite"}
             if request.is_direct:

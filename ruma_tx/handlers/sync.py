@@ -19,6 +19,9 @@ STRIPPED_STATE_TYPES = (
 #: At most this many heroes in a room summary (spec: 5).
 MAX_HEROES = 5
 
+#: Changes that can change a room's summary (member counts, heroes).
+SUMMARY_TYPES = {"m.room.member", "m.room.name", "m.room.canonical_alias"}
+
 
 @dataclass
 class SyncContext:
@@ -174,58 +177,85 @@ class SyncResponder:
         return response
 
     async def _joined_rooms(self, request, joined, newly_joined, since, now, memberships) -> dict:
+        user_id = request.user_id
         timeline_filter = request.filter.room.timeline
-        limit = timeline_filter.limit or 10
+        state_filter = request.filter.room.state
+        limit = timeline_filter.effective_limit()
         after = 0 if since is None else since.stream
         latest = await self._events.get_latest_events(joined, after=after, upto=now.stream, limit=limit)
-        full_rooms = [r for r in joined if since is None or r in newly_joined]
-        states = await self._events.get_current_state_many(full_rooms)
-        rooms_with_news = [r for r in joined if r in latest and r not in newly_joined]
-        changes = await self._events.get_state_changes(rooms_with_news, after, now.stream) \
-            if since is not None else {}
-        ignored = await self._ignored(request.user_id) if self._ignored else frozenset()
-        result = {}
+        current = await self._events.get_current_state_many(
+            [r for r in joined if since is None or r in newly_joined])
+        ignored = await self._ignored(user_id) if self._ignored else frozenset()
+        result, own_events, summary_rooms = {}, {}, []
         for room_id in joined:
             events = latest.get(room_id, [])
-            if since is not None and room_id not in newly_joined and not events:
+            if room_id not in current and not events:
                 continue
             limited = len(events) > limit
             if limited:
                 events = events[-limit:]
-            timeline_ids = {e.event_id for e in events}
-            if room_id in states:
-                state_events = [e for e in states[room_id].values() if e.event_id not in timeline_ids]
-            else:
-                state_events = [e for e in changes.get(room_id, {}).values()
-                                if e.event_id not in timeline_ids] if limited else []
+            start = events[0].stream_ordering - 1 if events else now.stream
             shown = [e for e in events if timeline_filter.matches(sync_event(e), room_id)
                      and (e.state_key is not None or e.sender not in ignored)]
-            joined_at = memberships[room_id][1]
-            if self._visible is not None and shown and shown[0].stream_ordering < joined_at:
-                shown = await self._visible(request.user_id, room_id, shown)
-            state_filter = request.filter.room.state
-            prev_batch = StreamToken(events[0].stream_ordering - 1) if events else now
-            room = _empty_joined_room(now)
-            room["timeline"] = {
-                "events": [sync_event(e) for e in shown],
-                "limited": limited,
-                "prev_batch": str(prev_batch),
-            }
+            if self._visible is not None and shown and shown[0].stream_ordering < memberships[room_id][1]:
+                shown = await self._visible(user_id, room_id, shown)
+            state_events = await self._state_before(room_id, events, start, current, since, limited)
+            # State the timeline filter hides still reaches the client, in state.
+            shown_ids = {e.event_id for e in shown}
+            state_events += [e for e in events if e.state_key is not None and e.event_id not in shown_ids]
             if state_filter.lazy_load_members:
-                state_events = _lazy_members(state_events, shown, request.user_id)
+                state_events = _lazy_members(state_events, shown, user_id)
+            room = _empty_joined_room(now)
+            timeline = []
+            for event in shown:
+                timeline.append(sync_event(event))
+                if event.sender == user_id:
+                    own_events[event.event_id] = timeline[-1]
+            room["timeline"] = {"events": timeline, "limited": limited,
+                                "prev_batch": str(StreamToken(start))}
             room["state"] = {"events": [sync_event(e) for e in state_events
                                         if state_filter.matches(sync_event(e), room_id)]}
-            if room_id in states:
-                room["summary"] = _summary(states[room_id], request.user_id)
+            if room_id in current:
+                room["summary"] = _summary(current[room_id], user_id)
+            elif any(e.type in SUMMARY_TYPES for e in events + state_events):
+                summary_rooms.append(room_id)
             result[room_id] = room
+        for room_id, state in (await self._events.get_current_state_many(summary_rooms)).items():
+            result[room_id]["summary"] = _summary(state, user_id)
+        await self._add_transaction_ids(request, own_events)
         return result
 
+    async def _state_before(self, room_id, events, start: int, current, since, limited) -> list:
+        """
+        The state section: for a room synced in full, the state at the start
+        of its timeline; incrementally, the keys that changed between the
+        last sync and the start of the timeline (the gap of a limited one).
+        """
+        if room_id in current:
+            if any(e.state_key is not None for e in events):
+                return list((await self._events.get_state_at(room_id, start)).values())
+            return list(current[room_id].values())
+        if not limited:
+            return []
+        changes = await self._events.get_state_changes([room_id], since.stream, start)
+        return list(changes.get(room_id, {}).values())
+
+    async def _add_transaction_ids(self, request, own_events: dict) -> None:
+        """The sender's device sees the transaction id of what it sent (unsigned.transaction_id)."""
+        if not own_events:
+            return
+        txn_ids = await self._events.get_txn_ids(request.user_id, request.device_id, list(own_events))
+        for event_id, txn_id in txn_ids.items():
+            own_events[event_id].setdefault("unsigned", {})["transaction_id"] = txn_id
+
     async def _left_room(self, request, room_id: str, left_at: int, since) -> dict:
-        limit = request.filter.room.timeline.limit or 10
+        limit = request.filter.room.timeline.effective_limit()
         after = 0 if since is None else since.stream
         events = await self._events.get_room_events(room_id, after=after, upto=left_at, limit=limit + 1)
         limited = len(events) > limit
         events = events[-limit:]
+        if self._visible is not None:
+            events = await self._visible(request.user_id, room_id, events)
         return {
             "timeline": {
                 "events": [sync_event(e) for e in events],

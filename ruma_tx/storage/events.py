@@ -157,6 +157,15 @@ class EventStore:
         )
         return row[0] if row else None
 
+    async def get_txn_ids(self, user_id: str, device_id: str, event_ids: list[str]) -> dict[str, str]:
+        """C{event_id -> txn_id} of those events this device sent with a transaction id."""
+        rows = await self._db.fetch_all(
+            "SELECT event_id, txn_id FROM event_txn_ids"
+            " WHERE user_id = %s AND device_id = %s AND event_id = ANY(%s)",
+            (user_id, device_id, event_ids),
+        )
+        return dict(rows)
+
     async def get_event(self, event_id: str) -> StoredEvent | None:
         row = await self._db.fetch_one(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = %s", (event_id,)

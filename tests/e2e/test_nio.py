@@ -65,19 +65,7 @@ def test_scenario_covers_every_step(nio_results):
     assert list(nio_results) == list(STEPS)
 
 
-#: Steps failing because of known server bugs (see the report / each reason).
-KNOWN_BUGS = {
-    "join": "POST /join/{roomId} with an empty body answers 400 M_NOT_JSON; nio sends none",
-    "leave": "POST /rooms/{roomId}/leave with an empty body answers 400 M_NOT_JSON; nio sends none",
-    "member_counts": "incremental /sync omits the room summary when the member counts changed",
-}
-
-
-@pytest.mark.parametrize("step", [
-    pytest.param(step, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[step]))
-    if step in KNOWN_BUGS else step
-    for step in STEPS
-])
+@pytest.mark.parametrize("step", list(STEPS))
 def test_nio_step(nio_results, step):
     """matrix-nio completes the step (see STEPS for the behaviour each shows)."""
     ok, detail = nio_results.get(step, (False, "not reported"))

@@ -160,7 +160,6 @@ async def test_name_topic_and_alias_become_state(client):
     assert canonical["alias"] == f"#{alias_name}:test.local"
 
 
-@pytest.mark.xfail(strict=True, reason="createRoom's topic has no text/plain m.topic block (spec 1.15)")
 @pytest_twisted.ensureDeferred
 async def test_topic_has_a_text_plain_representation(client):
     """The topic createRoom sets carries an m.topic block with a text/plain representation."""
@@ -379,7 +378,6 @@ async def test_trusted_private_chat_gives_invitees_the_creators_level(client, ve
     assert levels["users"][bob["user_id"]] == levels["users"][alice["user_id"]] == 100
 
 
-@pytest.mark.xfail(strict=True, reason="v12 trusted_private_chat does not add invitees to additional_creators")
 @pytest_twisted.ensureDeferred
 async def test_trusted_private_chat_v12_makes_invitees_additional_creators(client):
     """In v12, trusted_private_chat puts the invitees in m.room.create's additional_creators (spec SHOULD)."""
@@ -731,8 +729,6 @@ async def test_guest_can_join_only_rooms_allowing_guests(client):
     assert (await post(client, guest, f"rooms/{open_to_guests}/join")).code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="join/leave answer 400 M_NOT_JSON to an empty body; Synapse "
-                                       "(and clients such as matrix-nio, which send none) treat it as {}")
 @pytest.mark.parametrize("path", ["join/{room_id}", "rooms/{room_id}/join", "rooms/{room_id}/leave"])
 @pytest_twisted.ensureDeferred
 async def test_join_and_leave_accept_an_empty_body(client, path):

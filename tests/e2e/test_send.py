@@ -109,8 +109,6 @@ async def test_same_transaction_id_for_another_event_type_is_another_event(clien
     assert message.json["event_id"] != custom.json["event_id"]
 
 
-@pytest.mark.xfail(strict=True, reason="the txn scope is 'send/<type>' without the room: the second "
-                                       "room's PUT answers the first room's event id and sends nothing")
 @pytest_twisted.ensureDeferred
 async def test_same_transaction_id_in_another_room_is_another_event(client):
     """The transaction scope is the HTTP path: the same id sent to a second room makes an event there."""
@@ -219,7 +217,6 @@ async def test_transaction_survives_a_restart(start_homeserver, make_client):
     server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="events in the sender's sync lack unsigned.transaction_id")
 @pytest_twisted.ensureDeferred
 async def test_sender_sees_its_transaction_id_in_sync(client):
     """The sending device sees unsigned.transaction_id on its own event in /sync; other devices do not."""

@@ -129,8 +129,6 @@ async def test_initial_sync_splits_state_from_a_limited_timeline(client):
     assert {("m.room.create", ""), ("m.room.name", ""), ("m.room.member", alice["user_id"])} <= state_keys
 
 
-@pytest.mark.xfail(strict=True, reason="initial sync state is current state minus the timeline, "
-                                        "not the state at the start of the timeline")
 @pytest_twisted.ensureDeferred
 async def test_initial_sync_state_is_the_state_at_the_start_of_the_timeline(client):
     """A key set before and again inside a limited initial timeline: state holds the earlier value."""
@@ -192,7 +190,6 @@ async def test_incremental_sync_gap_puts_changed_state_in_state(client):
     assert [e["event_id"] for e in names] == [renamed.json["event_id"]]
 
 
-@pytest.mark.xfail(strict=True, reason="sync drops a gap state change that the timeline changes again")
 @pytest_twisted.ensureDeferred
 async def test_gap_state_is_the_state_at_the_start_of_the_timeline(client):
     """A key changed both in the gap and in the timeline: state holds the gap's value, the timeline the new one."""
@@ -232,7 +229,6 @@ async def test_newly_joined_room_comes_with_its_state(client):
     assert room["summary"]["m.joined_member_count"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="incremental /sync omits the summary when member counts change")
 @pytest_twisted.ensureDeferred
 async def test_incremental_sync_sends_the_summary_when_counts_change(client):
     """When someone joins or is invited, the members' next incremental sync carries the new counts."""
@@ -438,8 +434,6 @@ async def test_invalid_inline_filter_is_refused(client):
     assert response.code == 400, response
 
 
-@pytest.mark.xfail(strict=True, reason="state events the timeline filter hides are in neither the "
-                                       "timeline nor the state section")
 @pytest_twisted.ensureDeferred
 async def test_state_hidden_by_the_timeline_filter_is_still_in_state(client):
     """With a timeline filter for messages only, the room's state (name, members) still arrives in state."""
@@ -545,7 +539,6 @@ async def test_banned_user_and_withdrawn_invite_land_in_rooms_leave(client):
         assert room_id not in body["rooms"].get("invite", {}) and room_id not in joined(body)
 
 
-@pytest.mark.xfail(strict=True, reason="rooms.leave timelines skip the history visibility check")
 @pytest_twisted.ensureDeferred
 async def test_withdrawn_invitee_does_not_see_messages_in_rooms_leave(client):
     """A user only ever invited (shared history) sees no room messages in rooms.leave when the invite is withdrawn."""
