@@ -115,30 +115,26 @@ class RoomApi:
 
     @endpoint("POST", "/rooms/<room_id>/invite")
     async def invite(self, request, requester, room_id):
-        body = read_json_object(request)
-        target = get_field(body, "user_id", str)
-        await self._membership.invite(requester.user_id, room_id, target, reason=_reason(body))
-        return {}
+        return await self._change_member(request, requester, room_id, self._membership.invite)
 
     @endpoint("POST", "/rooms/<room_id>/kick")
     async def kick(self, request, requester, room_id):
-        body = read_json_object(request)
-        target = get_field(body, "user_id", str)
-        await self._membership.kick(requester.user_id, room_id, target, reason=_reason(body))
-        return {}
+        return await self._change_member(request, requester, room_id, self._membership.kick)
 
     @endpoint("POST", "/rooms/<room_id>/ban")
     async def ban(self, request, requester, room_id):
-        body = read_json_object(request)
-        target = get_field(body, "user_id", str)
-        await self._membership.ban(requester.user_id, room_id, target, reason=_reason(body))
-        return {}
+        return await self._change_member(request, requester, room_id, self._membership.ban)
 
     @endpoint("POST", "/rooms/<room_id>/unban")
     async def unban(self, request, requester, room_id):
+        return await self._change_member(request, requester, room_id, self._membership.unban)
+
+    @staticmethod
+    async def _change_member(request, requester, room_id, change):
+        """Invite, kick, ban or unban the body's C{user_id}, with its C{reason}."""
         body = read_json_object(request)
         target = get_field(body, "user_id", str)
-        await self._membership.unban(requester.user_id, room_id, target, reason=_reason(body))
+        await change(requester.user_id, room_id, target, reason=_reason(body))
         return {}
 
 

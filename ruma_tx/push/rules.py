@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ruma_tx.rooms.property_paths import split_property_path
 from ruma_tx.errors import MatrixError
 from ruma_tx.identifiers import is_valid_room_id, is_valid_user_id
 
@@ -419,31 +420,6 @@ def validate_rule(kind: str, rule_id: str, body: dict) -> dict:
 # Matching
 
 
-def split_key(key: str) -> list[str]:
-    """
-    Split a dot-separated property path (spec appendices, "Dot-separated
-    property paths"): C{\\.} is a literal dot, C{\\\\} a literal backslash,
-    and any other backslash is kept as is.
-    """
-    parts: list[str] = []
-    current: list[str] = []
-    i = 0
-    while i < len(key):
-        char = key[i]
-        if char == "\\" and i + 1 < len(key) and key[i + 1] in ".\\":
-            current.append(key[i + 1])
-            i += 2
-            continue
-        if char == ".":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-        i += 1
-    parts.append("".join(current))
-    return parts
-
-
 _ABSENT = object()
 
 
@@ -453,7 +429,7 @@ def lookup(event: dict, key: str) -> Any:
     Arrays are not indexed into.
     """
     value: Any = event
-    for part in split_key(key):
+    for part in split_property_path(key):
         if not isinstance(value, dict) or part not in value:
             return _ABSENT
         value = value[part]

@@ -22,6 +22,7 @@ from ruma_tx.rooms.power_levels import (
     POWER_LEVELS,
     as_room_version,
     creators,
+    event_content,
     event_power_level,
     is_level,
     power_level_for,
@@ -66,17 +67,6 @@ def _domain(user_id: object) -> str | None:
         return None
 
 
-def _content(event: dict | None) -> dict:
-    """
-    @param event: An event or L{None}.
-    @return: Its content if it is an object, else an empty dict.
-    """
-    if event is None:
-        return {}
-    content = event.get("content")
-    return content if isinstance(content, dict) else {}
-
-
 def membership_of(user_id: str, state: StateMap) -> str:
     """
     @param user_id: A user.
@@ -84,7 +74,7 @@ def membership_of(user_id: str, state: StateMap) -> str:
     @return: The user's current membership, C{"leave"} when the room has no
         member event for them.
     """
-    membership = _content(state.get((MEMBER, user_id))).get("membership")
+    membership = event_content(state.get((MEMBER, user_id))).get("membership")
     return membership if isinstance(membership, str) else "leave"
 
 
@@ -97,7 +87,7 @@ def join_rule_of(state: StateMap) -> str:
     event = state.get(JOIN_RULES)
     if event is None:
         return "invite"
-    rule = _content(event).get("join_rule")
+    rule = event_content(event).get("join_rule")
     return rule if isinstance(rule, str) else "invite"
 
 
@@ -112,7 +102,7 @@ def redacted_event_id(event: dict, room_version: RoomVersion | str) -> str | Non
     """
     version = as_room_version(room_version)
     if version.updated_redaction_rules:
-        redacts = _content(event).get("redacts")
+        redacts = event_content(event).get("redacts")
     else:
         redacts = event.get("redacts")
     return redacts if isinstance(redacts, str) else None
@@ -226,7 +216,7 @@ def check_event_auth(
     _check_auth_events(event, state, version)
 
     # m.federate: only the create sender's server may send events.
-    if _content(create).get("m.federate", True) is False:
+    if event_content(create).get("m.federate", True) is False:
         if _domain(sender) != _domain(create.get("sender")):
             raise AuthError("This room does not allow users from other servers")
 
@@ -347,7 +337,7 @@ def _check_auth_events(event: dict, state: StateMap, version: RoomVersion) -> No
     allowed = set(
         auth_types_for_event(
             event["type"], event.get("state_key"), event["sender"],
-            _content(event), version,
+            event_content(event), version,
         )
     )
     seen: set[tuple[str, str]] = set()
@@ -376,7 +366,7 @@ def _check_membership(
     @raise AuthError: If the membership change is not allowed.
     """
     target = event.get("state_key")
-    content = _content(event)
+    content = event_content(event)
     membership = content.get("membership")
     if not isinstance(target, str) or not isinstance(membership, str):
         raise AuthError("A member event needs a state_key and a membership")
@@ -464,7 +454,7 @@ def _check_join(
     if version.implicit_room_creator:
         first_creator = create.get("sender")
     else:
-        first_creator = _content(create).get("creator")
+        first_creator = event_content(create).get("creator")
     if target == first_creator and _only_previous_event_is_create(event, state, create):
         return
     if sender != target:
@@ -519,7 +509,7 @@ def _check_power_levels(
     @raise AuthError: If the content is malformed, lists a v12 creator, or
         changes something beyond the sender's level.
     """
-    content = _content(event)
+    content = event_content(event)
     for name in _NAMED_LEVELS:
         if name in content and not is_level(content[name]):
             raise AuthError(f"Power level {name!r} must be an integer")
@@ -546,7 +536,7 @@ def _check_power_levels(
     previous = state.get(POWER_LEVELS)
     if previous is None:
         return
-    old = _content(previous)
+    old = event_content(previous)
 
     for name in _NAMED_LEVELS:
         old_value, new_value = old.get(name), content.get(name)

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ruma_tx.rooms.property_paths import split_property_path
 from ruma_tx.identifiers import is_valid_room_id, is_valid_user_id
 
 #: Synapse's default number of timeline events per room in /sync.
@@ -537,34 +538,6 @@ def filter_to_json(f: Filter) -> dict:
 # ---------------------------------------------------------- event_fields
 
 
-def split_field_path(path: str) -> list[str]:
-    """
-    Split a dot-separated property path (spec appendix "Dot-separated
-    property paths"): C{.} separates names, C{\\.} is a literal dot and
-    C{\\\\} a literal backslash; any other backslash is kept as is.
-
-    @param path: E.g. C{"content.m\\.relates_to"}.
-    @return: E.g. C{["content", "m.relates_to"]}.
-    """
-    parts: list[str] = []
-    current: list[str] = []
-    i = 0
-    while i < len(path):
-        char = path[i]
-        if char == "\\" and i + 1 < len(path) and path[i + 1] in ".\\":
-            current.append(path[i + 1])
-            i += 2
-            continue
-        if char == ".":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-        i += 1
-    parts.append("".join(current))
-    return parts
-
-
 def _copy_path(src: dict, dst: dict, path: list[str]) -> None:
     """
     Copy the value at C{path} in C{src} to the same place in C{dst},
@@ -597,7 +570,7 @@ def apply_event_fields(event: dict, fields: tuple[str, ...] | None) -> dict:
     include more fields than were requested.
 
     @param event: A client-format event; not modified.
-    @param fields: Dot-separated property paths, see L{split_field_path}.
+    @param fields: Dot-separated property paths, see L{split_property_path}.
     @return: A new dict with only those fields (a copy of the event if
         C{fields} is empty or L{None}).
     """
@@ -605,5 +578,5 @@ def apply_event_fields(event: dict, fields: tuple[str, ...] | None) -> dict:
         return copy.deepcopy(event)
     out: dict = {}
     for path in fields:
-        _copy_path(event, out, split_field_path(path))
+        _copy_path(event, out, split_property_path(path))
     return out

@@ -72,7 +72,7 @@ def _level(value: object, default: int) -> int:
     return value if type(value) is int else default
 
 
-def _content(event: dict | None) -> dict:
+def event_content(event: dict | None) -> dict:
     """
     @param event: An event or L{None}.
     @return: Its content if it is an object, else an empty dict.
@@ -92,7 +92,7 @@ def _power_levels_content(state: StateMap) -> dict | None:
     event = state.get(POWER_LEVELS)
     if event is None:
         return None
-    return _content(event)
+    return event_content(event)
 
 
 def creators(state: StateMap, room_version: RoomVersion | str) -> frozenset[str]:
@@ -109,7 +109,7 @@ def creators(state: StateMap, room_version: RoomVersion | str) -> frozenset[str]
     create = state.get(CREATE)
     if create is None:
         return frozenset()
-    content = _content(create)
+    content = event_content(create)
     if not version.implicit_room_creator:
         creator = content.get("creator")
         return frozenset([creator]) if isinstance(creator, str) else frozenset()

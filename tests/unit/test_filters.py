@@ -4,6 +4,7 @@ Tests for L{ruma_tx.rooms.filters}.
 
 import pytest
 
+from ruma_tx.rooms.property_paths import split_property_path
 from ruma_tx.rooms.filters import (
     DEFAULT_TIMELINE_LIMIT,
     MAX_LIMIT,
@@ -20,7 +21,6 @@ from ruma_tx.rooms.filters import (
     parse_room_event_filter,
     parse_room_event_filter_text,
     room_event_filter_to_json,
-    split_field_path,
 )
 
 ROOM_A = "!aaa:test.local"
@@ -517,9 +517,9 @@ def test_room_event_filter_to_json_keeps_empty_include_list():
     (r"content.a\x", ["content", "a\\x"]),
     ("a..b", ["a", "", "b"]),
 ])
-def test_split_field_path(path, parts):
+def test_split_property_path(path, parts):
     """Dots separate names; '\\.' is a dot, '\\\\' a backslash, other escapes are literal."""
-    assert split_field_path(path) == parts
+    assert split_property_path(path) == parts
 
 
 def test_apply_event_fields_top_level():

@@ -4,6 +4,7 @@ Tests for L{ruma_tx.push.rules}.
 
 import pytest
 
+from ruma_tx.rooms.property_paths import split_property_path
 from ruma_tx.push.rules import (
     PushContext,
     PushRuleError,
@@ -17,7 +18,6 @@ from ruma_tx.push.rules import (
     merge_rules,
     place_rule,
     server_default_rules,
-    split_key,
     validate_actions,
     validate_rule,
 )
@@ -399,10 +399,10 @@ def test_event_match_needs_a_string():
 
 def test_split_key_escapes():
     """Dot-separated paths honour \\. and \\\\ escapes and keep other backslashes."""
-    assert split_key("content.body") == ["content", "body"]
-    assert split_key("content.m\\.relates_to.rel_type") == ["content", "m.relates_to", "rel_type"]
-    assert split_key("content.m\\\\foo") == ["content", "m\\foo"]
-    assert split_key("content.a\\xb") == ["content", "a\\xb"]
+    assert split_property_path("content.body") == ["content", "body"]
+    assert split_property_path("content.m\\.relates_to.rel_type") == ["content", "m.relates_to", "rel_type"]
+    assert split_property_path("content.m\\\\foo") == ["content", "m\\foo"]
+    assert split_property_path("content.a\\xb") == ["content", "a\\xb"]
 
 
 def _is_rule(key, value):
