@@ -115,7 +115,7 @@ class SyncResponder:
         or until the timeout, and answer then with the same position.
         """
         if request.since is None or request.full_state:
-            return await self._respond(request, self.current_token())
+            return await self._respond(request, None, self.current_token())
         deadline = self._clock.seconds() + request.timeout_ms / 1000
         # A token from before a restart may be ahead of the stream: positions
         # above the stored maximum were typing notices, never stored, so
@@ -124,7 +124,7 @@ class SyncResponder:
         while True:
             now = self.current_token()
             if self._notifier.touched_since(request.user_id, since.stream):
-                response = await self._respond(request, now)
+                response = await self._respond(request, since, now)
                 if not _is_empty(response):
                     return response
                 since = now  # nothing we show changed: wait for more from here
@@ -134,8 +134,8 @@ class SyncResponder:
                 return _empty_response(since)
             await self._notifier.wait(request.user_id, since.stream, remaining)
 
-    async def _respond(self, request: SyncRequest, now: StreamToken) -> dict:
-        since = None if request.full_state else request.since
+    async def _respond(self, request: SyncRequest, since: StreamToken | None, now: StreamToken) -> dict:
+        """The response for the changes in C{(since, now]} (everything when C{since} is None)."""
         user_id = request.user_id
         room_filter = request.filter.room
         memberships = await self._events.get_rooms_for_user(user_id)

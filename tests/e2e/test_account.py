@@ -193,3 +193,12 @@ async def test_deactivate_refuses_a_non_boolean_erase(client):
     assert response.code == 400
     assert response.json["errcode"] == "M_BAD_JSON"
     assert (await _whoami(client, user["access_token"])).code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_third_party_ids_are_an_empty_list(client):
+    """GET /account/3pid answers an empty list (no email or phone is ever bound), and needs a token."""
+    user = await client.register()
+    response = await client.request("GET", "account/3pid", token=user["access_token"])
+    assert (response.code, response.json) == (200, {"threepids": []})
+    assert (await client.request("GET", "account/3pid")).code == 401
