@@ -25,21 +25,37 @@ class Notifier:
         self.current = start_position
         self._oldest_known = start_position
         self._last_touched: OrderedDict[str, int] = OrderedDict()
+        # The same per (user, kind of change), so /sync asks only the
+        # sources that have something (bounded the same way).
+        self._oldest_known_by_kind = start_position
+        self._last_by_kind: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._waiters: dict[str, set[defer.Deferred]] = {}
         self._max_users = max_users
         self._stopping = False
 
-    def notify(self, position: int, user_ids: Iterable[str]) -> None:
-        """Positions up to C{position} are visible; wake C{user_ids}."""
+    def notify(self, position: int, touched: dict[str, Iterable[str]]) -> None:
+        """
+        Positions up to C{position} are visible; wake the users the change
+        at C{position} concerns.
+
+        @param touched: C{kind -> user ids}: which kinds of change (e.g.
+            C{"events"}, C{"receipts"}) concern which users.
+        """
         self.current = max(self.current, position)
-        for user_id in user_ids:
-            self._last_touched[user_id] = position
-            self._last_touched.move_to_end(user_id)
-            for waiter in self._waiters.pop(user_id, ()):
-                waiter.callback(position)
+        for kind, user_ids in touched.items():
+            for user_id in user_ids:
+                self._last_by_kind[(user_id, kind)] = position
+                self._last_by_kind.move_to_end((user_id, kind))
+                self._last_touched[user_id] = position
+                self._last_touched.move_to_end(user_id)
+                for waiter in self._waiters.pop(user_id, ()):
+                    waiter.callback(position)
         while len(self._last_touched) > self._max_users:
             _, forgotten = self._last_touched.popitem(last=False)
             self._oldest_known = max(self._oldest_known, forgotten)
+        while len(self._last_by_kind) > self._max_users:
+            _, forgotten = self._last_by_kind.popitem(last=False)
+            self._oldest_known_by_kind = max(self._oldest_known_by_kind, forgotten)
 
     def wake(self, user_ids: Iterable[str]) -> None:
         """Wake waiters for changes outside the stream (typing, presence)."""
@@ -47,11 +63,18 @@ class Notifier:
             for waiter in self._waiters.pop(user_id, ()):
                 waiter.callback(self.current)
 
-    def touched_since(self, user_id: str, since: int) -> bool:
-        """Whether a change concerning C{user_id} became visible after C{since}."""
-        last = self._last_touched.get(user_id)
+    def touched_since(self, user_id: str, since: int, kind: str | None = None) -> bool:
+        """
+        Whether a change concerning C{user_id} (of C{kind}, or of any kind)
+        became visible after C{since}. When unsure (before this process
+        started, or forgotten from the bounded tables) the answer is yes.
+        """
+        if kind is None:
+            last, oldest = self._last_touched.get(user_id), self._oldest_known
+        else:
+            last, oldest = self._last_by_kind.get((user_id, kind)), self._oldest_known_by_kind
         if last is None:
-            return self._oldest_known > since
+            return oldest > since
         return last > since
 
     def wait(self, user_id: str, since: int, timeout_s: float) -> defer.Deferred:

@@ -62,17 +62,25 @@ class StreamWriter:
     def current(self) -> int:
         return self._ids.current
 
-    async def write(self, persist: Callable[[int], Awaitable[Iterable[str]]]) -> int:
+    async def write(self, persist: Callable[[int], Awaitable[Iterable[str] | dict]],
+                    kind: str = "events") -> int:
         """
         Call C{await persist(position)}, which stores its change at
-        C{position} and returns the ids of the users who should hear of it.
+        C{position} and returns the ids of the users who should hear of it
+        (or a dict C{kind -> user ids} when it is several kinds of change).
+
+        @param kind: what kind of change this is (C{"events"},
+            C{"receipts"}, C{"account_data"}...): /sync asks a source for
+            its part only when a change of its kind concerns the user.
         """
         position = self._ids.allocate()
-        users = None
+        touched = None
         try:
             users = await persist(position)
+            if users:
+                touched = users if isinstance(users, dict) else {kind: users}
         finally:
-            for visible, touched in self._ids.finish(position, users):
-                if touched:
-                    self._notifier.notify(visible, touched)
+            for visible, payload in self._ids.finish(position, touched):
+                if payload:
+                    self._notifier.notify(visible, payload)
         return position

@@ -156,7 +156,7 @@ class AccountDataKeeper:
                 self._ignored.pop(user_id, None)
             return [user_id]
 
-        await self._streams.write(persist)
+        await self._streams.write(persist, kind="account_data")
 
     # --------------------------------------------------------------- tags
 
@@ -178,7 +178,7 @@ class AccountDataKeeper:
             await self._store.put_tag(user_id, room_id, tag, content, position)
             return [user_id]
 
-        await self._streams.write(persist)
+        await self._streams.write(persist, kind="account_data")
 
     async def delete_tag(self, requester_id: str, user_id: str, room_id: str, tag: str) -> None:
         """Remove a tag; removing a tag the room does not have succeeds (as Synapse)."""
@@ -189,7 +189,7 @@ class AccountDataKeeper:
             removed = await self._store.remove_tag(user_id, room_id, tag, position)
             return [user_id] if removed else []
 
-        await self._streams.write(persist)
+        await self._streams.write(persist, kind="account_data")
 
     # ------------------------------------------------ the fully read marker
 
@@ -239,7 +239,7 @@ class AccountDataKeeper:
         """
         user_id = ctx.request.user_id
         after = 0 if ctx.since is None else ctx.since.stream
-        if after >= ctx.now.stream:
+        if after >= ctx.now.stream or not ctx.touched("account_data"):
             return
         changed = await self._store.get_changed(user_id, after, ctx.now.stream)
         joined = set(ctx.joined)

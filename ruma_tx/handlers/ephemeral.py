@@ -161,7 +161,7 @@ class TypingTracker:
             self._mark(room_id, position)
             return list(members)
 
-        await self._streams.write(mark)
+        await self._streams.write(mark, kind="typing")
 
     def _mark(self, room_id: str, position: int) -> None:
         self._changed[room_id] = position
@@ -316,7 +316,7 @@ class ReceiptKeeper:
                 await self._on_read(user_id, room_id, event.stream_ordering)
             return audience
 
-        await self._streams.write(persist)
+        await self._streams.write(persist, kind="receipts")
 
     async def add_to_sync(self, ctx) -> None:
         """
@@ -325,7 +325,7 @@ class ReceiptKeeper:
         users' C{m.read.private} never appear.
         """
         after = 0 if ctx.since is None else ctx.since.stream
-        if after >= ctx.now.stream or not ctx.joined:
+        if after >= ctx.now.stream or not ctx.joined or not ctx.touched("receipts"):
             return
         receipts = await self._store.get_changed_receipts(
             ctx.joined, after, ctx.now.stream, ctx.request.user_id)

@@ -231,7 +231,7 @@ class EventCreator:
             audience = await self._audience(event)
             for hook in self._after_persist:
                 await hook(event, position, audience)
-            return audience
+            return self._touched(event, audience)
 
         await self._streams.write(persist)
 
@@ -243,6 +243,15 @@ class EventCreator:
         if event.pdu["type"] == "m.room.member":
             audience.add(event.pdu["state_key"])
         return audience
+
+    @staticmethod
+    def _touched(event: NewEvent, audience: set[str]) -> dict:
+        """The kinds of change the event is, per user (a member event also changes the target's rooms)."""
+        touched = {"events": audience}
+        if event.pdu["type"] == "m.room.member":
+            touched["membership"] = [event.pdu["state_key"]]   # the target's own rooms changed
+            touched["room_membership"] = audience              # who is in their rooms changed
+        return touched
 
 
 #: Canonical JSON's integer range (spec appendix).

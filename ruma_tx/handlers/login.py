@@ -104,12 +104,15 @@ class Authenticator:
     @param server_name: this server's name.
     """
 
-    def __init__(self, *, accounts, sessions, hasher, uia, server_name: str):
+    def __init__(self, *, accounts, sessions, hasher, uia, server_name: str, on_deactivated=()):
         self._accounts = accounts
         self._sessions = sessions
         self._hasher = hasher
         self._uia = uia
         self._server_name = server_name
+        #: C{async (user_id)} callables run after a deactivation (leave the
+        #: rooms, drop key backups), as Synapse does.
+        self._on_deactivated = list(on_deactivated)
         self._decoy_hash: str | None = None
 
     def login_flows(self) -> list[dict]:
@@ -238,4 +241,6 @@ class Authenticator:
             server_name=self._server_name,
         )
         self._sessions.revoked(await self._accounts.deactivate(requester.user_id))
+        for hook in self._on_deactivated:
+            await hook(requester.user_id)
         return {"id_server_unbind_result": "success"}

@@ -151,6 +151,15 @@ class MembershipChanger:
             raise MatrixError(400, "M_UNKNOWN", "You must leave the room before forgetting it")
         await self._events.forget_room(user_id, room_id, position)
 
+    async def leave_all(self, user_id: str) -> None:
+        """Leave (or decline) every room: for a deactivated account, as Synapse."""
+        for room_id, (membership, _) in (await self._events.get_rooms_for_user(user_id)).items():
+            if membership in ("join", "invite", "knock"):
+                try:
+                    await self._change(user_id, room_id, user_id, "leave", None)
+                except MatrixError:
+                    pass  # a room whose rules refuse even leaving: nothing to do
+
     async def update_profile(self, user_id: str, displayname, avatar_url) -> None:
         """Republish the user's member event, with the new profile, in every joined room."""
         memberships = await self._events.get_rooms_for_user(user_id)

@@ -112,6 +112,11 @@ class PresenceTracker:
         self._clock = clock
         self._cache: OrderedDict[str, Presence] = OrderedDict()
         self._cache_size = cache_size
+        # The position of the latest presence change (from this process's
+        # start on): a sync past it has no presence to look up. Room-mates
+        # are not woken by each other's presence, so this global mark is
+        # what spares every sync a query.
+        self._last_change = streams.current
 
     def _now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -187,9 +192,10 @@ class PresenceTracker:
         async def persist(position: int):
             await self._store.put(StoredPresence(
                 user_id, presence.state, presence.status_msg, presence.last_active_ts, position))
+            self._last_change = max(self._last_change, position)
             return [user_id]
 
-        await self._streams.write(persist)
+        await self._streams.write(persist, kind="presence")
 
     async def add_to_sync(self, ctx) -> None:
         """
@@ -199,7 +205,7 @@ class PresenceTracker:
         ones (as Synapse).
         """
         after = 0 if ctx.since is None else ctx.since.stream
-        if after >= ctx.now.stream:
+        if after >= ctx.now.stream or after >= self._last_change:
             return
         user_id = ctx.request.user_id
         rows = await self._store.get_changed_for(

@@ -216,7 +216,7 @@ class PushRules:
                 self._invalidate(user_id)
             return [user_id] if changed else []
 
-        await self._locks.run(user_id, self._streams.write, persist)
+        await self._locks.run(user_id, self._streams.write, persist, "push_rules")
         if not changed:
             raise _rule_not_found()
 

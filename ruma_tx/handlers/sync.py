@@ -40,6 +40,16 @@ class SyncContext:
     now: StreamToken
     joined: list[str]
     response: dict
+    notifier: object = None
+
+    def touched(self, kind: str) -> bool:
+        """
+        Whether a change of C{kind} may concern the user in C{(since, now]}
+        (always on an initial sync): sources skip their queries otherwise.
+        """
+        if self.since is None or self.notifier is None:
+            return True
+        return self.notifier.touched_since(self.request.user_id, self.since.stream, kind)
 
     def joined_room(self, room_id: str) -> dict:
         """The room's section under C{rooms.join}, created if missing."""
@@ -140,7 +150,7 @@ class SyncResponder:
         room_filter = request.filter.room
         memberships = await self._events.get_rooms_for_user(user_id)
         changed_rooms: dict[str, StoredEvent] = {}
-        if since is not None:
+        if since is not None and self._notifier.touched_since(user_id, since.stream, "membership"):
             for change in await self._events.get_membership_changes(user_id, since.stream, now.stream):
                 changed_rooms[change.room_id] = change
         join, invite, leave, knock = {}, {}, {}, {}
@@ -171,7 +181,7 @@ class SyncResponder:
                  (("join", join), ("invite", invite), ("leave", leave), ("knock", knock)) if section}
         if rooms:
             response["rooms"] = rooms
-        context = SyncContext(request, since, now, joined, response)
+        context = SyncContext(request, since, now, joined, response, self._notifier)
         for source in self._sources:
             await source.add_to_sync(context)
         return response

@@ -112,3 +112,15 @@ async def test_restricted_room_admits_members_of_the_allowed_room(client):
     state = await client.request("GET", f"rooms/{restricted}/state/m.room.member/{bob['user_id']}",
                                  token=bob["access_token"])
     assert state.json["join_authorised_via_users_server"] == alice["user_id"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_deactivated_user_leaves_their_rooms(client):
+    """Deactivating an account makes it leave every room it was in, as Synapse does."""
+    alice, bob = await client.register(), await client.register()
+    room_id = await _room(client, alice, preset="public_chat")
+    assert (await client.request("POST", f"rooms/{room_id}/join", {}, token=bob["access_token"])).code == 200
+    response = await client.with_password_uia("POST", "account/deactivate", {}, bob)
+    assert response.code == 200, response
+    members = await client.request("GET", f"rooms/{room_id}/joined_members", token=alice["access_token"])
+    assert bob["user_id"] not in members.json["joined"]

@@ -53,7 +53,7 @@ def test_writer_notifies_in_order_after_out_of_order_commits():
 def test_wait_fires_at_once_when_already_touched():
     """A waiter whose user changed after its since token gets an answer immediately (no lost wake-ups)."""
     notifier = Notifier(task.Clock(), 0)
-    notifier.notify(5, ["@a:x"])
+    notifier.notify(5, {"events": ["@a:x"]})
     d = notifier.wait("@a:x", 4, 30)
     assert d.called and d.result == 5
 
@@ -63,7 +63,7 @@ def test_wait_fires_on_notify_and_only_for_that_user():
     clock = task.Clock()
     notifier = Notifier(clock, 0)
     mine, other = notifier.wait("@a:x", 0, 30), notifier.wait("@b:x", 0, 30)
-    notifier.notify(1, ["@a:x"])
+    notifier.notify(1, {"events": ["@a:x"]})
     assert mine.called and not other.called
     clock.advance(30)
     assert other.called and other.result == 1
@@ -89,7 +89,7 @@ def test_cancelled_wait_leaves_nothing_behind():
     d.addErrback(lambda f: f.trap(defer.CancelledError))
     d.cancel()
     assert clock.getDelayedCalls() == []
-    notifier.notify(1, ["@a:x"])  # must not fire the cancelled Deferred again
+    notifier.notify(1, {"events": ["@a:x"]})  # must not fire the cancelled Deferred again
 
 
 def test_shutdown_answers_every_waiter():
@@ -106,7 +106,7 @@ def test_forgotten_users_are_answered_at_once():
     """Past the bound on remembered users, a forgotten user's wait answers at once (safe, never lost)."""
     notifier = Notifier(task.Clock(), 0, max_users=2)
     for i, user in enumerate(["@a:x", "@b:x", "@c:x"], start=1):
-        notifier.notify(i, [user])
+        notifier.notify(i, {"events": [user]})
     assert notifier.wait("@a:x", 0, 30).called      # forgotten: answer now
     assert not notifier.wait("@c:x", 3, 30).called   # remembered and up to date: wait
 
@@ -128,3 +128,14 @@ def test_malformed_stream_tokens_are_refused(token):
 def test_tokens_order_by_stream_position():
     """Tokens compare by position, so the older of two is the smaller."""
     assert StreamToken(3) < StreamToken(4) and min(StreamToken(9), StreamToken(2)) == StreamToken(2)
+
+
+def test_changes_are_tracked_per_kind():
+    """A receipt for a user does not count as an account-data change for them, but counts as a change."""
+    notifier = Notifier(task.Clock(), 10)
+    notifier.notify(11, {"receipts": ["@a:x"], "events": ["@b:x"]})
+    assert notifier.touched_since("@a:x", 10, "receipts")
+    assert not notifier.touched_since("@a:x", 10, "account_data")
+    assert not notifier.touched_since("@a:x", 11, "receipts")
+    assert notifier.touched_since("@a:x", 10)
+    assert notifier.touched_since("@a:x", 5, "account_data")  # before this process started: unknown
