@@ -22,9 +22,12 @@ from ruma_tx.api.devices import DeviceApi
 from ruma_tx.api.ephemeral import EphemeralApi
 from ruma_tx.api.directory import DirectoryApi
 from ruma_tx.api.http import MatrixRoot, MatrixSite
+from ruma_tx.api.cross_signing import CrossSigningApi
+from ruma_tx.api.keys import KeysApi
 from ruma_tx.api.login import LoginApi
 from ruma_tx.api.meta import MetaApi
 from ruma_tx.api.presence import PresenceApi
+from ruma_tx.api.room_keys import RoomKeysApi
 from ruma_tx.api.profile import ProfileApi
 from ruma_tx.api.push import PushRulesApi
 from ruma_tx.api.register import RegisterApi
@@ -32,6 +35,7 @@ from ruma_tx.api.rooms import RoomApi
 from ruma_tx.api.filters import FilterApi
 from ruma_tx.api.history import HistoryApi
 from ruma_tx.api.sync import SyncApi
+from ruma_tx.api.to_device import ToDeviceApi
 from ruma_tx.api.routing import Router
 from ruma_tx.auth.guard import Guard
 from ruma_tx.auth.passwords import PasswordChecker, PasswordHasher
@@ -44,12 +48,16 @@ from ruma_tx.handlers.directory import Directory
 from ruma_tx.handlers.events import EventCreator
 from ruma_tx.handlers.filters import FilterKeeper
 from ruma_tx.handlers.history import HistoryReader
+from ruma_tx.handlers.cross_signing import CrossSigning, DeviceLists, KeyQueries
+from ruma_tx.handlers.keys import DeviceKeys
 from ruma_tx.handlers.membership import MembershipChanger
 from ruma_tx.handlers.presence import PresenceTracker
 from ruma_tx.handlers.push import PushEvaluator, PushRules, UnreadCounts
+from ruma_tx.handlers.room_keys import KeyBackup
 from ruma_tx.handlers.reading import RoomReader
 from ruma_tx.handlers.rooms import RoomCreator
 from ruma_tx.handlers.sync import SyncResponder
+from ruma_tx.handlers.to_device import ToDeviceMessages
 from ruma_tx.notifier import Notifier
 from ruma_tx.rooms.signing import load_or_create_signing_key
 from ruma_tx.rooms.versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
@@ -60,7 +68,10 @@ from ruma_tx.storage.positions import max_stream_position
 from ruma_tx.storage.events import EventStore
 from ruma_tx.storage.filters import FilterStore
 from ruma_tx.storage.push import PushStore
+from ruma_tx.storage.room_keys import RoomKeyStore
 from ruma_tx.storage.history import HistoryStore
+from ruma_tx.storage.cross_signing import CrossSigningStore
+from ruma_tx.storage.keys import KeyStore
 from ruma_tx.handlers.login import Authenticator
 from ruma_tx.handlers.profile import ProfileEditor
 from ruma_tx.handlers.registration import Registrar
@@ -71,6 +82,7 @@ from ruma_tx.storage.database import Database
 from ruma_tx.storage.devices import DeviceStore
 from ruma_tx.storage.migrations import migrate
 from ruma_tx.storage.notifications import NotificationListener
+from ruma_tx.storage.to_device import ToDeviceStore
 from ruma_tx.storage.tokens import TokenStore
 from ruma_tx.storage.uia import UiaStore
 
@@ -158,6 +170,10 @@ class HomeserverService(Service):
             lambda token_id: api.guard.forget_tokens([token_id]),
             on_reconnect=api.guard.forget_all,
         )
+        await self._listener.listen(
+            "ruma_devices_deleted",
+            lambda user_id: log_failure(api.device_lists.device_deleted(user_id)),
+        )
         level = None if config.logging.requests == "off" else LogLevel.levelWithName(config.logging.requests)
         for listener in config.listeners:
             site = MatrixSite(
@@ -193,6 +209,12 @@ class HomeserverService(Service):
         for site in self._sites:
             for request in list(site.in_flight):
                 request.channel.transport.abortConnection()
+
+
+def log_failure(coroutine) -> None:
+    """Run a coroutine started by a notification; log (never raise) its failure."""
+    defer.ensureDeferred(coroutine).addErrback(
+        lambda failure: log.failure("handling a notification failed", failure))
 
 
 def build_client_api(config, database, reactor, macaroon_key, signing_key, stream_start: int):
@@ -232,10 +254,6 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
         server_name=server_name, registration_enabled=config.registration.enabled,
         guests_enabled=config.guests.enabled, guard=guard,
     )
-    authenticator = Authenticator(
-        accounts=accounts, sessions=sessions, hasher=hasher, uia=uia,
-        server_name=server_name,
-    )
     device_manager = DeviceManager(devices=devices, activity=activity, uia=uia, sessions=sessions,
                                    server_name=server_name)
 
@@ -258,6 +276,11 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
                                    profiles=profile_of, server_name=server_name)
+    room_keys = RoomKeyStore(database)
+    authenticator = Authenticator(
+        accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, server_name=server_name,
+        on_deactivated=[membership.leave_all, room_keys.delete_all_for_user],
+    )
     profiles = ProfileEditor(accounts=accounts, on_change=membership.update_profile)
     filters = FilterKeeper(filters=FilterStore(database))
     account_data = AccountDataKeeper(store=AccountDataStore(database), streams=streams, events=events,
@@ -267,9 +290,18 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)
     history = HistoryReader(events=events, history=HistoryStore(database),
                             current_position=lambda: streams.current)
+    to_device = ToDeviceMessages(store=ToDeviceStore(database), streams=streams, clock=reactor,
+                                 server_name=server_name)
+    device_keys = DeviceKeys(store=KeyStore(database), streams=streams, clock=reactor,
+                             server_name=server_name)
+    key_store = KeyStore(database)
+    cross_signing_store = CrossSigningStore(database)
+    device_lists = DeviceLists(store=cross_signing_store, streams=streams)
+    device_keys.on_device_keys_changed = device_lists.on_device_keys_changed
     sync = SyncResponder(events=events, notifier=notifier, clock=reactor,
                          sources=[push_rules, typing, receipts, account_data, presence,
-                                  unread_counts],
+                                  unread_counts, to_device, device_lists,
+                                  device_keys],  # device_keys last: see DeviceKeys.add_to_sync
                          visible=history.filter_visible, ignored=account_data.ignored_users)
     directory_handler = Directory(directory=directory, events=events, creator=creator,
                                   accounts=accounts, server_name=server_name)
@@ -293,10 +325,20 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
         EphemeralApi(typing=typing, receipts=receipts),
         AccountDataApi(account_data),
         PresenceApi(presence),
+        ToDeviceApi(to_device),
+        KeysApi(device_keys),
+        CrossSigningApi(
+            queries=KeyQueries(device_keys=key_store.get_device_keys_of_users, store=cross_signing_store,
+                               device_lists=device_lists, server_name=server_name),
+            cross_signing=CrossSigning(store=cross_signing_store,
+                                       device_keys=key_store.get_device_keys_of_users, devices=devices,
+                                       uia=uia, streams=streams, device_lists=device_lists,
+                                       server_name=server_name)),
+        RoomKeysApi(KeyBackup(room_keys)),
     ]
     router = Router(apis, guard=guard, rate_limiter=rate_limiter)
     return ClientApi(root=MatrixRoot(router.resource()), activity=activity, guard=guard,
-                     notifier=notifier)
+                     notifier=notifier, device_lists=device_lists)
 
 
 @dataclass(frozen=True)
@@ -305,3 +347,4 @@ class ClientApi:
     activity: DeviceActivity
     guard: Guard
     notifier: Notifier
+    device_lists: DeviceLists

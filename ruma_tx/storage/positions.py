@@ -8,6 +8,8 @@ STREAM_TABLES = (
     ("account_data", "stream_position"),
     ("presence", "stream_position"),
     ("push_rules_changes", "stream_ordering"),
+    ("e2e_key_count_changes", "stream_position"),
+    ("device_list_changes", "stream_position"),
 )
 
 
