@@ -42,14 +42,19 @@ class Notifier:
             C{"events"}, C{"receipts"}) concern which users.
         """
         self.current = max(self.current, position)
+        woken = set()
         for kind, user_ids in touched.items():
             for user_id in user_ids:
                 self._last_by_kind[(user_id, kind)] = position
                 self._last_by_kind.move_to_end((user_id, kind))
                 self._last_touched[user_id] = position
                 self._last_touched.move_to_end(user_id)
-                for waiter in self._waiters.pop(user_id, ()):
-                    waiter.callback(position)
+                woken.add(user_id)
+        # Only once every kind is recorded: a woken sync resumes at once and
+        # asks which kinds changed.
+        for user_id in woken:
+            for waiter in self._waiters.pop(user_id, ()):
+                waiter.callback(position)
         while len(self._last_touched) > self._max_users:
             _, forgotten = self._last_touched.popitem(last=False)
             self._oldest_known = max(self._oldest_known, forgotten)

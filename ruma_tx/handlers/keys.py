@@ -13,6 +13,8 @@ C{device_unused_fallback_key_types}.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from canonicaljson import encode_canonical_json
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
@@ -240,7 +242,8 @@ class DeviceKeys:
         device's keys were first uploaded or changed (device-list tracking).
     """
 
-    def __init__(self, *, store, streams, clock, server_name: str, on_device_keys_changed=None):
+    def __init__(self, *, store, streams, clock, server_name: str, on_device_keys_changed=None,
+                 counts_cache_size: int = 10_000):
         self._store = store
         self._streams = streams
         self._clock = clock
@@ -250,6 +253,10 @@ class DeviceKeys:
         # one statement: uploads of one device run one at a time (as
         # Synapse's ONE_TIME_KEY_UPLOAD lock). This process is the only writer.
         self._locks = _DeviceLocks()
+        # Per device, the counts read at a stream position: still right while
+        # no upload or claim ("key_counts" change) concerned the user since.
+        self._counts: OrderedDict[tuple[str, str], tuple[int, object]] = OrderedDict()
+        self._counts_cache_size = counts_cache_size
 
     # ----------------------------------------------------------- upload
 
@@ -381,6 +388,20 @@ class DeviceKeys:
 
     # ------------------------------------------------------------- sync
 
+    async def _sync_counts(self, ctx):
+        """The device's key counts, from memory unless they may have changed."""
+        key = (ctx.request.user_id, ctx.request.device_id)
+        cached = self._counts.get(key)
+        if cached is not None and ctx.notifier is not None and not ctx.notifier.touched_since(
+                key[0], cached[0], "key_counts"):
+            self._counts.move_to_end(key)
+            return cached[1]
+        counts = await self._store.get_sync_counts(*key)
+        self._counts[key] = (ctx.now.stream, counts)
+        while len(self._counts) > self._counts_cache_size:
+            self._counts.popitem(last=False)
+        return counts
+
     async def add_to_sync(self, ctx) -> None:
         """
         Add the syncing device's C{device_one_time_keys_count} and
@@ -395,8 +416,7 @@ class DeviceKeys:
         "if any unclaimed one-time keys exist", but clients keep the last
         counts they saw, and those are still right then.
         """
-        request = ctx.request
-        counts = await self._store.get_sync_counts(request.user_id, request.device_id)
+        counts = await self._sync_counts(ctx)
         if ctx.since is not None and set(ctx.response) <= {"next_batch"}:
             changed_at = counts.changed_at
             if changed_at is None or not ctx.since.stream < changed_at <= ctx.now.stream:

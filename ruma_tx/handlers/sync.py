@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from ruma_tx.rooms.events import client_event
@@ -114,6 +115,23 @@ class SyncResponder:
         self._sources = list(sources)
         self._visible = visible
         self._ignored = ignored
+        self._memberships: OrderedDict[str, tuple[int, dict]] = OrderedDict()
+        self._memberships_cache_size = 10_000
+
+    async def _rooms_of(self, user_id: str, now: StreamToken) -> dict:
+        """
+        The user's memberships, from memory while no membership change of
+        theirs happened since they were read (bounded LRU).
+        """
+        cached = self._memberships.get(user_id)
+        if cached is not None and not self._notifier.touched_since(user_id, cached[0], "membership"):
+            self._memberships.move_to_end(user_id)
+            return cached[1]
+        memberships = await self._events.get_rooms_for_user(user_id)
+        self._memberships[user_id] = (now.stream, memberships)
+        while len(self._memberships) > self._memberships_cache_size:
+            self._memberships.popitem(last=False)
+        return memberships
 
     def current_token(self) -> StreamToken:
         return StreamToken(self._notifier.current)
@@ -148,7 +166,7 @@ class SyncResponder:
         """The response for the changes in C{(since, now]} (everything when C{since} is None)."""
         user_id = request.user_id
         room_filter = request.filter.room
-        memberships = await self._events.get_rooms_for_user(user_id)
+        memberships = await self._rooms_of(user_id, now)
         changed_rooms: dict[str, StoredEvent] = {}
         if since is not None and self._notifier.touched_since(user_id, since.stream, "membership"):
             for change in await self._events.get_membership_changes(user_id, since.stream, now.stream):

@@ -160,7 +160,7 @@ class ToDeviceMessages:
             recipients = await self._store.queue(txn, sender, event_type, outgoing, position, now_ms)
             return recipients or []  # None: a retry, nobody to wake
 
-        await self._streams.write(persist)
+        await self._streams.write(persist, kind="to_device")
 
     async def add_to_sync(self, ctx) -> None:
         """
@@ -172,6 +172,9 @@ class ToDeviceMessages:
         if request.device_id is None:
             return
         since = request.since  # the client's token, also for a full-state sync
+        if since is not None and ctx.notifier is not None and not ctx.notifier.touched_since(
+                request.user_id, since.stream, "to_device"):
+            return  # nothing queued since; acknowledging can wait for the next message
         messages = await self._store.take_batch(
             request.user_id, request.device_id,
             acknowledged=None if since is None else since.stream,
@@ -185,4 +188,4 @@ class ToDeviceMessages:
         async def wake(position: int):
             return [user_id]
 
-        await self._streams.write(wake)
+        await self._streams.write(wake, kind="to_device")

@@ -139,3 +139,13 @@ def test_changes_are_tracked_per_kind():
     assert not notifier.touched_since("@a:x", 11, "receipts")
     assert notifier.touched_since("@a:x", 10)
     assert notifier.touched_since("@a:x", 5, "account_data")  # before this process started: unknown
+
+
+def test_woken_waiter_sees_every_kind_of_the_change():
+    """When a change of several kinds wakes a user, all its kinds are already recorded."""
+    notifier = Notifier(task.Clock(), 0)
+    seen = []
+    notifier.wait("@a:x", 0, 30).addCallback(
+        lambda _: seen.append(notifier.touched_since("@a:x", 0, "membership")))
+    notifier.notify(1, {"events": ["@a:x"], "membership": ["@a:x"]})
+    assert seen == [True]
