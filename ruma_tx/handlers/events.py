@@ -9,8 +9,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from canonicaljson import encode_canonical_json
-from twisted.internet import defer
 
+from ruma_tx.concurrency import KeyedLocks, SingleFlight
 from ruma_tx.errors import MatrixError, forbidden, not_found
 from ruma_tx.rooms.auth_rules import AuthError, auth_types_for_event, check_event_auth, check_redaction
 from ruma_tx.rooms.events import build_pdu, client_event, redact, room_id_for_create_event
@@ -40,26 +40,6 @@ class EventSpec:
     redacts: str | None = None
 
 
-class RoomLocks:
-    """
-    One lock per room, so a room's events are built on its latest head one
-    at a time; locks of idle rooms are dropped (the map stays small).
-    """
-
-    def __init__(self):
-        self._locks: dict[str, defer.DeferredLock] = {}
-
-    async def run(self, room_id: str, fn, *args):
-        lock = self._locks.get(room_id)
-        if lock is None:
-            lock = self._locks[room_id] = defer.DeferredLock()
-        try:
-            return await lock.run(fn, *args)
-        finally:
-            if not lock.locked and not lock.waiting and self._locks.get(room_id) is lock:
-                del self._locks[room_id]
-
-
 class EventCreator:
     """
     @param events: the L{ruma_tx.storage.events.EventStore}.
@@ -82,9 +62,9 @@ class EventCreator:
         self._clock = clock
         self._server_name = server_name
         self._signing_key = signing_key
-        self._locks = RoomLocks()
+        self._locks = KeyedLocks()
         # Transaction ids being sent right now: concurrent duplicates share one result.
-        self._in_flight: dict[tuple, list[defer.Deferred]] = {}
+        self._in_flight = SingleFlight()
         # Recently answered transaction ids (the database has them all).
         self._recent_txns: OrderedDict[tuple, str] = OrderedDict()
         self._txn_cache_size = txn_cache_size
@@ -103,24 +83,7 @@ class EventCreator:
         known = self._recent_txns.get(txn)
         if known is not None:
             return known
-        sharing = self._in_flight.get(txn)
-        if sharing is not None:
-            waiter = defer.Deferred()
-            sharing.append(waiter)
-            return await waiter
-        sharing = self._in_flight[txn] = []
-        try:
-            event_id = await self._send_once(spec, txn)
-        except Exception as e:
-            for waiter in sharing:
-                waiter.errback(e)
-            raise
-        else:
-            for waiter in sharing:
-                waiter.callback(event_id)
-            return event_id
-        finally:
-            del self._in_flight[txn]
+        return await self._in_flight.run(txn, lambda: self._send_once(spec, txn))
 
     async def _send_once(self, spec: EventSpec, txn) -> str:
         existing = await self._events.get_txn_event(*txn)

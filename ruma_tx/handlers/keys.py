@@ -18,9 +18,9 @@ from collections import OrderedDict
 from canonicaljson import encode_canonical_json
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
-from twisted.internet.defer import DeferredLock
 from unpaddedbase64 import decode_base64
 
+from ruma_tx.concurrency import KeyedLocks
 from ruma_tx.errors import MatrixError, bad_json, invalid_param, not_found
 from ruma_tx.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.storage.keys import StoredKeys, UnknownDevice
@@ -211,23 +211,6 @@ def canonical(obj) -> str:
 # -------------------------------------------------------------- use cases
 
 
-class _DeviceLocks:
-    """One lock per device, held while its upload is checked and stored."""
-
-    def __init__(self):
-        self._locks: dict[tuple[str, str], DeferredLock] = {}
-
-    async def run(self, key: tuple[str, str], fn):
-        lock = self._locks.setdefault(key, DeferredLock())
-        await lock.acquire()
-        try:
-            return await fn()
-        finally:
-            lock.release()
-            if not lock.locked and not lock.waiting:
-                self._locks.pop(key, None)
-
-
 async def _no_op(user_id: str) -> None:
     return None
 
@@ -252,7 +235,7 @@ class DeviceKeys:
         # Checking an upload against what is stored and storing it are not
         # one statement: uploads of one device run one at a time (as
         # Synapse's ONE_TIME_KEY_UPLOAD lock). This process is the only writer.
-        self._locks = _DeviceLocks()
+        self._locks = KeyedLocks()
         # Per device, the counts read at a stream position: still right while
         # no upload or claim ("key_counts" change) concerned the user since.
         self._counts: OrderedDict[tuple[str, str], tuple[int, object]] = OrderedDict()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from twisted.logger import Logger
 
 from ruma_tx.errors import MatrixError, not_found
-from ruma_tx.handlers.events import RoomLocks
+from ruma_tx.concurrency import KeyedLocks
 from ruma_tx.push.rules import (
     RULE_KINDS,
     PushContext,
@@ -80,7 +80,7 @@ class PushRules:
         self._loading: dict[str, int] = {}
         self._stale: set[str] = set()
         # One change at a time per user (a PUT renumbers the kind's rules).
-        self._locks = RoomLocks()
+        self._locks = KeyedLocks()
 
     # -- reading ----------------------------------------------------------
 

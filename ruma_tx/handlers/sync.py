@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+
+from ruma_tx.concurrency import SingleFlight
 from ruma_tx.rooms.events import client_event
 from ruma_tx.rooms.filters import Filter
 from ruma_tx.rooms.tokens import StreamToken
@@ -117,6 +119,18 @@ class SyncResponder:
         self._ignored = ignored
         self._memberships: OrderedDict[str, tuple[int, dict]] = OrderedDict()
         self._memberships_cache_size = 10_000
+        self._reads_in_flight = SingleFlight()
+
+    async def _latest_events(self, room_ids: list[str], after: int, upto: int, limit: int) -> dict:
+        """
+        The rooms' latest events; identical reads in flight at once share
+        one query (a message wakes every member's sync with the same
+        window, and they all ask for the same rows).
+        """
+        return await self._reads_in_flight.run(
+            (tuple(room_ids), after, upto, limit),
+            lambda: self._events.get_latest_events(room_ids, after=after, upto=upto, limit=limit),
+        )
 
     async def _rooms_of(self, user_id: str, now: StreamToken) -> dict:
         """
@@ -210,7 +224,7 @@ class SyncResponder:
         state_filter = request.filter.room.state
         limit = timeline_filter.effective_limit()
         after = 0 if since is None else since.stream
-        latest = await self._events.get_latest_events(joined, after=after, upto=now.stream, limit=limit)
+        latest = await self._latest_events(joined, after, now.stream, limit)
         current = await self._events.get_current_state_many(
             [r for r in joined if since is None or r in newly_joined])
         ignored = await self._ignored(user_id) if self._ignored else frozenset()

@@ -51,8 +51,8 @@ from __future__ import annotations
 
 import json
 
-from twisted.internet import defer
 
+from ruma_tx.concurrency import SingleFlight
 from ruma_tx.errors import bad_json, invalid_param
 from ruma_tx.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.storage.to_device import Outgoing
@@ -117,7 +117,7 @@ class ToDeviceMessages:
         self._server_name = server_name
         self._batch_limit = batch_limit
         # Transaction ids being sent right now: concurrent duplicates share one result.
-        self._in_flight: dict[tuple, list[defer.Deferred]] = {}
+        self._in_flight = SingleFlight()
 
     async def send(self, sender: str, sender_device: str, event_type: str, txn_id: str,
                    messages: dict) -> None:
@@ -134,24 +134,7 @@ class ToDeviceMessages:
         if not outgoing:
             return  # nothing to deliver, now or on a retry
         txn = (sender, sender_device, f"sendToDevice/{event_type}", txn_id)
-        sharing = self._in_flight.get(txn)
-        if sharing is not None:
-            waiter = defer.Deferred()
-            sharing.append(waiter)
-            await waiter
-            return
-        sharing = self._in_flight[txn] = []
-        try:
-            await self._queue(txn, sender, event_type, outgoing)
-        except Exception as e:
-            for waiter in sharing:
-                waiter.errback(e)
-            raise
-        else:
-            for waiter in sharing:
-                waiter.callback(None)
-        finally:
-            del self._in_flight[txn]
+        await self._in_flight.run(txn, lambda: self._queue(txn, sender, event_type, outgoing))
 
     async def _queue(self, txn, sender: str, event_type: str, outgoing: list[Outgoing]) -> None:
         now_ms = int(self._clock.seconds() * 1000)
