@@ -6,7 +6,7 @@ it concerns. Every event of a room goes through L{EventCreator.create}.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from canonicaljson import encode_canonical_json
 
@@ -40,6 +40,43 @@ class EventSpec:
     redacts: str | None = None
 
 
+@dataclass
+class RoomCache:
+    """
+    What creating a room's next event reads, kept between events: its head,
+    the state events the auth rules have asked for (and which keys were
+    looked up and absent), and its members. Updated under the room's lock
+    after each event is stored, so it is exact while this process is the
+    room's only writer; dropped on redactions (they rewrite stored events).
+    """
+
+    room_version: RoomVersion
+    last_event_id: str
+    depth: int
+    state: dict = field(default_factory=dict)
+    looked_up: set = field(default_factory=set)
+    members: dict | None = None
+
+    def apply(self, event: NewEvent, stored: StoredEvent, depth: int) -> None:
+        self.last_event_id, self.depth = event.event_id, depth
+        state_key = event.pdu.get("state_key")
+        if state_key is None:
+            return
+        key = (event.pdu["type"], state_key)
+        self.state[key] = stored
+        self.looked_up.add(key)
+        if key[0] == "m.room.member" and self.members is not None:
+            membership = event.pdu["content"].get("membership")
+            if membership in AUDIENCE_MEMBERSHIPS:
+                self.members[state_key] = membership
+            else:
+                self.members.pop(state_key, None)
+
+
+#: Memberships whose holders hear of a room's events.
+AUDIENCE_MEMBERSHIPS = ("join", "invite", "knock")
+
+
 class EventCreator:
     """
     @param events: the L{ruma_tx.storage.events.EventStore}.
@@ -47,7 +84,8 @@ class EventCreator:
     """
 
     def __init__(self, *, events, streams, clock, server_name: str, signing_key,
-                 txn_cache_size: int = 10_000, after_persist=(), check_canonical_alias=None):
+                 txn_cache_size: int = 10_000, after_persist=(), check_canonical_alias=None,
+                 rooms_cache_size: int = 5_000):
         """
         @param after_persist: C{async (event: NewEvent, position, audience)}
             callables run once an event is stored, before anyone is woken
@@ -63,6 +101,8 @@ class EventCreator:
         self._server_name = server_name
         self._signing_key = signing_key
         self._locks = KeyedLocks()
+        self._rooms: OrderedDict[str, RoomCache] = OrderedDict()
+        self._rooms_cache_size = rooms_cache_size
         # Transaction ids being sent right now: concurrent duplicates share one result.
         self._in_flight = SingleFlight()
         # Recently answered transaction ids (the database has them all).
@@ -111,25 +151,50 @@ class EventCreator:
         self._authorise(pdu, event_id, {}, room_version)
         await self._events.create_room(room_id, room_version.identifier, spec.sender, self._now_ms())
         event = NewEvent(event_id, room_id, pdu, _encode(pdu))
-        await self._persist(event, 1)
+        room = RoomCache(room_version, event_id, 0, members={})
+        self._remember_room(room_id, room)
+        await self._persist(event, 1, room)
         return event
 
-    async def _create(self, spec: EventSpec, txn) -> NewEvent:
-        head = await self._events.get_room_head(spec.room_id)
+    async def _room(self, room_id: str) -> RoomCache:
+        room = self._rooms.get(room_id)
+        if room is not None:
+            self._rooms.move_to_end(room_id)
+            return room
+        head = await self._events.get_room_head(room_id)
         if head is None:
             raise not_found("Unknown room")
-        room_version = ROOM_VERSIONS[head.room_version]
+        room = RoomCache(ROOM_VERSIONS[head.room_version], head.last_event_id, head.depth)
+        self._remember_room(room_id, room)
+        return room
+
+    def _remember_room(self, room_id: str, room: RoomCache) -> None:
+        self._rooms[room_id] = room
+        while len(self._rooms) > self._rooms_cache_size:
+            self._rooms.popitem(last=False)
+
+    async def _auth_state(self, room_id: str, room: RoomCache, keys) -> dict:
+        """The current state under C{keys}, reading only what the cache lacks."""
+        missing = [key for key in keys if key not in room.looked_up]
+        if missing:
+            room.state.update(await self._events.get_state(room_id, missing))
+            room.looked_up.update(missing)
+        return {key: room.state[key] for key in keys if key in room.state}
+
+    async def _create(self, spec: EventSpec, txn) -> NewEvent:
+        room = await self._room(spec.room_id)
+        room_version = room.room_version
         keys = auth_types_for_event(
             spec.event_type, spec.state_key, spec.sender, spec.content, room_version
         )
-        state = await self._events.get_state(spec.room_id, list({CREATE_KEY, *keys}))
+        state = await self._auth_state(spec.room_id, room, list({CREATE_KEY, *keys}))
         auth_events = [
             state[key].event_id for key in keys if key in state
             and not (room_version.room_id_from_create_event and key == CREATE_KEY)
         ]
-        depth = head.depth + 1
+        depth = room.depth + 1
         event_id, pdu = self._build(
-            spec, room_version, spec.room_id, [head.last_event_id], auth_events, depth
+            spec, room_version, spec.room_id, [room.last_event_id], auth_events, depth
         )
         auth_state = {k: pdu_with_id(e) for k, e in state.items()}
         self._authorise(pdu, event_id, auth_state, room_version)
@@ -141,7 +206,7 @@ class EventCreator:
             redacted = await self._redacted_target(spec, {**pdu, "event_id": event_id},
                                                    auth_state, room_version)
         event = NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn, redacted)
-        await self._persist(event, depth)
+        await self._persist(event, depth, room)
         return event
 
     def _build(self, spec, room_version, pdu_room_id, prev_events, auth_events, depth):
@@ -186,22 +251,31 @@ class EventCreator:
         except AuthError as e:
             raise forbidden(str(e)) from None
 
-    async def _persist(self, event: NewEvent, depth: int) -> None:
+    async def _persist(self, event: NewEvent, depth: int, room: RoomCache) -> None:
         now = self._now_ms()
 
         async def persist(position: int):
-            await self._events.persist_event(event, position, depth, now)
-            audience = await self._audience(event)
+            try:
+                await self._events.persist_event(event, position, depth, now)
+            except BaseException:
+                self._rooms.pop(event.room_id, None)  # unsure what was stored: reread
+                raise
+            if event.redacted_pdu_json is not None:
+                self._rooms.pop(event.room_id, None)  # a cached event may be the redacted one
+            else:
+                room.apply(event, StoredEvent(position, event.event_id, event.room_id, event.pdu), depth)
+            audience = await self._audience(event, room)
             for hook in self._after_persist:
                 await hook(event, position, audience)
             return self._touched(event, audience)
 
         await self._streams.write(persist)
 
-    async def _audience(self, event: NewEvent) -> set[str]:
-        """Who hears of the event: members (joined or invited), its target and sender."""
-        members = await self._events.get_members(event.room_id, ("join", "invite", "knock"))
-        audience = set(members)
+    async def _audience(self, event: NewEvent, room: RoomCache) -> set[str]:
+        """Who hears of the event: members (joined, invited, knocking), its target and sender."""
+        if room.members is None:
+            room.members = await self._events.get_members(event.room_id, AUDIENCE_MEMBERSHIPS)
+        audience = set(room.members)
         audience.add(event.pdu["sender"])
         if event.pdu["type"] == "m.room.member":
             audience.add(event.pdu["state_key"])

@@ -7,9 +7,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 
+from twisted.internet.task import deferLater
+
 from ruma_tx.concurrency import SingleFlight
 from ruma_tx.rooms.events import client_event
-from ruma_tx.rooms.filters import Filter
+from ruma_tx.rooms.filters import Filter, apply_event_fields
 from ruma_tx.rooms.tokens import StreamToken
 from ruma_tx.storage.events import StoredEvent
 
@@ -18,6 +20,10 @@ STRIPPED_STATE_TYPES = (
     "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
     "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
 )
+
+#: A device gets at most one incremental response per this many seconds
+#: while events keep coming (see SyncResponder._pace).
+BATCH_WINDOW_S = 0.2
 
 #: At most this many heroes in a room summary (spec: 5).
 MAX_HEROES = 5
@@ -89,6 +95,21 @@ def sync_event(event: StoredEvent, *, include_room_id: bool = False) -> dict:
                         unsigned=event.pdu.get("unsigned"))
 
 
+def _serializer(sync_filter: Filter):
+    """
+    How the filter wants events: client format (default) or the PDU as
+    stored (C{event_format: federation}), cut to C{event_fields} if given.
+    """
+    if sync_filter.event_format == "federation":
+        def base(event):
+            return {**event.pdu, "event_id": event.event_id}
+    else:
+        base = sync_event
+    if not sync_filter.event_fields:
+        return base
+    return lambda event: apply_event_fields(base(event), sync_filter.event_fields)
+
+
 def _stripped(event: StoredEvent) -> dict:
     return {"type": event.type, "state_key": event.state_key, "content": event.content,
             "sender": event.sender}
@@ -120,6 +141,7 @@ class SyncResponder:
         self._memberships: OrderedDict[str, tuple[int, dict]] = OrderedDict()
         self._memberships_cache_size = 10_000
         self._reads_in_flight = SingleFlight()
+        self._last_answered: OrderedDict[tuple, float] = OrderedDict()
 
     async def _latest_events(self, room_ids: list[str], after: int, upto: int, limit: int) -> dict:
         """
@@ -131,6 +153,29 @@ class SyncResponder:
             (tuple(room_ids), after, upto, limit),
             lambda: self._events.get_latest_events(room_ids, after=after, upto=upto, limit=limit),
         )
+
+    async def _pace(self, device: tuple, deadline: float) -> bool:
+        """
+        Batch under a stream of events: a device answered less than
+        L{BATCH_WINDOW_S} ago waits until that much time has passed, so
+        each response carries everything that arrived meanwhile instead of
+        one event per round trip. A device syncing less often than that
+        (the usual case) never waits. Returns whether it waited.
+        """
+        last = self._last_answered.get(device)
+        if last is None:
+            return False
+        pause = min(last + BATCH_WINDOW_S, deadline) - self._clock.seconds()
+        if pause <= 0:
+            return False
+        await deferLater(self._clock, pause, lambda: None)
+        return True
+
+    def _answered(self, device: tuple) -> None:
+        self._last_answered[device] = self._clock.seconds()
+        self._last_answered.move_to_end(device)
+        while len(self._last_answered) > self._memberships_cache_size:
+            self._last_answered.popitem(last=False)
 
     async def _rooms_of(self, user_id: str, now: StreamToken) -> dict:
         """
@@ -163,11 +208,15 @@ class SyncResponder:
         # above the stored maximum were typing notices, never stored, so
         # nothing is lost by starting from the current position instead.
         since = min(request.since, self.current_token())
+        device = (request.user_id, request.device_id)
         while True:
             now = self.current_token()
             if self._notifier.touched_since(request.user_id, since.stream):
+                if await self._pace(device, deadline):
+                    now = self.current_token()
                 response = await self._respond(request, since, now)
                 if not _is_empty(response):
+                    self._answered(device)
                     return response
                 since = now  # nothing we show changed: wait for more from here
             remaining = deadline - self._clock.seconds()
@@ -249,13 +298,14 @@ class SyncResponder:
                 state_events = _lazy_members(state_events, shown, user_id)
             room = _empty_joined_room(now)
             timeline = []
+            serialize = _serializer(request.filter)
             for event in shown:
-                timeline.append(sync_event(event))
+                timeline.append(serialize(event))
                 if event.sender == user_id:
                     own_events[event.event_id] = timeline[-1]
             room["timeline"] = {"events": timeline, "limited": limited,
                                 "prev_batch": str(StreamToken(start))}
-            room["state"] = {"events": [sync_event(e) for e in state_events
+            room["state"] = {"events": [serialize(e) for e in state_events
                                         if state_filter.matches(sync_event(e), room_id)]}
             if room_id in current:
                 room["summary"] = _summary(current[room_id], user_id)
@@ -284,7 +334,8 @@ class SyncResponder:
 
     async def _add_transaction_ids(self, request, own_events: dict) -> None:
         """The sender's device sees the transaction id of what it sent (unsigned.transaction_id)."""
-        if not own_events:
+        fields = request.filter.event_fields
+        if not own_events or (fields and not {"unsigned", "unsigned.transaction_id"} & set(fields)):
             return
         txn_ids = await self._events.get_txn_ids(request.user_id, request.device_id, list(own_events))
         for event_id, txn_id in txn_ids.items():
@@ -300,7 +351,7 @@ class SyncResponder:
             events = await self._visible(request.user_id, room_id, events)
         return {
             "timeline": {
-                "events": [sync_event(e) for e in events],
+                "events": [_serializer(request.filter)(e) for e in events],
                 "limited": limited,
                 "prev_batch": str(StreamToken(events[0].stream_ordering - 1 if events else left_at)),
             },

@@ -10,6 +10,7 @@ STREAM_TABLES = (
     ("push_rules_changes", "stream_ordering"),
     ("e2e_key_count_changes", "stream_position"),
     ("device_list_changes", "stream_position"),
+    ("to_device_messages", "stream_position"),
 )
 
 
