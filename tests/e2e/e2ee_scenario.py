@@ -30,7 +30,6 @@ import json
 import os
 import sys
 import time
-import traceback
 
 from nio import (
     AsyncClient, AsyncClientConfig, JoinResponse, KeysClaimResponse, KeysQueryResponse,
@@ -40,35 +39,18 @@ from nio import (
 )
 from nio.api import Api
 
+from scenario_steps import StepScenario, check, expect
+
 PASSWORD = "correct horse battery staple"
 MEGOLM = "m.megolm.v1.aes-sha2"
 OLM = "m.olm.v1.curve25519-aes-sha2"
-STEP_TIMEOUT_S = 60
 ALICE_TEXT = "the eagle lands at midnight"
 BOB_TEXT = "understood, bringing the cake"
 
 
-class StepFailed(Exception):
-    """A step's expectation did not hold."""
-
-
-def expect(response, kind):
-    """The response, if nio parsed it as C{kind}; otherwise fail with what came back."""
-    if not isinstance(response, kind):
-        detail = getattr(response, "message", None) or repr(response)
-        status = getattr(response, "status_code", None)
-        raise StepFailed(f"expected {kind.__name__}, got {type(response).__name__} "
-                         f"(status {status}): {detail}")
-    return response
-
-
-def check(condition, message: str) -> None:
-    if not condition:
-        raise StepFailed(message)
-
-
-class Scenario:
+class Scenario(StepScenario):
     def __init__(self, base_url: str, store_dir: str):
+        super().__init__()
         self.base_url = base_url
         self.store_dir = store_dir
         stamp = f"{os.getpid()}x{int(time.time() * 1000) % 10**8}"
@@ -78,7 +60,6 @@ class Scenario:
         self.room_id: str | None = None
         self.sent: dict[str, str] = {}  # who -> event id of their encrypted message
         self.bob_join_changed: set[str] = set()  # device_lists.changed in bob's sync after joining
-        self.results: dict[str, bool] = {}
 
     @property
     def alice(self) -> AsyncClient:
@@ -324,29 +305,6 @@ class Scenario:
         ("leave", ("bob_joined",)),
     ]
 
-    async def run(self) -> bool:
-        for name, requires in self.STEPS:
-            missing = [r for r in requires if not self.results.get(r)]
-            if missing:
-                self.results[name] = False
-                report(name, False, f"not run: needs {', '.join(missing)}")
-                continue
-            try:
-                detail = await asyncio.wait_for(getattr(self, name)(), STEP_TIMEOUT_S)
-            except StepFailed as e:
-                self.results[name] = False
-                report(name, False, str(e))
-            except Exception as e:  # noqa: BLE001 - report whatever broke
-                self.results[name] = False
-                report(name, False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-            else:
-                self.results[name] = True
-                report(name, True, detail)
-        return all(self.results.get(name) for name, _ in self.STEPS)
-
-
-def report(step: str, ok: bool, detail) -> None:
-    print(json.dumps({"step": step, "ok": ok, "detail": str(detail)}), flush=True)
 
 
 async def main(base_url: str, store_dir: str) -> int:

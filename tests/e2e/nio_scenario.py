@@ -17,11 +17,9 @@ every step passed.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
-import traceback
 
 from nio import (
     Api, AsyncClient, AsyncClientConfig, JoinedMembersResponse, JoinResponse, MessageDirection,
@@ -30,36 +28,19 @@ from nio import (
     RoomSendResponse, SyncResponse, WhoamiResponse,
 )
 
+from scenario_steps import StepScenario, check, expect
+
 PASSWORD = "correct horse battery staple"
 MESSAGES = 25
-STEP_TIMEOUT_S = 60
-
-
-class StepFailed(Exception):
-    """A step's expectation did not hold."""
-
-
-def expect(response, kind):
-    """The response, if nio parsed it as C{kind}; otherwise fail with what came back."""
-    if not isinstance(response, kind):
-        detail = getattr(response, "message", None) or repr(response)
-        status = getattr(response, "status_code", None)
-        raise StepFailed(f"expected {kind.__name__}, got {type(response).__name__} "
-                         f"(status {status}): {detail}")
-    return response
-
-
-def check(condition, message: str) -> None:
-    if not condition:
-        raise StepFailed(message)
 
 
 def texts(events) -> list[str]:
     return [e.body for e in events if isinstance(e, RoomMessageText)]
 
 
-class Scenario:
+class Scenario(StepScenario):
     def __init__(self, base_url: str):
+        super().__init__()
         config = AsyncClientConfig(encryption_enabled=False, store_sync_tokens=False)
         self.alice = AsyncClient(base_url, "", config=config)
         self.bob = AsyncClient(base_url, "", config=config)
@@ -69,7 +50,6 @@ class Scenario:
         self.sent_ids: list[str] = []
         self.sync_window: list[str] = []
         self.prev_batch: str | None = None
-        self.results: dict[str, bool] = {}
 
     async def close(self):
         await self.alice.close()
@@ -236,29 +216,6 @@ class Scenario:
         ("leave", ("bob_joined",)),
     ]
 
-    async def run(self) -> bool:
-        for name, requires in self.STEPS:
-            missing = [r for r in requires if not self.results.get(r)]
-            if missing:
-                self.results[name] = False
-                report(name, False, f"not run: needs {', '.join(missing)}")
-                continue
-            try:
-                detail = await asyncio.wait_for(getattr(self, name)(), STEP_TIMEOUT_S)
-            except StepFailed as e:
-                self.results[name] = False
-                report(name, False, str(e))
-            except Exception as e:  # noqa: BLE001 - report whatever broke
-                self.results[name] = False
-                report(name, False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-            else:
-                self.results[name] = True
-                report(name, True, detail)
-        return all(self.results.get(name) for name, _ in self.STEPS)
-
-
-def report(step: str, ok: bool, detail) -> None:
-    print(json.dumps({"step": step, "ok": ok, "detail": str(detail)}), flush=True)
 
 
 async def main(base_url: str) -> int:

@@ -10,12 +10,11 @@ failing step names the endpoint and the detail nio reported.
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from scenario_steps import run_scenario
 
 SCENARIO = Path(__file__).with_name("e2ee_scenario.py")
 
@@ -48,24 +47,7 @@ def e2ee_results(homeserver, tmp_path_factory):
         if importlib.util.find_spec(module) is None:
             pytest.fail(f"{module} is not installed (pip install -e '.[test]' installs matrix-nio[e2e])")
     stores = tmp_path_factory.mktemp("nio-stores")
-    completed = subprocess.run(
-        [sys.executable, str(SCENARIO), homeserver.base_url, str(stores)],
-        capture_output=True, text=True, timeout=300,
-    )
-    print(completed.stdout, completed.stderr, sep="\n")  # shown with -s or on failure
-    results = {}
-    for line in completed.stdout.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        results[record["step"]] = (record["ok"], record["detail"])
-    if not results:
-        pytest.fail(f"the E2EE scenario reported nothing (exit {completed.returncode}):\n"
-                    f"{completed.stdout}\n{completed.stderr}")
-    failed = [step for step, (ok, _) in results.items() if not ok]
-    assert (completed.returncode == 0) == (not failed), (completed.returncode, completed.stderr)
-    return results
+    return run_scenario(SCENARIO, homeserver.base_url, str(stores))
 
 
 def test_scenario_covers_every_step(e2ee_results):

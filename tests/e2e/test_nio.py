@@ -10,12 +10,11 @@ nio reported, and the others still count.
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from scenario_steps import run_scenario
 
 SCENARIO = Path(__file__).with_name("nio_scenario.py")
 
@@ -40,24 +39,7 @@ def nio_results(homeserver):
     """Run the scenario once against the shared daemon: C{step -> (ok, detail)}."""
     if importlib.util.find_spec("nio") is None:
         pytest.fail("matrix-nio is not installed (pip install -e '.[test]')")
-    completed = subprocess.run(
-        [sys.executable, str(SCENARIO), homeserver.base_url],
-        capture_output=True, text=True, timeout=300,
-    )
-    print(completed.stdout, completed.stderr, sep="\n")  # shown with -s or on failure
-    results = {}
-    for line in completed.stdout.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        results[record["step"]] = (record["ok"], record["detail"])
-    if not results:
-        pytest.fail(f"the nio scenario reported nothing (exit {completed.returncode}):\n"
-                    f"{completed.stdout}\n{completed.stderr}")
-    failed = [step for step, (ok, _) in results.items() if not ok]
-    assert (completed.returncode == 0) == (not failed), (completed.returncode, completed.stderr)
-    return results
+    return run_scenario(SCENARIO, homeserver.base_url)
 
 
 def test_scenario_covers_every_step(nio_results):
