@@ -13,9 +13,10 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import deferLater
-from twisted.logger import Logger, LogLevel
+from twisted.logger import LogLevel
 from twisted.python import usage
 
+from ruma_tx.logs import logger, set_level
 from ruma_tx.api.account import AccountApi
 from ruma_tx.api.account_data import AccountDataApi
 from ruma_tx.api.devices import DeviceApi
@@ -86,7 +87,7 @@ from ruma_tx.storage.to_device import ToDeviceStore
 from ruma_tx.storage.tokens import TokenStore
 from ruma_tx.storage.uia import UiaStore
 
-log = Logger()
+log = logger(__name__)
 
 
 
@@ -128,6 +129,7 @@ class HomeserverService(Service):
 
     def startService(self):
         super().startService()
+        set_level(self._config.logging.level)
         self._started = defer.ensureDeferred(self._start())
         self._started.addErrback(self._start_failed)
 

@@ -8,14 +8,15 @@ import itertools
 import json
 from typing import Any
 
-from twisted.logger import Logger, LogLevel
+from twisted.logger import LogLevel
 from twisted.web import server
 from twisted.web.resource import Resource
 
+from ruma_tx.logs import logger
 from ruma_tx.errors import MatrixError, bad_json, missing_param
 from ruma_tx.storage.database import DatabaseUnavailable
 
-log = Logger()
+log = logger(__name__)
 
 CORS_HEADERS = {
     b"Access-Control-Allow-Origin": b"*",

@@ -6,12 +6,12 @@ and their last_seen_ts and last_seen_ip kept without a write per request
 from __future__ import annotations
 
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 
+from ruma_tx.logs import logger
 from ruma_tx.auth.uia import PASSWORD
 from ruma_tx.errors import MatrixError, not_found
 
-log = Logger()
+log = logger(__name__)
 
 #: Seconds between writes of the batched last-seen times.
 FLUSH_INTERVAL_S = 10.0

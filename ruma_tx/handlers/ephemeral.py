@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from twisted.internet import defer
-from twisted.logger import Logger
 
+from ruma_tx.logs import logger
 from ruma_tx.errors import bad_json, forbidden, invalid_param, not_found
 from ruma_tx.storage.ephemeral import Receipt
 
-log = Logger()
+log = logger(__name__)
 
 #: Longest typing timeout honoured (Synapse: "Limit timeout to stop people
 #: from setting silly typing timeouts", 120 s).

@@ -16,8 +16,8 @@ import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from twisted.logger import Logger
 
+from ruma_tx.logs import logger
 from ruma_tx.errors import MatrixError, not_found
 from ruma_tx.concurrency import KeyedLocks
 from ruma_tx.push.rules import (
@@ -36,7 +36,7 @@ from ruma_tx.push.rules import (
 from ruma_tx.rooms.events import client_event
 from ruma_tx.rooms.power_levels import CREATE, POWER_LEVELS, user_power_level
 
-log = Logger()
+log = logger(__name__)
 
 PUSH_RULES_EVENT = "m.push_rules"
 

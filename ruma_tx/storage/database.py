@@ -16,12 +16,13 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import psycopg2
 import psycopg2.errors
 from twisted.internet import defer
-from twisted.logger import Logger
 from txpostgres import txpostgres
 from txpostgres import retrying
 from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 
-log = Logger()
+from ruma_tx.logs import logger
+
+log = logger(__name__)
 T = TypeVar("T")
 
 #: SQLSTATEs after which a transaction is simply run again.

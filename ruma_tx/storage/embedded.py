@@ -32,9 +32,10 @@ import psycopg2.errors
 from psycopg2 import sql
 from twisted.internet import defer, error, protocol, threads
 from twisted.internet.task import deferLater
-from twisted.logger import Logger
 
-log = Logger()
+from ruma_tx.logs import logger
+
+log = logger(__name__)
 T = TypeVar("T")
 
 #: The OS user the cluster runs as when the daemon runs as root.

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from twisted.logger import Logger
 
-log = Logger()
+from ruma_tx.logs import logger
+
+log = logger(__name__)
 
 #: An arbitrary constant: the advisory lock key of schema migrations.
 _MIGRATION_LOCK = 0x72756D61

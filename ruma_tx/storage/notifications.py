@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Callable
 
 from twisted.internet import defer
-from twisted.logger import Logger
 from txpostgres import txpostgres
 
+from ruma_tx.logs import logger
 from ruma_tx.storage.database import new_detector
 
-log = Logger()
+log = logger(__name__)
 
 
 class NotificationListener:

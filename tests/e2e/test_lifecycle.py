@@ -179,3 +179,15 @@ async def test_database_restart_under_running_daemon(start_homeserver, make_clie
         if (await shared.request("GET", profile_path)).code != 503:
             break
         await deferLater(reactor, 0.25, lambda: None)
+
+
+def test_log_level_hides_lower_levels(start_homeserver):
+    """With [logging] level = "warn", ruma_tx's info lines (start-up, one line per request) stay out of the log."""
+    quiet = start_homeserver('[logging]\nlevel = "warn"\n')
+    loud = start_homeserver()
+    for server in (quiet, loud):
+        assert versions_ok(server.base_url)
+        server.stop()
+    assert "ruma_tx serving" in loud.log() and "GET /_matrix/client/versions 200" in loud.log()
+    assert "ruma_tx serving" not in quiet.log()
+    assert "GET /_matrix/client/versions" not in quiet.log()
