@@ -61,6 +61,12 @@ class NewEvent:
     redacted_pdu_json: str | None = None
 
 
+_INSERT_EVENT = (
+    "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
+    " origin_server_ts, depth, membership, pdu) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
 class DuplicateTransaction(Exception):
     """The transaction id was used meanwhile; C{event_id} is its event."""
 
@@ -81,21 +87,30 @@ class EventStore:
 
     async def get_room_head(self, room_id: str) -> RoomHead | None:
         row = await self._db.fetch_one(
-            "SELECT room_version, last_event_id, depth FROM rooms WHERE room_id = %s", (room_id,)
+            "SELECT r.room_version, e.event_id, COALESCE(e.depth, 0) FROM rooms r"
+            " LEFT JOIN LATERAL (SELECT event_id, depth FROM events WHERE room_id = r.room_id"
+            "  ORDER BY stream_ordering DESC LIMIT 1) e ON TRUE"
+            " WHERE r.room_id = %s",
+            (room_id,),
         )
         return RoomHead(*row) if row else None
 
     async def persist_event(self, event: NewEvent, position: int, depth: int, now_ms: int) -> None:
         """
-        Store an event at stream position C{position}: the event, the room's
-        new head, current state when it is a state event, and its
-        transaction id.
+        Store an event at stream position C{position}: the event, current
+        state when it is a state event, the redacted event's pruned form for
+        a redaction, and its transaction id.
 
         @raise DuplicateTransaction: the transaction id already names an event.
         """
         pdu = event.pdu
         state_key = pdu.get("state_key")
         membership = pdu["content"].get("membership") if pdu["type"] == "m.room.member" else None
+        event_row = (position, event.event_id, event.room_id, pdu["type"], state_key, pdu["sender"],
+                     pdu["origin_server_ts"], depth, membership, event.pdu_json)
+        if state_key is None and event.redacted_pdu_json is None:
+            await self._persist_message(event, event_row, now_ms)
+            return
 
         async def persist(txn):
             if event.txn is not None:
@@ -111,16 +126,7 @@ class EventStore:
                         event.txn,
                     )
                     raise DuplicateTransaction(existing[0])
-            await txn.execute(
-                "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
-                " origin_server_ts, depth, membership, pdu) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (position, event.event_id, event.room_id, pdu["type"], state_key, pdu["sender"],
-                 pdu["origin_server_ts"], depth, membership, event.pdu_json),
-            )
-            await txn.execute(
-                "UPDATE rooms SET last_event_id = %s, depth = %s WHERE room_id = %s",
-                (event.event_id, depth, event.room_id),
-            )
+            await txn.execute(_INSERT_EVENT, event_row)
             if state_key is not None:
                 await txn.execute(
                     "INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership)"
@@ -148,6 +154,28 @@ class EventStore:
             if existing is None:
                 raise
             raise DuplicateTransaction(existing) from None
+
+    async def _persist_message(self, event: NewEvent, event_row: tuple, now_ms: int) -> None:
+        """
+        A message event (no state, no redaction) in one statement: with a
+        transaction id, the id and the event are inserted together, and
+        nothing is inserted when the id is taken.
+        """
+        if event.txn is None:
+            await self._db.execute(_INSERT_EVENT, event_row)
+            return
+        rows = await self._db.fetch_all(
+            "WITH txn AS ("
+            " INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_id, created_ts)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1)"
+            " INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
+            " origin_server_ts, depth, membership, pdu)"
+            " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM txn)"
+            " RETURNING 1",
+            (*event.txn, event.event_id, now_ms, *event_row),
+        )
+        if not rows:
+            raise DuplicateTransaction(await self.get_txn_event(*event.txn))
 
     async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None:
         row = await self._db.fetch_one(
