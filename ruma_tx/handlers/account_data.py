@@ -9,10 +9,10 @@ C{account_data} and of each joined room's C{account_data}.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 
 from ruma_tx.errors import MatrixError, forbidden, invalid_param, not_found
 from ruma_tx.identifiers import is_valid_room_id
+from ruma_tx.lru import LruCache
 
 #: Types the server manages: clients may read them but not set them
 #: through the account data API (spec: "Server Behaviour", 405 M_BAD_JSON).
@@ -99,8 +99,7 @@ class AccountDataKeeper:
         self._managed_readers = dict(managed_readers or {})
         self._streams = streams
         self._events = events
-        self._ignored: OrderedDict[str, frozenset[str]] = OrderedDict()
-        self._ignored_cache_size = ignored_cache_size
+        self._ignored: LruCache[str, frozenset[str]] = LruCache(ignored_cache_size)
         # Bumped by every write of an ignored-user list, so a read that
         # raced with a write does not cache what it read.
         self._ignored_writes = 0
@@ -222,11 +221,7 @@ class AccountDataKeeper:
             writes = self._ignored_writes
             ignored = ignored_users_in(await self._store.get(user_id, None, IGNORED_USER_LIST))
             if writes == self._ignored_writes:
-                self._ignored[user_id] = ignored
-                while len(self._ignored) > self._ignored_cache_size:
-                    self._ignored.popitem(last=False)
-        else:
-            self._ignored.move_to_end(user_id)
+                self._ignored.put(user_id, ignored)
         return ignored
 
     # --------------------------------------------------------------- sync

@@ -5,13 +5,13 @@ it concerns. Every event of a room goes through L{EventCreator.create}.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from canonicaljson import encode_canonical_json
 
 from ruma_tx.concurrency import KeyedLocks, SingleFlight
 from ruma_tx.errors import MatrixError, forbidden, not_found
+from ruma_tx.lru import LruCache
 from ruma_tx.rooms.auth_rules import AuthError, auth_types_for_event, check_event_auth, check_redaction
 from ruma_tx.rooms.events import build_pdu, client_event, redact, room_id_for_create_event
 from ruma_tx.rooms.versions import ROOM_VERSIONS, RoomVersion
@@ -101,13 +101,11 @@ class EventCreator:
         self._server_name = server_name
         self._signing_key = signing_key
         self._locks = KeyedLocks()
-        self._rooms: OrderedDict[str, RoomCache] = OrderedDict()
-        self._rooms_cache_size = rooms_cache_size
+        self._rooms: LruCache[str, RoomCache] = LruCache(rooms_cache_size)
         # Transaction ids being sent right now: concurrent duplicates share one result.
         self._in_flight = SingleFlight()
         # Recently answered transaction ids (the database has them all).
-        self._recent_txns: OrderedDict[tuple, str] = OrderedDict()
-        self._txn_cache_size = txn_cache_size
+        self._recent_txns: LruCache[tuple, str] = LruCache(txn_cache_size)
 
     def _now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -132,9 +130,7 @@ class EventCreator:
                 existing = (await self._create_locked(spec, txn)).event_id
             except DuplicateTransaction as e:
                 existing = e.event_id
-        self._recent_txns[txn] = existing
-        while len(self._recent_txns) > self._txn_cache_size:
-            self._recent_txns.popitem(last=False)
+        self._recent_txns.put(txn, existing)
         return existing
 
     async def _create_locked(self, spec: EventSpec, txn) -> NewEvent:
@@ -152,26 +148,20 @@ class EventCreator:
         await self._events.create_room(room_id, room_version.identifier, spec.sender, self._now_ms())
         event = NewEvent(event_id, room_id, pdu, _encode(pdu))
         room = RoomCache(room_version, event_id, 0, members={})
-        self._remember_room(room_id, room)
+        self._rooms.put(room_id, room)
         await self._persist(event, 1, room)
         return event
 
     async def _room(self, room_id: str) -> RoomCache:
         room = self._rooms.get(room_id)
         if room is not None:
-            self._rooms.move_to_end(room_id)
             return room
         head = await self._events.get_room_head(room_id)
         if head is None:
             raise not_found("Unknown room")
         room = RoomCache(ROOM_VERSIONS[head.room_version], head.last_event_id, head.depth)
-        self._remember_room(room_id, room)
+        self._rooms.put(room_id, room)
         return room
-
-    def _remember_room(self, room_id: str, room: RoomCache) -> None:
-        self._rooms[room_id] = room
-        while len(self._rooms) > self._rooms_cache_size:
-            self._rooms.popitem(last=False)
 
     async def _auth_state(self, room_id: str, room: RoomCache, keys) -> dict:
         """The current state under C{keys}, reading only what the cache lacks."""

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 
 from ruma_tx.errors import MatrixError, forbidden, not_found
+from ruma_tx.lru import LruCache
 from ruma_tx.rooms.filters import Filter, FilterError, parse_filter
 
 
@@ -17,8 +17,7 @@ class FilterKeeper:
 
     def __init__(self, *, filters, cache_size: int = 10_000):
         self._filters = filters
-        self._cache: OrderedDict[tuple[str, str], Filter] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LruCache[tuple[str, str], Filter] = LruCache(cache_size)
 
     async def upload(self, requester_id: str, user_id: str, body: dict) -> str:
         if requester_id != user_id:
@@ -41,13 +40,10 @@ class FilterKeeper:
         key = (user_id, filter_id)
         cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(key)
             return cached
         text = await self._filters.get_filter(user_id, filter_id)
         if text is None:
             return None
         parsed = parse_filter(json.loads(text))
-        self._cache[key] = parsed
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._cache.put(key, parsed)
         return parsed

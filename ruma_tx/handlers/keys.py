@@ -13,7 +13,6 @@ C{device_unused_fallback_key_types}.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 
 from canonicaljson import encode_canonical_json
 from signedjson.key import decode_verify_key_bytes
@@ -23,6 +22,7 @@ from unpaddedbase64 import decode_base64
 from ruma_tx.concurrency import KeyedLocks
 from ruma_tx.errors import MatrixError, bad_json, invalid_param, not_found
 from ruma_tx.identifiers import InvalidIdentifier, parse_user_id
+from ruma_tx.lru import LruCache
 from ruma_tx.storage.keys import StoredKeys, UnknownDevice
 
 ED25519 = "ed25519"
@@ -238,8 +238,7 @@ class DeviceKeys:
         self._locks = KeyedLocks()
         # Per device, the counts read at a stream position: still right while
         # no upload or claim ("key_counts" change) concerned the user since.
-        self._counts: OrderedDict[tuple[str, str], tuple[int, object]] = OrderedDict()
-        self._counts_cache_size = counts_cache_size
+        self._counts: LruCache[tuple[str, str], tuple[int, object]] = LruCache(counts_cache_size)
 
     # ----------------------------------------------------------- upload
 
@@ -377,12 +376,9 @@ class DeviceKeys:
         cached = self._counts.get(key)
         if cached is not None and ctx.notifier is not None and not ctx.notifier.touched_since(
                 key[0], cached[0], "key_counts"):
-            self._counts.move_to_end(key)
             return cached[1]
         counts = await self._store.get_sync_counts(*key)
-        self._counts[key] = (ctx.now.stream, counts)
-        while len(self._counts) > self._counts_cache_size:
-            self._counts.popitem(last=False)
+        self._counts.put(key, (ctx.now.stream, counts))
         return counts
 
     async def add_to_sync(self, ctx) -> None:

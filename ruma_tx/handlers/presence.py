@@ -13,10 +13,10 @@ spec's "Idle timeout"), with no write.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from ruma_tx.errors import MatrixError, forbidden, invalid_param
+from ruma_tx.lru import LruCache
 from ruma_tx.storage.ephemeral import StoredPresence
 
 ONLINE = "online"
@@ -110,8 +110,7 @@ class PresenceTracker:
         self._store = store
         self._streams = streams
         self._clock = clock
-        self._cache: OrderedDict[str, Presence] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LruCache[str, Presence] = LruCache(cache_size)
         # The position of the latest presence change (from this process's
         # start on): a sync past it has no presence to look up. Room-mates
         # are not woken by each other's presence, so this global mark is
@@ -173,20 +172,16 @@ class PresenceTracker:
     async def _current(self, user_id: str) -> Presence:
         presence = self._cache.get(user_id)
         if presence is not None:
-            self._cache.move_to_end(user_id)
             return presence
         stored = await self._store.get(user_id)
         if user_id in self._cache:  # written while we read
-            return self._cache[user_id]
+            return self._cache.get(user_id)
         presence = NEVER_SEEN if stored is None else _presence(stored)
         self._remember(user_id, presence)
         return presence
 
     def _remember(self, user_id: str, presence: Presence) -> None:
-        self._cache[user_id] = presence
-        self._cache.move_to_end(user_id)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._cache.put(user_id, presence)
 
     async def _write(self, user_id: str, presence: Presence) -> None:
         async def persist(position: int):

@@ -13,13 +13,13 @@ Push rules and unread notification counts (spec: "Push Notifications").
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 
 from ruma_tx.logs import logger
 from ruma_tx.errors import MatrixError, not_found
 from ruma_tx.concurrency import KeyedLocks
+from ruma_tx.lru import LruCache
 from ruma_tx.push.rules import (
     RULE_KINDS,
     PushContext,
@@ -73,8 +73,7 @@ class PushRules:
     def __init__(self, *, store, streams, cache_size: int = 10_000):
         self._store = store
         self._streams = streams
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, _CachedRules] = OrderedDict()
+        self._cache: LruCache[str, _CachedRules] = LruCache(cache_size)
         # Users whose rules are being read, and those changed meanwhile
         # (what such a read returns may predate the change: not cached).
         self._loading: dict[str, int] = {}
@@ -248,7 +247,6 @@ class PushRules:
             if cached is None:
                 missing.append(user_id)
             else:
-                self._cache.move_to_end(user_id)
                 found[user_id] = cached
         if missing:
             found.update(await self._load(missing))
@@ -272,11 +270,9 @@ class PushRules:
             loaded[user_id] = _CachedRules(
                 merge_rules(server_default_rules(user_id), user_rows), changed_at)
             if user_id not in self._stale:
-                self._cache[user_id] = loaded[user_id]
+                self._cache.put(user_id, loaded[user_id])
         for user_id in done:
             self._stale.discard(user_id)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return loaded
 
     def _invalidate(self, user_id: str) -> None:
@@ -351,8 +347,7 @@ class PushEvaluator:
         self._rules = rules
         self._store = store
         self._suffix = ":" + server_name
-        self._rooms: OrderedDict[str, _RoomPushState] = OrderedDict()
-        self._room_cache_size = room_cache_size
+        self._rooms: LruCache[str, _RoomPushState] = LruCache(room_cache_size)
 
     async def after_persist(self, event, position: int, audience) -> None:
         """
@@ -409,7 +404,6 @@ class PushEvaluator:
         follows = room is not None and event.pdu.get("prev_events") == [room.last_event_id]
         if follows and event.pdu["type"] != "m.room.redaction":
             room.apply(event.event_id, event.pdu)
-            self._rooms.move_to_end(room_id)
             return room
         self._rooms.pop(room_id, None)
         room_version, state = await self._store.get_room_push_state(room_id)
@@ -420,9 +414,7 @@ class PushEvaluator:
             else:
                 room.state[(event_type, state_key)] = pdu
         if room_version is not None:
-            self._rooms[room_id] = room
-            while len(self._rooms) > self._room_cache_size:
-                self._rooms.popitem(last=False)
+            self._rooms.put(room_id, room)
         return room
 
 
