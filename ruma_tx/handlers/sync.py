@@ -3,13 +3,13 @@
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 
 from twisted.internet.task import deferLater
 
 from ruma_tx.concurrency import SingleFlight
+from ruma_tx.lru import LruCache
 from ruma_tx.rooms.events import client_event
 from ruma_tx.rooms.filters import Filter, apply_event_fields
 from ruma_tx.rooms.tokens import StreamToken
@@ -20,6 +20,9 @@ STRIPPED_STATE_TYPES = (
     "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
     "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
 )
+
+#: Users (or devices) whose memberships and last answer time are kept.
+CACHED_USERS = 10_000
 
 #: A device gets at most one incremental response per this many seconds
 #: while events keep coming (see SyncResponder._pace).
@@ -138,10 +141,9 @@ class SyncResponder:
         self._sources = list(sources)
         self._visible = visible
         self._ignored = ignored
-        self._memberships: OrderedDict[str, tuple[int, dict]] = OrderedDict()
-        self._memberships_cache_size = 10_000
+        self._memberships: LruCache[str, tuple[int, dict]] = LruCache(CACHED_USERS)
         self._reads_in_flight = SingleFlight()
-        self._last_answered: OrderedDict[tuple, float] = OrderedDict()
+        self._last_answered: LruCache[tuple, float] = LruCache(CACHED_USERS)
 
     async def _latest_events(self, room_ids: list[str], after: int, upto: int, limit: int) -> dict:
         """
@@ -172,10 +174,7 @@ class SyncResponder:
         return True
 
     def _answered(self, device: tuple) -> None:
-        self._last_answered[device] = self._clock.seconds()
-        self._last_answered.move_to_end(device)
-        while len(self._last_answered) > self._memberships_cache_size:
-            self._last_answered.popitem(last=False)
+        self._last_answered.put(device, self._clock.seconds())
 
     async def _rooms_of(self, user_id: str, now: StreamToken) -> dict:
         """
@@ -184,12 +183,9 @@ class SyncResponder:
         """
         cached = self._memberships.get(user_id)
         if cached is not None and not self._notifier.touched_since(user_id, cached[0], "membership"):
-            self._memberships.move_to_end(user_id)
             return cached[1]
         memberships = await self._events.get_rooms_for_user(user_id)
-        self._memberships[user_id] = (now.stream, memberships)
-        while len(self._memberships) > self._memberships_cache_size:
-            self._memberships.popitem(last=False)
+        self._memberships.put(user_id, (now.stream, memberships))
         return memberships
 
     def current_token(self) -> StreamToken:
@@ -286,7 +282,9 @@ class SyncResponder:
             if limited:
                 events = events[-limit:]
             start = events[0].stream_ordering - 1 if events else now.stream
-            shown = [e for e in events if timeline_filter.matches(sync_event(e), room_id)
+            # Filters read type, sender and content, which the stored PDU
+            # has as is: no client event is built just to be tested.
+            shown = [e for e in events if timeline_filter.matches(e.pdu, room_id)
                      and (e.state_key is not None or e.sender not in ignored)]
             if self._visible is not None and shown and shown[0].stream_ordering < memberships[room_id][1]:
                 shown = await self._visible(user_id, room_id, shown)
@@ -306,7 +304,7 @@ class SyncResponder:
             room["timeline"] = {"events": timeline, "limited": limited,
                                 "prev_batch": str(StreamToken(start))}
             room["state"] = {"events": [serialize(e) for e in state_events
-                                        if state_filter.matches(sync_event(e), room_id)]}
+                                        if state_filter.matches(e.pdu, room_id)]}
             if room_id in current:
                 room["summary"] = _summary(current[room_id], user_id)
             elif any(e.type in SUMMARY_TYPES for e in events + state_events):
