@@ -8,8 +8,14 @@ from ruma_tx.rooms.events import client_event
 from ruma_tx.storage.events import StoredEvent
 
 
-def room_event(event: StoredEvent) -> dict:
-    return client_event(event.pdu, event.event_id, event.room_id, unsigned=event.pdu.get("unsigned"))
+def room_event(event: StoredEvent, *, include_room_id: bool = True) -> dict:
+    """
+    A stored event in client format, with its stored C{unsigned} (e.g. the
+    C{redacted_because} of a redacted event). /sync leaves out C{room_id}
+    inside a room's section.
+    """
+    return client_event(event.pdu, event.event_id, event.room_id,
+                        include_room_id=include_room_id, unsigned=event.pdu.get("unsigned"))
 
 
 class RoomReader:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from twisted.internet.task import deferLater
 
 from ruma_tx.concurrency import SingleFlight
+from ruma_tx.handlers.reading import room_event
 from ruma_tx.lru import LruCache
-from ruma_tx.rooms.events import client_event
 from ruma_tx.rooms.filters import Filter, apply_event_fields
 from ruma_tx.rooms.tokens import StreamToken
 from ruma_tx.storage.events import StoredEvent
@@ -92,10 +92,9 @@ class SyncRequest:
     full_state: bool
 
 
-def sync_event(event: StoredEvent, *, include_room_id: bool = False) -> dict:
+def sync_event(event: StoredEvent) -> dict:
     """An event as /sync shows it (no C{room_id} inside a room's section)."""
-    return client_event(event.pdu, event.event_id, event.room_id, include_room_id=include_room_id,
-                        unsigned=event.pdu.get("unsigned"))
+    return room_event(event, include_room_id=False)
 
 
 def _serializer(sync_filter: Filter):
