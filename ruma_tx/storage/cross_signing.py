@@ -1,7 +1,7 @@
 """
 Cross-signing keys, their signatures and the device-list change stream
 (schema C{011_cross_signing.sql}). SQL only: the rules live in
-L{ruma_tx.handlers.cross_signing}.
+L{ruma_tx.services.cross_signing}.
 """
 from __future__ import annotations
 

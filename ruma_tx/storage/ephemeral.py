@@ -1,7 +1,7 @@
 """
 Receipts, account data and presence (schema C{004_ephemeral.sql}). SQL
-only: the rules live in L{ruma_tx.handlers.ephemeral},
-L{ruma_tx.handlers.account_data} and L{ruma_tx.handlers.presence}.
+only: the rules live in L{ruma_tx.services.ephemeral},
+L{ruma_tx.services.account_data} and L{ruma_tx.services.presence}.
 
 Every write takes the stream position its change is stored at; the
 C{changed} queries read what changed in C{(after, upto]}.

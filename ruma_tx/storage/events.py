@@ -1,4 +1,4 @@
-"""Rooms, events and room state. SQL only; the rules live in ruma_tx.rooms."""
+"""Rooms, events and room state. SQL only; the rules live in ruma_tx.matrix."""
 from __future__ import annotations
 
 import json

@@ -1,7 +1,7 @@
 """
 Reading room history: the timelines history visibility is decided on,
 pages of events restricted to visible positions and to a filter, events
-by id and by timestamp. SQL only; the rules live in ruma_tx.rooms.visibility.
+by id and by timestamp. SQL only; the rules live in ruma_tx.matrix.visibility.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def _filter_clause(event_filter) -> tuple[str, list]:
     """
     SQL for the event part of a C{RoomEventFilter} (types, not_types,
     senders, not_senders, contains_url), as Synapse's C{filter_to_clause};
-    the same semantics as L{ruma_tx.rooms.filters.RoomEventFilter.matches}.
+    the same semantics as L{ruma_tx.matrix.filters.RoomEventFilter.matches}.
     """
     clauses, args = [], []
     if event_filter is None:

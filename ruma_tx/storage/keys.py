@@ -2,7 +2,7 @@
 End-to-end encryption keys of devices (schema C{010_device_keys.sql}):
 device identity keys, one-time keys, fallback keys, and the stream position
 at which each device's key counts last changed. SQL only: the rules live
-in L{ruma_tx.handlers.keys}.
+in L{ruma_tx.services.keys}.
 
 Key objects are kept as canonical JSON text, exactly as signed.
 """

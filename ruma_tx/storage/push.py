@@ -1,13 +1,13 @@
 """
 Push rules, the push actions of events and read positions. SQL only; the
-rules themselves live in L{ruma_tx.push.rules}.
+rules themselves live in L{ruma_tx.matrix.push_rules}.
 """
 from __future__ import annotations
 
 import json
 from typing import Callable, Iterable
 
-from ruma_tx.push.rules import UserRule
+from ruma_tx.matrix.push_rules import UserRule
 
 
 def _user_rule(kind: str, rule_id: str, rule_json: str | None, enabled: bool | None,

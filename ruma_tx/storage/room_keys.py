@@ -1,6 +1,6 @@
 """
 Server-side key backups (schema C{012_room_keys.sql}). SQL only: which
-uploaded key wins is decided by L{ruma_tx.handlers.room_keys}, which hands
+uploaded key wins is decided by L{ruma_tx.services.room_keys}, which hands
 its rule to L{RoomKeyStore.put_keys_if_current}.
 
 Every write first takes a transaction-scoped advisory lock on its user, so

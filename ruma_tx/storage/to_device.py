@@ -1,6 +1,6 @@
 """
 Send-to-device queues (schema C{013_to_device.sql}). SQL only: the
-delivery rules are explained in L{ruma_tx.handlers.to_device}.
+delivery rules are explained in L{ruma_tx.services.to_device}.
 """
 from __future__ import annotations
 

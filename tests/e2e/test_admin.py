@@ -14,7 +14,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from conftest import PASSWORD, Homeserver, unique_localpart
-from ruma_tx.config import load_config
+from ruma_tx.runtime.config import load_config
 
 RUMA_ADMIN = str(Path(sys.executable).parent / "ruma-admin")
 

@@ -1,4 +1,4 @@
-"""The daemon's private PostgreSQL cluster (ruma_tx.storage.embedded)."""
+"""The daemon's private PostgreSQL cluster (ruma_tx.runtime.embedded)."""
 import os
 import stat
 import pwd
@@ -12,7 +12,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from txpostgres import txpostgres
 
-from ruma_tx.storage.embedded import EmbeddedClusterError, EmbeddedPostgres
+from ruma_tx.runtime.embedded import EmbeddedClusterError, EmbeddedPostgres
 
 
 def _tmp_root(mode: int = 0o755) -> pathlib.Path:

@@ -9,8 +9,8 @@ import re
 
 import pytest_twisted
 
-import ruma_tx.api
-from ruma_tx.api.routing import Endpoint
+import ruma_tx.http
+from ruma_tx.http.routing import Endpoint
 from spec import SPEC_DIR
 
 GUEST_ACCESS_MD = SPEC_DIR / "text" / "client-server-api" / "modules" / "guest_access.md"
@@ -19,8 +19,8 @@ GUEST_ACCESS_MD = SPEC_DIR / "text" / "client-server-api" / "modules" / "guest_a
 def declared_routes() -> list[tuple[Endpoint, str]]:
     """Every (endpoint, qualified name) declared by the API modules."""
     routes = []
-    for module_info in pkgutil.iter_modules(ruma_tx.api.__path__):
-        module = importlib.import_module(f"ruma_tx.api.{module_info.name}")
+    for module_info in pkgutil.iter_modules(ruma_tx.http.__path__):
+        module = importlib.import_module(f"ruma_tx.http.{module_info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__:
                 continue

@@ -2,7 +2,7 @@
 import pytest_twisted
 from conftest import PASSWORD, unique_localpart
 
-from ruma_tx.identifiers import validate_localpart
+from ruma_tx.matrix.identifiers import validate_localpart
 
 
 async def start_uia(client, body):

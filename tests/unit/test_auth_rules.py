@@ -1,5 +1,5 @@
 """
-Tests for L{ruma_tx.rooms.auth_rules}: the authorisation rules of room
+Tests for L{ruma_tx.matrix.auth_rules}: the authorisation rules of room
 versions 10, 11 and 12, on hand-built events.
 
 Cast: ALICE created the room (100 before v12, a creator in v12), BOB is a
@@ -10,14 +10,14 @@ import itertools
 
 import pytest
 
-from ruma_tx.rooms.auth_rules import (
+from ruma_tx.matrix.auth_rules import (
     AuthError,
     auth_types_for_event,
     check_event_auth,
     check_redaction,
     redacted_event_id,
 )
-from ruma_tx.rooms.versions import V10, V11, V12
+from ruma_tx.matrix.room_versions import V10, V11, V12
 
 ALICE = "@alice:test"
 BOB = "@bob:test"

@@ -1,7 +1,7 @@
 """KeyedLocks and SingleFlight: per-key serialisation and shared in-flight results."""
 from twisted.internet import defer
 
-from ruma_tx.concurrency import KeyedLocks, SingleFlight
+from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
 
 
 def test_single_flight_shares_one_run_among_concurrent_callers():

@@ -1,11 +1,11 @@
-"""Loading and generating the TOML configuration (ruma_tx.config)."""
+"""Loading and generating the TOML configuration (ruma_tx.runtime.config)."""
 import dataclasses
 import os
 import stat
 
 import pytest
 
-from ruma_tx.config import (
+from ruma_tx.runtime.config import (
     Config,
     ConfigError,
     DatabaseConfig,

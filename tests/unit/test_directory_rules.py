@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from twisted.internet import defer
 
-from ruma_tx.errors import MatrixError
-from ruma_tx.handlers.directory import (
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.services.directory import (
     Directory, decode_token, directory_entry, encode_token, plain_text_topic,
 )
 from ruma_tx.storage.directory import ListedRoom

@@ -1,6 +1,6 @@
 """
-Tests for the pure rules and in-memory state of L{ruma_tx.handlers.ephemeral},
-L{ruma_tx.handlers.presence} and L{ruma_tx.handlers.account_data}: typing
+Tests for the pure rules and in-memory state of L{ruma_tx.services.ephemeral},
+L{ruma_tx.services.presence} and L{ruma_tx.services.account_data}: typing
 expiry on a L{Clock}, the sync sources' windows, presence idleness.
 """
 from __future__ import annotations
@@ -12,22 +12,22 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from ruma_tx.errors import MatrixError
-from ruma_tx.handlers.account_data import (
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.services.account_data import (
     check_settable, check_tag, ignored_users_in, shown_to_ignorer,
 )
-from ruma_tx.handlers.ephemeral import (
+from ruma_tx.services.ephemeral import (
     MAX_TYPING_TIMEOUT_MS, TypingTracker, check_receipt, receipt_event, typing_timeout_ms,
 )
-from ruma_tx.handlers.presence import (
+from ruma_tx.services.presence import (
     IDLE_AFTER_MS, Presence, PresenceTracker, after_sync, effective_state, presence_content,
 )
-from ruma_tx.handlers.sync import SyncContext
-from ruma_tx.notifier import Notifier
-from ruma_tx.rooms.filters import Filter
-from ruma_tx.rooms.tokens import StreamToken
+from ruma_tx.services.sync import SyncContext
+from ruma_tx.services.notifier import Notifier
+from ruma_tx.matrix.filters import Filter
+from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.storage.ephemeral import Receipt
-from ruma_tx.streams import StreamIdGenerator, StreamWriter
+from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 
 ROOM = "!room:hs"
 OTHER_ROOM = "!other:hs"

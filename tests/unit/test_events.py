@@ -1,5 +1,5 @@
 """
-Tests for L{ruma_tx.rooms.events} and L{ruma_tx.rooms.signing}.
+Tests for L{ruma_tx.matrix.events} and L{ruma_tx.matrix.signing}.
 """
 
 import copy
@@ -10,7 +10,7 @@ import pytest
 from signedjson.key import decode_signing_key_base64, get_verify_key
 from signedjson.sign import SignatureVerifyException, sign_json, verify_signed_json
 
-from ruma_tx.rooms.events import (
+from ruma_tx.matrix.events import (
     build_pdu,
     client_event,
     content_hash,
@@ -20,8 +20,8 @@ from ruma_tx.rooms.events import (
     reference_hash,
     room_id_for_create_event,
 )
-from ruma_tx.rooms.signing import key_id, load_or_create_signing_key, verify_key_base64
-from ruma_tx.rooms.versions import V10, V11, V12
+from ruma_tx.matrix.signing import key_id, load_or_create_signing_key, verify_key_base64
+from ruma_tx.matrix.room_versions import V10, V11, V12
 
 ALL_VERSIONS = [V10, V11, V12]
 UPDATED_VERSIONS = [V11, V12]

@@ -1,11 +1,11 @@
 """
-Tests for L{ruma_tx.rooms.filters}.
+Tests for L{ruma_tx.matrix.filters}.
 """
 
 import pytest
 
-from ruma_tx.rooms.property_paths import split_property_path
-from ruma_tx.rooms.filters import (
+from ruma_tx.matrix.property_paths import split_property_path
+from ruma_tx.matrix.filters import (
     DEFAULT_TIMELINE_LIMIT,
     MAX_LIMIT,
     EventFilter,

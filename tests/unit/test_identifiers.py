@@ -1,12 +1,12 @@
 """
-Tests for L{ruma_tx.identifiers}.
+Tests for L{ruma_tx.matrix.identifiers}.
 """
 
 import string
 
 import pytest
 
-from ruma_tx.identifiers import (
+from ruma_tx.matrix.identifiers import (
     InvalidIdentifier,
     is_valid_event_id,
     is_valid_room_id,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ruma_tx.errors import MatrixError
-from ruma_tx.handlers.room_keys import parse_key, parse_rooms, parse_version, replaces
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.services.room_keys import parse_key, parse_rooms, parse_version, replaces
 from ruma_tx.storage.room_keys import RoomKey
 
 ROOM = "!room:test.local"

@@ -1,5 +1,5 @@
 """
-Tests for the pure rules of L{ruma_tx.handlers.keys} (uploaded device keys,
+Tests for the pure rules of L{ruma_tx.services.keys} (uploaded device keys,
 one-time and fallback keys, claims) and for its /sync source's choice of
 when to show the key counts. Keys are really signed, with signedjson.
 """
@@ -12,13 +12,13 @@ import pytest_twisted
 from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
 from signedjson.sign import sign_json
 
-from ruma_tx.errors import MatrixError
-from ruma_tx.handlers.keys import (
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.services.keys import (
     DeviceKeys, check_device_keys, check_identity_unchanged, check_key_object,
     one_time_key_counts, parse_claims, same_one_time_key, split_key_name,
 )
-from ruma_tx.handlers.sync import SyncContext
-from ruma_tx.rooms.tokens import StreamToken
+from ruma_tx.services.sync import SyncContext
+from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.storage.keys import SyncKeyCounts
 
 ALICE = "@alice:hs"

@@ -1,5 +1,5 @@
 """LruCache: the bound and the recency order that decides what is dropped."""
-from ruma_tx.lru import LruCache
+from ruma_tx.services.lru import LruCache
 
 
 def test_least_recently_used_entry_is_dropped_past_the_bound():

@@ -1,5 +1,5 @@
 """
-Tests for L{ruma_tx.auth.macaroons}.
+Tests for L{ruma_tx.matrix.access_tokens}.
 """
 
 import base64
@@ -8,7 +8,7 @@ import pytest
 from pymacaroons import Macaroon
 from pymacaroons.macaroon import MACAROON_V1, MACAROON_V2
 
-from ruma_tx.auth.macaroons import (
+from ruma_tx.matrix.access_tokens import (
     InvalidToken,
     Restrictions,
     TokenClaims,

@@ -1,10 +1,10 @@
 """
-Tests for L{ruma_tx.rooms.power_levels}.
+Tests for L{ruma_tx.matrix.power_levels}.
 """
 
 import pytest
 
-from ruma_tx.rooms.power_levels import (
+from ruma_tx.matrix.power_levels import (
     as_room_version,
     creators,
     default_power_levels_content,
@@ -14,7 +14,7 @@ from ruma_tx.rooms.power_levels import (
     power_level_for,
     user_power_level,
 )
-from ruma_tx.rooms.versions import V10, V11, V12
+from ruma_tx.matrix.room_versions import V10, V11, V12
 
 ALICE = "@alice:test"
 BOB = "@bob:test"

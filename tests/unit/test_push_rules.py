@@ -1,11 +1,11 @@
 """
-Tests for L{ruma_tx.push.rules}.
+Tests for L{ruma_tx.matrix.push_rules}.
 """
 
 import pytest
 
-from ruma_tx.rooms.property_paths import split_property_path
-from ruma_tx.push.rules import (
+from ruma_tx.matrix.property_paths import split_property_path
+from ruma_tx.matrix.push_rules import (
     PushContext,
     PushRuleError,
     UserRule,

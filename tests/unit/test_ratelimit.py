@@ -1,11 +1,11 @@
 """
-Tests for L{ruma_tx.ratelimit}.
+Tests for L{ruma_tx.services.ratelimit}.
 """
 
 import pytest
 from twisted.internet.task import Clock
 
-from ruma_tx.ratelimit import RateLimit, RateLimiter
+from ruma_tx.services.ratelimit import RateLimit, RateLimiter
 
 
 def make_limiter(clock, **kwargs):

@@ -2,9 +2,9 @@
 import pytest
 from twisted.internet import defer, task
 
-from ruma_tx.notifier import Notifier
-from ruma_tx.rooms.tokens import InvalidToken, StreamToken
-from ruma_tx.streams import StreamIdGenerator, StreamWriter
+from ruma_tx.services.notifier import Notifier
+from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
+from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 
 
 def test_positions_become_visible_only_when_all_lower_finished():

@@ -1,4 +1,4 @@
-"""User-interactive auth (ruma_tx.auth.uia) with an in-memory store and a fake clock."""
+"""User-interactive auth (ruma_tx.services.uia) with an in-memory store and a fake clock."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -8,7 +8,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from ruma_tx.auth.uia import (
+from ruma_tx.services.uia import (
     DUMMY,
     PASSWORD,
     SESSION_LIFETIME_MS,
@@ -16,7 +16,7 @@ from ruma_tx.auth.uia import (
     claimed_user_id,
     stage_in_order,
 )
-from ruma_tx.errors import MatrixError
+from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.storage.uia import UiaSession
 
 SERVER = "example.org"

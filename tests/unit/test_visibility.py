@@ -1,9 +1,9 @@
-"""History visibility rules (ruma_tx.rooms.visibility), on hand-written timelines."""
+"""History visibility rules (ruma_tx.matrix.visibility), on hand-written timelines."""
 from __future__ import annotations
 
 import pytest
 
-from ruma_tx.rooms.visibility import (
+from ruma_tx.matrix.visibility import (
     HistoryView,
     effective_visibility,
     in_ranges,

@@ -3,7 +3,7 @@ from twisted.application.service import ServiceMaker
 
 ruma = ServiceMaker(
     "ruma_tx",
-    "ruma_tx.service",
+    "ruma_tx.runtime.service",
     "A Matrix homeserver (ruma_tx).",
     "ruma",
 )

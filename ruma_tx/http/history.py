@@ -1,0 +1,133 @@
+"""
+Reading room history (spec: "Getting events for a room", "Event Context"):
+/messages, /context, /event, /members, /joined_members and
+/timestamp_to_event. HTTP only; the rules are in
+L{ruma_tx.services.history.HistoryReader}.
+"""
+from __future__ import annotations
+
+import re
+
+from ruma_tx.http.site import query_arg
+from ruma_tx.http.routing import CLIENT_V1, endpoint
+from ruma_tx.matrix.errors import invalid_param, missing_param
+from ruma_tx.matrix.filters import MAX_LIMIT, FilterError, parse_room_event_filter_text
+from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
+
+#: The default page size of /messages and /context (spec: 10).
+DEFAULT_LIMIT = 10
+
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+MEMBERSHIPS = ("join", "invite", "knock", "leave", "ban")
+
+
+class HistoryApi:
+    """
+    @param reader: the L{ruma_tx.services.history.HistoryReader}.
+    """
+
+    def __init__(self, reader):
+        self._reader = reader
+
+    @endpoint("GET", "/rooms/<room_id>/messages", guest=True)
+    async def messages(self, request, requester, room_id):
+        backwards = _direction(request)
+        from_text = query_arg(request, "from")
+        from_token = _token(from_text, "from")
+        to_token = _token(query_arg(request, "to"), "to")
+        limit = _limit(request)
+        event_filter = _filter(request)
+        response = await self._reader.messages(
+            requester.user_id, room_id, backwards=backwards, from_token=from_token,
+            to_token=to_token, limit=limit, event_filter=event_filter,
+        )
+        if from_text is not None:
+            response["start"] = from_text  # spec: "the same as the value given in from"
+        return response
+
+    @endpoint("GET", "/rooms/<room_id>/context/<event_id>", guest=True)
+    async def context(self, request, requester, room_id, event_id):
+        return await self._reader.context(
+            requester.user_id, room_id, event_id, limit=_limit(request), event_filter=_filter(request),
+        )
+
+    @endpoint("GET", "/rooms/<room_id>/event/<event_id>", guest=True)
+    async def event(self, request, requester, room_id, event_id):
+        return await self._reader.event(requester.user_id, room_id, event_id)
+
+    @endpoint("GET", "/rooms/<room_id>/members", guest=True)
+    async def members(self, request, requester, room_id):
+        chunk = await self._reader.members(
+            requester.user_id, room_id,
+            at=_token(query_arg(request, "at"), "at"),
+            membership=_membership(request, "membership"),
+            not_membership=_membership(request, "not_membership"),
+        )
+        return {"chunk": chunk}
+
+    @endpoint("GET", "/rooms/<room_id>/joined_members")
+    async def joined_members(self, request, requester, room_id):
+        return {"joined": await self._reader.joined_members(requester.user_id, room_id)}
+
+    @endpoint("GET", "/rooms/<room_id>/timestamp_to_event", prefixes=CLIENT_V1)
+    async def timestamp_to_event(self, request, requester, room_id):
+        text = query_arg(request, "ts")
+        if text is None:
+            raise missing_param("Missing query parameter: ts")
+        ts = _integer(text, "ts")
+        backwards = _direction(request)
+        return await self._reader.timestamp_to_event(requester.user_id, room_id, ts, forwards=not backwards)
+
+
+def _direction(request) -> bool:
+    """@return: whether C{dir} is C{b} (backwards); C{f} is forwards."""
+    value = query_arg(request, "dir")
+    if value is None:
+        raise missing_param("Missing query parameter: dir")
+    if value not in ("b", "f"):
+        raise invalid_param("Query parameter 'dir' must be 'b' or 'f'")
+    return value == "b"
+
+
+def _token(text: str | None, name: str) -> StreamToken | None:
+    if text is None:
+        return None
+    try:
+        return StreamToken.parse(text)
+    except InvalidToken:
+        raise invalid_param(f"Query parameter {name!r} is not a valid token") from None
+
+
+def _integer(text: str, name: str) -> int:
+    if _INTEGER.fullmatch(text) is None:
+        raise invalid_param(f"Query parameter {name!r} must be an integer")
+    return int(text)
+
+
+def _limit(request) -> int:
+    """C{limit}: default 10, capped at 1000 (as Synapse); negative is refused."""
+    text = query_arg(request, "limit")
+    if text is None:
+        return DEFAULT_LIMIT
+    limit = _integer(text, "limit")
+    if limit < 0:
+        raise invalid_param("Query parameter 'limit' must not be negative")
+    return min(limit, MAX_LIMIT)
+
+
+def _filter(request):
+    text = query_arg(request, "filter")
+    if text is None or text == "":
+        return None
+    try:
+        return parse_room_event_filter_text(text)
+    except FilterError as e:
+        raise invalid_param(str(e)) from None
+
+
+def _membership(request, name: str) -> str | None:
+    value = query_arg(request, name)
+    if value is not None and value not in MEMBERSHIPS:
+        raise invalid_param(f"Query parameter {name!r} must be one of {', '.join(MEMBERSHIPS)}")
+    return value

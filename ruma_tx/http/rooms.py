@@ -1,0 +1,142 @@
+"""
+Rooms: creation, sending events and state, membership (spec: "Rooms",
+"Room membership", "Sending events", "Getting events for a room").
+"""
+from __future__ import annotations
+
+from ruma_tx.http.site import get_field, read_json_object
+from ruma_tx.http.routing import endpoint
+from ruma_tx.services.events import EventSpec
+from ruma_tx.services.reading import room_event
+from ruma_tx.services.rooms import parse_room_request
+
+
+class RoomApi:
+    """
+    @param rooms: the L{ruma_tx.services.rooms.RoomCreator}.
+    @param creator: the L{ruma_tx.services.events.EventCreator}.
+    @param membership: the L{ruma_tx.services.membership.MembershipChanger}.
+    @param reader: the L{ruma_tx.services.reading.RoomReader}.
+    """
+
+    def __init__(self, *, rooms, creator, membership, reader):
+        self._rooms = rooms
+        self._creator = creator
+        self._membership = membership
+        self._reader = reader
+
+    @endpoint("POST", "/createRoom", rate_limit="message")
+    async def create_room(self, request, requester):
+        room = parse_room_request(read_json_object(request))
+        return await self._rooms.create_room(requester.user_id, room)
+
+    @endpoint("PUT", "/rooms/<room_id>/send/<event_type>/<txn_id>", guest=True, rate_limit="message")
+    async def send(self, request, requester, room_id, event_type, txn_id):
+        content = read_json_object(request)
+        spec = EventSpec(room_id, requester.user_id, event_type, content)
+        # The spec scopes transaction ids to the request path: room and type.
+        txn = (requester.user_id, requester.device_id, f"send/{room_id}/{event_type}", txn_id)
+        return {"event_id": await self._creator.send(spec, txn=txn)}
+
+    @endpoint("PUT", "/rooms/<room_id>/state/<event_type>/", guest=True, rate_limit="message")
+    @endpoint("PUT", "/rooms/<room_id>/state/<event_type>", guest=True, rate_limit="message")
+    async def put_state_empty_key(self, request, requester, room_id, event_type):
+        return await self.put_state(request, requester, room_id, event_type, "")
+
+    @endpoint("PUT", "/rooms/<room_id>/state/<event_type>/<state_key>", guest=True, rate_limit="message")
+    async def put_state(self, request, requester, room_id, event_type, state_key):
+        content = read_json_object(request)
+        spec = EventSpec(room_id, requester.user_id, event_type, content, state_key)
+        return {"event_id": await self._creator.send(spec)}
+
+    @endpoint("GET", "/rooms/<room_id>/state/<event_type>/", guest=True)
+    @endpoint("GET", "/rooms/<room_id>/state/<event_type>", guest=True)
+    async def get_state_empty_key(self, request, requester, room_id, event_type):
+        return await self.get_state_event(request, requester, room_id, event_type, "")
+
+    @endpoint("GET", "/rooms/<room_id>/state/<event_type>/<state_key>", guest=True)
+    async def get_state_event(self, request, requester, room_id, event_type, state_key):
+        event = await self._reader.get_state_event(requester.user_id, room_id, event_type, state_key)
+        if request.args.get(b"format") == [b"event"]:
+            return room_event(event)
+        return event.content
+
+    @endpoint("GET", "/rooms/<room_id>/state", guest=True)
+    async def get_state(self, request, requester, room_id):
+        return await self._reader.get_state(requester.user_id, room_id)
+
+    @endpoint("PUT", "/rooms/<room_id>/redact/<event_id>/<txn_id>", rate_limit="message")
+    async def redact(self, request, requester, room_id, event_id, txn_id):
+        body = read_json_object(request)
+        content = {}  # build_pdu places "redacts" where the room version wants it
+        reason = _reason(body)
+        if reason is not None:
+            content["reason"] = reason
+        spec = EventSpec(room_id, requester.user_id, "m.room.redaction", content, redacts=event_id)
+        txn = (requester.user_id, requester.device_id, f"redact/{room_id}/{event_id}", txn_id)
+        return {"event_id": await self._creator.send(spec, txn=txn)}
+
+    @endpoint("GET", "/joined_rooms")
+    async def joined_rooms(self, request, requester):
+        return {"joined_rooms": await self._reader.joined_rooms(requester.user_id)}
+
+    @endpoint("POST", "/join/<room_id_or_alias>")
+    async def join_by_id_or_alias(self, request, requester, room_id_or_alias):
+        body = read_json_object(request, allow_empty=True)
+        room_id = await self._membership.resolve_room(room_id_or_alias)
+        await self._membership.join(requester.user_id, room_id, reason=_reason(body),
+                                    is_guest=requester.is_guest)
+        return {"room_id": room_id}
+
+    @endpoint("POST", "/rooms/<room_id>/join", guest=True)
+    async def join(self, request, requester, room_id):
+        body = read_json_object(request, allow_empty=True)
+        await self._membership.join(requester.user_id, room_id, reason=_reason(body),
+                                    is_guest=requester.is_guest)
+        return {"room_id": room_id}
+
+    @endpoint("POST", "/knock/<room_id_or_alias>")
+    async def knock(self, request, requester, room_id_or_alias):
+        body = read_json_object(request, allow_empty=True)
+        room_id = await self._membership.resolve_room(room_id_or_alias)
+        await self._membership.knock(requester.user_id, room_id, reason=_reason(body))
+        return {"room_id": room_id}
+
+    @endpoint("POST", "/rooms/<room_id>/leave", guest=True)
+    async def leave(self, request, requester, room_id):
+        body = read_json_object(request, allow_empty=True)
+        await self._membership.leave(requester.user_id, room_id, reason=_reason(body))
+        return {}
+
+    @endpoint("POST", "/rooms/<room_id>/forget")
+    async def forget(self, request, requester, room_id):
+        await self._membership.forget(requester.user_id, room_id)
+        return {}
+
+    @endpoint("POST", "/rooms/<room_id>/invite")
+    async def invite(self, request, requester, room_id):
+        return await self._change_member(request, requester, room_id, self._membership.invite)
+
+    @endpoint("POST", "/rooms/<room_id>/kick")
+    async def kick(self, request, requester, room_id):
+        return await self._change_member(request, requester, room_id, self._membership.kick)
+
+    @endpoint("POST", "/rooms/<room_id>/ban")
+    async def ban(self, request, requester, room_id):
+        return await self._change_member(request, requester, room_id, self._membership.ban)
+
+    @endpoint("POST", "/rooms/<room_id>/unban")
+    async def unban(self, request, requester, room_id):
+        return await self._change_member(request, requester, room_id, self._membership.unban)
+
+    @staticmethod
+    async def _change_member(request, requester, room_id, change):
+        """Invite, kick, ban or unban the body's C{user_id}, with its C{reason}."""
+        body = read_json_object(request)
+        target = get_field(body, "user_id", str)
+        await change(requester.user_id, room_id, target, reason=_reason(body))
+        return {}
+
+
+def _reason(body: dict) -> str | None:
+    return get_field(body, "reason", str, None)

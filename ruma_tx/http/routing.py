@@ -1,0 +1,133 @@
+"""
+Declaring endpoints and building the Klein router from them.
+
+Each API module is a class whose methods carry an L{endpoint} declaration:
+method, path, whether a token is needed, whether guests may call it (the
+spec's guest allow-list lives in these declarations and nowhere else), and
+which rate limit applies. The router authenticates, rate-limits and renders
+around every endpoint, so the endpoint bodies only parse and call.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from klein import Klein
+from twisted.python.failure import Failure
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from ruma_tx.http.site import render_error, respond
+from ruma_tx.matrix.errors import limit_exceeded, unrecognized
+
+CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
+CLIENT_V1 = ("/_matrix/client/v1",)
+NO_PREFIX = ("",)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """
+    @ivar auth: C{"required"}, C{"optional"} or C{"none"} (no token read).
+    @ivar guest: whether guest accounts may call it (the spec's allow-list).
+    @ivar rate_limit: the name of a rate-limited action, or C{None}. Keyed
+        by user when authenticated, else by client IP.
+    """
+
+    method: str
+    path: str
+    auth: str = "required"
+    guest: bool = False
+    rate_limit: str | None = None
+    prefixes: tuple[str, ...] = CLIENT_PREFIXES
+
+
+def endpoint(method: str, path: str, **options):
+    """
+    Declare the decorated method as a client API endpoint; stack several
+    declarations to serve more than one path.
+    """
+    declared = Endpoint(method, path, **options)
+    if declared.auth not in ("required", "optional", "none"):
+        raise ValueError(f"bad auth mode {declared.auth!r}")
+
+    def decorate(fn):
+        fn.endpoints = (declared, *getattr(fn, "endpoints", ()))
+        return fn
+
+    return decorate
+
+
+def declared_endpoints(api) -> list[tuple[Endpoint, object]]:
+    """The C{(Endpoint, bound method)} pairs an API object declares."""
+    found = []
+    for _, member in inspect.getmembers(api, inspect.ismethod):
+        for declared in getattr(member, "endpoints", ()):
+            found.append((declared, member))
+    return found
+
+
+class Router:
+    """
+    One Klein app serving every declared endpoint under its prefixes.
+
+    Every endpoint is called as C{fn(request, requester, **path_args)}
+    (C{requester} is C{None} when there is no token) and returns a JSON
+    body, or C{(status, body)}.
+    """
+
+    def __init__(self, apis, *, guard, rate_limiter):
+        self._guard = guard
+        self._rate_limiter = rate_limiter
+        self.endpoints: list[Endpoint] = []
+        self.app = Klein()
+        for api in apis:
+            for declared, fn in declared_endpoints(api):
+                self._add(declared, fn)
+        self.app.handle_errors(NotFound)(self._not_found)
+        self.app.handle_errors(MethodNotAllowed)(self._not_allowed)
+        self.app.handle_errors(Exception)(self._failed)
+
+    def _add(self, declared: Endpoint, fn) -> None:
+        self.endpoints.append(declared)
+
+        async def serve(request, **path_args):
+            path_args = {name: unquote(value) for name, value in path_args.items()}
+            requester = None
+            if declared.auth != "none":
+                requester = await self._guard.authenticate(
+                    request,
+                    required=declared.auth == "required",
+                    guest_allowed=declared.guest,
+                    room_id=path_args.get("room_id"),
+                )
+            if declared.rate_limit:
+                key = requester.user_id if requester else request.client_ip()
+                retry_after = self._rate_limiter.check(declared.rate_limit, key)
+                if retry_after is not None:
+                    raise limit_exceeded(retry_after)
+            result = await fn(request, requester, **path_args)
+            code, body = result if isinstance(result, tuple) else (200, result)
+            return respond(request, code, body)
+
+        for prefix in declared.prefixes:
+            self.app.route(
+                prefix + declared.path,
+                methods=[declared.method],
+                endpoint=f"{declared.method} {prefix}{declared.path}",
+            )(serve)
+
+    def resource(self):
+        return self.app.resource()
+
+    @staticmethod
+    def _not_found(request, failure):
+        return render_error(request, Failure(unrecognized(404)))
+
+    @staticmethod
+    def _not_allowed(request, failure):
+        return render_error(request, Failure(unrecognized(405, "Method not allowed")))
+
+    @staticmethod
+    def _failed(request, failure):
+        return render_error(request, failure)

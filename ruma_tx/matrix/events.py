@@ -1,0 +1,319 @@
+"""
+The room event format as pure functions: content hashes, redaction, reference
+hashes and event IDs, building and signing new PDUs, and the client format.
+
+Spec:
+  - appendices.md "Signing JSON" and "Canonical JSON";
+  - server-server-api.md "Signing Events": "Adding hashes and signatures to
+    outgoing events", "Calculating the reference hash for an event",
+    "Calculating the content hash for an event";
+  - rooms/v10.md (v9 redactions, v4 event IDs, v6 event format), rooms/v11.md
+    (updated redactions, C{redacts} in content, no C{origin}) and rooms/v12.md
+    (room ID is the create event's ID with C{!}; the create event has no
+    C{room_id});
+  - client-server-api/_index.md "Room event format" (C{ClientEvent}) and
+    "Redactions".
+
+Events are plain JSON dicts. No function here mutates its arguments. Canonical
+JSON comes from C{canonicaljson} and signatures from C{signedjson}.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+from canonicaljson import encode_canonical_json
+from signedjson.sign import sign_json
+from unpaddedbase64 import encode_base64
+
+from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
+
+# Top-level keys the redaction algorithm keeps, v10 (unchanged since v9).
+_KEPT_KEYS_V10 = frozenset({
+    "event_id", "type", "room_id", "sender", "state_key", "content", "hashes",
+    "signatures", "depth", "prev_events", "prev_state", "auth_events", "origin",
+    "origin_server_ts", "membership",
+})
+# v11 (and v12): C{origin}, C{membership} and C{prev_state} are no longer kept.
+_KEPT_KEYS_V11 = _KEPT_KEYS_V10 - {"origin", "membership", "prev_state"}
+
+_POWER_LEVELS_KEYS_V10 = ("ban", "events", "events_default", "kick", "redact",
+                          "state_default", "users", "users_default")
+
+
+def _room_version(room_version: RoomVersion | str) -> RoomVersion:
+    """
+    Accept a L{RoomVersion} or its identifier.
+
+    @raise KeyError: For an unsupported version string.
+    """
+    if isinstance(room_version, RoomVersion):
+        return room_version
+    return ROOM_VERSIONS[room_version]
+
+
+def _sha256_base64(obj: dict, *, urlsafe: bool) -> str:
+    """
+    SHA-256 of the canonical JSON of C{obj}, in unpadded base64.
+    """
+    digest = hashlib.sha256(encode_canonical_json(obj)).digest()
+    return encode_base64(digest, urlsafe=urlsafe)
+
+
+def content_hash(pdu: dict) -> str:
+    """
+    The content hash of an event: SHA-256 of its canonical JSON without
+    C{unsigned}, C{signatures} and C{hashes}, in unpadded standard base64.
+
+    It covers the unredacted event, so any change to a non-essential field
+    (e.g. a message body) no longer matches C{hashes.sha256}.
+
+    @param pdu: The event in federation format.
+    @return: The value for C{hashes.sha256}.
+    """
+    stripped = {k: v for k, v in pdu.items()
+                if k not in ("unsigned", "signatures", "hashes")}
+    return _sha256_base64(stripped, urlsafe=False)
+
+
+def _redacted_content(event_type: str, content: dict, version: RoomVersion) -> dict:
+    """
+    The part of C{content} the redaction algorithm keeps for C{event_type}.
+    """
+    updated = version.updated_redaction_rules
+    keep: tuple[str, ...] = ()
+    if event_type == "m.room.member":
+        keep = ("membership", "join_authorised_via_users_server")
+    elif event_type == "m.room.create":
+        if updated:
+            return copy.deepcopy(content)
+        keep = ("creator",)
+    elif event_type == "m.room.join_rules":
+        keep = ("join_rule", "allow")
+    elif event_type == "m.room.power_levels":
+        keep = _POWER_LEVELS_KEYS_V10 + (("invite",) if updated else ())
+    elif event_type == "m.room.history_visibility":
+        keep = ("history_visibility",)
+    elif event_type == "m.room.redaction" and updated:
+        keep = ("redacts",)
+
+    kept = {k: copy.deepcopy(content[k]) for k in keep if k in content}
+    if event_type == "m.room.member" and updated:
+        # v11: "allows the signed key of the third_party_invite key". Like
+        # Synapse, an object-valued third_party_invite survives (possibly
+        # empty) holding only its signed key; this shapes the reference hash,
+        # so it must match other implementations exactly.
+        third_party_invite = content.get("third_party_invite")
+        if isinstance(third_party_invite, dict):
+            kept["third_party_invite"] = {}
+            if "signed" in third_party_invite:
+                kept["third_party_invite"]["signed"] = copy.deepcopy(
+                    third_party_invite["signed"])
+    return kept
+
+
+def redact(pdu: dict, room_version: RoomVersion | str) -> dict:
+    """
+    Apply the redaction algorithm of a room version to an event.
+
+    Top-level keys outside the version's list are dropped: in v10 the list
+    still has C{origin}, C{membership} and C{prev_state}; v11 and v12 drop
+    them. C{unsigned} is not in either list, so it is dropped too. Content
+    keeps only the keys allowed for the event type (v10: member
+    C{membership}/C{join_authorised_via_users_server}, create C{creator},
+    join_rules C{join_rule}/C{allow}, power_levels without C{invite},
+    history_visibility; v11+ adds power_levels C{invite}, the whole create
+    content, redaction C{redacts} and member C{third_party_invite.signed}).
+    v12 redacts exactly like v11.
+
+    @param pdu: The event in federation format (not modified).
+    @param room_version: A L{RoomVersion} or its identifier.
+    @return: A new, independent dict.
+    """
+    version = _room_version(room_version)
+    kept_keys = _KEPT_KEYS_V11 if version.updated_redaction_rules else _KEPT_KEYS_V10
+    redacted = {k: copy.deepcopy(v) for k, v in pdu.items()
+                if k in kept_keys and k != "content"}
+    content = pdu.get("content")
+    redacted["content"] = _redacted_content(
+        pdu.get("type"), content if isinstance(content, dict) else {}, version)
+    return redacted
+
+
+def reference_hash(pdu: dict, room_version: RoomVersion | str) -> str:
+    """
+    The reference hash of an event (room versions 4+ encoding): SHA-256 of the
+    canonical JSON of the redacted event without C{signatures} and
+    C{unsigned}, in unpadded URL-safe base64.
+
+    @param pdu: The event in federation format, with its C{hashes}.
+    @param room_version: A L{RoomVersion} or its identifier.
+    """
+    redacted = redact(pdu, room_version)
+    redacted.pop("signatures", None)
+    redacted.pop("unsigned", None)
+    return _sha256_base64(redacted, urlsafe=True)
+
+
+def event_id_for(pdu: dict, room_version: RoomVersion | str) -> str:
+    """
+    The event ID of an event: C{$} and its reference hash.
+
+    @param pdu: The event in federation format, with its C{hashes}.
+    @param room_version: A L{RoomVersion} or its identifier.
+    """
+    return "$" + reference_hash(pdu, room_version)
+
+
+def room_id_for_create_event(create_event_id: str) -> str:
+    """
+    The room ID of a v12+ room: the create event's ID with C{!} for C{$}.
+
+    @param create_event_id: The C{m.room.create} event's ID.
+    @raise ValueError: If it is not an event ID.
+    """
+    if not create_event_id.startswith("$") or len(create_event_id) < 2:
+        raise ValueError(f"not an event ID: {create_event_id!r}")
+    return "!" + create_event_id[1:]
+
+
+def hash_and_sign(pdu: dict, room_version: RoomVersion | str, *,
+                  server_name: str, signing_key) -> dict:
+    """
+    Add the content hash and this server's signature to an event.
+
+    Follows "Adding hashes and signatures to outgoing events": set
+    C{hashes.sha256} to the content hash, redact, sign the redacted copy with
+    C{signedjson}, then copy its C{signatures} into the full event (keeping
+    any other servers' signatures already present).
+
+    @param pdu: The event in federation format (not modified).
+    @param room_version: A L{RoomVersion} or its identifier.
+    @param server_name: The signing entity, e.g. C{"example.org"}.
+    @param signing_key: A signedjson C{SigningKey}.
+    @return: A new dict: C{pdu} with C{hashes} and C{signatures}.
+    """
+    signed_pdu = dict(pdu)
+    signed_pdu["hashes"] = {"sha256": content_hash(pdu)}
+    redacted = redact(signed_pdu, room_version)
+    sign_json(redacted, server_name, signing_key)
+    signed_pdu["signatures"] = redacted["signatures"]
+    return signed_pdu
+
+
+def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
+              sender: str, event_type: str, content: dict,
+              state_key: str | None, prev_events: list[str],
+              auth_events: list[str], depth: int, origin_server_ts: int,
+              redacts: str | None = None, server_name: str,
+              signing_key) -> tuple[str, dict]:
+    """
+    Build, hash and sign a new event in the format of a room version.
+
+    The PDU holds C{auth_events}, C{prev_events}, C{type}, C{room_id} (absent
+    for a v12 create event), C{sender}, C{content}, C{depth},
+    C{origin_server_ts}, C{state_key} for state events, C{hashes} and
+    C{signatures}; in v10 also C{origin} (the server name, as Synapse sets it;
+    v11 stopped protecting it) and a top-level C{redacts}, which v11+ puts in
+    C{content} instead. It has no C{event_id} (derived from the reference
+    hash since v3) and no C{unsigned}.
+
+    @param room_version: A L{RoomVersion} or its identifier.
+    @param room_id: The room, or C{None} for the create event of a room
+        version whose room ID derives from it (then use
+        L{room_id_for_create_event} on the returned event ID).
+    @param content: Event content (copied, not modified).
+    @param state_key: The state key for a state event, else C{None}.
+    @param redacts: For C{m.room.redaction}, the redacted event's ID.
+    @param server_name: This server's name, the signing entity.
+    @param signing_key: A signedjson C{SigningKey}.
+    @return: C{(event_id, pdu)}.
+    @raise ValueError: If C{room_id} is C{None} where a room ID is needed, or
+        given for a create event that must not have one.
+    """
+    version = _room_version(room_version)
+    content = dict(content)
+    is_id_defining_create = (version.room_id_from_create_event
+                             and event_type == "m.room.create"
+                             and state_key == "")
+    if is_id_defining_create and room_id is not None:
+        raise ValueError(f"a v{version.identifier} create event has no room_id")
+    if not is_id_defining_create and room_id is None:
+        raise ValueError("room_id is required")
+
+    pdu: dict = {
+        "auth_events": list(auth_events),
+        "prev_events": list(prev_events),
+        "type": event_type,
+        "sender": sender,
+        "depth": depth,
+        "origin_server_ts": origin_server_ts,
+    }
+    if room_id is not None:
+        pdu["room_id"] = room_id
+    if state_key is not None:
+        pdu["state_key"] = state_key
+    if not version.updated_redaction_rules:
+        pdu["origin"] = server_name
+    if redacts is not None:
+        if version.updated_redaction_rules:
+            content["redacts"] = redacts
+        else:
+            pdu["redacts"] = redacts
+    pdu["content"] = content
+
+    signed_pdu = hash_and_sign(pdu, version, server_name=server_name,
+                               signing_key=signing_key)
+    return event_id_for(signed_pdu, version), signed_pdu
+
+
+def client_event(pdu: dict, event_id: str, room_id: str, *,
+                 unsigned: dict | None = None,
+                 include_room_id: bool = True) -> dict:
+    """
+    An event in the Client-Server API's C{ClientEvent} format.
+
+    Keeps C{content}, C{event_id}, C{origin_server_ts}, C{room_id} (unless
+    C{include_room_id} is false: C{ClientEventWithoutRoomID}, as in /sync),
+    C{sender}, C{state_key} (state events only), C{type} and C{unsigned} (if
+    given and non-empty). Federation fields (C{auth_events}, C{prev_events},
+    C{hashes}, C{signatures}, C{depth}, C{origin}, ...) are left out.
+
+    For C{m.room.redaction}, the redacted event ID appears both at the top
+    level and in C{content}, whichever one the room version uses: rooms/v11.md
+    asks servers to add the top-level copy for older clients and the
+    C{content} copy in older room versions for newer clients, as Synapse does.
+
+    To serve a redacted event, pass C{redact(pdu, version)} and
+    C{unsigned={"redacted_because": <the redaction's client event>}}.
+
+    @param pdu: The event in federation format (not modified).
+    @param event_id: Its event ID.
+    @param room_id: Its room ID (needed: a v12 create event has none).
+    @param unsigned: The C{unsigned} object to serve (age, prev_content,
+        redacted_because, transaction_id, ...), built by the caller.
+    @param include_room_id: Whether to include C{room_id}.
+    """
+    content = pdu.get("content")
+    event = {
+        "content": dict(content) if isinstance(content, dict) else {},
+        "event_id": event_id,
+        "origin_server_ts": pdu["origin_server_ts"],
+        "sender": pdu["sender"],
+        "type": pdu["type"],
+    }
+    if include_room_id:
+        event["room_id"] = room_id
+    if "state_key" in pdu:
+        event["state_key"] = pdu["state_key"]
+    if pdu["type"] == "m.room.redaction":
+        redacts = pdu.get("redacts")
+        if not isinstance(redacts, str):
+            redacts = event["content"].get("redacts")
+        if isinstance(redacts, str):
+            event["redacts"] = redacts
+            event["content"]["redacts"] = redacts
+    if unsigned:
+        event["unsigned"] = unsigned
+    return event

@@ -1,0 +1,354 @@
+"""
+C{ruma-admin}: the operator's command line.
+
+  - C{generate-config}: write a complete, commented config and its secret key;
+  - C{migrate}: apply the schema migrations and exit;
+  - C{register-user}: create an account (optionally a server admin);
+  - C{deactivate-user}: deactivate an account and revoke its tokens.
+
+The database commands use the daemon's own code (L{Database}, L{migrate},
+L{AccountStore}, L{PasswordHasher}): no SQL lives here. With no C{[database]
+dsn} they use the embedded cluster under C{data_dir}: the running daemon's
+cluster if there is one (through its unix socket), else one started for the
+command and stopped after it.
+
+Exit code 0 on success; 1 with a one-line message on stderr on error.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+from twisted.internet import defer, task
+
+from ruma_tx.runtime.config import Config, ConfigError, generate_config, load_config
+from ruma_tx.matrix.identifiers import (
+    InvalidIdentifier,
+    parse_user_id,
+    user_id_for,
+    validate_localpart,
+)
+
+PROG = "ruma-admin"
+#: Seconds to wait for the database to accept a connection.
+CONNECT_TIMEOUT = 30.0
+
+
+class AdminError(Exception):
+    """A failure to report to the operator as one line on stderr."""
+
+
+def _fail(message: str) -> NoReturn:
+    """Print C{message} as one line on stderr and exit 1."""
+    one_line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    print(f"{PROG}: error: {one_line}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+# --------------------------------------------------------------------------
+# Reaching the database
+
+
+def running_embedded_dsn(config: Config) -> str | None:
+    """
+    The DSN of the embedded cluster of C{config} if a PostgreSQL server is
+    running on it now (the daemon's), read from its C{postmaster.pid}: its
+    lines are the pid, the data directory, the start time, the port and the
+    unix socket directory.
+    """
+    from ruma_tx.runtime.embedded import DB_ROLE
+
+    pidfile = config.data_dir / "postgres" / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+        pid, port, socket_dir = int(lines[0]), int(lines[3]), lines[4].strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    if pid <= 0 or not socket_dir:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a crashed cluster's stale pidfile
+    except PermissionError:
+        pass  # alive, run by another user (postgres when we are root)
+    # "ruma" is the database EmbeddedPostgres creates by default.
+    return psycopg2.extensions.make_dsn(
+        host=socket_dir, port=port, dbname="ruma", user=DB_ROLE
+    )
+
+
+async def _with_database(reactor, config: Config, work: Callable) -> object:
+    """
+    Open a one-connection pool on the configured database and run
+    C{await work(database)}; start (then stop) the embedded cluster when
+    there is no DSN and no running one.
+    """
+    from ruma_tx.storage.database import Database, DatabaseUnavailable
+
+    cluster = None
+    dsn = config.database.dsn or running_embedded_dsn(config)
+    if dsn is None:
+        from ruma_tx.runtime.embedded import EmbeddedClusterError, EmbeddedPostgres
+
+        cluster = EmbeddedPostgres(config.data_dir, reactor)
+        try:
+            dsn = await cluster.start()
+        except EmbeddedClusterError as e:
+            raise AdminError(f"cannot start the embedded PostgreSQL: {e}") from None
+    try:
+        database = Database(dsn, 1, reactor)
+        try:
+            started = reactor.seconds()
+            opening = defer.ensureDeferred(database.open())
+            opening.addTimeout(CONNECT_TIMEOUT, reactor)
+            try:
+                await opening
+            except (psycopg2.Error, DatabaseUnavailable, defer.TimeoutError) as e:
+                # A cancelled connection attempt may fail with a psycopg2 error.
+                if reactor.seconds() - started >= CONNECT_TIMEOUT:
+                    why = f"no answer within {CONNECT_TIMEOUT:.0f} s"
+                else:
+                    why = _first_line(e)
+                raise AdminError(f"cannot connect to the database: {why}") from None
+            try:
+                return await work(database)
+            except psycopg2.errors.UndefinedTable:
+                raise AdminError(
+                    "the database has no ruma_tx schema yet: run "
+                    f"`{PROG} migrate --config {config.path}` (or start the daemon once)"
+                ) from None
+            except (psycopg2.OperationalError, DatabaseUnavailable) as e:
+                raise AdminError(f"database error: {_first_line(e)}") from None
+        finally:
+            database.close()
+    finally:
+        if cluster is not None:
+            await cluster.stop()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _now_ms(reactor) -> int:
+    return int(reactor.seconds() * 1000)
+
+
+# --------------------------------------------------------------------------
+# Commands
+
+
+def cmd_generate_config(args) -> None:
+    generate_config(Path(args.output), args.server_name, data_dir=args.data_dir, port=args.port)
+    config = load_config(args.output)
+    print(f"wrote {config.path}")
+    print(f"secret key: {config.macaroon_key_path}")
+
+
+async def cmd_migrate(reactor, config: Config, args) -> None:
+    from ruma_tx.storage.migrations import available_migrations, migrate
+
+    applied = await _with_database(
+        reactor, config, lambda database: migrate(database, _now_ms(reactor))
+    )
+    names = {version: name for version, name, _ in available_migrations()}
+    for version in applied:
+        print(f"applied schema version {version:03d} ({names.get(version, '?')})")
+    if not applied:
+        latest = max(names, default=0)
+        print(f"schema up to date at version {latest:03d}: nothing to apply")
+
+
+def _target_user_id(config: Config, name: str) -> str:
+    """A localpart or a full user id of this server -> the user id."""
+    if name.startswith("@"):
+        try:
+            localpart, domain = parse_user_id(name)
+        except InvalidIdentifier as e:
+            raise AdminError(f"{name!r}: {e}") from None
+        if domain != config.server_name:
+            raise AdminError(f"{name} is not a user of this server ({config.server_name})")
+        return name
+    try:
+        return user_id_for(name, config.server_name)
+    except InvalidIdentifier as e:
+        raise AdminError(f"{name!r}: {e}") from None
+
+
+def _new_user_id(config: Config, name: str) -> tuple[str, str]:
+    """Validate a new user's name (localpart or user id); C{(user_id, localpart)}."""
+    user_id = _target_user_id(config, name)
+    localpart = parse_user_id(user_id)[0]
+    try:
+        validate_localpart(localpart)
+    except InvalidIdentifier as e:
+        raise AdminError(f"{localpart!r}: {e}") from None
+    if localpart.isdigit():
+        # Guests get numeric localparts from a sequence (Synapse refuses these too).
+        raise AdminError(f"{localpart!r}: numeric user ids are reserved for guest users")
+    return user_id, localpart
+
+
+def read_password(args) -> str:
+    """
+    The password from C{--password}, else asked twice on a terminal, else
+    the first line of stdin.
+    """
+    if args.password is not None:
+        password = args.password
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password and getpass.getpass("Confirm password: ") != password:
+            raise AdminError("passwords do not match")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise AdminError("the password must not be empty")
+    return password
+
+
+async def cmd_register_user(reactor, config: Config, args, user_id: str, localpart: str,
+                            password: str) -> None:
+    from ruma_tx.services.passwords import PasswordHasher
+    from ruma_tx.storage.accounts import AccountStore, UserExists
+
+    password_hash = await PasswordHasher(reactor, config.passwords.bcrypt_rounds).hash(password)
+
+    async def register(database):
+        # The display name defaults to the localpart, as Synapse's does.
+        await AccountStore(database).create_user(
+            user_id, password_hash, _now_ms(reactor), is_admin=args.admin, displayname=localpart
+        )
+
+    try:
+        await _with_database(reactor, config, register)
+    except UserExists:
+        raise AdminError(f"user {user_id} already exists") from None
+    print(user_id)
+
+
+async def cmd_deactivate_user(reactor, config: Config, args) -> None:
+    from ruma_tx.storage.accounts import AccountStore
+
+    user_id = _target_user_id(config, args.user_id)
+
+    async def deactivate(database):
+        accounts = AccountStore(database)
+        if await accounts.get_account(user_id) is None:
+            raise AdminError(f"no such user: {user_id}")
+        return await accounts.deactivate(user_id)
+
+    revoked = await _with_database(reactor, config, deactivate)
+    print(f"deactivated {user_id}; revoked {len(revoked)} access token(s)")
+
+
+# --------------------------------------------------------------------------
+# Command line
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors too are one line on stderr and exit code 1."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Administer a ruma_tx homeserver.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = commands.add_parser(
+        "generate-config", help="write a complete, commented config and its secret key"
+    )
+    generate.add_argument("--server-name", required=True, help="the domain of the user ids")
+    generate.add_argument("--output", "-o", required=True, help="the config file to create")
+    generate.add_argument("--data-dir", default="var",
+                          help="data folder, relative to the config file (default: var)")
+    generate.add_argument("--port", type=int, default=8008, help="client API port (default: 8008)")
+
+    migrate = commands.add_parser("migrate", help="apply the schema migrations and exit")
+    migrate.add_argument("--config", "-c", required=True, help="the TOML config file")
+
+    register = commands.add_parser("register-user", help="create an account")
+    register.add_argument("--config", "-c", required=True, help="the TOML config file")
+    register.add_argument("username", help="the localpart (alice) or user id (@alice:example.org)")
+    register.add_argument("--password", "-p",
+                          help="the password (visible to other local users in the process "
+                               "list: prefer the prompt or stdin)")
+    register.add_argument("--admin", action="store_true", help="make the user a server admin")
+
+    deactivate = commands.add_parser(
+        "deactivate-user", help="deactivate an account and revoke its access tokens"
+    )
+    deactivate.add_argument("--config", "-c", required=True, help="the TOML config file")
+    deactivate.add_argument("user_id", help="the user id (@alice:example.org) or localpart")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The C{ruma-admin} console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "generate-config":
+            cmd_generate_config(args)
+            raise SystemExit(0)
+        config = load_config(args.config)
+        if args.command == "migrate":
+            run = lambda reactor: cmd_migrate(reactor, config, args)  # noqa: E731
+        elif args.command == "register-user":
+            # Check the name before asking for a password.
+            user_id, localpart = _new_user_id(config, args.username)
+            password = read_password(args)
+            run = lambda reactor: cmd_register_user(  # noqa: E731
+                reactor, config, args, user_id, localpart, password
+            )
+        elif args.command == "deactivate-user":
+            _target_user_id(config, args.user_id)
+            run = lambda reactor: cmd_deactivate_user(reactor, config, args)  # noqa: E731
+        else:  # pragma: no cover (argparse refuses unknown commands)
+            raise AdminError(f"unknown command {args.command}")
+    except (AdminError, ConfigError) as e:
+        _fail(str(e))
+    except (EOFError, KeyboardInterrupt):
+        _fail("interrupted")
+    interrupted = []
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(_run(reactor, run, interrupted)))
+    except SystemExit as e:
+        # react exits 0 when a signal stopped the reactor mid-command.
+        if interrupted and not e.code:
+            raise SystemExit(1) from None
+        raise
+
+
+async def _run(reactor, run, interrupted: list) -> None:
+    """Run one command inside the reactor; errors become one line and exit 1."""
+    done = []
+
+    def on_shutdown():
+        if not done:
+            interrupted.append(True)
+            print(f"{PROG}: error: interrupted", file=sys.stderr)
+
+    reactor.addSystemEventTrigger("before", "shutdown", on_shutdown)
+    try:
+        await run(reactor)
+    except (AdminError, ConfigError) as e:
+        _fail(str(e))
+    except Exception as e:  # noqa: BLE001 - one line, never a traceback
+        _fail(f"unexpected {type(e).__name__}: {e}")
+    finally:
+        done.append(True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,372 @@
+"""
+The configuration schema: one set of frozen dataclasses with defaults.
+
+The TOML file is read once at start, checked against these dataclasses
+(unknown keys and wrongly typed values are refused with an error naming the
+key and the file) and never read again.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruma_tx.matrix.identifiers import is_valid_server_name
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    endpoint: str = "tcp:8008:interface=127.0.0.1"
+    resources: tuple[str, ...] = ("client",)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    dsn: str | None = None
+    pool_size: int = 8
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class GuestsConfig:
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
+class PasswordsConfig:
+    bcrypt_rounds: int = 12
+
+
+@dataclass(frozen=True)
+class ActionLimit:
+    per_second: float
+    burst_count: int
+
+
+@dataclass(frozen=True)
+class RateLimitsConfig:
+    enabled: bool = True
+    # Keyed by client IP: these guard the expensive, unauthenticated actions.
+    login: ActionLimit = ActionLimit(per_second=1.0, burst_count=30)
+    register: ActionLimit = ActionLimit(per_second=1.0, burst_count=30)
+    # Keyed by user: messages and state events sent.
+    message: ActionLimit = ActionLimit(per_second=20.0, burst_count=200)
+
+
+@dataclass(frozen=True)
+class TokensConfig:
+    # Lifetime of access tokens issued with a refresh token (Synapse: 5 min).
+    refreshable_access_token_lifetime_ms: int = 5 * 60 * 1000
+    # Size of the cache of verified access tokens.
+    cache_size: int = 10_000
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    max_body_bytes: int = 1024 * 1024
+    # Seconds that shutdown waits for in-flight requests.
+    shutdown_grace_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "info"
+    # Level of the one line logged per request, or "off".
+    requests: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; C{path} is the file it came from."""
+
+    server_name: str
+    data_dir: Path
+    path: Path
+    public_baseurl: str | None = None
+    listeners: tuple[Listener, ...] = (Listener(),)
+    database: DatabaseConfig = DatabaseConfig()
+    registration: RegistrationConfig = RegistrationConfig()
+    guests: GuestsConfig = GuestsConfig()
+    passwords: PasswordsConfig = PasswordsConfig()
+    rate_limits: RateLimitsConfig = RateLimitsConfig()
+    tokens: TokensConfig = TokensConfig()
+    http: HttpConfig = HttpConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def macaroon_key_path(self) -> Path:
+        return self.data_dir / "macaroon_secret.key"
+
+    @property
+    def signing_key_path(self) -> Path:
+        """The server's ed25519 key that signs its events (created on first start)."""
+        return self.data_dir / "signing.key"
+
+
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """
+    Read and validate a TOML configuration file.
+
+    @raise ConfigError: naming the file and the offending key.
+    """
+    path = Path(path).absolute()
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+    if "path" in raw:
+        # C{Config.path} is where the file was read from, not a setting.
+        raise ConfigError(f"{path}: unknown key 'path'")
+    raw.setdefault("data_dir", "var")
+    raw["path"] = str(path)
+    config = _build(Config, raw, path, prefix="")
+    if not str(config.data_dir).strip():
+        raise ConfigError(f"{path}: data_dir: must not be empty")
+    config = dataclasses.replace(
+        config, data_dir=(path.parent / config.data_dir).resolve(), path=path
+    )
+    _check_values(config, path)
+    return config
+
+
+def _check_values(config: Config, path: Path) -> None:
+    def bad(key, why):
+        raise ConfigError(f"{path}: {key}: {why}")
+
+    if not is_valid_server_name(config.server_name):
+        bad("server_name", f"{config.server_name!r} is not a valid server name")
+    if not config.listeners:
+        bad("listeners", "at least one listener is needed")
+    for i, listener in enumerate(config.listeners):
+        for resource in listener.resources:
+            if resource != "client":
+                bad(f"listeners[{i}].resources", f"unknown resource {resource!r}")
+    if config.database.pool_size < 1:
+        bad("database.pool_size", "must be at least 1")
+    if not 4 <= config.passwords.bcrypt_rounds <= 31:
+        bad("passwords.bcrypt_rounds", "must be between 4 and 31")
+    for name in ("login", "register", "message"):
+        limit = getattr(config.rate_limits, name)
+        # "not > 0" also refuses nan, which TOML allows.
+        if not limit.per_second > 0 or limit.burst_count < 1:
+            bad(f"rate_limits.{name}", "per_second must be > 0 and burst_count >= 1")
+    if config.logging.level not in LOG_LEVELS:
+        bad("logging.level", f"must be one of {', '.join(LOG_LEVELS)}")
+    if config.logging.requests not in LOG_LEVELS + ("off",):
+        bad("logging.requests", f"must be one of {', '.join(LOG_LEVELS)}, off")
+    if config.http.max_body_bytes < 1024:
+        bad("http.max_body_bytes", "must be at least 1024")
+    if not 0 <= config.http.shutdown_grace_s < float("inf"):
+        bad("http.shutdown_grace_s", "must be a finite number of seconds, at least 0")
+    if config.tokens.cache_size < 1:
+        bad("tokens.cache_size", "must be at least 1")
+    if config.tokens.refreshable_access_token_lifetime_ms < 1000:
+        bad("tokens.refreshable_access_token_lifetime_ms", "must be at least 1000")
+    if config.public_baseurl is not None and not config.public_baseurl.startswith(
+        ("http://", "https://")
+    ):
+        bad("public_baseurl", "must start with http:// or https://")
+
+
+def _build(cls, raw, path: Path, prefix: str):
+    """Build dataclass C{cls} from the TOML table C{raw}, strictly."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: {prefix.rstrip('.') or 'top level'}: must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            raise ConfigError(f"{path}: unknown key {prefix + key!r}")
+    values = {}
+    for name, f in fields.items():
+        key = prefix + name
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{path}: missing required key {key!r}")
+            continue
+        values[name] = _convert(hints[name], raw[name], path, key)
+    return cls(**values)
+
+
+def _convert(hint, value, path: Path, key: str):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        return _convert(options[0], value, path, key)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path, key + ".")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: {key}: must be an array")
+        return tuple(_convert(args[0], v, path, f"{key}[{i}]") for i, v in enumerate(value))
+    if hint is Path:
+        hint = str
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if hint in (str, int, float, bool):
+        if type(value) is not hint:
+            raise ConfigError(
+                f"{path}: {key}: must be {_TYPE_NAMES[hint]}, not {type(value).__name__}"
+            )
+        return value
+    raise AssertionError(f"unsupported config type {hint!r}")  # pragma: no cover
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def read_or_create_secret(path: Path, nbytes: int = 32) -> bytes:
+    """
+    Return the secret stored at C{path}, generating it (mode 0600) if absent.
+
+    @raise ConfigError: if it cannot be read or created, or is too short.
+    """
+    path = Path(path)
+    for _ in range(2):
+        try:
+            data = path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read the secret key: {e.strerror}") from None
+        else:
+            if len(data) < 32:
+                raise ConfigError(f"{path}: secret key too short")
+            return data
+        data = secrets.token_hex(nbytes).encode("ascii")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue  # created meanwhile by another process: read theirs
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot create the secret key: {e.strerror}") from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(data + b"\n")
+        return data
+    raise ConfigError(f"{path}: cannot read the secret key")  # pragma: no cover
+
+
+CONFIG_TEMPLATE = """\
+# ruma_tx configuration (TOML). Unknown keys stop the server at start.
+
+# The domain in @alice:{server_name}; fixed for the life of the server.
+server_name = "{server_name}"
+
+# Secrets, media and the embedded database live here; relative to this file.
+# The macaroon secret key is generated into {data_dir}/macaroon_secret.key
+# (mode 0600) on first start and by `ruma-admin generate-config`.
+data_dir = "{data_dir}"
+
+# Optional: the public URL clients reach the server at (used in /.well-known).
+# public_baseurl = "https://matrix.{server_name}/"
+
+# One table per listening socket: a Twisted endpoint description
+# (tcp:PORT:interface=ADDR, or ssl:PORT:privateKey=KEY:certKey=CERT).
+[[listeners]]
+endpoint = "tcp:{port}:interface=127.0.0.1"
+resources = ["client"]
+
+[database]
+# PostgreSQL DSN. Absent: ruma_tx runs its own private cluster under data_dir
+# (initdb on first start, unix socket only, stopped with the server).
+# dsn = "postgresql://ruma@127.0.0.1/ruma"
+pool_size = 8
+
+[registration]
+enabled = true
+
+[guests]
+enabled = false
+
+[passwords]
+# bcrypt cost factor; hashing runs in a thread, never on the reactor.
+bcrypt_rounds = 12
+
+[rate_limits]
+enabled = true
+# Leaky buckets: login and register per client IP, message per user.
+login = {{ per_second = 1.0, burst_count = 30 }}
+register = {{ per_second = 1.0, burst_count = 30 }}
+message = {{ per_second = 20.0, burst_count = 200 }}
+
+[tokens]
+# Lifetime of access tokens that come with a refresh token.
+refreshable_access_token_lifetime_ms = 300000
+# Number of verified access tokens kept in memory.
+cache_size = 10000
+
+[http]
+max_body_bytes = 1048576
+shutdown_grace_s = 5.0
+
+[logging]
+# debug, info, warn, error, critical
+level = "info"
+# Level of the one line logged per request, or "off".
+requests = "info"
+"""
+
+
+def _toml_string_body(value: str) -> str:
+    """The inside of a TOML basic string (between the double quotes)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def generate_config(path: Path, server_name: str, data_dir: str = "var", port: int = 8008) -> None:
+    """
+    Write a complete, commented config to C{path} and create its secret key.
+
+    Nothing is left behind when it fails: the config file is removed again
+    if the secret key cannot be created.
+
+    @raise ConfigError: if C{path} exists, or the server name, data_dir or
+        port is invalid, or a file cannot be written.
+    """
+    if not is_valid_server_name(server_name):
+        raise ConfigError(f"{server_name!r} is not a valid server name")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"port {port!r}: must be between 1 and 65535")
+    if not data_dir or any(ord(c) < 32 or ord(c) == 127 for c in data_dir):
+        raise ConfigError(f"data_dir {data_dir!r}: must be a non-empty path without control characters")
+    text = CONFIG_TEMPLATE.format(
+        server_name=server_name, data_dir=_toml_string_body(data_dir), port=port
+    )
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # "x": refuse to overwrite, even a file created since we looked.
+        with open(path, "x") as f:
+            f.write(text)
+    except FileExistsError:
+        raise ConfigError(f"{path}: already exists; not overwriting") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        config = load_config(path)
+        read_or_create_secret(config.macaroon_key_path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise

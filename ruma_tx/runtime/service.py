@@ -1,0 +1,352 @@
+"""
+The composition root: C{makeService} reads the config and builds the
+homeserver service, which starts the database, applies migrations, wires
+every component and listens.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.task import deferLater
+from twisted.logger import LogLevel
+from twisted.python import usage
+
+from ruma_tx.logs import logger, set_level
+from ruma_tx.http.account import AccountApi
+from ruma_tx.http.account_data import AccountDataApi
+from ruma_tx.http.devices import DeviceApi
+from ruma_tx.http.ephemeral import EphemeralApi
+from ruma_tx.http.directory import DirectoryApi
+from ruma_tx.http.site import MatrixRoot, MatrixSite
+from ruma_tx.http.cross_signing import CrossSigningApi
+from ruma_tx.http.keys import KeysApi
+from ruma_tx.http.login import LoginApi
+from ruma_tx.http.meta import MetaApi
+from ruma_tx.http.presence import PresenceApi
+from ruma_tx.http.room_keys import RoomKeysApi
+from ruma_tx.http.profile import ProfileApi
+from ruma_tx.http.push import PushRulesApi
+from ruma_tx.http.register import RegisterApi
+from ruma_tx.http.rooms import RoomApi
+from ruma_tx.http.filters import FilterApi
+from ruma_tx.http.history import HistoryApi
+from ruma_tx.http.sync import SyncApi
+from ruma_tx.http.to_device import ToDeviceApi
+from ruma_tx.http.routing import Router
+from ruma_tx.services.guard import Guard
+from ruma_tx.services.passwords import PasswordChecker, PasswordHasher
+from ruma_tx.services.uia import UserInteractiveAuth
+from ruma_tx.runtime.config import ConfigError, load_config, read_or_create_secret
+from ruma_tx.services.account_data import AccountDataKeeper
+from ruma_tx.services.devices import DeviceActivity, DeviceManager
+from ruma_tx.services.ephemeral import ReceiptKeeper, TypingTracker
+from ruma_tx.services.directory import Directory
+from ruma_tx.services.events import EventCreator
+from ruma_tx.services.filters import FilterKeeper
+from ruma_tx.services.history import HistoryReader
+from ruma_tx.services.cross_signing import CrossSigning, DeviceLists, KeyQueries
+from ruma_tx.services.keys import DeviceKeys
+from ruma_tx.services.membership import MembershipChanger
+from ruma_tx.services.presence import PresenceTracker
+from ruma_tx.services.push import PushEvaluator, PushRules, UnreadCounts
+from ruma_tx.services.room_keys import KeyBackup
+from ruma_tx.services.reading import RoomReader
+from ruma_tx.services.rooms import RoomCreator
+from ruma_tx.services.sync import SyncResponder
+from ruma_tx.services.to_device import ToDeviceMessages
+from ruma_tx.services.notifier import Notifier
+from ruma_tx.matrix.signing import load_or_create_signing_key
+from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
+from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
+from ruma_tx.storage.directory import DirectoryStore
+from ruma_tx.storage.ephemeral import AccountDataStore, PresenceStore, ReceiptStore
+from ruma_tx.storage.positions import max_stream_position
+from ruma_tx.storage.events import EventStore
+from ruma_tx.storage.filters import FilterStore
+from ruma_tx.storage.push import PushStore
+from ruma_tx.storage.room_keys import RoomKeyStore
+from ruma_tx.storage.history import HistoryStore
+from ruma_tx.storage.cross_signing import CrossSigningStore
+from ruma_tx.storage.keys import KeyStore
+from ruma_tx.services.login import Authenticator
+from ruma_tx.services.profile import ProfileEditor
+from ruma_tx.services.registration import Registrar
+from ruma_tx.services.sessions import SessionIssuer
+from ruma_tx.services.ratelimit import RateLimit, RateLimiter
+from ruma_tx.storage.accounts import AccountStore
+from ruma_tx.storage.database import Database
+from ruma_tx.storage.devices import DeviceStore
+from ruma_tx.storage.migrations import migrate
+from ruma_tx.storage.notifications import NotificationListener
+from ruma_tx.storage.to_device import ToDeviceStore
+from ruma_tx.storage.tokens import TokenStore
+from ruma_tx.storage.uia import UiaStore
+
+log = logger(__name__)
+
+
+
+class Options(usage.Options):
+    optParameters = [["config", "c", "etc/ruma.toml", "The TOML configuration file."]]
+
+    def postOptions(self):
+        try:
+            self.config = load_config(self["config"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+
+
+def makeService(options) -> Service:
+    from twisted.internet import reactor
+
+    return HomeserverService(options.config, reactor)
+
+
+class HomeserverService(Service):
+    """
+    Starts the database (the embedded cluster when no DSN is configured),
+    builds the server and listens; on stop, stops accepting, lets requests
+    in flight finish (up to the grace period), then closes the pool and
+    stops the cluster.
+    """
+
+    def __init__(self, config, reactor):
+        self._config = config
+        self._reactor = reactor
+        self._cluster = None
+        self._database = None
+        self._ports = []
+        self._sites = []
+        self._activity = None
+        self._listener = None
+        self._notifier = None
+        self._started = None
+
+    def startService(self):
+        super().startService()
+        set_level(self._config.logging.level)
+        self._started = defer.ensureDeferred(self._start())
+        self._started.addErrback(self._start_failed)
+
+    def _start_failed(self, failure):
+        if not self.running:
+            return  # stopped while starting: stopService cleans up
+        log.failure("ruma_tx could not start", failure, LogLevel.critical)
+        d = defer.ensureDeferred(self._stop())
+        d.addBoth(lambda _: self._reactor.stop())
+        # twistd would exit 0 after reactor.stop(): make the failure visible.
+        self._reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+
+    def stopService(self):
+        super().stopService()
+        if self._started is not None and not self._started.called:
+            self._started.cancel()
+        return defer.ensureDeferred(self._stop())
+
+    async def _start(self):
+        config, reactor = self._config, self._reactor
+        dsn = config.database.dsn
+        if dsn is None:
+            from ruma_tx.runtime.embedded import EmbeddedPostgres
+
+            self._cluster = EmbeddedPostgres(config.data_dir, reactor)
+            dsn = await self._cluster.start()
+        self._database = Database(dsn, config.database.pool_size, reactor)
+        await self._database.open()
+        await migrate(self._database, int(time.time() * 1000))
+        macaroon_key = read_or_create_secret(config.macaroon_key_path)
+        signing_key = load_or_create_signing_key(config.signing_key_path)
+        stream_start = await max_stream_position(self._database)
+        api = build_client_api(config, self._database, reactor, macaroon_key, signing_key, stream_start)
+        self._activity = api.activity
+        self._notifier = api.notifier
+        self._listener = NotificationListener(dsn, reactor)
+        await self._listener.start()
+        await self._listener.listen(
+            "ruma_tokens_revoked",
+            lambda token_id: api.guard.forget_tokens([token_id]),
+            on_reconnect=api.guard.forget_all,
+        )
+        await self._listener.listen(
+            "ruma_devices_deleted",
+            lambda user_id: log_failure(api.device_lists.device_deleted(user_id)),
+        )
+        level = None if config.logging.requests == "off" else LogLevel.levelWithName(config.logging.requests)
+        for listener in config.listeners:
+            site = MatrixSite(
+                api.root, max_body_bytes=config.http.max_body_bytes, request_log_level=level
+            )
+            port = await serverFromString(reactor, listener.endpoint).listen(site)
+            self._sites.append(site)
+            self._ports.append(port)
+            log.info("listening on {endpoint}", endpoint=listener.endpoint)
+        log.info("ruma_tx serving {server_name}", server_name=config.server_name)
+
+    async def _stop(self):
+        for port in self._ports:
+            await port.stopListening()
+        self._ports = []
+        if self._notifier is not None:
+            self._notifier.shutdown()  # long-polls answer at once
+        await self._drain_requests()
+        if self._activity is not None:
+            await self._activity.stop()
+        if self._listener is not None:
+            self._listener.close()
+        if self._database is not None:
+            self._database.close()
+        if self._cluster is not None:
+            await self._cluster.stop()
+
+    async def _drain_requests(self):
+        """Wait for requests in flight, then drop whatever is left."""
+        deadline = self._reactor.seconds() + self._config.http.shutdown_grace_s
+        while any(site.in_flight for site in self._sites) and self._reactor.seconds() < deadline:
+            await deferLater(self._reactor, 0.05, lambda: None)
+        for site in self._sites:
+            for request in list(site.in_flight):
+                request.channel.transport.abortConnection()
+
+
+def log_failure(coroutine) -> None:
+    """Run a coroutine started by a notification; log (never raise) its failure."""
+    defer.ensureDeferred(coroutine).addErrback(
+        lambda failure: log.failure("handling a notification failed", failure))
+
+
+def build_client_api(config, database, reactor, macaroon_key, signing_key, stream_start: int):
+    """
+    Wire the client API: stores, rules, handlers, endpoints.
+
+    @return: the root resource, the device activity recorder (flushed at
+        shutdown) and the auth guard (told of revocations made elsewhere).
+    """
+    accounts = AccountStore(database)
+    devices = DeviceStore(database)
+    tokens = TokenStore(database)
+    activity = DeviceActivity(devices, reactor)
+    activity.start()
+    guard = Guard(
+        macaroon_key=macaroon_key, tokens=tokens, clock=reactor,
+        cache_size=config.tokens.cache_size, on_activity=activity.record,
+    )
+    limits = config.rate_limits
+    rate_limiter = RateLimiter(
+        reactor,
+        {name: RateLimit(getattr(limits, name).per_second, getattr(limits, name).burst_count)
+         for name in ("login", "register", "message")},
+        enabled=limits.enabled,
+    )
+    hasher = PasswordHasher(reactor, config.passwords.bcrypt_rounds)
+    passwords = PasswordChecker(accounts, hasher)
+    uia = UserInteractiveAuth(UiaStore(database), passwords.check, reactor)
+    sessions = SessionIssuer(
+        tokens=tokens, macaroon_key=macaroon_key, clock=reactor,
+        access_token_lifetime_ms=config.tokens.refreshable_access_token_lifetime_ms,
+        forget_tokens=guard.forget_tokens,
+    )
+    server_name = config.server_name
+    registrar = Registrar(
+        accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, clock=reactor,
+        server_name=server_name, registration_enabled=config.registration.enabled,
+        guests_enabled=config.guests.enabled, guard=guard,
+    )
+    device_manager = DeviceManager(devices=devices, activity=activity, uia=uia, sessions=sessions,
+                                   server_name=server_name)
+
+    async def profile_of(user_id):
+        return await accounts.get_profile(user_id) or (None, None)
+
+    events = EventStore(database)
+    directory = DirectoryStore(database)
+    notifier = Notifier(reactor, stream_start)
+    streams = StreamWriter(StreamIdGenerator(stream_start), notifier)
+    push_store = PushStore(database)
+    push_rules = PushRules(store=push_store, streams=streams)
+    push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
+    unread_counts = UnreadCounts(store=push_store)
+    typing = TypingTracker(events=events, streams=streams, clock=reactor)
+    creator = EventCreator(events=events, streams=streams, clock=reactor,
+                           server_name=server_name, signing_key=signing_key,
+                           after_persist=[push_evaluator.after_persist, typing.after_persist])
+    room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
+                               server_name=server_name)
+    membership = MembershipChanger(creator=creator, events=events, directory=directory,
+                                   profiles=profile_of, server_name=server_name)
+    room_keys = RoomKeyStore(database)
+    authenticator = Authenticator(
+        accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, server_name=server_name,
+        on_deactivated=[membership.leave_all, room_keys.delete_all_for_user],
+    )
+    profiles = ProfileEditor(accounts=accounts, on_change=membership.update_profile)
+    filters = FilterKeeper(filters=FilterStore(database))
+    account_data = AccountDataKeeper(store=AccountDataStore(database), streams=streams, events=events,
+                                     managed_readers={"m.push_rules": push_rules.get_all})
+    receipts = ReceiptKeeper(store=ReceiptStore(database), events=events, streams=streams,
+                             account_data=account_data, clock=reactor, on_read=unread_counts.mark_read)
+    presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)
+    history = HistoryReader(events=events, history=HistoryStore(database),
+                            current_position=lambda: streams.current)
+    to_device = ToDeviceMessages(store=ToDeviceStore(database), streams=streams, clock=reactor,
+                                 server_name=server_name)
+    device_keys = DeviceKeys(store=KeyStore(database), streams=streams, clock=reactor,
+                             server_name=server_name)
+    key_store = KeyStore(database)
+    cross_signing_store = CrossSigningStore(database)
+    device_lists = DeviceLists(store=cross_signing_store, streams=streams)
+    device_keys.on_device_keys_changed = device_lists.on_device_keys_changed
+    sync = SyncResponder(events=events, notifier=notifier, clock=reactor,
+                         sources=[push_rules, typing, receipts, account_data, presence,
+                                  unread_counts, to_device, device_lists,
+                                  device_keys],  # device_keys last: see DeviceKeys.add_to_sync
+                         visible=history.filter_visible, ignored=account_data.ignored_users)
+    directory_handler = Directory(directory=directory, events=events, creator=creator,
+                                  accounts=accounts, server_name=server_name)
+    creator.check_canonical_alias = directory_handler.check_canonical_alias
+    apis = [
+        MetaApi(public_baseurl=config.public_baseurl,
+                room_versions={version: "stable" for version in ROOM_VERSIONS},
+                default_room_version=DEFAULT_ROOM_VERSION.identifier),
+        RegisterApi(registrar),
+        LoginApi(authenticator),
+        AccountApi(authenticator),
+        DeviceApi(device_manager),
+        ProfileApi(profiles),
+        RoomApi(rooms=room_creator, creator=creator, membership=membership,
+                reader=RoomReader(events=events)),
+        FilterApi(filters),
+        SyncApi(sync=sync, filters=filters.get_parsed, presence=presence.set_from_sync),
+        PushRulesApi(push_rules),
+        HistoryApi(history),
+        DirectoryApi(directory_handler),
+        EphemeralApi(typing=typing, receipts=receipts),
+        AccountDataApi(account_data),
+        PresenceApi(presence),
+        ToDeviceApi(to_device),
+        KeysApi(device_keys),
+        CrossSigningApi(
+            queries=KeyQueries(device_keys=key_store.get_device_keys_of_users, store=cross_signing_store,
+                               device_lists=device_lists, server_name=server_name),
+            cross_signing=CrossSigning(store=cross_signing_store,
+                                       device_keys=key_store.get_device_keys_of_users, devices=devices,
+                                       uia=uia, streams=streams, device_lists=device_lists,
+                                       server_name=server_name)),
+        RoomKeysApi(KeyBackup(room_keys)),
+    ]
+    router = Router(apis, guard=guard, rate_limiter=rate_limiter)
+    return ClientApi(root=MatrixRoot(router.resource()), activity=activity, guard=guard,
+                     notifier=notifier, device_lists=device_lists)
+
+
+@dataclass(frozen=True)
+class ClientApi:
+    root: MatrixRoot
+    activity: DeviceActivity
+    guard: Guard
+    notifier: Notifier
+    device_lists: DeviceLists

@@ -1,0 +1,252 @@
+"""
+Account data (spec: "Client Config"), room tags ("Room Tagging"), the fully
+read marker ("Read and unread markers") and ignored users ("Ignoring
+Users"): per-user data, global or per room, visible only to its user.
+
+Every change is stored at a stream position and wakes only its user; the
+L{AccountDataKeeper} is also the /sync source of the top-level
+C{account_data} and of each joined room's C{account_data}.
+"""
+from __future__ import annotations
+
+
+from ruma_tx.matrix.errors import MatrixError, forbidden, invalid_param, not_found
+from ruma_tx.matrix.identifiers import is_valid_room_id
+from ruma_tx.services.lru import LruCache
+
+#: Types the server manages: clients may read them but not set them
+#: through the account data API (spec: "Server Behaviour", 405 M_BAD_JSON).
+SERVER_MANAGED_TYPES = ("m.fully_read", "m.push_rules")
+
+FULLY_READ = "m.fully_read"
+TAG = "m.tag"
+IGNORED_USER_LIST = "m.ignored_user_list"
+
+#: Spec: "The name of a tag MUST NOT exceed 255 bytes."
+MAX_TAG_BYTES = 255
+
+
+def check_settable(data_type: str) -> None:
+    """
+    @raise MatrixError: 405 M_BAD_JSON for a type the server manages (the
+        spec's status and the errcode of its example and of Synapse).
+    """
+    if data_type in SERVER_MANAGED_TYPES:
+        hint = " Use /rooms/{roomId}/read_markers" if data_type == FULLY_READ else ""
+        raise MatrixError(405, "M_BAD_JSON", f"Cannot set {data_type} through this API.{hint}")
+
+
+def check_tag(tag: str, content: dict) -> None:
+    """
+    @raise MatrixError: 400 M_INVALID_PARAM for a tag name over 255 bytes,
+        400 M_BAD_JSON for an C{order} that is not a number.
+    """
+    if len(tag.encode("utf-8")) > MAX_TAG_BYTES:
+        raise invalid_param(f"Tag names must not exceed {MAX_TAG_BYTES} bytes")
+    order = content.get("order")
+    if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
+        raise MatrixError(400, "M_BAD_JSON", "'order' must be a number")
+
+
+def ignored_users_in(content: dict | None) -> frozenset[str]:
+    """
+    The users an C{m.ignored_user_list} content ignores; a malformed one
+    ignores nobody (as Synapse reads it).
+    """
+    ignored = (content or {}).get("ignored_users")
+    if not isinstance(ignored, dict):
+        return frozenset()
+    return frozenset(user_id for user_id in ignored if isinstance(user_id, str))
+
+
+def shown_to_ignorer(sender: str, state_key: str | None, ignored: frozenset[str]) -> bool:
+    """
+    Whether an event is shown to a user ignoring C{ignored}: the spec hides
+    events from ignored senders except state events.
+    """
+    return state_key is not None or sender not in ignored
+
+
+def account_data_event(data_type: str, content: dict) -> dict:
+    return {"type": data_type, "content": content}
+
+
+def _check_self(requester_id: str, user_id: str) -> None:
+    if requester_id != user_id:
+        raise forbidden("Cannot access account data of other users.")
+
+
+def _check_room_id(room_id: str) -> None:
+    if not is_valid_room_id(room_id):
+        raise invalid_param(f"{room_id} is not a valid room ID.")
+
+
+class AccountDataKeeper:
+    """
+    @param store: the L{ruma_tx.storage.ephemeral.AccountDataStore}.
+    @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    @param events: the L{ruma_tx.storage.events.EventStore} (for the order
+        of read-marker events).
+    @param managed_readers: C{type -> async (user_id) -> content} for global
+        types another component keeps (C{m.push_rules}): C{GET} answers
+        them from it, since "servers must allow clients to read" them.
+    @param ignored_cache_size: users whose ignored-user list is kept in memory.
+    """
+
+    def __init__(self, *, store, streams, events, managed_readers=None,
+                 ignored_cache_size: int = 10_000):
+        self._store = store
+        self._managed_readers = dict(managed_readers or {})
+        self._streams = streams
+        self._events = events
+        self._ignored: LruCache[str, frozenset[str]] = LruCache(ignored_cache_size)
+        # Bumped by every write of an ignored-user list, so a read that
+        # raced with a write does not cache what it read.
+        self._ignored_writes = 0
+
+    # ------------------------------------------------------ account data
+
+    async def get(self, requester_id: str, user_id: str, data_type: str,
+                  room_id: str | None = None) -> dict:
+        """
+        The content of one entry (global when C{room_id} is C{None}).
+
+        @raise MatrixError: 403 for another user's, 400 for a malformed room
+            id, 404 M_NOT_FOUND when not set.
+        """
+        _check_self(requester_id, user_id)
+        if room_id is not None:
+            _check_room_id(room_id)
+        reader = self._managed_readers.get(data_type) if room_id is None else None
+        if reader is not None:
+            return await reader(user_id)
+        content = await self._store.get(user_id, room_id, data_type)
+        if content is None:
+            raise not_found("Room account data not found." if room_id else "Account data not found.")
+        return content
+
+    async def put(self, requester_id: str, user_id: str, data_type: str, content: dict,
+                  room_id: str | None = None) -> None:
+        """
+        Set one entry (global when C{room_id} is C{None}). As Synapse, the
+        user need not be in the room.
+
+        @raise MatrixError: 403 for another user's, 400 for a malformed room
+            id, 405 for a type the server manages.
+        """
+        _check_self(requester_id, user_id)
+        if room_id is not None:
+            _check_room_id(room_id)
+        check_settable(data_type)
+        await self.put_managed(user_id, data_type, content, room_id)
+
+    async def put_managed(self, user_id: str, data_type: str, content: dict,
+                          room_id: str | None = None) -> None:
+        """
+        Set one entry with no checks: for the server's own types (the
+        fully read marker; C{m.push_rules} should the push rules keeper
+        want it in /sync).
+        """
+
+        async def persist(position: int):
+            await self._store.put(user_id, room_id, data_type, content, position)
+            if data_type == IGNORED_USER_LIST and room_id is None:
+                self._ignored_writes += 1
+                self._ignored.pop(user_id, None)
+            return [user_id]
+
+        await self._streams.write(persist, kind="account_data")
+
+    # --------------------------------------------------------------- tags
+
+    async def get_tags(self, requester_id: str, user_id: str, room_id: str) -> dict:
+        """The room's tags, C{{"tags": {name: {"order": ...}}}}."""
+        _check_self(requester_id, user_id)
+        _check_room_id(room_id)
+        content = await self._store.get(user_id, room_id, TAG) or {}
+        tags = content.get("tags")
+        return {"tags": tags if isinstance(tags, dict) else {}}
+
+    async def put_tag(self, requester_id: str, user_id: str, room_id: str, tag: str,
+                      content: dict) -> None:
+        _check_self(requester_id, user_id)
+        _check_room_id(room_id)
+        check_tag(tag, content)
+
+        async def persist(position: int):
+            await self._store.put_tag(user_id, room_id, tag, content, position)
+            return [user_id]
+
+        await self._streams.write(persist, kind="account_data")
+
+    async def delete_tag(self, requester_id: str, user_id: str, room_id: str, tag: str) -> None:
+        """Remove a tag; removing a tag the room does not have succeeds (as Synapse)."""
+        _check_self(requester_id, user_id)
+        _check_room_id(room_id)
+
+        async def persist(position: int):
+            removed = await self._store.remove_tag(user_id, room_id, tag, position)
+            return [user_id] if removed else []
+
+        await self._streams.write(persist, kind="account_data")
+
+    # ------------------------------------------------ the fully read marker
+
+    async def set_fully_read(self, user_id: str, room_id: str, event) -> None:
+        """
+        Move the user's fully read marker in the room to C{event} (a
+        L{ruma_tx.storage.events.StoredEvent} of that room), unless it is
+        already at a later event: Synapse only moves it forward.
+        """
+        current = await self._store.get(user_id, room_id, FULLY_READ)
+        current_id = (current or {}).get("event_id")
+        if current_id == event.event_id:
+            return
+        if isinstance(current_id, str):
+            current_event = await self._events.get_event(current_id)
+            if (current_event is not None and current_event.room_id == room_id
+                    and current_event.stream_ordering > event.stream_ordering):
+                return
+        await self.put_managed(user_id, FULLY_READ, {"event_id": event.event_id}, room_id)
+
+    # ------------------------------------------------------ ignored users
+
+    async def ignored_users(self, user_id: str) -> frozenset[str]:
+        """
+        The users C{user_id} ignores (their global C{m.ignored_user_list}),
+        from memory after the first read; this process is the only writer.
+        """
+        ignored = self._ignored.get(user_id)
+        if ignored is None:
+            writes = self._ignored_writes
+            ignored = ignored_users_in(await self._store.get(user_id, None, IGNORED_USER_LIST))
+            if writes == self._ignored_writes:
+                self._ignored.put(user_id, ignored)
+        return ignored
+
+    # --------------------------------------------------------------- sync
+
+    async def add_to_sync(self, ctx) -> None:
+        """
+        Add the entries changed in C{(since, now]} (all of them for an
+        initial sync): global ones to the top-level C{account_data}, those
+        of joined rooms to each room's C{account_data}.
+        """
+        user_id = ctx.request.user_id
+        after = 0 if ctx.since is None else ctx.since.stream
+        if after >= ctx.now.stream or not ctx.touched("account_data"):
+            return
+        changed = await self._store.get_changed(user_id, after, ctx.now.stream)
+        joined = set(ctx.joined)
+        global_filter = ctx.request.filter.account_data
+        room_filter = ctx.request.filter.room.account_data
+        global_events = []
+        for entry in sorted(changed, key=lambda e: (e.room_id or "", e.type)):
+            event = account_data_event(entry.type, entry.content)
+            if entry.room_id is None:
+                if global_filter.matches(event):
+                    global_events.append(event)
+            elif entry.room_id in joined and room_filter.matches(event, entry.room_id):
+                ctx.joined_room(entry.room_id)["account_data"]["events"].append(event)
+        if global_events:
+            ctx.response.setdefault("account_data", {"events": []})["events"].extend(global_events)

@@ -1,0 +1,558 @@
+"""
+Key queries, cross-signing and device-list tracking (spec: "End-to-End
+Encryption": "Tracking the device list for a user", "Cross-signing",
+"Extensions to /sync").
+
+- L{KeyQueries}: C{POST /keys/query} (device keys with display names and
+  cross-signing signatures, cross-signing keys) and C{GET /keys/changes}.
+- L{CrossSigning}: C{POST /keys/device_signing/upload} and
+  C{POST /keys/signatures/upload}.
+- L{DeviceLists}: the device-list change stream: records changes at stream
+  positions, wakes the users who share a room with the changed user, and is
+  the /sync source of C{device_lists}.
+
+The server never trusts a signature it has not verified with C{signedjson}.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from signedjson.key import decode_verify_key_bytes
+from signedjson.sign import verify_signed_json
+from unpaddedbase64 import decode_base64
+
+from ruma_tx.services.uia import PASSWORD
+from ruma_tx.matrix.errors import MatrixError, bad_json, forbidden, invalid_param, missing_param
+from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+from ruma_tx.storage.cross_signing import CrossSigningKey, DeviceSignature, MasterKeySignature
+
+#: The upload fields of /keys/device_signing/upload and the usage each holds.
+KEY_FIELDS = (("master_key", "master"), ("self_signing_key", "self_signing"),
+              ("user_signing_key", "user_signing"))
+
+ED25519 = "ed25519"
+
+INVALID_SIGNATURE = "M_INVALID_SIGNATURE"
+
+
+# ------------------------------------------------------------ pure rules
+
+
+def _strip(key_object: dict) -> dict:
+    """What a signature covers: the object without C{signatures} and C{unsigned}."""
+    return {k: v for k, v in key_object.items() if k not in ("signatures", "unsigned")}
+
+
+def verify_key_for(key_id: str, public_key: str):
+    """
+    The C{signedjson} verify key for C{ed25519:<id>} and its unpadded
+    base64 public key.
+
+    @raise ValueError: for another algorithm or a malformed key.
+    """
+    if not isinstance(key_id, str) or not isinstance(public_key, str):
+        raise ValueError("key id and key must be strings")
+    return decode_verify_key_bytes(key_id, decode_base64(public_key))
+
+
+def is_signed_by(key_object: dict, user_id: str, verify_key) -> bool:
+    """Whether C{key_object} carries a valid signature of C{user_id} by C{verify_key}."""
+    try:
+        verify_signed_json(key_object, user_id, verify_key)
+    except Exception:  # a missing, malformed or wrong signature alike
+        return False
+    return True
+
+
+def signatures_by(key_object: dict, user_id: str) -> dict[str, str]:
+    """
+    C{key_object}'s signatures by C{user_id}: C{{key id: signature}}.
+
+    @raise MatrixError: 400 M_BAD_JSON when C{signatures} is malformed.
+    """
+    signatures = key_object.get("signatures", {})
+    if not isinstance(signatures, dict):
+        raise bad_json("'signatures' must be an object")
+    mine = signatures.get(user_id, {})
+    if not isinstance(mine, dict) or not all(isinstance(v, str) for v in mine.values()):
+        raise bad_json("'signatures' must map user ids to objects of strings")
+    return mine
+
+
+def parse_cross_signing_key(key_object: object, user_id: str, usage: str) -> CrossSigningKey:
+    """
+    Check an uploaded cross-signing key (spec: C{CrossSigningKey}): its
+    C{user_id} is the uploader's, its C{usage} includes C{usage}, and it has
+    exactly one C{ed25519:<public key>} key whose value is that public key.
+
+    @raise MatrixError: 400 M_BAD_JSON for a key that is not an object,
+        400 M_INVALID_PARAM for one that breaks these rules.
+    """
+    if not isinstance(key_object, dict):
+        raise bad_json(f"The {usage} key must be an object")
+    if key_object.get("user_id") != user_id:
+        raise invalid_param(f"The {usage} key's user_id must be {user_id}")
+    usages = key_object.get("usage")
+    if not isinstance(usages, list) or usage not in usages:
+        raise invalid_param(f"The {usage} key's usage must include {usage!r}")
+    keys = key_object.get("keys")
+    if not isinstance(keys, dict) or len(keys) != 1:
+        raise invalid_param(f"The {usage} key must have exactly one key")
+    key_id, public_key = next(iter(keys.items()))
+    if not isinstance(public_key, str) or key_id != f"{ED25519}:{public_key}":
+        raise invalid_param(f"The {usage} key must be named ed25519:<its public key>")
+    try:
+        verify_key_for(key_id, public_key)
+    except Exception:
+        raise invalid_param(f"The {usage} key is not an ed25519 public key") from None
+    signatures_by(key_object, user_id)  # checks the shape
+    return CrossSigningKey(user_id, usage, key_id, public_key, key_object)
+
+
+def _failure(errcode: str, message: str) -> dict:
+    return {"errcode": errcode, "error": message}
+
+
+class _Refused(Exception):
+    """One signed object of /keys/signatures/upload is refused."""
+
+    def __init__(self, errcode: str, message: str):
+        super().__init__(message)
+        self.failure = _failure(errcode, message)
+
+
+def _signatures_or_refuse(key_object: dict, user_id: str) -> dict[str, str]:
+    """L{signatures_by}, refusing only this object when they are malformed."""
+    try:
+        return signatures_by(key_object, user_id)
+    except MatrixError as e:
+        raise _Refused("M_BAD_JSON", e.message) from None
+
+
+def _signature_of(key_object: dict, user_id: str, key_id: str) -> str:
+    """
+    The signature of C{user_id}'s C{key_id} on C{key_object}, checked present.
+
+    @raise _Refused: M_INVALID_SIGNATURE when absent.
+    """
+    signature = _signatures_or_refuse(key_object, user_id).get(key_id)
+    if signature is None:
+        raise _Refused(INVALID_SIGNATURE, f"Missing signature by {key_id}")
+    return signature
+
+
+def _check_same_key(signed: dict, stored: dict) -> None:
+    """
+    The spec: "The signed JSON object must match the key previously
+    uploaded or retrieved for the given key ID, with the exception of the
+    signatures property". C{unsigned} is ignored too, as Synapse does.
+    """
+    if _strip(signed) != _strip(stored):
+        raise _Refused(INVALID_SIGNATURE, "The signed object does not match the stored key")
+
+
+def _check_signed(signed: dict, user_id: str, verify_key) -> None:
+    if not is_signed_by(signed, user_id, verify_key):
+        raise _Refused(INVALID_SIGNATURE, "Invalid signature")
+
+
+def _server_of(user_id: str) -> str | None:
+    try:
+        return parse_user_id(user_id)[1]
+    except InvalidIdentifier:
+        return None
+
+
+# ----------------------------------------------------------- device lists
+
+
+@dataclass(frozen=True)
+class DeviceListDelta:
+    """What C{device_lists} (and C{/keys/changes}) report for a window."""
+
+    changed: list[str]
+    left: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.left)
+
+
+class DeviceLists:
+    """
+    The device-list change stream.
+
+    A change is stored at a position of the one stream and wakes the
+    changed user and everyone sharing a room with them. The /sync source
+    (L{add_to_sync}) reports, for an incremental sync, in
+    C{device_lists.changed} the users whose device lists changed and who
+    share a room with the syncing user (or are that user), plus the users
+    who started sharing a room with them; in C{device_lists.left} the users
+    who no longer share any room with them after the window's membership
+    changes. As Synapse, "a room" is any room, not only encrypted ones, and
+    sharing means both are joined.
+
+    @param store: the L{ruma_tx.storage.cross_signing.CrossSigningStore}.
+    @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    """
+
+    def __init__(self, *, store, streams):
+        self._store = store
+        self._streams = streams
+
+    @property
+    def current(self) -> int:
+        return self._streams.current
+
+    async def audience(self, changes: list[tuple[str, str | None]]) -> set[str]:
+        """
+        Who hears of C{changes} C{(user_id, viewer or None)}: for a public
+        change, the user and everyone sharing a room with them; for a
+        private one, the viewer.
+        """
+        users: set[str] = set()
+        for user_id, viewer in changes:
+            if viewer is not None:
+                users.add(viewer)
+            else:
+                users.add(user_id)
+                users |= await self._store.get_users_sharing_rooms(user_id)
+        return users
+
+    async def record(self, changes: list[tuple[str, str | None]]) -> int:
+        """Record device-list C{changes} at a new position and wake who hears of them."""
+
+        async def persist(position: int):
+            await self._store.record_changes(changes, position)
+            return await self.audience(changes)
+
+        return await self._streams.write(persist, kind="device_lists")
+
+    async def on_device_keys_changed(self, user_id: str) -> None:
+        """Called when C{user_id} uploads new or changed device identity keys."""
+        await self.record([(user_id, None)])
+
+    async def device_deleted(self, user_id: str) -> None:
+        """Called after one or more of C{user_id}'s devices were deleted."""
+        await self.record([(user_id, None)])
+
+    async def add_to_sync(self, ctx) -> None:
+        """Add C{device_lists} to an incremental sync when anything changed."""
+        if ctx.since is None:
+            return  # spec: only for an incremental sync
+        if not ctx.touched("device_lists") and not ctx.touched("room_membership"):
+            return
+        delta = await self.changes(ctx.request.user_id, ctx.since.stream, ctx.now.stream)
+        if delta:
+            ctx.response["device_lists"] = {"changed": delta.changed, "left": delta.left}
+
+    async def changes(self, user_id: str, after: int, upto: int) -> DeviceListDelta:
+        """The device-list delta of C{user_id} for the window C{(after, upto]}."""
+        if after >= upto:
+            return DeviceListDelta([], [])
+        key_changes = await self._store.get_changes(user_id, after, upto)
+        member_events = await self._store.get_membership_events(user_id, after, upto)
+        changed: set[str] = set()
+        left_candidates: set[str] = set()
+        rooms_joined, rooms_left = set(), set()
+        for room_id, member, membership, previous, joined_now in member_events:
+            was_joined, is_joined = previous == "join", membership == "join"
+            if was_joined == is_joined:
+                continue  # a profile change, an invite, a rejected invite...
+            if member == user_id:
+                if is_joined and joined_now:
+                    rooms_joined.add(room_id)
+                elif not is_joined and not joined_now:
+                    rooms_left.add(room_id)
+            elif joined_now:
+                (changed if is_joined else left_candidates).add(member)
+        if rooms_joined or rooms_left:
+            members = await self._store.get_joined_members(sorted(rooms_joined | rooms_left))
+            for room_id in rooms_joined:
+                changed |= members[room_id]
+            for room_id in rooms_left:
+                left_candidates |= members[room_id]
+        public = {c.user_id for c in key_changes if not c.private}
+        private = {c.user_id for c in key_changes if c.private}
+        if not (changed or left_candidates or public or private):
+            return DeviceListDelta([], [])
+        shared = await self._store.get_users_sharing_rooms(user_id) if (
+            changed or left_candidates or public - {user_id}) else set()
+        left = left_candidates - shared - {user_id}
+        started_sharing = (changed & shared) - {user_id}
+        keys_changed = {u for u in public if u == user_id or u in shared}
+        # private: masters the user's own user-signing key signed
+        changed = (started_sharing | keys_changed | private) - left
+        return DeviceListDelta(sorted(changed), sorted(left))
+
+
+# ----------------------------------------------------------- key queries
+
+
+class KeyQueries:
+    """
+    C{POST /keys/query} and C{GET /keys/changes}.
+
+    @param device_keys: C{async (user_ids) -> {user_id: {device_id: keys}}},
+        the device identity keys uploaded to C{/keys/upload} (the
+        L{ruma_tx.storage.keys.KeyStore}'s C{get_device_keys_of_users}).
+    @param store: the L{ruma_tx.storage.cross_signing.CrossSigningStore}.
+    @param device_lists: the L{DeviceLists}, for C{/keys/changes}.
+    """
+
+    def __init__(self, *, device_keys, store, device_lists, server_name: str):
+        self._device_keys = device_keys
+        self._store = store
+        self._device_lists = device_lists
+        self._server_name = server_name
+
+    async def query(self, requester, wanted: dict[str, list[str]]) -> dict:
+        """
+        The keys of the C{wanted} users' devices (all of a user's when the
+        list is empty), with cross-signing signatures merged in, and the
+        users' cross-signing keys as far as the requester may see them.
+        Users of other servers are reported in C{failures} (no federation
+        yet); a local user without keys is present with no devices, as
+        Synapse answers.
+        """
+        viewer = requester.user_id
+        failures: dict[str, dict] = {}
+        local: dict[str, list[str] | None] = {}
+        for user_id, device_ids in wanted.items():
+            server = _server_of(user_id)
+            if server == self._server_name:
+                local[user_id] = list(device_ids) or None
+            elif server is not None:
+                failures[server] = {"status": 503, "message": "Federation is not available"}
+        found = await self._device_keys(list(local)) if local else {}
+        signatures = await self._store.get_device_signatures(list(local))
+        names = await self._store.get_device_names(list(local))
+        device_keys: dict[str, dict] = {}
+        for user_id, asked in local.items():
+            shown = device_keys[user_id] = {}
+            for device_id, keys in sorted(found.get(user_id, {}).items()):
+                if (user_id, device_id) not in names or (asked and device_id not in asked):
+                    continue  # not asked for, or deleted meanwhile
+                shown[device_id] = self._device_info(user_id, keys, names[(user_id, device_id)],
+                                                     signatures.get((user_id, device_id), {}))
+        response = {"device_keys": device_keys, "failures": failures}
+        response.update(await self._cross_signing_keys(viewer, list(local)))
+        return response
+
+    @staticmethod
+    def _device_info(user_id, keys: dict, display_name, signatures: dict) -> dict:
+        info = copy.deepcopy(keys)
+        if signatures:
+            merged = info.setdefault("signatures", {})
+            if isinstance(merged, dict):
+                merged.setdefault(user_id, {}).update(signatures)
+        # As Synapse: the server's unsigned replaces the client's.
+        info["unsigned"] = {} if display_name is None else {"device_display_name": display_name}
+        return info
+
+    async def _cross_signing_keys(self, viewer: str, user_ids: list[str]) -> dict:
+        """
+        C{master_keys}, C{self_signing_keys} and C{user_signing_keys}: the
+        first two for the viewer themself and for users sharing a room with
+        them (joined or invited, either side: the issue restricts what the
+        spec gives anyone to "everyone sharing a room"), the user-signing
+        key only to its owner. Master keys carry the signatures the viewer
+        may see (spec: "Key and signature security").
+        """
+        keys = await self._store.get_keys(user_ids)
+        others = [u for u in keys if u != viewer]
+        if others:
+            shared = await self._store.get_users_sharing_rooms(viewer, ("join", "invite"))
+            keys = {u: k for u, k in keys.items() if u == viewer or u in shared}
+        master_keys, self_signing, user_signing = {}, {}, {}
+        for user_id, by_usage in keys.items():
+            if "master" in by_usage:
+                master_keys[user_id] = copy.deepcopy(by_usage["master"].key_json)
+            if "self_signing" in by_usage:
+                self_signing[user_id] = by_usage["self_signing"].key_json
+            if "user_signing" in by_usage and user_id == viewer:
+                user_signing[user_id] = by_usage["user_signing"].key_json
+        for s in await self._store.get_master_key_signatures(list(master_keys), viewer):
+            signatures = master_keys[s.user_id].setdefault("signatures", {})
+            signatures.setdefault(s.signer_id, {})[s.signing_key_id] = s.signature
+        return {"master_keys": master_keys, "self_signing_keys": self_signing,
+                "user_signing_keys": user_signing}
+
+    async def changes(self, requester, from_stream: int, to_stream: int) -> dict:
+        """
+        C{/keys/changes}: the C{device_lists} computation between two sync
+        tokens (C{to} capped at the current position).
+        """
+        delta = await self._device_lists.changes(
+            requester.user_id, from_stream, min(to_stream, self._device_lists.current))
+        return {"changed": delta.changed, "left": delta.left}
+
+
+# --------------------------------------------------------- cross-signing
+
+
+class CrossSigning:
+    """
+    Uploading cross-signing keys and signatures.
+
+    @param store: the L{ruma_tx.storage.cross_signing.CrossSigningStore}.
+    @param device_keys: as for L{KeyQueries}.
+    @param devices: the L{ruma_tx.storage.devices.DeviceStore} (cross-signing
+        public keys must not be device ids).
+    @param uia: the L{ruma_tx.services.uia.UserInteractiveAuth}.
+    @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    @param device_lists: the L{DeviceLists}, for who hears of a change.
+    """
+
+    def __init__(self, *, store, device_keys, devices, uia, streams, device_lists, server_name: str):
+        self._store = store
+        self._device_keys = device_keys
+        self._devices = devices
+        self._uia = uia
+        self._streams = streams
+        self._device_lists = device_lists
+        self._server_name = server_name
+
+    async def upload_keys(self, requester, body: dict) -> None:
+        """
+        C{POST /keys/device_signing/upload}: store the user's master,
+        self-signing and user-signing keys.
+
+        UIA is skipped when the user has no master key yet, and when every
+        key sent is the one already stored (the spec's idempotent retry:
+        then nothing changes, as Synapse does).
+
+        @raise MatrixError: 400 M_INVALID_PARAM / M_BAD_JSON for a malformed
+            key, 400 M_MISSING_PARAM when a self-signing or user-signing key
+            comes with no master key known, 400 M_INVALID_SIGNATURE when the
+            master key did not sign it, 403 when a public key is one of the
+            user's device ids, 401 for UIA.
+        """
+        user_id = requester.user_id
+        given = {usage: parse_cross_signing_key(body[field], user_id, usage)
+                 for field, usage in KEY_FIELDS if body.get(field) is not None}
+        existing = (await self._store.get_keys([user_id])).get(user_id, {})
+        if "master" in existing:
+            if all(usage in existing and existing[usage].key_id == key.key_id
+                   for usage, key in given.items()):
+                return  # no new key: nothing to do, and no UIA asked
+            await self._uia.authenticate(body, action="device_signing", user_id=user_id,
+                                         flows=[[PASSWORD]], server_name=self._server_name)
+        if not given:
+            return
+        master = given.get("master") or existing.get("master")
+        for usage in ("self_signing", "user_signing"):
+            if usage not in given:
+                continue
+            if master is None:
+                raise missing_param("No master key available to verify the signature")
+            if not is_signed_by(given[usage].key_json, user_id,
+                                verify_key_for(master.key_id, master.public_key)):
+                raise MatrixError(400, INVALID_SIGNATURE,
+                                  f"The {usage} key is not signed by the master key")
+        for key in given.values():
+            if await self._devices.get_device(user_id, key.public_key) is not None:
+                raise forbidden("Key ID in use")
+
+        async def persist(position: int):
+            await self._store.put_keys(user_id, list(given.values()), position)
+            return await self._device_lists.audience([(user_id, None)])
+
+        await self._streams.write(persist, kind="device_lists")
+
+    async def upload_signatures(self, requester, signed: dict[str, dict[str, dict]]) -> dict:
+        """
+        C{POST /keys/signatures/upload}: verify and store signatures on the
+        requester's own device keys (by their self-signing key), on their
+        own master key (by one of their devices), and on other users' master
+        keys (by their user-signing key).
+
+        @return: C{{"failures": {user_id: {key_id: error}}}} for every
+            signed object refused; the others are stored.
+        """
+        user_id = requester.user_id
+        local = [u for u in signed if _server_of(u) == self._server_name]
+        keys = await self._store.get_keys(sorted(set(local) | {user_id}))
+        mine = keys.get(user_id, {})
+        failures: dict[str, dict] = {}
+        device_sigs: list[DeviceSignature] = []
+        master_sigs: list[MasterKeySignature] = []
+        changes: list[tuple[str, str | None]] = []
+        own_devices = {}
+        if signed.get(user_id):
+            own_devices = (await self._device_keys([user_id])).get(user_id, {})
+        for target, objects in signed.items():
+            for key_id, key_object in objects.items():
+                try:
+                    if target == user_id:
+                        found = self._own_signatures(user_id, key_id, key_object, mine, own_devices)
+                    else:
+                        found = [self._user_signature(
+                            user_id, target, key_id, key_object, mine, keys.get(target, {}))]
+                except _Refused as refused:
+                    failures.setdefault(target, {})[key_id] = refused.failure
+                    continue
+                for signature in found:
+                    if isinstance(signature, DeviceSignature):
+                        device_sigs.append(signature)
+                    else:
+                        master_sigs.append(signature)
+                changes.append((target, None if target == user_id else user_id))
+        if changes:
+
+            async def persist(position: int):
+                await self._store.put_signatures(device_sigs, master_sigs, changes, position)
+                return await self._device_lists.audience(changes)
+
+            await self._streams.write(persist, kind="device_lists")
+        return {"failures": failures}
+
+    @staticmethod
+    def _own_signatures(user_id, key_id, key_object, mine, own_devices) -> list:
+        """Signatures on the user's own master key (by devices) or device (by the self-signing key)."""
+        master = mine.get("master")
+        if master is not None and key_id == master.public_key:
+            _check_same_key(key_object, master.key_json)
+            stored = signatures_by(master.key_json, user_id)
+            found = []
+            for signing_key_id, signature in _signatures_or_refuse(key_object, user_id).items():
+                if signing_key_id == master.key_id or stored.get(signing_key_id) == signature:
+                    continue  # already part of the stored key
+                device_id = signing_key_id.partition(":")[2]
+                device_key = own_devices.get(device_id, {}).get("keys", {}).get(signing_key_id)
+                if not signing_key_id.startswith(ED25519 + ":") or not isinstance(device_key, str):
+                    raise _Refused(INVALID_SIGNATURE, f"Unknown signing device key {signing_key_id}")
+                try:
+                    verify_key = verify_key_for(signing_key_id, device_key)
+                except Exception:
+                    raise _Refused(INVALID_SIGNATURE, f"Invalid device key {signing_key_id}") from None
+                _check_signed(key_object, user_id, verify_key)
+                found.append(MasterKeySignature(user_id, master.key_id, user_id, signing_key_id, signature))
+            if not found:
+                raise _Refused(INVALID_SIGNATURE, "No new signature by one of the user's devices")
+            return found
+        device = own_devices.get(key_id)
+        if device is None:
+            raise _Refused("M_NOT_FOUND", "Unknown device or key")
+        self_signing = mine.get("self_signing")
+        if self_signing is None:
+            raise _Refused("M_NOT_FOUND", "No self-signing key has been uploaded")
+        _check_same_key(key_object, device)
+        signature = _signature_of(key_object, user_id, self_signing.key_id)
+        _check_signed(key_object, user_id, verify_key_for(self_signing.key_id, self_signing.public_key))
+        return [DeviceSignature(user_id, key_id, self_signing.key_id, signature)]
+
+    @staticmethod
+    def _user_signature(user_id, target, key_id, key_object, mine, theirs) -> MasterKeySignature:
+        """A signature of the requester's user-signing key on C{target}'s master key."""
+        user_signing = mine.get("user_signing")
+        if user_signing is None:
+            raise _Refused("M_NOT_FOUND", "No user-signing key has been uploaded")
+        master = theirs.get("master")
+        if master is None or key_id != master.public_key:
+            raise _Refused("M_NOT_FOUND", f"{key_id} is not the master key of {target}")
+        _check_same_key(key_object, master.key_json)
+        signature = _signature_of(key_object, user_id, user_signing.key_id)
+        _check_signed(key_object, user_id, verify_key_for(user_signing.key_id, user_signing.public_key))
+        return MasterKeySignature(target, master.key_id, user_id, user_signing.key_id, signature)
+

@@ -1,0 +1,163 @@
+"""
+A user's devices: listing, renaming and deleting them (L{DeviceManager}),
+and their last_seen_ts and last_seen_ip kept without a write per request
+(L{DeviceActivity}).
+"""
+from __future__ import annotations
+
+from twisted.internet.task import LoopingCall
+
+from ruma_tx.logs import logger
+from ruma_tx.services.uia import PASSWORD
+from ruma_tx.matrix.errors import MatrixError, not_found
+
+log = logger(__name__)
+
+#: Seconds between writes of the batched last-seen times.
+FLUSH_INTERVAL_S = 10.0
+
+
+class DeviceActivity:
+    """
+    Collects the last time and address each device was seen, in memory,
+    and writes them in one statement every L{FLUSH_INTERVAL_S}. The pending
+    map holds at most one entry per active device and is emptied each flush.
+    """
+
+    def __init__(self, devices, clock):
+        self._devices = devices
+        self._clock = clock
+        self._pending: dict[tuple[str, str], tuple[int, str]] = {}
+        self._loop = LoopingCall(self.flush)
+        self._loop.clock = clock
+
+    def start(self) -> None:
+        self._loop.start(FLUSH_INTERVAL_S, now=False)
+
+    async def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+        await self.flush()
+
+    def record(self, user_id: str, device_id: str, ip: str) -> None:
+        self._pending[(user_id, device_id)] = (int(self._clock.seconds() * 1000), ip)
+
+    def pending(self, user_id: str, device_id: str) -> tuple[int, str] | None:
+        """The not yet written C{(ts, ip)} of a device, for reads."""
+        return self._pending.get((user_id, device_id))
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, {}
+        rows = [(user, device, ts, ip) for (user, device), (ts, ip) in batch.items()]
+        try:
+            await self._devices.record_last_seen(rows)
+        except Exception:
+            log.failure("could not store device activity")
+
+
+class DeviceManager:
+    """
+    The device management use cases: listing, renaming and deleting the
+    requester's own devices. Deleting a device revokes its tokens at once.
+
+    @param devices: the L{ruma_tx.storage.devices.DeviceStore}.
+    @param activity: the L{DeviceActivity}, whose not yet written times
+        are merged into what is read.
+    @param uia: the L{ruma_tx.services.uia.UserInteractiveAuth} that guards deletion.
+    @param sessions: the L{ruma_tx.services.sessions.SessionIssuer}, told of
+        revoked tokens.
+    """
+
+    def __init__(self, *, devices, activity, uia, sessions, server_name: str):
+        self._devices = devices
+        self._activity = activity
+        self._uia = uia
+        self._sessions = sessions
+        self._server_name = server_name
+
+    async def list_devices(self, requester) -> list[dict]:
+        """The requester's devices, as the spec's C{Device} objects."""
+        devices = await self._devices.get_devices(requester.user_id)
+        return [self._describe(device) for device in devices]
+
+    async def get_device(self, requester, device_id: str) -> dict:
+        """
+        One of the requester's devices.
+
+        @raise MatrixError: 404 M_NOT_FOUND if the requester has no such device.
+        """
+        device = await self._devices.get_device(requester.user_id, device_id)
+        if device is None:
+            raise not_found("Unknown device")
+        return self._describe(device)
+
+    async def update_device(self, requester, device_id: str, display_name: str | None) -> None:
+        """
+        Rename one of the requester's devices; C{None} leaves the name as it
+        is (the spec: "If not given, the display name is unchanged"; Synapse
+        also treats C{null} so).
+
+        @raise MatrixError: 404 M_NOT_FOUND if the requester has no such
+            device (only application services may create devices, spec
+            v1.17), 400 M_TOO_LARGE if the name is too long.
+        """
+        check_device_display_name(display_name)
+        if display_name is None:
+            found = await self._devices.get_device(requester.user_id, device_id) is not None
+        else:
+            found = await self._devices.set_display_name(requester.user_id, device_id, display_name)
+        if not found:
+            raise not_found("Unknown device")
+
+    async def delete_devices(self, requester, body: dict, device_ids: list[str]) -> None:
+        """
+        Delete some of the requester's devices and revoke their tokens,
+        once the request's C{auth} proves the password again (the spec's
+        security considerations ask for more than the access token).
+
+        Ids of devices the requester does not have are ignored: the spec
+        answers 200 when a device "had been removed previously", as
+        Synapse does.
+
+        @param body: the request body, for its C{auth} dict.
+        @raise MatrixError: 401 with the UIA flows until authenticated.
+        """
+        await self._uia.authenticate(
+            body, action="delete_devices", user_id=requester.user_id,
+            flows=[[PASSWORD]], server_name=self._server_name,
+        )
+        if not device_ids:
+            return
+        revoked = await self._devices.delete_devices(requester.user_id, list(dict.fromkeys(device_ids)))
+        self._sessions.revoked(revoked)
+
+    def _describe(self, device) -> dict:
+        last_seen_ts, last_seen_ip = device.last_seen_ts, device.last_seen_ip
+        pending = self._activity.pending(device.user_id, device.device_id)
+        if pending is not None:
+            last_seen_ts, last_seen_ip = pending
+        described = {"device_id": device.device_id}
+        if device.display_name is not None:
+            described["display_name"] = device.display_name
+        if last_seen_ip is not None:
+            described["last_seen_ip"] = last_seen_ip
+        if last_seen_ts is not None:
+            described["last_seen_ts"] = last_seen_ts
+        return described
+
+
+#: The longest device display name (Synapse's C{MAX_DEVICE_DISPLAY_NAME_LEN}).
+MAX_DEVICE_DISPLAY_NAME_LENGTH = 100
+
+
+def check_device_display_name(display_name: str | None) -> None:
+    """
+    @raise MatrixError: 400 M_TOO_LARGE if longer than
+        L{MAX_DEVICE_DISPLAY_NAME_LENGTH} characters (the spec sets no limit;
+        this is Synapse's, with its error code).
+    """
+    if display_name is not None and len(display_name) > MAX_DEVICE_DISPLAY_NAME_LENGTH:
+        raise MatrixError(
+            400, "M_TOO_LARGE",
+            f"Device display name is too long (max {MAX_DEVICE_DISPLAY_NAME_LENGTH})",
+        )

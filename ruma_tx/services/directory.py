@@ -1,0 +1,399 @@
+"""
+Room aliases and the published room directory (spec: "Room aliases",
+"Published room directory"), and the check of new aliases in
+C{m.room.canonical_alias} events.
+
+This server does not federate yet: an alias or a directory on another
+server cannot be asked for, and is answered as Synapse answers when the
+other server cannot be reached (502).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from ruma_tx.matrix.errors import MatrixError, forbidden, invalid_param, not_found
+from ruma_tx.services.events import EventSpec
+from ruma_tx.matrix.identifiers import (
+    InvalidIdentifier, is_valid_room_id, is_valid_server_name, parse_room_alias,
+)
+from ruma_tx.matrix.power_levels import event_power_level, user_power_level
+from ruma_tx.storage.directory import AliasExists, ListedRoom
+
+CANONICAL_ALIAS = ("m.room.canonical_alias", "")
+CREATE = ("m.room.create", "")
+POWER_LEVELS = ("m.room.power_levels", "")
+HISTORY_VISIBILITY = ("m.room.history_visibility", "")
+
+#: The largest page /publicRooms returns, also when no limit is asked for
+#: (Synapse then returns every room; we page, and give a next_batch).
+MAX_PAGE = 1000
+
+_FETCH = object()
+
+
+def unreachable_server() -> MatrixError:
+    """What Synapse answers when another server cannot be reached."""
+    return MatrixError(502, "M_UNKNOWN", "This server cannot query other servers")
+
+
+# -- pagination tokens -----------------------------------------------------
+
+def encode_token(forwards: bool, joined: int, room_id: str) -> str:
+    """
+    An opaque /publicRooms token: the room a page starts after (forwards)
+    or ends before (backwards), in directory order.
+    """
+    raw = json.dumps([1 if forwards else 0, joined, room_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_token(token: str) -> tuple[bool, int, str]:
+    """
+    @return: C{(forwards, joined, room_id)}.
+    @raise MatrixError: 400 M_INVALID_PARAM for anything we did not issue.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        forwards, joined, room_id = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, UnicodeError, ValueError, TypeError):
+        raise invalid_param("Invalid pagination token") from None
+    if forwards not in (0, 1) or type(joined) is not int or not isinstance(room_id, str):
+        raise invalid_param("Invalid pagination token")
+    return bool(forwards), joined, room_id
+
+
+# -- directory entries -----------------------------------------------------
+
+def _string(content: dict | None, key: str) -> str | None:
+    value = (content or {}).get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def plain_text_topic(content: dict | None) -> str | None:
+    """
+    The plain text of a topic: the C{text/plain} representation in
+    C{m.topic} (a representation without mimetype is plain text), else the
+    C{topic} property (as Synapse).
+    """
+    content = content or {}
+    block = content.get("m.topic")
+    texts = block.get("m.text") if isinstance(block, dict) else None
+    if isinstance(texts, list):
+        for text in texts:
+            if isinstance(text, dict) and text.get("mimetype", "text/plain") == "text/plain" \
+                    and isinstance(text.get("body"), str):
+                return text["body"] or None
+    return _string(content, "topic")
+
+
+def directory_entry(room: ListedRoom) -> dict:
+    """A C{PublishedRoomsChunk}, with the optional fields the room has."""
+    state = room.state
+    entry = {
+        "room_id": room.room_id,
+        "num_joined_members": room.joined,
+        "world_readable":
+            _string(state.get("m.room.history_visibility"), "history_visibility") == "world_readable",
+        "guest_can_join": _string(state.get("m.room.guest_access"), "guest_access") == "can_join",
+    }
+    optional = {
+        "name": _string(state.get("m.room.name"), "name"),
+        "topic": plain_text_topic(state.get("m.room.topic")),
+        "avatar_url": _string(state.get("m.room.avatar"), "url"),
+        "join_rule": _string(state.get("m.room.join_rules"), "join_rule"),
+        "room_type": _string(state.get("m.room.create"), "type"),
+    }
+    alias = _string(state.get("m.room.canonical_alias"), "alias")
+    if alias is not None and _is_alias(alias):
+        optional["canonical_alias"] = alias
+    entry.update({key: value for key, value in optional.items() if value is not None})
+    return entry
+
+
+def _is_alias(value: object) -> bool:
+    try:
+        parse_room_alias(value)  # type: ignore[arg-type]
+    except (InvalidIdentifier, TypeError, AttributeError):
+        return False
+    return True
+
+
+class Directory:
+    """
+    Room aliases, the room directory, and the canonical alias check.
+
+    @param directory: the L{ruma_tx.storage.directory.DirectoryStore}.
+    @param events: the L{ruma_tx.storage.events.EventStore}.
+    @param creator: the L{ruma_tx.services.events.EventCreator}, to drop a
+        deleted alias from the room's C{m.room.canonical_alias}.
+    @param accounts: the L{ruma_tx.storage.accounts.AccountStore}: server
+        admins may manage any alias and publish any room (as Synapse).
+    """
+
+    def __init__(self, *, directory, events, creator, accounts, server_name: str):
+        self._directory = directory
+        self._events = events
+        self._creator = creator
+        self._accounts = accounts
+        self._server_name = server_name
+
+    # -- aliases -----------------------------------------------------------
+
+    def _parse_alias(self, room_alias: str) -> str:
+        """@return: the alias' server name. @raise MatrixError: 400 M_INVALID_PARAM."""
+        try:
+            return parse_room_alias(room_alias)[1]
+        except InvalidIdentifier as e:
+            raise invalid_param(f"Room alias invalid: {e}") from None
+
+    async def create_alias(self, user_id: str, room_alias: str, room_id: str) -> None:
+        """
+        Map a local alias to a room.
+
+        As Synapse (with its default C{require_membership_for_aliases}),
+        only a joined member of the room (or a server admin) may; an unknown
+        room gets the same 403, as one cannot be in it.
+
+        @raise MatrixError: 400 M_INVALID_PARAM for a bad or foreign alias or
+            a bad room id, 403 when not in the room, 409 M_ROOM_IN_USE when
+            the alias is taken.
+        """
+        if self._parse_alias(room_alias) != self._server_name:
+            raise invalid_param("Room alias must be on this server")
+        if not is_valid_room_id(room_id):
+            raise invalid_param("Invalid room id")
+        state = await self._events.get_state(room_id, [("m.room.member", user_id)])
+        member = state.get(("m.room.member", user_id))
+        joined = member is not None and member.content.get("membership") == "join"
+        if not joined:
+            if not await self._is_admin(user_id) or await self._events.get_room_head(room_id) is None:
+                raise forbidden("You must be in the room to create an alias for it")
+        try:
+            await self._directory.create_alias(room_alias, room_id, user_id)
+        except AliasExists:
+            raise MatrixError(409, "M_ROOM_IN_USE", f"Room alias {room_alias} already exists") from None
+
+    async def resolve_alias(self, room_alias: str) -> dict:
+        """
+        @return: C{{room_id, servers}}.
+        @raise MatrixError: 400 for a bad alias, 404 when unknown, 502 for
+            another server's alias (no federation yet).
+        """
+        if self._parse_alias(room_alias) != self._server_name:
+            raise unreachable_server()
+        found = await self._directory.get_alias(room_alias)
+        if found is None:
+            raise not_found(f"Room alias {room_alias} not found")
+        # Only this server is in any room for now: it is the one to join through.
+        return {"room_id": found[0], "servers": [self._server_name]}
+
+    async def delete_alias(self, user_id: str, room_alias: str) -> None:
+        """
+        Remove an alias. As Synapse: its creator, a server admin, or a
+        joined member who may send C{m.room.canonical_alias} may; then the
+        alias is dropped from the room's canonical alias event if the user
+        may change it (if not, the alias is still deleted, as the spec
+        recommends).
+
+        @raise MatrixError: 400 for a bad alias, 404 when unknown, 403 when
+            not allowed.
+        """
+        self._parse_alias(room_alias)
+        found = await self._directory.get_alias(room_alias)
+        if found is None:
+            raise not_found(f"Room alias {room_alias} not found")
+        room_id, alias_creator = found
+        if alias_creator != user_id and not await self._may_edit_directory(user_id, room_id):
+            raise forbidden("You don't have permission to delete the alias")
+        if await self._directory.delete_alias(room_alias) is None:
+            raise not_found(f"Room alias {room_alias} not found")
+        await self._remove_from_canonical_alias(user_id, room_id, room_alias)
+
+    async def _remove_from_canonical_alias(self, user_id: str, room_id: str, room_alias: str) -> None:
+        state = await self._events.get_state(room_id, [CANONICAL_ALIAS])
+        event = state.get(CANONICAL_ALIAS)
+        if event is None:
+            return
+        content = dict(event.content)
+        changed = False
+        if content.get("alias") == room_alias:
+            del content["alias"]
+            changed = True
+        alt_aliases = content.get("alt_aliases")
+        if isinstance(alt_aliases, list) and room_alias in alt_aliases:
+            remaining = [alias for alias in alt_aliases if alias != room_alias]
+            if remaining:
+                content["alt_aliases"] = remaining
+            else:
+                del content["alt_aliases"]
+            changed = True
+        if not changed:
+            return
+        try:
+            await self._creator.send(EventSpec(room_id, user_id, "m.room.canonical_alias", content, ""))
+        except MatrixError as e:
+            if e.code != 403:
+                raise
+            # Not allowed to change the event: the alias is deleted anyway.
+
+    async def local_aliases(self, user_id: str, room_id: str) -> list[str]:
+        """
+        The room's aliases on this server, for a joined member or anyone
+        when the room is world-readable (as Synapse: the same 403 for an
+        unknown room).
+        """
+        member_key = ("m.room.member", user_id)
+        state = await self._events.get_state(room_id, [member_key, HISTORY_VISIBILITY])
+        member = state.get(member_key)
+        visibility = state.get(HISTORY_VISIBILITY)
+        if not (member is not None and member.content.get("membership") == "join") and not (
+            visibility is not None and visibility.content.get("history_visibility") == "world_readable"
+        ):
+            raise forbidden("You are not a member of the room")
+        return await self._directory.get_aliases_for_room(room_id)
+
+    async def check_canonical_alias(self, room_id: str, content: dict, *, previous=_FETCH) -> None:
+        """
+        Check the aliases an C{m.room.canonical_alias} event adds (spec: PUT
+        /rooms/{roomId}/state: aliases being removed or already in the
+        event are not validated): each must be a valid alias that names
+        this room. Another server's alias cannot be checked without
+        federation, so it is refused.
+
+        @param content: the new event's content.
+        @param previous: the content of the room's current canonical alias
+            event (C{None} or C{{}} when it has none); read from the room's
+            state when not given.
+        @raise MatrixError: 400 M_INVALID_PARAM when an alias is malformed
+            or C{alt_aliases} is not a list, 400 M_BAD_ALIAS when an alias
+            does not point to this room.
+        """
+        if previous is _FETCH:
+            state = await self._events.get_state(room_id, [CANONICAL_ALIAS])
+            event = state.get(CANONICAL_ALIAS)
+            previous = event.content if event is not None else None
+        previous = previous if isinstance(previous, dict) else {}
+        added = []
+        alias = content.get("alias")
+        if alias is not None and alias != "" and alias != previous.get("alias"):
+            added.append(alias)
+        alt_aliases = content.get("alt_aliases", [])
+        if not isinstance(alt_aliases, list):
+            raise invalid_param("'alt_aliases' must be a list")
+        old_alt = previous.get("alt_aliases")
+        old_alt = [a for a in old_alt if isinstance(a, str)] if isinstance(old_alt, list) else []
+        added += [a for a in alt_aliases if not (isinstance(a, str) and a in old_alt)]
+        if not added:
+            return
+        for candidate in added:
+            if not isinstance(candidate, str) or not _is_alias(candidate):
+                raise invalid_param(f"Invalid room alias: {candidate!r}")
+        rooms = await self._directory.get_alias_rooms(list(dict.fromkeys(added)))
+        for candidate in added:
+            if rooms.get(candidate) != room_id:
+                raise MatrixError(400, "M_BAD_ALIAS", f"Room alias {candidate} does not point to this room")
+
+    # -- the published room directory -------------------------------------
+
+    async def get_visibility(self, room_id: str) -> str:
+        published = await self._directory.is_published(room_id)
+        if published is None:
+            raise not_found("Room not found")
+        return "public" if published else "private"
+
+    async def set_visibility(self, user_id: str, room_id: str, visibility: str) -> None:
+        """
+        Publish or unpublish a room. The spec leaves who may to the server;
+        as Synapse: a joined member who may send C{m.room.canonical_alias}
+        (a moderator, by default), or a server admin.
+
+        @raise MatrixError: 400 for a bad visibility, 404 for an unknown
+            room (spec; Synapse says 400), 403 when not allowed.
+        """
+        if visibility not in ("public", "private"):
+            raise invalid_param("'visibility' must be 'public' or 'private'")
+        if await self._events.get_room_head(room_id) is None:
+            raise not_found("Room not found")
+        if not await self._may_edit_directory(user_id, room_id):
+            raise forbidden("You need to be a moderator in the room to change its directory visibility")
+        await self._directory.set_published(room_id, visibility == "public")
+
+    async def public_rooms(
+        self, *, limit: int | None = None, since: str | None = None, server: str | None = None,
+        search_term: str | None = None, room_types: list | None = None,
+        third_party_instance_id: str | None = None, include_all_networks: bool = False,
+    ) -> dict:
+        """
+        A page of the published room directory: most joined members first,
+        then by room id, with keyset tokens (stable as rooms come and go).
+
+        @param limit: the page size; C{None} or 0 for as many as we give
+            at once (L{MAX_PAGE}).
+        @param server: another server's directory is not reachable (502).
+        @param third_party_instance_id: a network of an application
+            service; we have none, so no room is published in one (the
+            list is empty, as Synapse's would be).
+        """
+        if server is not None and server != self._server_name:
+            if not is_valid_server_name(server):
+                raise invalid_param(f"Invalid server name: {server}")
+            raise unreachable_server()
+        if limit is not None and limit < 0:
+            raise invalid_param("'limit' must not be negative")
+        if include_all_networks and third_party_instance_id is not None:
+            raise invalid_param("Can't use include_all_networks with an explicit network")
+        page_size = min(limit or MAX_PAGE, MAX_PAGE)
+        forwards, bound = True, None
+        if since is not None:
+            forwards, joined, room_id = decode_token(since)
+            bound = (joined, room_id)
+        if third_party_instance_id is not None:
+            return {"chunk": [], "total_room_count_estimate": 0}
+        page = await self._directory.get_public_rooms(
+            limit=page_size + 1, bound=bound, forwards=forwards,
+            search_term=search_term or None, room_types=room_types,
+        )
+        rooms = page.rooms
+        more = len(rooms) > page_size
+        rooms = rooms[:page_size] if forwards else rooms[-page_size:]
+        response: dict = {
+            "chunk": [directory_entry(room) for room in rooms],
+            "total_room_count_estimate": page.total,
+        }
+        if rooms:
+            first, last = rooms[0], rooms[-1]
+            # As Synapse: a page reached with a token has rooms on the side
+            # it came from; the side it goes on to has more when the one
+            # extra room we asked for came back.
+            more_after = more if forwards else since is not None
+            more_before = since is not None if forwards else more
+            if more_after:
+                response["next_batch"] = encode_token(True, last.joined, last.room_id)
+            if more_before:
+                response["prev_batch"] = encode_token(False, first.joined, first.room_id)
+        return response
+
+    # -- permissions -------------------------------------------------------
+
+    async def _may_edit_directory(self, user_id: str, room_id: str) -> bool:
+        """
+        Synapse's C{check_can_change_room_list}: joined, with the power to
+        send C{m.room.canonical_alias}; or a server admin.
+        """
+        head = await self._events.get_room_head(room_id)
+        if head is not None:
+            member_key = ("m.room.member", user_id)
+            state = await self._events.get_state(room_id, [member_key, CREATE, POWER_LEVELS])
+            member = state.get(member_key)
+            if member is not None and member.content.get("membership") == "join":
+                pdus = {key: event.pdu for key, event in state.items()}
+                needed = event_power_level(CANONICAL_ALIAS[0], True, pdus)
+                if user_power_level(user_id, pdus, head.room_version) >= needed:
+                    return True
+        return await self._is_admin(user_id)
+
+    async def _is_admin(self, user_id: str) -> bool:
+        account = await self._accounts.get_account(user_id)
+        return account is not None and account.is_admin

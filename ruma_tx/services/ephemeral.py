@@ -1,0 +1,339 @@
+"""
+A room's ephemeral events: typing notifications (spec: "Typing
+Notifications"), receipts ("Receipts") and the read markers API ("Read and
+unread markers"). Both classes are also /sync sources, adding C{m.typing}
+and C{m.receipt} to each joined room's C{ephemeral} events.
+
+Typing is kept in memory only: per room, who types until when, and the
+stream position of the room's last change (a position taken without a
+database write, so incremental syncs see the change and its waiters wake).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from twisted.internet import defer
+
+from ruma_tx.logs import logger
+from ruma_tx.matrix.errors import bad_json, forbidden, invalid_param, not_found
+from ruma_tx.storage.ephemeral import Receipt
+
+log = logger(__name__)
+
+#: Longest typing timeout honoured (Synapse: "Limit timeout to stop people
+#: from setting silly typing timeouts", 120 s).
+MAX_TYPING_TIMEOUT_MS = 120_000
+#: The timeout when the client gives none (Synapse's default).
+DEFAULT_TYPING_TIMEOUT_MS = 30_000
+
+READ = "m.read"
+READ_PRIVATE = "m.read.private"
+FULLY_READ = "m.fully_read"
+RECEIPT_TYPES = (READ, READ_PRIVATE, FULLY_READ)
+
+#: The C{thread_id} of a receipt for the main timeline.
+MAIN_THREAD = "main"
+
+
+def typing_event(user_ids) -> dict:
+    """The C{m.typing} event of a room where C{user_ids} type."""
+    return {"type": "m.typing", "content": {"user_ids": sorted(user_ids)}}
+
+
+def typing_timeout_ms(timeout: int | None) -> int:
+    """The timeout to honour for a requested one (in ms)."""
+    if timeout is None:
+        return DEFAULT_TYPING_TIMEOUT_MS
+    return max(0, min(timeout, MAX_TYPING_TIMEOUT_MS))
+
+
+def receipt_event(receipts) -> dict:
+    """
+    One C{m.receipt} event for a room's receipts (spec: "receipts SHOULD be
+    batched into one event per room"):
+    C{{event_id: {receipt_type: {user_id: {"ts": ..., "thread_id"?: ...}}}}}.
+    """
+    content: dict = {}
+    for receipt in receipts:
+        entry = {"ts": receipt.ts}
+        if receipt.thread_id is not None:
+            entry["thread_id"] = receipt.thread_id
+        content.setdefault(receipt.event_id, {}).setdefault(receipt.receipt_type, {})[receipt.user_id] = entry
+    return {"type": "m.receipt", "content": content}
+
+
+def check_receipt(receipt_type: str, thread_id: object) -> None:
+    """
+    @raise MatrixError: 400 M_INVALID_PARAM for an unknown receipt type, a
+        C{thread_id} that is not a non-empty string, or one given with
+        C{m.fully_read} (spec: "provided for an incompatible receipt type").
+    """
+    if receipt_type not in RECEIPT_TYPES:
+        raise invalid_param(f"Receipt type must be one of {', '.join(RECEIPT_TYPES)}")
+    if thread_id is None:
+        return
+    if not isinstance(thread_id, str) or not thread_id:
+        raise invalid_param("thread_id field must be a non-empty string")
+    if receipt_type == FULLY_READ:
+        raise invalid_param("thread_id is not allowed for m.fully_read")
+
+
+class TypingTracker:
+    """
+    Who types in which room, in memory; each typer's expiry is a timer on
+    C{clock}, so memory is bounded by the current typers plus the last
+    change positions of at most C{max_rooms} rooms.
+
+    @param events: the L{ruma_tx.storage.events.EventStore} (room members).
+    @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    @param clock: an C{IReactorTime}.
+    @param max_rooms: rooms whose last change position is remembered; an
+        incremental sync from before the oldest forgotten change gets the
+        typing list of every joined room (always correct, rarely needed).
+    """
+
+    def __init__(self, *, events, streams, clock, max_rooms: int = 10_000):
+        self._events = events
+        self._streams = streams
+        self._clock = clock
+        self._typers: dict[str, dict[str, object]] = {}   # room -> user -> expiry timer
+        self._changed: OrderedDict[str, int] = OrderedDict()  # room -> last change position
+        # Positions up to here may hide changes we no longer know of: at
+        # first, those before this start (typing is not kept across restarts).
+        self._forgotten_before = streams.current
+        self._max_rooms = max_rooms
+
+    def typers(self, room_id: str) -> list[str]:
+        return sorted(self._typers.get(room_id, ()))
+
+    async def set_typing(self, requester_id: str, room_id: str, user_id: str, typing: bool,
+                         timeout_ms: int | None = None) -> None:
+        """
+        Start (for C{timeout_ms}) or stop the user's typing in the room.
+        Renewing a typing user's timeout or stopping a user who does not
+        type changes nothing visible, so wakes nobody (as Synapse).
+
+        @raise MatrixError: 403 for another user's typing, or when the user
+            is not joined to the room.
+        """
+        if requester_id != user_id:
+            raise forbidden("Cannot set another user's typing state")
+        members = await self._events.get_members(room_id, ("join",))
+        if user_id not in members:
+            raise forbidden("You are not in this room")
+        room = self._typers.get(room_id, {})
+        timer = room.get(user_id)
+        if typing:
+            delay = typing_timeout_ms(timeout_ms) / 1000
+            if timer is not None:
+                timer.reset(delay)
+                return
+            room = self._typers.setdefault(room_id, {})
+            room[user_id] = self._clock.callLater(delay, self._expire, room_id, user_id)
+        else:
+            if timer is None:
+                return
+            timer.cancel()
+            self._remove(room_id, user_id)
+        await self._record_change(room_id, members)
+
+    def _remove(self, room_id: str, user_id: str) -> None:
+        room = self._typers.get(room_id)
+        if room is None:
+            return
+        room.pop(user_id, None)
+        if not room:
+            del self._typers[room_id]
+
+    def _expire(self, room_id: str, user_id: str) -> None:
+        self._remove(room_id, user_id)
+        d = defer.ensureDeferred(self._expired(room_id))
+        d.addErrback(lambda f: log.failure("typing expiry in {room_id}", f, room_id=room_id))
+
+    async def _expired(self, room_id: str) -> None:
+        members = await self._events.get_members(room_id, ("join",))
+        await self._record_change(room_id, members)
+
+    async def _record_change(self, room_id: str, members) -> None:
+        """Take a stream position for the room's change and wake its members."""
+
+        async def mark(position: int):
+            self._mark(room_id, position)
+            return list(members)
+
+        await self._streams.write(mark, kind="typing")
+
+    def _mark(self, room_id: str, position: int) -> None:
+        self._changed[room_id] = position
+        self._changed.move_to_end(room_id)
+        while len(self._changed) > self._max_rooms:
+            _, forgotten = self._changed.popitem(last=False)
+            self._forgotten_before = max(self._forgotten_before, forgotten)
+
+    async def after_persist(self, event, position: int, audience) -> None:
+        """
+        An C{EventCreator} hook: a typer who leaves (or is kicked or banned)
+        stops typing at once, the membership event's position marking the
+        change (its audience, the room's members, is woken by it).
+        """
+        pdu = event.pdu
+        if pdu.get("type") != "m.room.member" or pdu.get("content", {}).get("membership") == "join":
+            return
+        room = self._typers.get(event.room_id, {})
+        timer = room.get(pdu.get("state_key"))
+        if timer is None:
+            return
+        timer.cancel()
+        self._remove(event.room_id, pdu["state_key"])
+        self._mark(event.room_id, position)
+
+    async def add_to_sync(self, ctx) -> None:
+        """
+        Add C{m.typing} to joined rooms whose typing changed in
+        C{(since, now]}; for an initial sync, to rooms with typers.
+        """
+        ephemeral_filter = ctx.request.filter.room.ephemeral
+        since = None if ctx.since is None else ctx.since.stream
+        for room_id in ctx.joined:
+            typers = self._typers.get(room_id, ())
+            if since is None:
+                if not typers:
+                    continue
+            else:
+                changed = self._changed.get(room_id)
+                if changed is None:
+                    if since >= self._forgotten_before:
+                        continue
+                elif not since < changed <= ctx.now.stream:
+                    continue
+            event = typing_event(typers)
+            if ephemeral_filter.matches(event, room_id):
+                ctx.joined_room(room_id)["ephemeral"]["events"].append(event)
+
+
+class ReceiptKeeper:
+    """
+    Receipts and read markers.
+
+    @param store: the L{ruma_tx.storage.ephemeral.ReceiptStore}.
+    @param events: the L{ruma_tx.storage.events.EventStore}.
+    @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    @param account_data: the L{ruma_tx.services.account_data.AccountDataKeeper}
+        (the fully read marker is room account data).
+    @param clock: an C{IReactorTime}, for the receipts' C{ts}.
+    @param on_read: C{async (user_id, room_id, stream_ordering)} called when
+        an C{m.read} or C{m.read.private} receipt moves, before anyone is
+        woken (the unread counts).
+    """
+
+    def __init__(self, *, store, events, streams, account_data, clock, on_read=None):
+        self._on_read = on_read
+        self._store = store
+        self._events = events
+        self._streams = streams
+        self._account_data = account_data
+        self._clock = clock
+
+    async def send_receipt(self, user_id: str, room_id: str, receipt_type: str, event_id: str,
+                           thread_id: object = None) -> None:
+        """
+        Move the user's receipt of C{receipt_type} (and thread) in the room
+        to C{event_id}; C{m.fully_read} moves the fully read marker instead
+        (spec: this endpoint "effectively calls /read_markers").
+
+        @raise MatrixError: 400 for a bad type or thread id, 403 when not
+            joined, 404 when the event is not in the room.
+        """
+        check_receipt(receipt_type, thread_id)
+        members = await self._joined_members(user_id, room_id)
+        event = await self._room_event(room_id, event_id)
+        if receipt_type == FULLY_READ:
+            await self._account_data.set_fully_read(user_id, room_id, event)
+        else:
+            await self._put(user_id, room_id, receipt_type, event, thread_id, members)
+
+    async def set_read_markers(self, user_id: str, room_id: str, *, fully_read: str | None,
+                               read: str | None, read_private: str | None) -> None:
+        """
+        The read markers API: the receipts as C{/receipt} would set them,
+        then the fully read marker; every event is checked before anything
+        changes.
+        """
+        members = await self._joined_members(user_id, room_id)
+        found = {}
+        for event_id in (fully_read, read, read_private):
+            if event_id is not None and event_id not in found:
+                found[event_id] = await self._room_event(room_id, event_id)
+        if read is not None:
+            await self._put(user_id, room_id, READ, found[read], None, members)
+        if read_private is not None:
+            await self._put(user_id, room_id, READ_PRIVATE, found[read_private], None, members)
+        if fully_read is not None:
+            await self._account_data.set_fully_read(user_id, room_id, found[fully_read])
+
+    async def read_up_to(self, user_id: str, room_id: str) -> int | None:
+        """
+        The C{stream_ordering} of the latest event the user's C{m.read} or
+        C{m.read.private} receipt in the room points at (the more recent of
+        the two, as the spec says), unthreaded or for the main timeline;
+        C{None} if they sent none. For unread counts.
+        """
+        return await self._store.get_read_up_to(user_id, room_id)
+
+    async def thread_read_up_to(self, user_id: str, room_id: str) -> dict[str | None, int]:
+        """
+        Per thread (C{None} for unthreaded receipts, C{"main"}, or a thread
+        root), the C{stream_ordering} the user's read receipts point at.
+        """
+        return await self._store.get_thread_read_up_to(user_id, room_id)
+
+    async def _joined_members(self, user_id: str, room_id: str) -> dict:
+        members = await self._events.get_members(room_id, ("join",))
+        if user_id not in members:
+            raise forbidden("You are not in this room")
+        return members
+
+    async def _room_event(self, room_id: str, event_id: str):
+        if not isinstance(event_id, str):
+            raise bad_json("Event ids must be strings")
+        event = await self._events.get_event(event_id)
+        if event is None or event.room_id != room_id:
+            raise not_found("Event not found")
+        return event
+
+    async def _put(self, user_id, room_id, receipt_type, event, thread_id, members) -> None:
+        receipt = Receipt(room_id, user_id, receipt_type, thread_id, event.event_id,
+                          int(self._clock.seconds() * 1000))
+        # m.read.private "MUST NOT" reach other users: wake only its sender.
+        audience = [user_id] if receipt_type == READ_PRIVATE else list(members)
+
+        async def persist(position: int):
+            stored = await self._store.put_receipt(receipt, event.stream_ordering, position)
+            if not stored:
+                return []
+            # Room-wide counts: a receipt inside a thread does not clear them.
+            if self._on_read is not None and thread_id in (None, MAIN_THREAD):
+                await self._on_read(user_id, room_id, event.stream_ordering)
+            return audience
+
+        await self._streams.write(persist, kind="receipts")
+
+    async def add_to_sync(self, ctx) -> None:
+        """
+        Add one C{m.receipt} per joined room with receipts changed in
+        C{(since, now]} (all current receipts for an initial sync); other
+        users' C{m.read.private} never appear.
+        """
+        after = 0 if ctx.since is None else ctx.since.stream
+        if after >= ctx.now.stream or not ctx.joined or not ctx.touched("receipts"):
+            return
+        receipts = await self._store.get_changed_receipts(
+            ctx.joined, after, ctx.now.stream, ctx.request.user_id)
+        by_room: dict[str, list[Receipt]] = {}
+        for receipt in receipts:
+            by_room.setdefault(receipt.room_id, []).append(receipt)
+        ephemeral_filter = ctx.request.filter.room.ephemeral
+        for room_id in sorted(by_room):
+            event = receipt_event(by_room[room_id])
+            if ephemeral_filter.matches(event, room_id):
+                ctx.joined_room(room_id)["ephemeral"]["events"].append(event)

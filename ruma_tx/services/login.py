@@ -1,0 +1,246 @@
+"""
+Logging in and out, refreshing tokens, and the account's own management:
+who am I, changing the password, deactivating.
+
+The Matrix rules (which login types and identifiers we accept, what a
+client may ask for as a device id) are plain functions here; the
+L{Authenticator} applies them with storage, the password hasher, UIA and the
+L{ruma_tx.services.sessions.SessionIssuer}.
+"""
+from __future__ import annotations
+
+import secrets
+
+from ruma_tx.services.uia import PASSWORD, claimed_user_id
+from ruma_tx.matrix.errors import MatrixError, bad_json, forbidden, invalid_param, missing_param
+from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+
+#: The only login type we offer: no SSO, no login tokens, no appservices.
+LOGIN_FLOWS = ({"type": PASSWORD},)
+
+#: One message for an unknown user, another server's user and a wrong
+#: password, so a failed login does not tell which (Synapse's wording).
+INVALID_CREDENTIALS = "Invalid username or password"
+
+#: Synapse refuses longer new passwords; the spec is silent.
+MAX_PASSWORD_LENGTH = 512
+
+_THIRD_PARTY_IDENTIFIERS = ("m.id.thirdparty", "m.id.phone")
+
+
+def login_user_id(body: dict, server_name: str) -> str:
+    """
+    The local user a password login names: C{identifier} of type
+    C{m.id.user} or the legacy top-level C{user}, as a full user id or a
+    localpart (parsed by L{claimed_user_id}).
+
+    The localpart is lower-cased: new localparts are lower-case only, and
+    Synapse matches the user case-insensitively at login.
+
+    @raise MatrixError: 400 for a missing or malformed identifier (M_UNKNOWN
+        for an unknown identifier type, as Synapse); 403 M_FORBIDDEN for a
+        third-party identifier (the spec: a 3PID the server does not know;
+        we keep none) and for a user of another server, with the message of
+        a wrong password.
+    """
+    identifier = body.get("identifier")
+    if identifier is not None:
+        if not isinstance(identifier, dict):
+            raise bad_json("'identifier' must be an object")
+        kind = identifier.get("type")
+        if kind is None:
+            raise missing_param("'identifier' has no 'type'")
+        if kind in _THIRD_PARTY_IDENTIFIERS:
+            raise forbidden(INVALID_CREDENTIALS)
+        if kind != "m.id.user":
+            raise MatrixError(400, "M_UNKNOWN", "Unknown login identifier type")
+        user = identifier.get("user")
+    elif "user" in body:
+        user = body["user"]
+    elif "medium" in body and "address" in body:  # the legacy 3PID fields
+        raise forbidden(INVALID_CREDENTIALS)
+    else:
+        raise missing_param("Missing parameter: identifier")
+    if user is None:
+        raise missing_param("The user identifier has no 'user'")
+    if not isinstance(user, str):
+        raise bad_json("The identifier's 'user' must be a string")
+    claimed = claimed_user_id(body, server_name)
+    try:
+        localpart, server = parse_user_id(claimed)
+    except InvalidIdentifier:
+        raise forbidden(INVALID_CREDENTIALS) from None
+    if server.lower() != server_name.lower():
+        raise forbidden(INVALID_CREDENTIALS)
+    return f"@{localpart.lower()}:{server_name}"
+
+
+def check_new_password(password: str) -> None:
+    """
+    @raise MatrixError: 400 M_MISSING_PARAM for an empty password (Synapse
+        treats it as absent), 400 M_INVALID_PARAM past
+        L{MAX_PASSWORD_LENGTH} characters (Synapse's limit).
+    """
+    if not password:
+        raise missing_param("Missing parameter: new_password")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise invalid_param(f"Password cannot be longer than {MAX_PASSWORD_LENGTH} characters")
+
+
+def user_deactivated() -> MatrixError:
+    """The spec's (and Synapse's) refusal of a deactivated account's login."""
+    return MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated")
+
+
+class Authenticator:
+    """
+    The session and account use cases of the legacy auth API.
+
+    @param accounts: the L{ruma_tx.storage.accounts.AccountStore}.
+    @param sessions: the L{ruma_tx.services.sessions.SessionIssuer}.
+    @param hasher: the L{ruma_tx.services.passwords.PasswordHasher}.
+    @param uia: the L{ruma_tx.services.uia.UserInteractiveAuth} guarding password
+        changes and deactivation.
+    @param server_name: this server's name.
+    """
+
+    def __init__(self, *, accounts, sessions, hasher, uia, server_name: str, on_deactivated=()):
+        self._accounts = accounts
+        self._sessions = sessions
+        self._hasher = hasher
+        self._uia = uia
+        self._server_name = server_name
+        #: C{async (user_id)} callables run after a deactivation (leave the
+        #: rooms, drop key backups), as Synapse does.
+        self._on_deactivated = list(on_deactivated)
+        self._decoy_hash: str | None = None
+
+    def login_flows(self) -> list[dict]:
+        """The body of C{GET /login}'s C{flows}."""
+        return [dict(flow) for flow in LOGIN_FLOWS]
+
+    async def log_in(
+        self, login_type: str, body: dict, *, password: str | None, device_id: str | None,
+        display_name: str | None, refresh: bool,
+    ) -> dict:
+        """
+        Check a password login and open a session for it.
+
+        A known C{device_id} of the user is reused: its previous tokens are
+        revoked and the device (its name, its keys later) is kept.
+
+        @param body: the request body, for its identifier fields.
+        @return: the login response: C{user_id}, C{access_token},
+            C{device_id}, C{home_server}, and C{refresh_token} with
+            C{expires_in_ms} when C{refresh} is asked for.
+        @raise MatrixError: 400 M_UNKNOWN for another login type (Synapse's
+            code); 400 for a missing password or bad identifier or device
+            id; 403 M_FORBIDDEN for wrong credentials, 403
+            M_USER_DEACTIVATED for a deactivated account.
+        """
+        if login_type != PASSWORD:
+            raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {login_type}")
+        if password is None:
+            raise missing_param("Missing parameter: password")
+        user_id = login_user_id(body, self._server_name)
+        account = await self._accounts.get_account(user_id)
+        if account is not None and account.deactivated:
+            # As Synapse: deactivation wiped the password, so this is said
+            # whatever the password (the spec allows M_FORBIDDEN instead).
+            raise user_deactivated()
+        if account is None or account.password_hash is None:
+            # Spend the same bcrypt time as a wrong password would, so the
+            # answer's delay does not tell whether the user exists.
+            await self._hasher.check(password, await self._decoy())
+            raise forbidden(INVALID_CREDENTIALS)
+        if not await self._hasher.check(password, account.password_hash):
+            raise forbidden(INVALID_CREDENTIALS)
+        response = await self._sessions.log_in(
+            user_id, device_id=device_id, display_name=display_name, is_guest=account.is_guest,
+            refresh=refresh,
+        )
+        response["home_server"] = self._server_name
+        return response
+
+    async def _decoy(self) -> str:
+        """A hash (at the configured cost) no password matches."""
+        if self._decoy_hash is None:
+            self._decoy_hash = await self._hasher.hash(secrets.token_urlsafe(32))
+        return self._decoy_hash
+
+    async def refresh(self, refresh_token: str) -> dict:
+        """
+        Trade a refresh token for new tokens; the old pair stops working.
+
+        @raise MatrixError: 401 M_UNKNOWN_TOKEN for an unknown or used token.
+        """
+        return await self._sessions.refresh(refresh_token)
+
+    async def log_out(self, requester) -> None:
+        """Revoke the requester's token and delete its device."""
+        await self._sessions.log_out(requester.token_id)
+
+    async def log_out_all(self, requester) -> None:
+        """Delete every device of the requester, this one included."""
+        await self._sessions.log_out_all(requester.user_id)
+
+    def whoami(self, requester) -> dict:
+        """
+        The owner of the token. C{is_guest} is always given, as Synapse
+        does (the spec lets it be left out when false).
+        """
+        return {
+            "user_id": requester.user_id,
+            "device_id": requester.device_id,
+            "is_guest": requester.is_guest,
+        }
+
+    async def change_password(
+        self, requester, body: dict, *, new_password: str, logout_devices: bool
+    ) -> None:
+        """
+        Set a new password once UIA has checked the current one.
+
+        The new password is checked before UIA (Synapse checks its type and
+        length first too), so a bad request does not spend a UIA round.
+        With C{logout_devices}, every other device is logged out; the
+        requester's stays (the spec: SHOULD NOT revoke the request's token).
+
+        @param body: the request body, for its C{auth} dict.
+        @raise MatrixError: 400 for a bad password, 401 with the UIA flows
+            until the current password is given.
+        """
+        check_new_password(new_password)
+        await self._uia.authenticate(
+            body, action="password", user_id=requester.user_id, flows=[[PASSWORD]],
+            server_name=self._server_name,
+        )
+        password_hash = await self._hasher.hash(new_password)
+        await self._accounts.set_password_hash(requester.user_id, password_hash)
+        if logout_devices:
+            await self._sessions.log_out_all(requester.user_id, except_device=requester.device_id)
+
+    async def deactivate(self, requester, body: dict, *, erase: bool) -> dict:
+        """
+        Deactivate the requester's account once UIA has checked the
+        password: no login any more, every device and token gone, profile
+        cleared.
+
+        C{erase} is accepted and has nothing more to do yet: Synapse then
+        also hides the user's messages from later room members, and we
+        hold no messages, account data or 3PIDs for now.
+
+        @param body: the request body, for its C{auth} dict.
+        @return: the response body. We hold no 3PIDs, so there is nothing to
+            unbind: the spec says the result "must be C{success} if the
+            homeserver has no identifiers to unbind", as Synapse answers.
+        @raise MatrixError: 401 with the UIA flows until authenticated.
+        """
+        await self._uia.authenticate(
+            body, action="deactivate", user_id=requester.user_id, flows=[[PASSWORD]],
+            server_name=self._server_name,
+        )
+        self._sessions.revoked(await self._accounts.deactivate(requester.user_id))
+        for hook in self._on_deactivated:
+            await hook(requester.user_id)
+        return {"id_server_unbind_result": "success"}

@@ -1,0 +1,186 @@
+"""
+Membership changes: join, leave, invite, kick, ban, unban, knock. Each is
+one m.room.member event; the room's auth rules decide whether it is allowed.
+"""
+from __future__ import annotations
+
+from ruma_tx.matrix.errors import MatrixError, bad_json, forbidden, not_found
+from ruma_tx.services.events import EventSpec
+from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_room_alias, parse_user_id
+from ruma_tx.matrix.power_levels import power_level_for, user_power_level
+from ruma_tx.matrix.room_versions import ROOM_VERSIONS
+
+
+def member_content(membership: str, *, reason=None, displayname=None, avatar_url=None, **extra) -> dict:
+    content = {"membership": membership, **extra}
+    if reason is not None:
+        content["reason"] = reason
+    if displayname is not None:
+        content["displayname"] = displayname
+    if avatar_url is not None:
+        content["avatar_url"] = avatar_url
+    return content
+
+
+class MembershipChanger:
+    """
+    @param creator: the L{ruma_tx.services.events.EventCreator}.
+    @param events: the L{ruma_tx.storage.events.EventStore}.
+    @param directory: the L{ruma_tx.storage.directory.DirectoryStore}.
+    @param profiles: C{async (user_id) -> (displayname, avatar_url)}.
+    """
+
+    def __init__(self, *, creator, events, directory, profiles, server_name: str):
+        self._creator = creator
+        self._events = events
+        self._directory = directory
+        self._profiles = profiles
+        self._server_name = server_name
+
+    async def resolve_room(self, room_id_or_alias: str) -> str:
+        """A room id for a room id or a local alias."""
+        if room_id_or_alias.startswith("#"):
+            try:
+                parse_room_alias(room_id_or_alias)
+            except InvalidIdentifier as e:
+                raise MatrixError(400, "M_INVALID_PARAM", str(e)) from None
+            found = await self._directory.get_alias(room_id_or_alias)
+            if found is None:
+                raise not_found("Room alias not found")
+            return found[0]
+        if not room_id_or_alias.startswith("!"):
+            raise MatrixError(400, "M_INVALID_PARAM", "Expected a room id or alias")
+        return room_id_or_alias
+
+    async def join(self, user_id: str, room_id: str, *, reason=None, is_guest=False) -> str:
+        if await self._events.get_room_head(room_id) is None:
+            raise not_found("Unknown room")
+        if is_guest:
+            state = await self._events.get_state(room_id, [("m.room.guest_access", "")])
+            access = state.get(("m.room.guest_access", ""))
+            if access is None or access.content.get("guest_access") != "can_join":
+                raise MatrixError(403, "M_FORBIDDEN", "Guest access is not allowed in this room")
+        displayname, avatar_url = await self._profiles(user_id)
+        extra = await self._restricted_join_authoriser(user_id, room_id)
+        await self._send(user_id, room_id, user_id, member_content(
+            "join", reason=reason, displayname=displayname, avatar_url=avatar_url, **extra))
+        return room_id
+
+    async def _restricted_join_authoriser(self, user_id: str, room_id: str) -> dict:
+        """
+        For a restricted room the user may join through membership of an
+        allowed room: the C{join_authorised_via_users_server} a joined member
+        with invite power vouches with (spec: restricted rooms). Empty when
+        the rules need no voucher (or the user qualifies for none: the auth
+        rules then refuse the join).
+        """
+        state = await self._events.get_state(room_id)
+        join_rules = state.get(("m.room.join_rules", ""))
+        rule = join_rules.content.get("join_rule") if join_rules else None
+        if rule not in ("restricted", "knock_restricted"):
+            return {}
+        current = state.get(("m.room.member", user_id))
+        if current is not None and current.content.get("membership") in ("join", "invite"):
+            return {}
+        allowed_rooms = {entry.get("room_id") for entry in join_rules.content.get("allow", [])
+                         if isinstance(entry, dict) and entry.get("type") == "m.room_membership"}
+        mine = await self._events.get_rooms_for_user(user_id)
+        if not any(mine.get(room, (None,))[0] == "join" for room in allowed_rooms):
+            return {}
+        head = await self._events.get_room_head(room_id)
+        version = ROOM_VERSIONS[head.room_version]
+        auth_state = {key: {**e.pdu, "event_id": e.event_id} for key, e in state.items()}
+        needed = power_level_for("invite", auth_state)
+        for (event_type, member), event in sorted(state.items()):
+            if event_type == "m.room.member" and event.content.get("membership") == "join" \
+                    and member.endswith(":" + self._server_name) \
+                    and user_power_level(member, auth_state, version) >= needed:
+                return {"join_authorised_via_users_server": member}
+        return {}
+
+    async def leave(self, user_id: str, room_id: str, *, reason=None) -> None:
+        await self._change(user_id, room_id, user_id, "leave", reason)
+
+    async def invite(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+        self._check_user_id(target)
+        members = await self._events.get_members(room_id, ("join", "ban"))
+        if members.get(target) == "ban":
+            raise forbidden(f"{target} is banned from the room")
+        if members.get(target) == "join":
+            raise forbidden(f"{target} is already in the room")
+        displayname, avatar_url = await self._profiles(target)
+        await self._send(user_id, room_id, target, member_content(
+            "invite", reason=reason, displayname=displayname, avatar_url=avatar_url))
+
+    async def kick(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+        self._check_user_id(target)
+        members = await self._events.get_members(room_id, ("join", "invite", "knock"))
+        if target not in members:
+            raise forbidden(f"{target} is not in the room")
+        await self._change(user_id, room_id, target, "leave", reason)
+
+    async def ban(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+        self._check_user_id(target)
+        await self._change(user_id, room_id, target, "ban", reason)
+
+    async def unban(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+        self._check_user_id(target)
+        members = await self._events.get_members(room_id, ("ban",))
+        if target not in members:
+            raise forbidden(f"{target} is not banned")
+        await self._change(user_id, room_id, target, "leave", reason)
+
+    async def knock(self, user_id: str, room_id: str, *, reason=None) -> str:
+        if await self._events.get_room_head(room_id) is None:
+            raise not_found("Unknown room")
+        displayname, avatar_url = await self._profiles(user_id)
+        await self._send(user_id, room_id, user_id, member_content(
+            "knock", reason=reason, displayname=displayname, avatar_url=avatar_url))
+        return room_id
+
+    async def forget(self, user_id: str, room_id: str) -> None:
+        """
+        Forget a room the user has left: it no longer shows in their
+        archived rooms. Forgetting a room one is in is refused (as Synapse).
+        """
+        membership, position = (await self._events.get_rooms_for_user(user_id)).get(
+            room_id, (None, None))
+        if membership is None:
+            return  # never in it: nothing to forget (Synapse answers 200 too)
+        if membership in ("join", "invite", "knock"):
+            raise MatrixError(400, "M_UNKNOWN", "You must leave the room before forgetting it")
+        await self._events.forget_room(user_id, room_id, position)
+
+    async def leave_all(self, user_id: str) -> None:
+        """Leave (or decline) every room: for a deactivated account, as Synapse."""
+        for room_id, (membership, _) in (await self._events.get_rooms_for_user(user_id)).items():
+            if membership in ("join", "invite", "knock"):
+                try:
+                    await self._change(user_id, room_id, user_id, "leave", None)
+                except MatrixError:
+                    pass  # a room whose rules refuse even leaving: nothing to do
+
+    async def update_profile(self, user_id: str, displayname, avatar_url) -> None:
+        """Republish the user's member event, with the new profile, in every joined room."""
+        memberships = await self._events.get_rooms_for_user(user_id)
+        for room_id, (membership, _) in memberships.items():
+            if membership != "join":
+                continue
+            try:
+                await self._send(user_id, room_id, user_id, member_content(
+                    "join", displayname=displayname, avatar_url=avatar_url))
+            except MatrixError:
+                pass  # e.g. a room whose rules no longer let the user act; as Synapse
+
+    async def _change(self, user_id, room_id, target, membership, reason) -> None:
+        await self._send(user_id, room_id, target, member_content(membership, reason=reason))
+
+    async def _send(self, sender: str, room_id: str, target: str, content: dict) -> None:
+        await self._creator.send(EventSpec(room_id, sender, "m.room.member", content, target))
+
+    @staticmethod
+    def _check_user_id(user_id) -> None:
+        try:
+            parse_user_id(user_id)
+        except (InvalidIdentifier, TypeError):
+            raise bad_json(f"Invalid user id {user_id!r}") from None

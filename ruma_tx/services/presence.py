@@ -1,0 +1,221 @@
+"""
+Presence (spec: "Presence"): each user's last state, status message and
+last active time, kept cheaply.
+
+A change is stored at a stream position and wakes only the user's own
+syncs: room-mates are not woken (a change would otherwise fan out to every
+member of every room), but their next sync response includes the presence
+of each user sharing a room with them whose position is in C{(since, now]}.
+
+Idleness is derived when presence is read, not by timers: an C{online} user
+last active more than L{IDLE_AFTER_MS} ago shows as C{unavailable} (the
+spec's "Idle timeout"), with no write.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ruma_tx.matrix.errors import MatrixError, forbidden, invalid_param
+from ruma_tx.services.lru import LruCache
+from ruma_tx.storage.ephemeral import StoredPresence
+
+ONLINE = "online"
+UNAVAILABLE = "unavailable"
+OFFLINE = "offline"
+PRESENCE_STATES = (ONLINE, UNAVAILABLE, OFFLINE)
+
+#: An online user inactive this long shows as unavailable (Synapse's
+#: C{IDLE_TIMER}, 5 minutes; the spec's example).
+IDLE_AFTER_MS = 5 * 60 * 1000
+#: An online user active this recently is C{currently_active} (Synapse's
+#: C{LAST_ACTIVE_GRANULARITY}, 1 minute).
+CURRENTLY_ACTIVE_MS = 60 * 1000
+
+
+@dataclass(frozen=True)
+class Presence:
+    """
+    @ivar last_active_ts: when the user was last active (ms), 0 if never.
+    """
+
+    state: str
+    status_msg: str | None = None
+    last_active_ts: int = 0
+
+
+NEVER_SEEN = Presence(OFFLINE)
+
+
+def effective_state(presence: Presence, now_ms: int, idle_after_ms: int = IDLE_AFTER_MS) -> str:
+    """The state to show: C{online} becomes C{unavailable} once idle."""
+    if (presence.state == ONLINE and presence.last_active_ts
+            and now_ms - presence.last_active_ts > idle_after_ms):
+        return UNAVAILABLE
+    return presence.state
+
+
+def presence_content(presence: Presence, now_ms: int) -> dict:
+    """
+    The content of an C{m.presence} event, also the body of C{GET
+    /presence/{userId}/status}.
+    """
+    state = effective_state(presence, now_ms)
+    content: dict = {"presence": state}
+    if presence.last_active_ts:
+        content["last_active_ago"] = max(0, now_ms - presence.last_active_ts)
+    if presence.status_msg is not None:
+        content["status_msg"] = presence.status_msg
+    if state == ONLINE:
+        content["currently_active"] = now_ms - presence.last_active_ts < CURRENTLY_ACTIVE_MS
+    return content
+
+
+def presence_event(user_id: str, presence: Presence, now_ms: int) -> dict:
+    return {"type": "m.presence", "sender": user_id, "content": presence_content(presence, now_ms)}
+
+
+def after_sync(current: Presence, set_presence: str, now_ms: int) -> Presence | None:
+    """
+    A user's presence after a /sync with C{set_presence} (spec: omitted or
+    C{online} marks them online, C{unavailable} idle, C{offline} leaves
+    their presence alone), or C{None} when what others see does not
+    change: then the caller only remembers an C{online} sync's activity.
+    """
+    if set_presence == OFFLINE:
+        return None
+    if set_presence == ONLINE:
+        # As Synapse, a sync marks the user online even after they set
+        # "unavailable" themselves; it refreshes their activity either way.
+        updated = replace(current, state=ONLINE, last_active_ts=now_ms)
+    elif set_presence == UNAVAILABLE:
+        updated = replace(current, state=UNAVAILABLE)
+    else:
+        raise ValueError(f"set_presence must be one of {', '.join(PRESENCE_STATES)}")
+    if effective_state(current, now_ms) == updated.state:
+        return None
+    return updated
+
+
+class PresenceTracker:
+    """
+    @param store: the L{ruma_tx.storage.ephemeral.PresenceStore}.
+    @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    @param clock: an C{IReactorTime}.
+    @param cache_size: users whose presence is kept in memory; this
+        process is the only writer, so memory is the freshest copy (an
+        C{online} sync's activity time is only kept there).
+    """
+
+    def __init__(self, *, store, streams, clock, cache_size: int = 100_000):
+        self._store = store
+        self._streams = streams
+        self._clock = clock
+        self._cache: LruCache[str, Presence] = LruCache(cache_size)
+        # The position of the latest presence change (from this process's
+        # start on): a sync past it has no presence to look up. Room-mates
+        # are not woken by each other's presence, so this global mark is
+        # what spares every sync a query.
+        self._last_change = streams.current
+
+    def _now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    async def set_status(self, requester_id: str, user_id: str, state: str,
+                         status_msg: str | None) -> None:
+        """
+        C{PUT /presence/{userId}/status}: set the state and status message
+        (an omitted message clears it, as Synapse) and, as the spec says,
+        refresh the activity time.
+
+        @raise MatrixError: 403 for another user, 400 for an unknown state.
+        """
+        if requester_id != user_id:
+            raise forbidden("You cannot set the presence state of another user")
+        if state not in PRESENCE_STATES:
+            raise invalid_param(f"presence must be one of {', '.join(PRESENCE_STATES)}")
+        current = await self._current(user_id)
+        now = self._now_ms()
+        updated = Presence(state, status_msg, now)
+        self._remember(user_id, updated)
+        if (effective_state(current, now), current.status_msg) == (state, status_msg):
+            return  # only the activity time changed: nobody needs telling
+        await self._write(user_id, updated)
+
+    async def set_from_sync(self, user_id: str, set_presence: str = ONLINE) -> None:
+        """
+        Apply /sync's C{set_presence} (C{online} when omitted); writes only
+        when the state others see changes, so it is cheap to call on every
+        sync.
+        """
+        current = await self._current(user_id)
+        now = self._now_ms()
+        updated = after_sync(current, set_presence, now)
+        if updated is None:
+            if set_presence == ONLINE:
+                self._remember(user_id, replace(current, last_active_ts=now))
+            return
+        self._remember(user_id, updated)  # before the write: concurrent syncs see it
+        await self._write(user_id, updated)
+
+    async def get_status(self, requester_id: str, user_id: str) -> dict:
+        """
+        C{GET /presence/{userId}/status}: one's own, or that of a user one
+        shares a room with (the spec publishes presence to those; Synapse
+        answers for any user). A user with no presence yet is C{offline}.
+
+        @raise MatrixError: 403 M_FORBIDDEN for anyone else.
+        """
+        if requester_id != user_id and not await self._store.share_a_room(requester_id, user_id):
+            raise MatrixError(403, "M_FORBIDDEN", "You are not allowed to see their presence")
+        return presence_content(await self._current(user_id), self._now_ms())
+
+    async def _current(self, user_id: str) -> Presence:
+        presence = self._cache.get(user_id)
+        if presence is not None:
+            return presence
+        stored = await self._store.get(user_id)
+        if user_id in self._cache:  # written while we read
+            return self._cache.get(user_id)
+        presence = NEVER_SEEN if stored is None else _presence(stored)
+        self._remember(user_id, presence)
+        return presence
+
+    def _remember(self, user_id: str, presence: Presence) -> None:
+        self._cache.put(user_id, presence)
+
+    async def _write(self, user_id: str, presence: Presence) -> None:
+        async def persist(position: int):
+            await self._store.put(StoredPresence(
+                user_id, presence.state, presence.status_msg, presence.last_active_ts, position))
+            self._last_change = max(self._last_change, position)
+            return [user_id]
+
+        await self._streams.write(persist, kind="presence")
+
+    async def add_to_sync(self, ctx) -> None:
+        """
+        Add to the top-level C{presence} the presence changed in
+        C{(since, now]} of the user and of everyone joined to one of their
+        joined rooms; an initial sync gets all of theirs except C{offline}
+        ones (as Synapse).
+        """
+        after = 0 if ctx.since is None else ctx.since.stream
+        if after >= ctx.now.stream or after >= self._last_change:
+            return
+        user_id = ctx.request.user_id
+        rows = await self._store.get_changed_for(
+            user_id, list(ctx.joined), after, ctx.now.stream, include_offline=ctx.since is not None)
+        now = self._now_ms()
+        presence_filter = ctx.request.filter.presence
+        events = []
+        for row in sorted(rows, key=lambda r: r.user_id):
+            presence = self._cache.get(row.user_id) or _presence(row)
+            event = presence_event(row.user_id, presence, now)
+            if presence_filter.matches(event):
+                events.append(event)
+        if events:
+            ctx.response.setdefault("presence", {"events": []})["events"].extend(events)
+
+
+def _presence(stored: StoredPresence) -> Presence:
+    return Presence(stored.state, stored.status_msg, stored.last_active_ts)

@@ -1,0 +1,192 @@
+"""
+Profiles: reading a user's display name and avatar, and the user changing
+their own. Only the C{displayname} and C{avatar_url} fields are stored;
+other keys (C{m.tz}, custom fields of spec v1.16) are not supported.
+"""
+from __future__ import annotations
+
+import re
+
+from ruma_tx.matrix.errors import MatrixError, forbidden, invalid_param, not_found
+from ruma_tx.matrix.identifiers import InvalidIdentifier, is_valid_server_name, parse_user_id
+
+DISPLAYNAME = "displayname"
+AVATAR_URL = "avatar_url"
+SUPPORTED_FIELDS = (DISPLAYNAME, AVATAR_URL)
+
+#: The longest display name, in characters (Synapse's C{MAX_DISPLAYNAME_LEN}).
+MAX_DISPLAYNAME_LENGTH = 256
+#: The longest avatar URL, in characters (Synapse's C{MAX_AVATAR_URL_LEN}).
+MAX_AVATAR_URL_LENGTH = 1000
+#: The longest profile key, in bytes (the spec's C{M_KEY_TOO_LARGE}).
+MAX_KEY_BYTES = 255
+
+# The spec's keyName grammar: the two historical keys, m.tz, or a Common
+# Namespaced Identifier.
+_KEY_NAME_RE = re.compile(r"avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+_MEDIA_ID_RE = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def check_displayname(displayname: str) -> str | None:
+    """
+    The display name to store for a requested one: an empty string clears
+    it (as Synapse does).
+
+    @raise MatrixError: 400 M_TOO_LARGE if longer than L{MAX_DISPLAYNAME_LENGTH}.
+    """
+    if len(displayname) > MAX_DISPLAYNAME_LENGTH:
+        raise MatrixError(400, "M_TOO_LARGE", f"Display name is too long (max {MAX_DISPLAYNAME_LENGTH})")
+    return displayname or None
+
+
+def check_avatar_url(avatar_url: str) -> str | None:
+    """
+    The avatar URL to store for a requested one: an empty string clears it
+    (as Synapse does); anything else must be an C{mxc://} URI, which the
+    spec requires ("the value MUST be an MXC URI string"; Synapse accepts any
+    string) with the server name and media id grammar of the content
+    repository module.
+
+    @raise MatrixError: 400 M_TOO_LARGE if longer than
+        L{MAX_AVATAR_URL_LENGTH}, 400 M_INVALID_PARAM if no MXC URI.
+    """
+    if len(avatar_url) > MAX_AVATAR_URL_LENGTH:
+        raise MatrixError(400, "M_TOO_LARGE", f"Avatar URL is too long (max {MAX_AVATAR_URL_LENGTH})")
+    if not avatar_url:
+        return None
+    if not is_mxc_uri(avatar_url):
+        raise invalid_param("'avatar_url' must be an mxc:// URI")
+    return avatar_url
+
+
+def is_mxc_uri(uri: str) -> bool:
+    """Whether C{uri} is C{mxc://<server-name>/<media-id>}."""
+    if not uri.startswith("mxc://"):
+        return False
+    server_name, slash, media_id = uri[len("mxc://"):].partition("/")
+    return bool(slash) and is_valid_server_name(server_name) and _MEDIA_ID_RE.fullmatch(media_id) is not None
+
+
+def check_key_name(key_name: str) -> None:
+    """
+    @raise MatrixError: 400 M_KEY_TOO_LARGE for a key over 255 bytes, 400
+        M_INVALID_PARAM for one outside the spec's keyName grammar.
+    """
+    if len(key_name.encode("utf-8")) > MAX_KEY_BYTES:
+        raise MatrixError(400, "M_KEY_TOO_LARGE", f"Profile key is longer than {MAX_KEY_BYTES} bytes")
+    if _KEY_NAME_RE.fullmatch(key_name) is None:
+        raise invalid_param("Invalid profile key")
+
+
+def _checked_user_id(user_id: str) -> str:
+    """@raise MatrixError: 400 M_INVALID_PARAM for a malformed user id."""
+    try:
+        parse_user_id(user_id)
+    except InvalidIdentifier as e:
+        raise invalid_param(f"Invalid user id: {e}") from None
+    return user_id
+
+
+class ProfileEditor:
+    """
+    Reads profiles and applies a user's changes to their own.
+
+    Each change is also propagated to the rooms the user is joined to, as
+    new C{m.room.member} events.
+
+    @param accounts: the L{ruma_tx.storage.accounts.AccountStore}.
+    @param on_change: C{async (user_id, displayname, avatar_url)} called
+        after a change (the membership changer republishes member events).
+    """
+
+    def __init__(self, *, accounts, on_change=None):
+        self._accounts = accounts
+        self._on_change = on_change
+
+    async def get_profile(self, user_id: str) -> dict:
+        """
+        The user's profile, without the fields that are unset.
+
+        A deactivated user's profile was cleared and reads as C{{}} (Synapse
+        also keeps the row and answers 200). Users of other servers are
+        unknown here: there is no federation yet.
+
+        @raise MatrixError: 400 M_INVALID_PARAM for a malformed user id,
+            404 M_NOT_FOUND for an unknown user.
+        """
+        profile = await self._accounts.get_profile(_checked_user_id(user_id))
+        if profile is None:
+            raise not_found("Profile not found")
+        displayname, avatar_url = profile
+        fields = {DISPLAYNAME: displayname, AVATAR_URL: avatar_url}
+        return {key: value for key, value in fields.items() if value is not None}
+
+    async def get_profile_field(self, user_id: str, key_name: str) -> dict:
+        """
+        C{{key_name: value}} of one profile field.
+
+        @raise MatrixError: 400 M_INVALID_PARAM for a malformed user id or
+            key, 404 M_NOT_FOUND for an unknown user or a field that is not
+            set (the spec: "There is no profile field with this key for this
+            user"), which includes every key other than C{displayname} and
+            C{avatar_url}.
+        """
+        check_key_name(key_name)
+        profile = await self.get_profile(user_id)
+        if key_name not in profile:
+            raise not_found(f"The user has no {key_name!r} profile field")
+        return {key_name: profile[key_name]}
+
+    async def set_displayname(self, requester, user_id: str, displayname: str | None) -> None:
+        """
+        Set (or, with C{None} or C{""}, clear) the requester's display name.
+
+        @raise MatrixError: 400 for a malformed user id or name, 403
+            M_FORBIDDEN for someone else's profile.
+        """
+        self._check_own(requester, user_id)
+        value = None if displayname is None else check_displayname(displayname)
+        await self._accounts.set_profile_field(user_id, DISPLAYNAME, value)
+        await self._propagate(user_id)
+
+    async def set_avatar_url(self, requester, user_id: str, avatar_url: str | None) -> None:
+        """
+        Set (or, with C{None} or C{""}, clear) the requester's avatar.
+
+        @raise MatrixError: 400 for a malformed user id or URL, 403
+            M_FORBIDDEN for someone else's profile.
+        """
+        self._check_own(requester, user_id)
+        value = None if avatar_url is None else check_avatar_url(avatar_url)
+        await self._accounts.set_profile_field(user_id, AVATAR_URL, value)
+        await self._propagate(user_id)
+
+    async def _propagate(self, user_id: str) -> None:
+        if self._on_change is not None:
+            displayname, avatar_url = await self._accounts.get_profile(user_id)
+            await self._on_change(user_id, displayname, avatar_url)
+
+    async def change_unsupported_field(self, requester, user_id: str, key_name: str, *,
+                                       delete: bool) -> None:
+        """
+        A request to set or delete a profile key this server does not store
+        (C{m.tz}, custom fields).
+
+        Deleting one succeeds, as the field does not exist (the spec: 200
+        when "it doesn't exist"). Setting one is refused with 403
+        M_FORBIDDEN, the spec's answer for modifications the server is
+        unwilling to make; such a key is valid input, so not a 400.
+
+        @raise MatrixError: 400 for a malformed user id or key, 403
+            M_FORBIDDEN for someone else's profile or when setting.
+        """
+        check_key_name(key_name)
+        self._check_own(requester, user_id)
+        if not delete:
+            raise forbidden(f"This server does not support the {key_name!r} profile field")
+
+    @staticmethod
+    def _check_own(requester, user_id: str) -> None:
+        _checked_user_id(user_id)
+        if requester.user_id != user_id:
+            raise forbidden("You may only change your own profile")

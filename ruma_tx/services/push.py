@@ -1,0 +1,453 @@
+"""
+Push rules and unread notification counts (spec: "Push Notifications").
+
+  - L{PushRules}: the C{/pushrules} use cases, a cache of every user's
+    merged ruleset, and the /sync source sending it as the C{m.push_rules}
+    account data event.
+  - L{PushEvaluator}: an C{after_persist} hook of the event creator that
+    runs the room's local members' rules on each new event and stores what
+    notifies or highlights them.
+  - L{UnreadCounts}: the /sync source of C{unread_notifications}, and
+    L{UnreadCounts.mark_read}, which read receipts call.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+
+from ruma_tx.logs import logger
+from ruma_tx.matrix.errors import MatrixError, not_found
+from ruma_tx.services.concurrency import KeyedLocks
+from ruma_tx.services.lru import LruCache
+from ruma_tx.matrix.push_rules import (
+    RULE_KINDS,
+    PushContext,
+    actions_highlight,
+    actions_notify,
+    evaluate,
+    find_rule,
+    merge_rules,
+    place_rule,
+    server_default_rules,
+    validate_actions,
+    validate_rule,
+)
+from ruma_tx.matrix.events import client_event
+from ruma_tx.matrix.power_levels import CREATE, POWER_LEVELS, user_power_level
+
+log = logger(__name__)
+
+PUSH_RULES_EVENT = "m.push_rules"
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in RULE_KINDS:
+        raise MatrixError(400, "M_INVALID_PARAM", f"Unknown push rule kind: {kind}")
+
+
+def _rule_not_found() -> MatrixError:
+    return not_found("The push rule was not found.")
+
+
+@dataclass(frozen=True)
+class _CachedRules:
+    """A user's merged ruleset and the stream position of their last change."""
+
+    merged: dict
+    changed_at: int
+
+
+class PushRules:
+    """
+    Reading and changing a user's push rules. Each change gets a stream
+    position and wakes the user's /sync, which then sends the new ruleset as
+    the C{m.push_rules} account data event (this object is that sync
+    source).
+
+    @param store: the L{ruma_tx.storage.push.PushStore}.
+    @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    @param cache_size: how many users' merged rulesets to keep.
+    """
+
+    def __init__(self, *, store, streams, cache_size: int = 10_000):
+        self._store = store
+        self._streams = streams
+        self._cache: LruCache[str, _CachedRules] = LruCache(cache_size)
+        # Users whose rules are being read, and those changed meanwhile
+        # (what such a read returns may predate the change: not cached).
+        self._loading: dict[str, int] = {}
+        self._stale: set[str] = set()
+        # One change at a time per user (a PUT renumbers the kind's rules).
+        self._locks = KeyedLocks()
+
+    # -- reading ----------------------------------------------------------
+
+    async def rules_for(self, user_ids: list[str]) -> dict[str, dict]:
+        """
+        The merged rulesets of many users (one query for those not cached).
+
+        @return: C{user_id -> {"global": {kind: [rule, ...]}}}; callers must
+            not modify them.
+        """
+        return {user_id: cached.merged for user_id, cached in (await self._cached(user_ids)).items()}
+
+    async def get_all(self, user_id: str) -> dict:
+        """C{GET /pushrules/}: every ruleset of the user (only C{global})."""
+        return (await self._one(user_id)).merged
+
+    async def get_global(self, user_id: str) -> dict:
+        """C{GET /pushrules/global/}: the global ruleset."""
+        return (await self._one(user_id)).merged["global"]
+
+    async def get_rule(self, user_id: str, kind: str, rule_id: str) -> dict:
+        """
+        @raise MatrixError: 400 C{M_INVALID_PARAM} for an unknown kind, 404
+            C{M_NOT_FOUND} for an unknown rule.
+        """
+        _check_kind(kind)
+        rule = find_rule(await self.get_all(user_id), kind, rule_id)
+        if rule is None:
+            raise _rule_not_found()
+        return rule
+
+    async def get_enabled(self, user_id: str, kind: str, rule_id: str) -> bool:
+        return bool((await self.get_rule(user_id, kind, rule_id)).get("enabled", True))
+
+    async def get_actions(self, user_id: str, kind: str, rule_id: str) -> list:
+        return (await self.get_rule(user_id, kind, rule_id)).get("actions", [])
+
+    # -- changing ---------------------------------------------------------
+
+    async def put_rule(self, user_id: str, kind: str, rule_id: str, body: dict,
+                       before: str | None = None, after: str | None = None) -> None:
+        """
+        Create or replace a user-defined rule (a replaced rule keeps its
+        place and its C{enabled} flag unless C{before}/C{after} move it).
+
+        @raise MatrixError: 400 as L{validate_rule} and L{place_rule} say.
+        """
+        rule = validate_rule(kind, rule_id, body)
+
+        def order(current: list[str]) -> list[str]:
+            return place_rule(current, rule_id, before=before, after=after)
+
+        async def change(position):
+            await self._store.put_user_rule(user_id, kind, rule_id, rule, order, position)
+            return True
+
+        await self._change(user_id, change)
+
+    async def delete_rule(self, user_id: str, kind: str, rule_id: str) -> None:
+        """
+        Delete a user-defined rule.
+
+        @raise MatrixError: 404 C{M_NOT_FOUND} for an unknown rule, and for a
+            server-default one, which cannot be deleted (the spec is silent;
+            Synapse answers 404 too).
+        """
+        _check_kind(kind)
+        if rule_id.startswith("."):
+            raise not_found("Server-default push rules cannot be deleted")
+
+        async def change(position):
+            return await self._store.delete_user_rule(user_id, kind, rule_id, position)
+
+        await self._change(user_id, change)
+
+    async def set_enabled(self, user_id: str, kind: str, rule_id: str, enabled: bool) -> None:
+        """
+        Enable or disable a rule, server-default or not.
+
+        @raise MatrixError: 404 C{M_NOT_FOUND} for an unknown rule.
+        """
+        server_default = await self._check_exists(user_id, kind, rule_id)
+
+        async def change(position):
+            return await self._store.set_rule_enabled(
+                user_id, kind, rule_id, enabled, position, server_default=server_default)
+
+        await self._change(user_id, change)
+
+    async def set_actions(self, user_id: str, kind: str, rule_id: str, actions: object) -> None:
+        """
+        Replace a rule's actions, server-default or not.
+
+        @raise MatrixError: 400 C{M_BAD_JSON} for invalid actions, 404
+            C{M_NOT_FOUND} for an unknown rule.
+        """
+        server_default = await self._check_exists(user_id, kind, rule_id)
+        checked = validate_actions(actions)
+
+        async def change(position):
+            return await self._store.set_rule_actions(
+                user_id, kind, rule_id, checked, position, server_default=server_default)
+
+        await self._change(user_id, change)
+
+    async def _check_exists(self, user_id: str, kind: str, rule_id: str) -> bool:
+        """
+        @return: whether the rule is a server-default one.
+        @raise MatrixError: 404 if the user has no such rule.
+        """
+        _check_kind(kind)
+        if rule_id.startswith("."):
+            if find_rule(server_default_rules(user_id), kind, rule_id) is None:
+                raise _rule_not_found()
+            return True
+        if find_rule(await self.get_all(user_id), kind, rule_id) is None:
+            raise _rule_not_found()
+        return False
+
+    async def _change(self, user_id: str, change) -> None:
+        """
+        Run C{await change(position) -> bool} at a fresh stream position,
+        one change of the user at a time; wake the user if it changed
+        something, else answer 404.
+        """
+        changed = False
+
+        async def persist(position):
+            nonlocal changed
+            try:
+                changed = await change(position)
+            finally:
+                self._invalidate(user_id)
+            return [user_id] if changed else []
+
+        await self._locks.run(user_id, self._streams.write, persist, "push_rules")
+        if not changed:
+            raise _rule_not_found()
+
+    # -- /sync ------------------------------------------------------------
+
+    async def add_to_sync(self, ctx) -> None:
+        """
+        Add C{m.push_rules} to the global account data: on an initial sync,
+        and when the user's rules changed in C{(since, now]}.
+        """
+        if not ctx.request.filter.account_data.matches({"type": PUSH_RULES_EVENT}):
+            return
+        cached = await self._one(ctx.request.user_id)
+        if ctx.since is not None and not ctx.since.stream < cached.changed_at <= ctx.now.stream:
+            return
+        events = ctx.response.setdefault("account_data", {}).setdefault("events", [])
+        events.append({"type": PUSH_RULES_EVENT, "content": copy.deepcopy(cached.merged)})
+
+    # -- the cache --------------------------------------------------------
+
+    async def _one(self, user_id: str) -> _CachedRules:
+        return (await self._cached([user_id]))[user_id]
+
+    async def _cached(self, user_ids: list[str]) -> dict[str, _CachedRules]:
+        found: dict[str, _CachedRules] = {}
+        missing = []
+        for user_id in user_ids:
+            cached = self._cache.get(user_id)
+            if cached is None:
+                missing.append(user_id)
+            else:
+                found[user_id] = cached
+        if missing:
+            found.update(await self._load(missing))
+        return found
+
+    async def _load(self, user_ids: list[str]) -> dict[str, _CachedRules]:
+        for user_id in user_ids:
+            self._loading[user_id] = self._loading.get(user_id, 0) + 1
+        try:
+            rows = await self._store.get_user_rules(user_ids)
+        finally:
+            done = []
+            for user_id in user_ids:
+                self._loading[user_id] -= 1
+                if not self._loading[user_id]:
+                    del self._loading[user_id]
+                    done.append(user_id)
+        loaded = {}
+        for user_id in user_ids:
+            user_rows, changed_at = rows.get(user_id, ([], 0))
+            loaded[user_id] = _CachedRules(
+                merge_rules(server_default_rules(user_id), user_rows), changed_at)
+            if user_id not in self._stale:
+                self._cache.put(user_id, loaded[user_id])
+        for user_id in done:
+            self._stale.discard(user_id)
+        return loaded
+
+    def _invalidate(self, user_id: str) -> None:
+        self._cache.pop(user_id, None)
+        if user_id in self._loading:
+            self._stale.add(user_id)
+
+
+@dataclass
+class _RoomPushState:
+    """
+    What push evaluation needs of a room, kept up to date from the events
+    the evaluator sees.
+
+    @ivar last_event_id: the event this state is current after.
+    @ivar state: the C{m.room.create} and C{m.room.power_levels} PDUs.
+    @ivar members: joined members and their display names.
+    """
+
+    room_version: str
+    last_event_id: str
+    state: dict = field(default_factory=dict)
+    members: dict = field(default_factory=dict)
+
+    def apply(self, event_id: str, pdu: dict) -> None:
+        """Update the state with an event that follows C{last_event_id}."""
+        key = (pdu["type"], pdu.get("state_key"))
+        if key[0] == "m.room.member" and isinstance(key[1], str):
+            content = pdu.get("content", {})
+            if content.get("membership") == "join":
+                self.members[key[1]] = _display_name(content)
+            else:
+                self.members.pop(key[1], None)
+        elif key in (CREATE, POWER_LEVELS):
+            self.state[key] = pdu
+        self.last_event_id = event_id
+
+    def sender_power_level(self, sender: str):
+        return user_power_level(sender, self.state, self.room_version)
+
+    def notification_levels(self) -> dict:
+        content = self.state.get(POWER_LEVELS, {}).get("content", {})
+        notifications = content.get("notifications") if isinstance(content, dict) else None
+        return notifications if isinstance(notifications, dict) else {}
+
+
+def _display_name(content: dict) -> str | None:
+    name = content.get("displayname")
+    return name if isinstance(name, str) else None
+
+
+class PushEvaluator:
+    """
+    Runs push rules on each new event for the room's local joined members
+    (and the invitee of an invite), other than the sender, and stores the
+    events that notify or highlight them with one statement per event.
+
+    The sender's read position moves to their event (spec, "Marking
+    notifications as read": "by sending an event").
+
+    Rooms' members and power levels are cached (bounded LRU) and updated
+    from each event the hook sees: a room's events are created one at a
+    time, under the room's lock, and the hook runs inside it. An event that
+    does not follow the cached one, or a redaction, reloads the room.
+
+    @param rules: the L{PushRules}.
+    @param store: the L{ruma_tx.storage.push.PushStore}.
+    @param server_name: only this server's users are evaluated.
+    """
+
+    def __init__(self, *, rules: PushRules, store, server_name: str, room_cache_size: int = 1_000):
+        self._rules = rules
+        self._store = store
+        self._suffix = ":" + server_name
+        self._rooms: LruCache[str, _RoomPushState] = LruCache(room_cache_size)
+
+    async def after_persist(self, event, position: int, audience) -> None:
+        """
+        The C{EventCreator} hook. A failure is logged, not raised: the event
+        is stored already, and its sender should not see an error for it.
+        """
+        try:
+            await self._evaluate(event, position)
+        except Exception:
+            self._rooms.pop(event.room_id, None)
+            log.failure("push rule evaluation failed for {event_id}", event_id=event.event_id)
+
+    async def _evaluate(self, event, position: int) -> None:
+        pdu = event.pdu
+        room_id = event.room_id
+        sender = pdu["sender"]
+        if pdu["type"] == "m.room.redaction":
+            redacts = pdu.get("redacts") or pdu.get("content", {}).get("redacts")
+            if isinstance(redacts, str):
+                await self._store.remove_push_actions_of_event(room_id, redacts)
+        room = await self._room_state(event)
+        users = [u for u in room.members if u != sender and u.endswith(self._suffix)]
+        if pdu["type"] == "m.room.member" and pdu.get("content", {}).get("membership") == "invite":
+            # Synapse also runs the invitee's rules (.m.rule.invite_for_me).
+            invitee = pdu.get("state_key")
+            if isinstance(invitee, str) and invitee != sender \
+                    and invitee.endswith(self._suffix) and invitee not in room.members:
+                users.append(invitee)
+        read_by = sender if sender.endswith(self._suffix) else None
+        actions = []
+        if users:
+            rulesets = await self._rules.rules_for(users)
+            flat = client_event(pdu, event.event_id, room_id)
+            sender_level = room.sender_power_level(sender)
+            notification_levels = room.notification_levels()
+            for user_id in users:
+                ctx = PushContext(
+                    user_id=user_id,
+                    user_display_name=room.members.get(user_id),
+                    room_member_count=len(room.members),
+                    sender_power_level=sender_level,
+                    notification_power_levels=notification_levels,
+                )
+                result = evaluate(rulesets[user_id], flat, ctx)
+                notify, highlight = actions_notify(result), actions_highlight(result)
+                if notify or highlight:
+                    actions.append((user_id, notify, highlight))
+        await self._store.add_push_actions(room_id, position, actions, read_by=read_by)
+
+    async def _room_state(self, event) -> _RoomPushState:
+        """The room's state after C{event} (which is stored already)."""
+        room_id = event.room_id
+        room = self._rooms.get(room_id)
+        follows = room is not None and event.pdu.get("prev_events") == [room.last_event_id]
+        if follows and event.pdu["type"] != "m.room.redaction":
+            room.apply(event.event_id, event.pdu)
+            return room
+        self._rooms.pop(room_id, None)
+        room_version, state = await self._store.get_room_push_state(room_id)
+        room = _RoomPushState(room_version=room_version, last_event_id=event.event_id)
+        for (event_type, state_key), pdu in state.items():
+            if event_type == "m.room.member":
+                room.members[state_key] = _display_name(pdu.get("content", {}))
+            else:
+                room.state[(event_type, state_key)] = pdu
+        if room_version is not None:
+            self._rooms.put(room_id, room)
+        return room
+
+
+class UnreadCounts:
+    """
+    The /sync source of each joined room's C{unread_notifications}: the
+    stored push actions after the user's read position, counted with one
+    query per sync. Put it after every source that adds rooms to the
+    response (receipts), so the rooms they add get counts too.
+
+    @param store: the L{ruma_tx.storage.push.PushStore}.
+    """
+
+    def __init__(self, *, store):
+        self._store = store
+
+    async def mark_read(self, user_id: str, room_id: str, stream_ordering: int) -> None:
+        """
+        The user has read the room up to the event at C{stream_ordering}
+        (an C{m.read} or C{m.read.private} receipt): its notifications and
+        those before it no longer count. A position behind the current one
+        changes nothing, so the more advanced of the two receipts wins.
+        """
+        await self._store.mark_read(user_id, room_id, stream_ordering)
+
+    async def add_to_sync(self, ctx) -> None:
+        join = ctx.response.get("rooms", {}).get("join", {})
+        if not join:
+            return
+        room_ids = list(join)
+        counts = await self._store.get_unread_counts(ctx.request.user_id, room_ids, ctx.now.stream)
+        for room_id in room_ids:
+            notify, highlight = counts.get(room_id, (0, 0))
+            join[room_id]["unread_notifications"] = {
+                "notification_count": notify, "highlight_count": highlight,
+            }

@@ -1,0 +1,242 @@
+"""
+Account registration: full accounts through user-interactive auth, guest
+accounts without it, and the upgrade of a guest to a full account.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ruma_tx.services.uia import DUMMY
+from ruma_tx.matrix.errors import MatrixError, forbidden, missing_param
+from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id, user_id_for, validate_localpart
+from ruma_tx.storage.accounts import UserExists
+
+#: The flows that complete registration's user-interactive auth.
+REGISTRATION_FLOWS = [[DUMMY]]
+
+#: Localparts made only of digits are reserved for server-picked ids
+#: (guests, and users who gave no username), as Synapse reserves them.
+_NUMERIC_LOCALPART = re.compile(r"[0-9]+")
+
+#: How many server-picked localparts to try before giving up (Synapse: 10).
+_GENERATED_ID_ATTEMPTS = 10
+
+
+def invalid_username(message: str) -> MatrixError:
+    return MatrixError(400, "M_INVALID_USERNAME", message)
+
+
+def user_in_use() -> MatrixError:
+    return MatrixError(400, "M_USER_IN_USE", "User ID already taken.")
+
+
+def new_user_id(localpart: str, server_name: str, *, numeric_allowed: bool = False) -> str:
+    """
+    The user id a registration asking for C{localpart} would get.
+
+    Beyond the spec's grammar, two rules follow Synapse: a localpart may not
+    start with C{_} (the prefix application services use), and all-digit
+    localparts are reserved for ids the server picks.
+
+    @param numeric_allowed: accept an all-digit localpart (a guest taking
+        its own id in an upgrade).
+    @raise MatrixError: 400 M_INVALID_USERNAME.
+    """
+    try:
+        validate_localpart(localpart)
+        user_id = user_id_for(localpart, server_name)
+    except InvalidIdentifier as e:
+        raise invalid_username(str(e)) from None
+    if localpart.startswith("_"):
+        raise invalid_username("User ID may not begin with _")
+    if not numeric_allowed and _NUMERIC_LOCALPART.fullmatch(localpart):
+        raise invalid_username("Numeric user IDs are reserved for guest users.")
+    return user_id
+
+
+@dataclass(frozen=True)
+class RegistrationForm:
+    """
+    The parsed body of a C{kind=user} registration.
+
+    @ivar username: the desired localpart, as sent, or C{None}.
+    @ivar password: C{None} when absent (allowed until auth is attempted).
+    @ivar auth: the UIA C{auth} member as sent (the UIA checks its shape).
+    @ivar guest_access_token: the token of a guest upgrading itself.
+    """
+
+    username: str | None = None
+    password: str | None = None
+    device_id: str | None = None
+    initial_device_display_name: str | None = None
+    inhibit_login: bool = False
+    refresh_token: bool = False
+    guest_access_token: str | None = None
+    auth: object = None
+
+
+class Registrar:
+    """
+    Creates accounts and logs them in.
+
+    @param hasher: a L{PasswordHasher}; a password is hashed once, after
+        user-interactive auth completes.
+    @param guard: verifies an upgrading guest's C{guest_access_token}.
+    """
+
+    def __init__(self, *, accounts, sessions, hasher, uia, clock, server_name: str,
+                 registration_enabled: bool, guests_enabled: bool, guard):
+        self._accounts = accounts
+        self._sessions = sessions
+        self._hasher = hasher
+        self._uia = uia
+        self._clock = clock
+        self._server_name = server_name
+        self._registration_enabled = registration_enabled
+        self._guests_enabled = guests_enabled
+        self._guard = guard
+
+    def _now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    async def check_available(self, username: str) -> None:
+        """
+        Return if C{username} could be registered now.
+
+        As Synapse: refused with 403 while registration is disabled, and the
+        username is checked as sent (not lower-cased, unlike L{register}).
+
+        @raise MatrixError: 403 M_FORBIDDEN, 400 M_INVALID_USERNAME or
+            M_USER_IN_USE.
+        """
+        if not self._registration_enabled:
+            raise forbidden("Registration has been disabled")
+        user_id = new_user_id(username, self._server_name)
+        if await self._accounts.user_exists(user_id):
+            raise user_in_use()
+
+    async def register_guest(self, *, initial_device_display_name: str | None) -> dict:
+        """
+        Create a guest account with the next numeric localpart and log it in.
+
+        The spec says every other body parameter MUST be ignored and the
+        server MUST pick the device id, so no C{device_id} or
+        C{refresh_token} is taken.
+
+        @raise MatrixError: 403 M_GUEST_ACCESS_FORBIDDEN when guests are off.
+        """
+        if not self._guests_enabled:
+            raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled")
+        user_id = await self._create_with_generated_id(None, is_guest=True)
+        return await self._sessions.log_in(
+            user_id, device_id=None, display_name=initial_device_display_name, is_guest=True,
+        )
+
+    async def register(self, form: RegistrationForm) -> dict:
+        """
+        Register a full account (or upgrade a guest), answering with the
+        UIA 401 until the dummy stage is done.
+
+        The username (and any guest token) is checked before the UIA, so a
+        client learns early that a name is taken, and again at creation in
+        case it was taken meanwhile.
+
+        @return: the login response, or only C{user_id} with C{inhibit_login}.
+        @raise MatrixError: 403 M_FORBIDDEN when registration is disabled
+            or the guest token does not fit; 400 M_INVALID_USERNAME,
+            M_USER_IN_USE, M_MISSING_PARAM; the UIA's 401 and 400.
+        """
+        if not self._registration_enabled:
+            raise forbidden("Registration has been disabled")
+        guest_user_id = None
+        user_id = None
+        if form.guest_access_token is not None:
+            guest_user_id = await self._upgradable_guest(form)
+            user_id = guest_user_id
+        elif form.username is not None:
+            # Synapse lower-cases the desired username; the spec lets a
+            # server map a username onto a valid localpart "in a logical manner".
+            user_id = new_user_id(form.username.lower(), self._server_name)
+            if await self._accounts.user_exists(user_id):
+                raise user_in_use()
+        if form.password is None and form.auth is not None:
+            # Checked before the UIA so a failed attempt does not use up the
+            # session. Without "auth" the client may only be asking for the flows.
+            raise missing_param("Missing parameter: password")
+        await self._uia.authenticate(
+            {"auth": form.auth}, action="register", user_id=None, flows=REGISTRATION_FLOWS,
+            server_name=self._server_name,
+        )
+        password_hash = await self._hasher.hash(form.password)
+        if guest_user_id is not None:
+            localpart, _ = parse_user_id(guest_user_id)
+            revoked = await self._accounts.upgrade_guest(guest_user_id, password_hash, localpart)
+            if revoked is None:
+                # Upgraded (or deactivated) by another request meanwhile.
+                raise user_in_use()
+            # As Synapse: the old guest tokens stop working for the full account.
+            self._sessions.revoked(revoked)
+        elif user_id is not None:
+            localpart, _ = parse_user_id(user_id)
+            try:
+                await self._accounts.create_user(
+                    user_id, password_hash, self._now_ms(), displayname=localpart
+                )
+            except UserExists:
+                raise user_in_use() from None
+        else:
+            user_id = await self._create_with_generated_id(password_hash, is_guest=False)
+        if form.inhibit_login:
+            return {"user_id": user_id}
+        return await self._sessions.log_in(
+            user_id, device_id=form.device_id, display_name=form.initial_device_display_name,
+            refresh=form.refresh_token,
+        )
+
+    async def _upgradable_guest(self, form: RegistrationForm) -> str:
+        """
+        The user id of the guest that C{form.guest_access_token} belongs to,
+        which must be the one C{form.username} names.
+
+        Synapse answers 403 M_FORBIDDEN ("Cannot register taken user ID
+        without valid guest credentials for that user") when the token is
+        not a guest's or names another user; we do the same, and also for an
+        invalid token (Synapse's 401 M_UNKNOWN_TOKEN would read, on
+        /register, as a UIA response without flows, which the spec forbids).
+        """
+        if form.username is None:
+            # The spec: an upgrading guest is "required to specify the username".
+            raise missing_param("Missing parameter: username (required with guest_access_token)")
+        user_id = new_user_id(form.username.lower(), self._server_name, numeric_allowed=True)
+        try:
+            requester = await self._guard.verify(form.guest_access_token)
+        except MatrixError:
+            raise forbidden("Invalid guest access token") from None
+        if (
+            not requester.is_guest
+            or not requester.restrictions.unrestricted
+            or requester.user_id != user_id
+        ):
+            raise forbidden(
+                "Cannot register taken user ID without valid guest credentials for that user."
+            )
+        return user_id
+
+    async def _create_with_generated_id(self, password_hash: str | None, *, is_guest: bool) -> str:
+        """
+        Create a user whose localpart the server picks: the next number of
+        the sequence guests use (as Synapse numbers both), retried a few
+        times should a number be taken.
+        """
+        for _ in range(_GENERATED_ID_ATTEMPTS):
+            localpart = str(await self._accounts.next_guest_number())
+            user_id = user_id_for(localpart, self._server_name)
+            try:
+                await self._accounts.create_user(
+                    user_id, password_hash, self._now_ms(), is_guest=is_guest, displayname=localpart
+                )
+            except UserExists:
+                continue
+            return user_id
+        raise MatrixError(500, "M_UNKNOWN", "Unable to find a free user ID")

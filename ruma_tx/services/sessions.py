@@ -1,0 +1,140 @@
+"""
+Logging in and out: devices with their access and refresh tokens.
+Shared by registration, login and token refresh.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+
+from ruma_tx.matrix.access_tokens import InvalidToken, mint_token, verify_token
+from ruma_tx.matrix.errors import MatrixError, invalid_param
+from ruma_tx.storage.tokens import NewLogin
+
+
+#: Synapse refuses longer device ids (400 M_INVALID_PARAM); the spec is silent.
+MAX_DEVICE_ID_LENGTH = 512
+
+# What a device id may hold: it becomes a C{device_id = ...} caveat of the
+# token, whose grammar (ruma_tx.matrix.access_tokens) forbids spaces and controls.
+_DEVICE_ID_RE = re.compile(r"[^\x00-\x20\x7f-\x9f\s]+")
+
+
+def check_requested_device_id(device_id: str | None) -> None:
+    """
+    Refuse a client-chosen device id that cannot name a device: empty,
+    longer than L{MAX_DEVICE_ID_LENGTH}, or holding whitespace or control
+    characters.
+
+    @raise MatrixError: 400 M_INVALID_PARAM.
+    """
+    if device_id is None:
+        return
+    if len(device_id) > MAX_DEVICE_ID_LENGTH:
+        raise invalid_param(f"device_id cannot be longer than {MAX_DEVICE_ID_LENGTH} characters")
+    if not _DEVICE_ID_RE.fullmatch(device_id):
+        raise invalid_param("device_id must be non-empty, without spaces or control characters")
+
+
+def new_device_id() -> str:
+    """Ten upper-case letters, as Synapse makes them."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+def _new_token_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class SessionIssuer:
+    """
+    Issues and revokes the tokens of a device.
+
+    @param forget_tokens: told the ids of revoked tokens (the guard's cache).
+    """
+
+    def __init__(self, *, tokens, macaroon_key: bytes, clock, access_token_lifetime_ms: int,
+                 forget_tokens):
+        self._tokens = tokens
+        self._key = macaroon_key
+        self._clock = clock
+        self._lifetime_ms = access_token_lifetime_ms
+        self._forget_tokens = forget_tokens
+
+    def _now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    async def log_in(
+        self, user_id: str, *, device_id: str | None, display_name: str | None,
+        is_guest: bool = False, refresh: bool = False,
+    ) -> dict:
+        """
+        Create (or reuse) a device and return the login response body.
+        """
+        check_requested_device_id(device_id)
+        now = self._now_ms()
+        device_id = device_id or new_device_id()
+        access_id = _new_token_id()
+        refresh_id = _new_token_id() if refresh else None
+        expires_at = now + self._lifetime_ms if refresh else None
+        revoked = await self._tokens.create_login(
+            NewLogin(user_id, device_id, display_name, access_id, expires_at, refresh_id), now
+        )
+        self._forget_tokens(revoked)
+        return self._response(user_id, device_id, is_guest, access_id, refresh_id, expires_at, now)
+
+    def _response(self, user_id, device_id, is_guest, access_id, refresh_id, expires_at, now) -> dict:
+        body = {
+            "user_id": user_id,
+            "device_id": device_id,
+            "access_token": mint_token(
+                self._key, token_id=access_id, user_id=user_id, device_id=device_id,
+                guest=is_guest, expires_at_ms=expires_at,
+            ),
+        }
+        if refresh_id is not None:
+            body["refresh_token"] = mint_token(
+                self._key, token_id=refresh_id, user_id=user_id, device_id=device_id,
+                token_type="refresh", guest=is_guest,
+            )
+            body["expires_in_ms"] = expires_at - now
+        return body
+
+    async def refresh(self, refresh_token: str) -> dict:
+        """
+        Exchange a refresh token for a new access and refresh token; the
+        old refresh token (and its access token) stop working.
+        """
+        now = self._now_ms()
+        try:
+            claims = verify_token(self._key, refresh_token, now_ms=now, expected_type="refresh")
+        except InvalidToken:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Invalid refresh token") from None
+        if not claims.restrictions.unrestricted or claims.device_id is None:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Invalid refresh token")
+        access_id, refresh_id = _new_token_id(), _new_token_id()
+        expires_at = now + self._lifetime_ms
+        revoked = await self._tokens.rotate_refresh_token(
+            claims.token_id, claims.user_id, claims.device_id, refresh_id, access_id, expires_at, now
+        )
+        if revoked is None:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown or already used refresh token")
+        self._forget_tokens(revoked)
+        body = self._response(
+            claims.user_id, claims.device_id, claims.guest, access_id, refresh_id, expires_at, now
+        )
+        del body["user_id"], body["device_id"]
+        return body
+
+    async def log_out(self, token_id: str) -> None:
+        """Revoke one access token and delete its device."""
+        await self._tokens.delete_access_token(token_id)
+        self._forget_tokens([token_id])
+
+    async def log_out_all(self, user_id: str, except_device: str | None = None) -> None:
+        """Delete every device (but C{except_device}) of the user, and their tokens."""
+        self._forget_tokens(await self._tokens.delete_user_tokens(user_id, except_device))
+
+    def revoked(self, token_ids) -> None:
+        """Tell the guard that tokens were revoked elsewhere (device deletion)."""
+        self._forget_tokens(token_ids)
