@@ -3,7 +3,7 @@ Account data and room tags (spec: "Client Config", "Room Tagging").
 """
 from __future__ import annotations
 
-from ruma_tx.http.site import read_json_object
+from ruma_tx.http.parsing import read_json_object
 from ruma_tx.http.routing import endpoint
 
 

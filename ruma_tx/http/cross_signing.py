@@ -6,7 +6,7 @@ C{POST /keys/signatures/upload}.
 """
 from __future__ import annotations
 
-from ruma_tx.http.site import get_field, query_arg, read_json_object
+from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.matrix.errors import bad_json, invalid_param, missing_param
 from ruma_tx.matrix.identifiers import is_valid_user_id

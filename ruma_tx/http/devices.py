@@ -4,7 +4,7 @@ rename and delete the requester's devices.
 """
 from __future__ import annotations
 
-from ruma_tx.http.site import get_field, read_json_object
+from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.matrix.errors import bad_json
 

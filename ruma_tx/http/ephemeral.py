@@ -4,7 +4,7 @@ Notifications", "Receipts", "Read and unread markers").
 """
 from __future__ import annotations
 
-from ruma_tx.http.site import get_field, read_json_object
+from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
 
 

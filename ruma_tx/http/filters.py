@@ -1,7 +1,7 @@
 """Filters: POST /user/{userId}/filter and GET /user/{userId}/filter/{filterId}."""
 from __future__ import annotations
 
-from ruma_tx.http.site import read_json_object
+from ruma_tx.http.parsing import read_json_object
 from ruma_tx.http.routing import endpoint
 
 

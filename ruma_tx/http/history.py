@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ruma_tx.http.site import query_arg
+from ruma_tx.http.parsing import query_arg
 from ruma_tx.http.routing import CLIENT_V1, endpoint
 from ruma_tx.matrix.errors import invalid_param, missing_param
 from ruma_tx.matrix.filters import MAX_LIMIT, FilterError, parse_room_event_filter_text

@@ -9,7 +9,7 @@ answers for every other key.
 """
 from __future__ import annotations
 
-from ruma_tx.http.site import get_field, read_json_object
+from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.services.profile import AVATAR_URL, DISPLAYNAME
 

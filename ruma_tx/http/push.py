@@ -7,7 +7,7 @@ C{GET /pushrules/global} without the trailing slash are served too
 """
 from __future__ import annotations
 
-from ruma_tx.http.site import get_field, query_arg, read_json_object
+from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
 
 _RULE = "/pushrules/global/<kind>/<rule_id>"

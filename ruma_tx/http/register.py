@@ -1,7 +1,7 @@
 """Account registration: POST /register and GET /register/available."""
 from __future__ import annotations
 
-from ruma_tx.http.site import get_field, query_arg, read_json_object
+from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.matrix.errors import invalid_param, missing_param
 from ruma_tx.services.registration import RegistrationForm

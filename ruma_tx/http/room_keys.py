@@ -4,7 +4,7 @@ backup versions and the keys stored in them, for the requesting user only.
 """
 from __future__ import annotations
 
-from ruma_tx.http.site import get_field, query_arg, read_json_object
+from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.matrix.errors import missing_param
 

@@ -4,7 +4,7 @@ Rooms: creation, sending events and state, membership (spec: "Rooms",
 """
 from __future__ import annotations
 
-from ruma_tx.http.site import get_field, read_json_object
+from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.services.events import EventSpec
 from ruma_tx.services.reading import room_event

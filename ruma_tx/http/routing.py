@@ -17,8 +17,9 @@ from klein import Klein
 from twisted.python.failure import Failure
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from ruma_tx.http.site import render_error, respond
-from ruma_tx.matrix.errors import limit_exceeded, unrecognized
+from ruma_tx.http.errors import Unrecognized, render_error
+from ruma_tx.http.parsing import respond
+from ruma_tx.matrix.errors import RateLimited
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
 CLIENT_V1 = ("/_matrix/client/v1",)
@@ -105,7 +106,7 @@ class Router:
                 key = requester.user_id if requester else request.client_ip()
                 retry_after = self._rate_limiter.check(declared.rate_limit, key)
                 if retry_after is not None:
-                    raise limit_exceeded(retry_after)
+                    raise RateLimited(retry_after)
             result = await fn(request, requester, **path_args)
             code, body = result if isinstance(result, tuple) else (200, result)
             return respond(request, code, body)
@@ -122,11 +123,11 @@ class Router:
 
     @staticmethod
     def _not_found(request, failure):
-        return render_error(request, Failure(unrecognized(404)))
+        return render_error(request, Failure(Unrecognized(404)))
 
     @staticmethod
     def _not_allowed(request, failure):
-        return render_error(request, Failure(unrecognized(405, "Method not allowed")))
+        return render_error(request, Failure(Unrecognized(405, "Method not allowed")))
 
     @staticmethod
     def _failed(request, failure):

@@ -1,20 +1,17 @@
 """
-The HTTP surface: the request and site classes, JSON in and out, and the
-single place that turns exceptions into Matrix JSON errors.
+The HTTP surface: the request and site classes, and the root resource that
+sets CORS headers and refuses over-large bodies before routing.
 """
 from __future__ import annotations
 
 import itertools
-import json
-from typing import Any
 
 from twisted.logger import LogLevel
 from twisted.web import server
 from twisted.web.resource import Resource
 
+from ruma_tx.http.parsing import respond
 from ruma_tx.logs import logger
-from ruma_tx.matrix.errors import MatrixError, bad_json, missing_param
-from ruma_tx.storage.database import DatabaseUnavailable
 
 log = logger(__name__)
 
@@ -98,42 +95,6 @@ class MatrixSite(server.Site):
         )
 
 
-def respond(request, code: int, body: Any) -> bytes:
-    """Set the status and JSON content type; return the encoded body."""
-    request.setResponseCode(code)
-    request.setHeader(b"Content-Type", b"application/json")
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def render_error(request, failure) -> bytes:
-    """
-    Render any failure as Matrix JSON: a L{MatrixError} as itself, a lost
-    database as 503, anything else as 500 with the request id, logged.
-    """
-    error = failure.value
-    if isinstance(error, MatrixError):
-        for name, value in error.headers.items():
-            request.setHeader(name.encode("ascii"), value.encode("ascii"))
-        return respond(request, error.code, error.to_json())
-    if isinstance(error, DatabaseUnavailable):
-        log.warn("{request_id}: database unavailable: {why}", request_id=request.request_id, why=error)
-        return respond(
-            request, 503, {"errcode": "M_UNKNOWN", "error": "The database is unavailable; try again shortly"}
-        )
-    log.failure(
-        "{request_id}: unexpected error in {method} {path}",
-        failure,
-        request_id=request.request_id,
-        method=request.method.decode("ascii", "replace"),
-        path=request.path.decode("ascii", "replace"),
-    )
-    return respond(
-        request,
-        500,
-        {"errcode": "M_UNKNOWN", "error": f"Internal server error (request {request.request_id})"},
-    )
-
-
 class MatrixRoot(Resource):
     """
     The root of a client listener: CORS headers on every response, OPTIONS
@@ -162,70 +123,4 @@ class MatrixRoot(Resource):
         request.postpath = request.path.split(b"?", 1)[0][1:].split(b"/")
         return self._router.render(request)
 
-
-def read_json_object(request, allow_empty: bool = False) -> dict:
-    """
-    Parse the request body as a JSON object.
-
-    @param allow_empty: read an empty body as C{{}} (clients send none to
-        join or leave; Synapse accepts that).
-    @raise MatrixError: 400 M_NOT_JSON if it is not JSON or not an object.
-    """
-    raw = request.content.read() if request.content is not None else b""
-    if allow_empty and not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise MatrixError(400, "M_NOT_JSON", "Content not JSON.") from None
-    if not isinstance(body, dict):
-        raise MatrixError(400, "M_NOT_JSON", "Content must be a JSON object.")
-    return body
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_MISSING = object()
-
-
-def get_field(body: dict, name: str, kind, default=_MISSING):
-    """
-    Return C{body[name]} checked to be of type C{kind} (a type or tuple).
-
-    @raise MatrixError: M_MISSING_PARAM when absent without a default,
-        M_BAD_JSON when of the wrong type.
-    """
-    if name not in body or (body[name] is None and default is not _MISSING):
-        if default is _MISSING:
-            raise missing_param(f"Missing parameter: {name}")
-        return default
-    value = body[name]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds:
-        raise bad_json(f"Parameter {name!r} has the wrong type")
-    if not isinstance(value, kinds):
-        raise bad_json(f"Parameter {name!r} has the wrong type")
-    return value
-
-
-def query_arg(request, name: str, default: str | None = None) -> str | None:
-    """Return one query-string argument, decoded as UTF-8."""
-    values = request.args.get(name.encode("ascii"))
-    if not values:
-        return default
-    try:
-        return values[0].decode("utf-8")
-    except UnicodeDecodeError:
-        raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} is not UTF-8") from None
-
-
-def query_bool(request, name: str, default: bool = False) -> bool:
-    value = query_arg(request, name)
-    if value is None:
-        return default
-    if value not in ("true", "false"):
-        raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} must be true or false")
-    return value == "true"
 

@@ -1,9 +1,9 @@
 """GET /sync."""
 from __future__ import annotations
 
-from ruma_tx.http.site import query_arg, query_bool
+from ruma_tx.http.parsing import query_arg, query_bool
 from ruma_tx.http.routing import endpoint
-from ruma_tx.matrix.errors import MatrixError, invalid_param
+from ruma_tx.matrix.errors import BadRequest, invalid_param
 from ruma_tx.services.sync import SyncRequest
 from ruma_tx.matrix.filters import Filter, FilterError, parse_filter_text
 from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
@@ -55,8 +55,8 @@ class SyncApi:
             try:
                 return parse_filter_text(text)
             except FilterError as e:
-                raise MatrixError(400, "M_INVALID_PARAM", str(e)) from None
+                raise BadRequest("M_INVALID_PARAM", str(e)) from None
         found = await self._filters(user_id, text)
         if found is None:
-            raise MatrixError(400, "M_INVALID_PARAM", "Unknown filter id")
+            raise BadRequest("M_INVALID_PARAM", "Unknown filter id")
         return found

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruma_tx.matrix.property_paths import split_property_path
-from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.matrix.errors import BadRequest
 from ruma_tx.matrix.identifiers import is_valid_room_id, is_valid_user_id
 
 #: The rule kinds, in the order they are checked.
@@ -60,14 +60,6 @@ _WORD_CHAR = "[A-Za-z0-9_]"
 
 _MEMBER_COUNT_RE = re.compile(r"(==|<=|>=|<|>)?([0-9]+)")
 
-
-class PushRuleError(MatrixError):
-    """
-    A push rule request the spec does not allow: a 400 by default.
-    """
-
-    def __init__(self, errcode: str, message: str, code: int = 400):
-        super().__init__(code, errcode, message)
 
 
 @dataclass(frozen=True)
@@ -281,14 +273,14 @@ def place_rule(order: list[str], rule_id: str, before: str | None = None,
 
     @param order: the kind's user-defined rule ids, most important first.
     @return: the new order (a new list).
-    @raise PushRuleError: 400 C{M_UNKNOWN} if C{before}/C{after} is not a
+    @raise BadRequest: 400 C{M_UNKNOWN} if C{before}/C{after} is not a
         user-defined rule of the kind (server-default rules cannot be used).
     """
     new = [r for r in order if r != rule_id]
     anchor = before if before else after
     if anchor:
         if anchor.startswith(".") or anchor not in new:
-            raise PushRuleError("M_UNKNOWN", f"before/after rule not found: {anchor}")
+            raise BadRequest("M_UNKNOWN", f"before/after rule not found: {anchor}")
         index = new.index(anchor) + (0 if before else 1)
         new.insert(index, rule_id)
     elif rule_id in order:
@@ -316,19 +308,19 @@ def validate_actions(actions: object) -> list:
 
     @return: the actions, unchanged (historical actions are kept as given and
         ignored by L{evaluate}).
-    @raise PushRuleError: 400 C{M_BAD_JSON}.
+    @raise BadRequest: 400 C{M_BAD_JSON}.
     """
     if not isinstance(actions, list):
-        raise PushRuleError("M_BAD_JSON", "'actions' must be an array")
+        raise BadRequest("M_BAD_JSON", "'actions' must be an array")
     for action in actions:
         if isinstance(action, str):
             if action != "notify" and action not in HISTORICAL_ACTIONS:
-                raise PushRuleError("M_BAD_JSON", f"Unrecognised action: {action}")
+                raise BadRequest("M_BAD_JSON", f"Unrecognised action: {action}")
         elif isinstance(action, dict):
             if not isinstance(action.get("set_tweak"), str):
-                raise PushRuleError("M_BAD_JSON", "An action object needs a string 'set_tweak'")
+                raise BadRequest("M_BAD_JSON", "An action object needs a string 'set_tweak'")
         else:
-            raise PushRuleError("M_BAD_JSON", "An action must be a string or an object")
+            raise BadRequest("M_BAD_JSON", "An action must be a string or an object")
     return actions
 
 
@@ -345,20 +337,20 @@ _REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
 
 def _validate_condition(condition: object) -> None:
     if not isinstance(condition, dict):
-        raise PushRuleError("M_BAD_JSON", "A condition must be an object")
+        raise BadRequest("M_BAD_JSON", "A condition must be an object")
     kind = condition.get("kind")
     if not isinstance(kind, str):
-        raise PushRuleError("M_BAD_JSON", "A condition needs a string 'kind'")
+        raise BadRequest("M_BAD_JSON", "A condition needs a string 'kind'")
     for name in ("key", "pattern", "is"):
         if name in condition and not isinstance(condition[name], str):
-            raise PushRuleError("M_BAD_JSON", f"Condition '{name}' must be a string")
+            raise BadRequest("M_BAD_JSON", f"Condition '{name}' must be a string")
     if "value" in condition and not _is_scalar(condition["value"]):
-        raise PushRuleError(
+        raise BadRequest(
             "M_BAD_JSON", "Condition 'value' must be a string, integer, boolean or null")
     # Unknown kinds are accepted: they never match (spec "Conditions").
     for name in _REQUIRED_PARAMS.get(kind, ()):
         if name not in condition:
-            raise PushRuleError("M_BAD_JSON", f"A {kind} condition needs '{name}'")
+            raise BadRequest("M_BAD_JSON", f"A {kind} condition needs '{name}'")
 
 
 def validate_rule(kind: str, rule_id: str, body: dict) -> dict:
@@ -371,47 +363,47 @@ def validate_rule(kind: str, rule_id: str, body: dict) -> dict:
     @param body: the request's JSON object.
     @return: the rule to store as C{rule_json}: C{{"actions": [...]}} plus
         C{"conditions"} (override/underride) or C{"pattern"} (content).
-    @raise PushRuleError: 400 C{M_INVALID_PARAM} for an unknown kind or a bad
+    @raise BadRequest: 400 C{M_INVALID_PARAM} for an unknown kind or a bad
         rule id (empty, starting with C{.}, holding C{/} or C{\\}, or for
         room/sender rules not a room/user ID); 400 C{M_MISSING_PARAM} for a
         missing C{actions}, C{conditions} or C{pattern}; 400 C{M_BAD_JSON}
         for a malformed one.
     """
     if kind not in RULE_KINDS:
-        raise PushRuleError("M_INVALID_PARAM", f"Unknown push rule kind: {kind}")
+        raise BadRequest("M_INVALID_PARAM", f"Unknown push rule kind: {kind}")
     if not rule_id:
-        raise PushRuleError("M_INVALID_PARAM", "The rule id must not be empty")
+        raise BadRequest("M_INVALID_PARAM", "The rule id must not be empty")
     if rule_id.startswith("."):
-        raise PushRuleError(
+        raise BadRequest(
             "M_INVALID_PARAM", "Rule ids starting with '.' are reserved for server-default rules")
     if "/" in rule_id or "\\" in rule_id:
-        raise PushRuleError("M_INVALID_PARAM", "Rule ids may not contain slashes")
+        raise BadRequest("M_INVALID_PARAM", "Rule ids may not contain slashes")
     if kind == "room" and not is_valid_room_id(rule_id):
-        raise PushRuleError("M_INVALID_PARAM", "The rule id of a room rule must be a room ID")
+        raise BadRequest("M_INVALID_PARAM", "The rule id of a room rule must be a room ID")
     if kind == "sender" and not is_valid_user_id(rule_id):
-        raise PushRuleError("M_INVALID_PARAM", "The rule id of a sender rule must be a user ID")
+        raise BadRequest("M_INVALID_PARAM", "The rule id of a sender rule must be a user ID")
     if not isinstance(body, dict):
-        raise PushRuleError("M_BAD_JSON", "The push rule must be an object")
+        raise BadRequest("M_BAD_JSON", "The push rule must be an object")
 
     if "actions" not in body:
-        raise PushRuleError("M_MISSING_PARAM", "Missing 'actions'")
+        raise BadRequest("M_MISSING_PARAM", "Missing 'actions'")
     rule: dict[str, Any] = {"actions": validate_actions(body["actions"])}
     if kind in ("override", "underride"):
         # pushrules.yaml marks conditions optional, but Synapse requires them
         # for these kinds (and so does this server's brief).
         if "conditions" not in body:
-            raise PushRuleError("M_MISSING_PARAM", "Missing 'conditions'")
+            raise BadRequest("M_MISSING_PARAM", "Missing 'conditions'")
         conditions = body["conditions"]
         if not isinstance(conditions, list):
-            raise PushRuleError("M_BAD_JSON", "'conditions' must be an array")
+            raise BadRequest("M_BAD_JSON", "'conditions' must be an array")
         for condition in conditions:
             _validate_condition(condition)
         rule["conditions"] = conditions
     elif kind == "content":
         if "pattern" not in body:
-            raise PushRuleError("M_MISSING_PARAM", "Missing 'pattern'")
+            raise BadRequest("M_MISSING_PARAM", "Missing 'pattern'")
         if not isinstance(body["pattern"], str):
-            raise PushRuleError("M_BAD_JSON", "'pattern' must be a string")
+            raise BadRequest("M_BAD_JSON", "'pattern' must be a string")
         rule["pattern"] = body["pattern"]
     return rule
 

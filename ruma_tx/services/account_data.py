@@ -10,7 +10,7 @@ C{account_data} and of each joined room's C{account_data}.
 from __future__ import annotations
 
 
-from ruma_tx.matrix.errors import MatrixError, forbidden, invalid_param, not_found
+from ruma_tx.matrix.errors import BadRequest, NotAllowed, forbidden, invalid_param, not_found
 from ruma_tx.matrix.identifiers import is_valid_room_id
 from ruma_tx.services.lru import LruCache
 
@@ -33,7 +33,7 @@ def check_settable(data_type: str) -> None:
     """
     if data_type in SERVER_MANAGED_TYPES:
         hint = " Use /rooms/{roomId}/read_markers" if data_type == FULLY_READ else ""
-        raise MatrixError(405, "M_BAD_JSON", f"Cannot set {data_type} through this API.{hint}")
+        raise NotAllowed("M_BAD_JSON", f"Cannot set {data_type} through this API.{hint}")
 
 
 def check_tag(tag: str, content: dict) -> None:
@@ -45,7 +45,7 @@ def check_tag(tag: str, content: dict) -> None:
         raise invalid_param(f"Tag names must not exceed {MAX_TAG_BYTES} bytes")
     order = content.get("order")
     if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
-        raise MatrixError(400, "M_BAD_JSON", "'order' must be a number")
+        raise BadRequest("M_BAD_JSON", "'order' must be a number")
 
 
 def ignored_users_in(content: dict | None) -> frozenset[str]:

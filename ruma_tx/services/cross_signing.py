@@ -23,7 +23,7 @@ from signedjson.sign import verify_signed_json
 from unpaddedbase64 import decode_base64
 
 from ruma_tx.services.uia import PASSWORD
-from ruma_tx.matrix.errors import MatrixError, bad_json, forbidden, invalid_param, missing_param
+from ruma_tx.matrix.errors import BadRequest, MatrixError, bad_json, forbidden, invalid_param, missing_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.storage.cross_signing import CrossSigningKey, DeviceSignature, MasterKeySignature
 
@@ -448,7 +448,7 @@ class CrossSigning:
                 raise missing_param("No master key available to verify the signature")
             if not is_signed_by(given[usage].key_json, user_id,
                                 verify_key_for(master.key_id, master.public_key)):
-                raise MatrixError(400, INVALID_SIGNATURE,
+                raise BadRequest(INVALID_SIGNATURE,
                                   f"The {usage} key is not signed by the master key")
         for key in given.values():
             if await self._devices.get_device(user_id, key.public_key) is not None:

@@ -9,7 +9,7 @@ from twisted.internet.task import LoopingCall
 
 from ruma_tx.logs import logger
 from ruma_tx.services.uia import PASSWORD
-from ruma_tx.matrix.errors import MatrixError, not_found
+from ruma_tx.matrix.errors import BadRequest, not_found
 
 log = logger(__name__)
 
@@ -157,7 +157,6 @@ def check_device_display_name(display_name: str | None) -> None:
         this is Synapse's, with its error code).
     """
     if display_name is not None and len(display_name) > MAX_DEVICE_DISPLAY_NAME_LENGTH:
-        raise MatrixError(
-            400, "M_TOO_LARGE",
+        raise BadRequest("M_TOO_LARGE",
             f"Device display name is too long (max {MAX_DEVICE_DISPLAY_NAME_LENGTH})",
         )

@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 
-from ruma_tx.matrix.errors import MatrixError, forbidden, invalid_param, not_found
+from ruma_tx.matrix.errors import BadRequest, Forbidden, Conflict, MatrixError, RemoteUnavailable, forbidden, invalid_param, not_found
 from ruma_tx.services.events import EventSpec
 from ruma_tx.matrix.identifiers import (
     InvalidIdentifier, is_valid_room_id, is_valid_server_name, parse_room_alias,
@@ -35,7 +35,7 @@ _FETCH = object()
 
 def unreachable_server() -> MatrixError:
     """What Synapse answers when another server cannot be reached."""
-    return MatrixError(502, "M_UNKNOWN", "This server cannot query other servers")
+    return RemoteUnavailable("M_UNKNOWN", "This server cannot query other servers")
 
 
 # -- pagination tokens -----------------------------------------------------
@@ -173,7 +173,7 @@ class Directory:
         try:
             await self._directory.create_alias(room_alias, room_id, user_id)
         except AliasExists:
-            raise MatrixError(409, "M_ROOM_IN_USE", f"Room alias {room_alias} already exists") from None
+            raise Conflict("M_ROOM_IN_USE", f"Room alias {room_alias} already exists") from None
 
     async def resolve_alias(self, room_alias: str) -> dict:
         """
@@ -233,10 +233,8 @@ class Directory:
             return
         try:
             await self._creator.send(EventSpec(room_id, user_id, "m.room.canonical_alias", content, ""))
-        except MatrixError as e:
-            if e.code != 403:
-                raise
-            # Not allowed to change the event: the alias is deleted anyway.
+        except Forbidden:
+            pass  # Not allowed to change the event: the alias is deleted anyway.
 
     async def local_aliases(self, user_id: str, room_id: str) -> list[str]:
         """
@@ -293,7 +291,7 @@ class Directory:
         rooms = await self._directory.get_alias_rooms(list(dict.fromkeys(added)))
         for candidate in added:
             if rooms.get(candidate) != room_id:
-                raise MatrixError(400, "M_BAD_ALIAS", f"Room alias {candidate} does not point to this room")
+                raise BadRequest("M_BAD_ALIAS", f"Room alias {candidate} does not point to this room")
 
     # -- the published room directory -------------------------------------
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from canonicaljson import encode_canonical_json
 
 from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
-from ruma_tx.matrix.errors import MatrixError, forbidden, not_found
+from ruma_tx.matrix.errors import BadRequest, TooLarge, forbidden, not_found
 from ruma_tx.services.lru import LruCache
 from ruma_tx.matrix.auth_rules import AuthError, auth_types_for_event, check_event_auth, check_redaction
 from ruma_tx.matrix.events import build_pdu, client_event, redact, room_id_for_create_event
@@ -209,7 +209,7 @@ class EventCreator:
             server_name=self._server_name, signing_key=self._signing_key,
         )
         if len(_encode(pdu)) > MAX_EVENT_BYTES:
-            raise MatrixError(413, "M_TOO_LARGE", "Event is too large")
+            raise TooLarge("M_TOO_LARGE", "Event is too large")
         return event_id, pdu
 
     async def _redacted_target(self, spec: EventSpec, redaction: dict, state, room_version) -> str | None:
@@ -296,9 +296,9 @@ def check_canonical_values(value, depth: int = 0) -> None:
         return
     if isinstance(value, int):
         if not -_MAX_INT <= value <= _MAX_INT:
-            raise MatrixError(400, "M_BAD_JSON", "Integer out of range in event content")
+            raise BadRequest("M_BAD_JSON", "Integer out of range in event content")
     elif isinstance(value, float):
-        raise MatrixError(400, "M_BAD_JSON", "Event content may not contain floats")
+        raise BadRequest("M_BAD_JSON", "Event content may not contain floats")
     elif isinstance(value, dict):
         for item in value.values():
             check_canonical_values(item, depth + 1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ruma_tx.matrix.errors import MatrixError, forbidden, not_found
+from ruma_tx.matrix.errors import BadRequest, forbidden, not_found
 from ruma_tx.services.lru import LruCache
 from ruma_tx.matrix.filters import Filter, FilterError, parse_filter
 
@@ -25,7 +25,7 @@ class FilterKeeper:
         try:
             parse_filter(body)
         except FilterError as e:
-            raise MatrixError(400, "M_BAD_JSON", str(e)) from None
+            raise BadRequest("M_BAD_JSON", str(e)) from None
         return await self._filters.add_filter(user_id, json.dumps(body))
 
     async def get_json(self, requester_id: str, user_id: str, filter_id: str) -> dict:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ruma_tx.matrix.access_tokens import InvalidToken, Restrictions, verify_token
-from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.matrix.errors import Forbidden, Unauthorized, unknown_token
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,6 @@ class _Cached:
     expires_at_ms: int | None
 
 
-def unknown_token(message: str = "Unknown access token", soft_logout: bool = False) -> MatrixError:
-    fields = {"soft_logout": True} if soft_logout else {}
-    return MatrixError(401, "M_UNKNOWN_TOKEN", message, **fields)
-
-
 def extract_access_token(request) -> str | None:
     """
     Read the token from C{Authorization: Bearer} or the C{access_token}
@@ -49,7 +44,7 @@ def extract_access_token(request) -> str | None:
             raise unknown_token() from None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise MatrixError(401, "M_MISSING_TOKEN", "Authorization header is not a Bearer token")
+            raise Unauthorized("M_MISSING_TOKEN", "Authorization header is not a Bearer token")
         token = token.strip()
     else:
         values = request.args.get(b"access_token")
@@ -102,15 +97,15 @@ class Guard:
         token = extract_access_token(request)
         if token is None:
             if required:
-                raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token")
+                raise Unauthorized("M_MISSING_TOKEN", "Missing access token")
             return None
         requester = await self.verify(token)
         method = request.method.decode("ascii", "replace")
         path = request.path.decode("ascii", "replace")
         if not requester.restrictions.allows(method, path, room_id):
-            raise MatrixError(403, "M_FORBIDDEN", "This access token does not permit this request")
+            raise Forbidden("M_FORBIDDEN", "This access token does not permit this request")
         if requester.is_guest and not guest_allowed:
-            raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access not allowed")
+            raise Forbidden("M_GUEST_ACCESS_FORBIDDEN", "Guest access not allowed")
         self._on_activity(requester.user_id, requester.device_id, request.client_ip())
         return requester
 

@@ -20,7 +20,7 @@ from signedjson.sign import SignatureVerifyException, verify_signed_json
 from unpaddedbase64 import decode_base64
 
 from ruma_tx.services.concurrency import KeyedLocks
-from ruma_tx.matrix.errors import MatrixError, bad_json, invalid_param, not_found
+from ruma_tx.matrix.errors import BadRequest, MatrixError, bad_json, invalid_param, not_found
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.services.lru import LruCache
 from ruma_tx.storage.keys import StoredKeys, UnknownDevice
@@ -43,7 +43,7 @@ def invalid_signature(message: str) -> MatrixError:
     an upload; this is the one Synapse gives bad signatures of cross-signing
     uploads (it checks none on /keys/upload).
     """
-    return MatrixError(400, "M_INVALID_SIGNATURE", message)
+    return BadRequest("M_INVALID_SIGNATURE", message)
 
 
 def split_key_name(name: str, field: str) -> tuple[str, str]:
@@ -302,8 +302,7 @@ class DeviceKeys:
             if old is None:
                 otks.append((algorithm, key_id, canonical(value)))
             elif not same_one_time_key(old, value):
-                raise MatrixError(
-                    400, "M_UNKNOWN",
+                raise BadRequest("M_UNKNOWN",
                     f"One time key {algorithm}:{key_id} already exists. "
                     f"Old key: {canonical(old)}; new key: {canonical(value)}",
                 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 
 from ruma_tx.services.uia import PASSWORD, claimed_user_id
-from ruma_tx.matrix.errors import MatrixError, bad_json, forbidden, invalid_param, missing_param
+from ruma_tx.matrix.errors import BadRequest, Forbidden, MatrixError, bad_json, forbidden, invalid_param, missing_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 
 #: The only login type we offer: no SSO, no login tokens, no appservices.
@@ -53,7 +53,7 @@ def login_user_id(body: dict, server_name: str) -> str:
         if kind in _THIRD_PARTY_IDENTIFIERS:
             raise forbidden(INVALID_CREDENTIALS)
         if kind != "m.id.user":
-            raise MatrixError(400, "M_UNKNOWN", "Unknown login identifier type")
+            raise BadRequest("M_UNKNOWN", "Unknown login identifier type")
         user = identifier.get("user")
     elif "user" in body:
         user = body["user"]
@@ -89,7 +89,7 @@ def check_new_password(password: str) -> None:
 
 def user_deactivated() -> MatrixError:
     """The spec's (and Synapse's) refusal of a deactivated account's login."""
-    return MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated")
+    return Forbidden("M_USER_DEACTIVATED", "This account has been deactivated")
 
 
 class Authenticator:
@@ -139,7 +139,7 @@ class Authenticator:
             M_USER_DEACTIVATED for a deactivated account.
         """
         if login_type != PASSWORD:
-            raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {login_type}")
+            raise BadRequest("M_UNKNOWN", f"Unknown login type {login_type}")
         if password is None:
             raise missing_param("Missing parameter: password")
         user_id = login_user_id(body, self._server_name)

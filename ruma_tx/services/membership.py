@@ -4,7 +4,7 @@ one m.room.member event; the room's auth rules decide whether it is allowed.
 """
 from __future__ import annotations
 
-from ruma_tx.matrix.errors import MatrixError, bad_json, forbidden, not_found
+from ruma_tx.matrix.errors import BadRequest, Forbidden, MatrixError, bad_json, forbidden, not_found
 from ruma_tx.services.events import EventSpec
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_room_alias, parse_user_id
 from ruma_tx.matrix.power_levels import power_level_for, user_power_level
@@ -43,13 +43,13 @@ class MembershipChanger:
             try:
                 parse_room_alias(room_id_or_alias)
             except InvalidIdentifier as e:
-                raise MatrixError(400, "M_INVALID_PARAM", str(e)) from None
+                raise BadRequest("M_INVALID_PARAM", str(e)) from None
             found = await self._directory.get_alias(room_id_or_alias)
             if found is None:
                 raise not_found("Room alias not found")
             return found[0]
         if not room_id_or_alias.startswith("!"):
-            raise MatrixError(400, "M_INVALID_PARAM", "Expected a room id or alias")
+            raise BadRequest("M_INVALID_PARAM", "Expected a room id or alias")
         return room_id_or_alias
 
     async def join(self, user_id: str, room_id: str, *, reason=None, is_guest=False) -> str:
@@ -59,7 +59,7 @@ class MembershipChanger:
             state = await self._events.get_state(room_id, [("m.room.guest_access", "")])
             access = state.get(("m.room.guest_access", ""))
             if access is None or access.content.get("guest_access") != "can_join":
-                raise MatrixError(403, "M_FORBIDDEN", "Guest access is not allowed in this room")
+                raise Forbidden("M_FORBIDDEN", "Guest access is not allowed in this room")
         displayname, avatar_url = await self._profiles(user_id)
         extra = await self._restricted_join_authoriser(user_id, room_id)
         await self._send(user_id, room_id, user_id, member_content(
@@ -148,7 +148,7 @@ class MembershipChanger:
         if membership is None:
             return  # never in it: nothing to forget (Synapse answers 200 too)
         if membership in ("join", "invite", "knock"):
-            raise MatrixError(400, "M_UNKNOWN", "You must leave the room before forgetting it")
+            raise BadRequest("M_UNKNOWN", "You must leave the room before forgetting it")
         await self._events.forget_room(user_id, room_id, position)
 
     async def leave_all(self, user_id: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ruma_tx.matrix.errors import MatrixError, forbidden, invalid_param
+from ruma_tx.matrix.errors import Forbidden, forbidden, invalid_param
 from ruma_tx.services.lru import LruCache
 from ruma_tx.storage.ephemeral import StoredPresence
 
@@ -166,7 +166,7 @@ class PresenceTracker:
         @raise MatrixError: 403 M_FORBIDDEN for anyone else.
         """
         if requester_id != user_id and not await self._store.share_a_room(requester_id, user_id):
-            raise MatrixError(403, "M_FORBIDDEN", "You are not allowed to see their presence")
+            raise Forbidden("M_FORBIDDEN", "You are not allowed to see their presence")
         return presence_content(await self._current(user_id), self._now_ms())
 
     async def _current(self, user_id: str) -> Presence:

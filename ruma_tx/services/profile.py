@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ruma_tx.matrix.errors import MatrixError, forbidden, invalid_param, not_found
+from ruma_tx.matrix.errors import BadRequest, forbidden, invalid_param, not_found
 from ruma_tx.matrix.identifiers import InvalidIdentifier, is_valid_server_name, parse_user_id
 
 DISPLAYNAME = "displayname"
@@ -35,7 +35,7 @@ def check_displayname(displayname: str) -> str | None:
     @raise MatrixError: 400 M_TOO_LARGE if longer than L{MAX_DISPLAYNAME_LENGTH}.
     """
     if len(displayname) > MAX_DISPLAYNAME_LENGTH:
-        raise MatrixError(400, "M_TOO_LARGE", f"Display name is too long (max {MAX_DISPLAYNAME_LENGTH})")
+        raise BadRequest("M_TOO_LARGE", f"Display name is too long (max {MAX_DISPLAYNAME_LENGTH})")
     return displayname or None
 
 
@@ -51,7 +51,7 @@ def check_avatar_url(avatar_url: str) -> str | None:
         L{MAX_AVATAR_URL_LENGTH}, 400 M_INVALID_PARAM if no MXC URI.
     """
     if len(avatar_url) > MAX_AVATAR_URL_LENGTH:
-        raise MatrixError(400, "M_TOO_LARGE", f"Avatar URL is too long (max {MAX_AVATAR_URL_LENGTH})")
+        raise BadRequest("M_TOO_LARGE", f"Avatar URL is too long (max {MAX_AVATAR_URL_LENGTH})")
     if not avatar_url:
         return None
     if not is_mxc_uri(avatar_url):
@@ -73,7 +73,7 @@ def check_key_name(key_name: str) -> None:
         M_INVALID_PARAM for one outside the spec's keyName grammar.
     """
     if len(key_name.encode("utf-8")) > MAX_KEY_BYTES:
-        raise MatrixError(400, "M_KEY_TOO_LARGE", f"Profile key is longer than {MAX_KEY_BYTES} bytes")
+        raise BadRequest("M_KEY_TOO_LARGE", f"Profile key is longer than {MAX_KEY_BYTES} bytes")
     if _KEY_NAME_RE.fullmatch(key_name) is None:
         raise invalid_param("Invalid profile key")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 
 from ruma_tx.logs import logger
-from ruma_tx.matrix.errors import MatrixError, not_found
+from ruma_tx.matrix.errors import BadRequest, MatrixError, not_found
 from ruma_tx.services.concurrency import KeyedLocks
 from ruma_tx.services.lru import LruCache
 from ruma_tx.matrix.push_rules import (
@@ -43,7 +43,7 @@ PUSH_RULES_EVENT = "m.push_rules"
 
 def _check_kind(kind: str) -> None:
     if kind not in RULE_KINDS:
-        raise MatrixError(400, "M_INVALID_PARAM", f"Unknown push rule kind: {kind}")
+        raise BadRequest("M_INVALID_PARAM", f"Unknown push rule kind: {kind}")
 
 
 def _rule_not_found() -> MatrixError:

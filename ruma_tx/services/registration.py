@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from ruma_tx.services.uia import DUMMY
-from ruma_tx.matrix.errors import MatrixError, forbidden, missing_param
+from ruma_tx.matrix.errors import BadRequest, Forbidden, MatrixError, forbidden, missing_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id, user_id_for, validate_localpart
 from ruma_tx.storage.accounts import UserExists
 
@@ -24,11 +24,11 @@ _GENERATED_ID_ATTEMPTS = 10
 
 
 def invalid_username(message: str) -> MatrixError:
-    return MatrixError(400, "M_INVALID_USERNAME", message)
+    return BadRequest("M_INVALID_USERNAME", message)
 
 
 def user_in_use() -> MatrixError:
-    return MatrixError(400, "M_USER_IN_USE", "User ID already taken.")
+    return BadRequest("M_USER_IN_USE", "User ID already taken.")
 
 
 def new_user_id(localpart: str, server_name: str, *, numeric_allowed: bool = False) -> str:
@@ -127,7 +127,7 @@ class Registrar:
         @raise MatrixError: 403 M_GUEST_ACCESS_FORBIDDEN when guests are off.
         """
         if not self._guests_enabled:
-            raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled")
+            raise Forbidden("M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled")
         user_id = await self._create_with_generated_id(None, is_guest=True)
         return await self._sessions.log_in(
             user_id, device_id=None, display_name=initial_device_display_name, is_guest=True,
@@ -239,4 +239,4 @@ class Registrar:
             except UserExists:
                 continue
             return user_id
-        raise MatrixError(500, "M_UNKNOWN", "Unable to find a free user ID")
+        raise RuntimeError("Unable to find a free user ID")

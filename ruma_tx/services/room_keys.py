@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ruma_tx.matrix.errors import MatrixError, bad_json, invalid_param, not_found
+from ruma_tx.matrix.errors import Forbidden, MatrixError, bad_json, invalid_param, not_found
 from ruma_tx.matrix.identifiers import is_valid_room_id
 from ruma_tx.storage.room_keys import BackupVersion, Keys, RoomKey
 
@@ -218,7 +218,7 @@ class KeyBackup:
             return {"etag": str(written.etag), "count": written.count}
         if written.current is None or await self._store.get_version(user_id, number) is None:
             raise _unknown_version()
-        raise MatrixError(403, "M_WRONG_ROOM_KEYS_VERSION", "Wrong backup version.",
+        raise Forbidden("M_WRONG_ROOM_KEYS_VERSION", "Wrong backup version.",
                           current_version=str(written.current))
 
     async def get_keys(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ruma_tx.matrix.errors import MatrixError, bad_json, invalid_param
+from ruma_tx.matrix.errors import BadRequest, bad_json, invalid_param
 from ruma_tx.services.events import EventSpec
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id, random_string
 from ruma_tx.matrix.power_levels import default_power_levels_content
@@ -55,7 +55,7 @@ def parse_room_request(body: dict) -> RoomRequest:
 
     room_version = optional("room_version", str) or DEFAULT_ROOM_VERSION.identifier
     if room_version not in ROOM_VERSIONS:
-        raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", f"Room version {room_version!r} is not supported")
+        raise BadRequest("M_UNSUPPORTED_ROOM_VERSION", f"Room version {room_version!r} is not supported")
     visibility = optional("visibility", str) or "private"
     if visibility not in ("public", "private"):
         raise invalid_param("'visibility' must be 'public' or 'private'")
@@ -77,7 +77,7 @@ def parse_room_request(body: dict) -> RoomRequest:
         initial_state.append((entry["type"], entry.get("state_key", ""), entry["content"]))
     alias_name = optional("room_alias_name", str)
     if alias_name is not None and (not alias_name or ":" in alias_name or "#" in alias_name):
-        raise MatrixError(400, "M_INVALID_PARAM", "'room_alias_name' must be a plain localpart")
+        raise BadRequest("M_INVALID_PARAM", "'room_alias_name' must be a plain localpart")
     is_direct = optional("is_direct", bool) or False
     return RoomRequest(
         room_version=room_version, preset=preset, visibility=visibility,
@@ -108,7 +108,7 @@ class RoomCreator:
         if request.room_alias_name is not None:
             alias = f"#{request.room_alias_name}:{self._server_name}"
             if await self._directory.get_alias(alias) is not None:
-                raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
+                raise BadRequest("M_ROOM_IN_USE", "Room alias already taken")
         create_content = dict(request.creation_content)
         create_content["room_version"] = room_version.identifier
         if not room_version.implicit_room_creator:
@@ -144,7 +144,7 @@ class RoomCreator:
             try:
                 await self._directory.create_alias(alias, room_id, user_id)
             except AliasExists:
-                raise MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken") from None
+                raise BadRequest("M_ROOM_IN_USE", "Room alias already taken") from None
             await state("m.room.canonical_alias", {"alias": alias})
         preset_state = _PRESET_STATE[request.preset]
         explicit = {(t, k) for t, k, _ in request.initial_state}

@@ -8,7 +8,7 @@ import re
 import secrets
 
 from ruma_tx.matrix.access_tokens import InvalidToken, mint_token, verify_token
-from ruma_tx.matrix.errors import MatrixError, invalid_param
+from ruma_tx.matrix.errors import Unauthorized, invalid_param
 from ruma_tx.storage.tokens import NewLogin
 
 
@@ -109,16 +109,16 @@ class SessionIssuer:
         try:
             claims = verify_token(self._key, refresh_token, now_ms=now, expected_type="refresh")
         except InvalidToken:
-            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Invalid refresh token") from None
+            raise Unauthorized("M_UNKNOWN_TOKEN", "Invalid refresh token") from None
         if not claims.restrictions.unrestricted or claims.device_id is None:
-            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Invalid refresh token")
+            raise Unauthorized("M_UNKNOWN_TOKEN", "Invalid refresh token")
         access_id, refresh_id = _new_token_id(), _new_token_id()
         expires_at = now + self._lifetime_ms
         revoked = await self._tokens.rotate_refresh_token(
             claims.token_id, claims.user_id, claims.device_id, refresh_id, access_id, expires_at, now
         )
         if revoked is None:
-            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown or already used refresh token")
+            raise Unauthorized("M_UNKNOWN_TOKEN", "Unknown or already used refresh token")
         self._forget_tokens(revoked)
         body = self._response(
             claims.user_id, claims.device_id, claims.guest, access_id, refresh_id, expires_at, now

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 
-from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.matrix.errors import BadRequest, MatrixError, Unauthorized
 
 DUMMY = "m.login.dummy"
 PASSWORD = "m.login.password"
@@ -44,7 +44,7 @@ def uia_required(flows, session_id: str, completed, errcode=None, message="") ->
     }
     if completed:
         fields["completed"] = list(completed)
-    return MatrixError(401, errcode, message, **fields)
+    return Unauthorized(errcode, message, **fields)
 
 
 class UserInteractiveAuth:
@@ -77,14 +77,14 @@ class UserInteractiveAuth:
         now = self._now_ms()
         auth = body.get("auth")
         if auth is not None and not isinstance(auth, dict):
-            raise MatrixError(400, "M_BAD_JSON", "'auth' must be an object")
+            raise BadRequest("M_BAD_JSON", "'auth' must be an object")
         session_id = auth.get("session") if auth else None
         if session_id is not None:
             if not isinstance(session_id, str):
-                raise MatrixError(400, "M_BAD_JSON", "'auth.session' must be a string")
+                raise BadRequest("M_BAD_JSON", "'auth.session' must be a string")
             session = await self._store.get_session(session_id, now)
             if session is None or session.action != action or session.user_id != user_id:
-                raise MatrixError(400, "M_UNKNOWN", "Unknown or expired UIA session")
+                raise BadRequest("M_UNKNOWN", "Unknown or expired UIA session")
             completed = session.completed
         else:
             session_id = secrets.token_urlsafe(24)
@@ -96,7 +96,7 @@ class UserInteractiveAuth:
             raise uia_required(flows, session_id, completed)
         stage = auth["type"]
         if not isinstance(stage, str):
-            raise MatrixError(400, "M_BAD_JSON", "'auth.type' must be a string")
+            raise BadRequest("M_BAD_JSON", "'auth.type' must be a string")
         allowed = {s for flow in flows for s in flow}
         if stage not in allowed:
             raise uia_required(
@@ -116,7 +116,7 @@ class UserInteractiveAuth:
             raise uia_required(flows, session_id, completed)
         # Only one request may consume a completed session.
         if not await self._store.delete_session(session_id):
-            raise MatrixError(400, "M_UNKNOWN", "Unknown or expired UIA session")
+            raise BadRequest("M_UNKNOWN", "Unknown or expired UIA session")
 
     async def _password_stage(self, auth: dict, user_id: str | None, server_name: str) -> bool:
         password = auth.get("password")

@@ -21,6 +21,7 @@ from txpostgres import retrying
 from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 
 from ruma_tx.logs import logger
+from ruma_tx.matrix.errors import Unavailable
 
 log = logger(__name__)
 T = TypeVar("T")
@@ -65,8 +66,15 @@ def new_detector(reactor) -> DeadConnectionDetector:
     )
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(Unavailable):
     """PostgreSQL cannot be reached right now; the pool is reconnecting."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__()
+        self.why = why
+
+    def __str__(self) -> str:
+        return self.why
 
 
 class Transaction:

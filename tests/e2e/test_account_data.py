@@ -140,11 +140,11 @@ async def test_push_rules_can_be_read_as_account_data(client):
 
 @pytest_twisted.ensureDeferred
 async def test_account_data_content_must_be_an_object(client):
-    """A body that is not a JSON object is refused with 400 M_NOT_JSON."""
+    """A JSON body that is not an object is refused with 400 M_BAD_JSON."""
     user = await client.register()
     refused = await client.request("PUT", global_path(user, "org.example.x"), b"[1, 2]",
                                    token=user["access_token"])
-    assert refused.code == 400 and refused.json["errcode"] == "M_NOT_JSON"
+    assert refused.code == 400 and refused.json["errcode"] == "M_BAD_JSON"
 
 
 # -- room account data -----------------------------------------------------

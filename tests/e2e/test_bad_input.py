@@ -9,19 +9,27 @@ LOGIN = "/_matrix/client/v3/login"
 
 @pytest.mark.parametrize("raw", [
     b"not json",
-    b"[1, 2, 3]",
-    b'"a string"',
     b'{"type": "m.login.password", "password": NaN}',
     b"\xff\xfe{}",
     b"{" * 100_000,
     b"",
 ])
 @pytest_twisted.ensureDeferred
-async def test_body_that_is_not_a_json_object_is_m_not_json(client, raw):
-    """A body that is not one JSON object answers 400 M_NOT_JSON."""
+async def test_body_that_is_not_json_is_m_not_json(client, raw):
+    """Bytes that are not JSON answer 400 M_NOT_JSON."""
     response = await client.request("POST", LOGIN, raw, validate=False)
     assert response.code == 400, response
     assert response.json["errcode"] == "M_NOT_JSON"
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2, 3]", b'"a string"', b"42", b"null", b"true"])
+@pytest_twisted.ensureDeferred
+async def test_json_that_is_not_an_object_is_m_bad_json(client, raw):
+    """Well-formed JSON that is not an object answers 400 M_BAD_JSON, naming the problem."""
+    response = await client.request("POST", LOGIN, raw, validate=False)
+    assert response.code == 400, response
+    assert response.json["errcode"] == "M_BAD_JSON"
+    assert "JSON object" in response.json["error"]
 
 
 @pytest_twisted.ensureDeferred

@@ -13,6 +13,7 @@ from ruma_tx.services.directory import (
 )
 from ruma_tx.storage.directory import ListedRoom
 from ruma_tx.storage.events import StoredEvent
+from ruma_tx.http.errors import status_code
 
 ROOM = "!room:test.local"
 OTHER = "!other:test.local"
@@ -62,7 +63,7 @@ def directory(aliases=None, current=None) -> tuple[Directory, FakeDirectoryStore
 def refused(handler, content, **kwargs) -> str:
     with pytest.raises(MatrixError) as caught:
         run(handler.check_canonical_alias(ROOM, content, **kwargs))
-    assert caught.value.code == 400
+    assert status_code(caught.value) == 400
     return caught.value.errcode
 
 

@@ -9,6 +9,7 @@ import pytest
 from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.services.room_keys import parse_key, parse_rooms, parse_version, replaces
 from ruma_tx.storage.room_keys import RoomKey
+from ruma_tx.http.errors import status_code
 
 ROOM = "!room:test.local"
 
@@ -77,7 +78,7 @@ def test_parse_key_refuses_wrong_types(change):
              "session_data": {}, **change}
     with pytest.raises(MatrixError) as caught:
         parse_key(value, "s")
-    assert (caught.value.code, caught.value.errcode) == (400, "M_BAD_JSON")
+    assert (status_code(caught.value), caught.value.errcode) == (400, "M_BAD_JSON")
 
 
 def test_parse_rooms_flattens_and_checks_ids():

@@ -20,6 +20,7 @@ from ruma_tx.services.keys import (
 from ruma_tx.services.sync import SyncContext
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.storage.keys import SyncKeyCounts
+from ruma_tx.http.errors import status_code
 
 ALICE = "@alice:hs"
 DEVICE = "ALICEDEV"
@@ -41,7 +42,7 @@ def device_keys(key=None, user_id=ALICE, device_id=DEVICE, curve="curve+key"):
 def error_of(fn, *args) -> tuple[int, str]:
     with pytest.raises(MatrixError) as caught:
         fn(*args)
-    return caught.value.code, caught.value.errcode
+    return status_code(caught.value), caught.value.errcode
 
 
 def test_valid_device_keys_are_accepted():

@@ -4,10 +4,11 @@ Tests for L{ruma_tx.matrix.push_rules}.
 
 import pytest
 
+from ruma_tx.matrix.errors import BadRequest
+
 from ruma_tx.matrix.property_paths import split_property_path
 from ruma_tx.matrix.push_rules import (
     PushContext,
-    PushRuleError,
     UserRule,
     actions_highlight,
     actions_notify,
@@ -21,6 +22,7 @@ from ruma_tx.matrix.push_rules import (
     validate_actions,
     validate_rule,
 )
+from ruma_tx.http.errors import status_code
 
 ME = "@alice:test.local"
 OTHER = "@bob:test.local"
@@ -514,9 +516,9 @@ def test_validate_override_rule():
 ])
 def test_validate_rule_errors(kind, rule_id, body, errcode):
     """Bad kinds, reserved or malformed rule ids and malformed bodies are refused with 400."""
-    with pytest.raises(PushRuleError) as caught:
+    with pytest.raises(BadRequest) as caught:
         validate_rule(kind, rule_id, body)
-    assert caught.value.code == 400
+    assert status_code(caught.value) == 400
     assert caught.value.errcode == errcode
 
 
@@ -548,6 +550,6 @@ def test_place_rule():
 @pytest.mark.parametrize("before,after", [("zz", None), (None, ".m.rule.master"), ("n", None)])
 def test_place_rule_unknown_anchor(before, after):
     """before/after naming a missing rule, a server-default rule or the rule itself is a 400 M_UNKNOWN."""
-    with pytest.raises(PushRuleError) as caught:
+    with pytest.raises(BadRequest) as caught:
         place_rule(["a", "n"], "n", before=before, after=after)
-    assert (caught.value.code, caught.value.errcode) == (400, "M_UNKNOWN")
+    assert (status_code(caught.value), caught.value.errcode) == (400, "M_UNKNOWN")

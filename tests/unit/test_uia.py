@@ -18,6 +18,7 @@ from ruma_tx.services.uia import (
 )
 from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.storage.uia import UiaSession
+from ruma_tx.http.errors import status_code
 
 SERVER = "example.org"
 ALICE = "@alice:example.org"
@@ -98,7 +99,7 @@ def test_missing_auth_starts_a_session():
     """A request without auth gets a 401 listing the flows and a new stored session."""
     uia, store, _, _ = make_uia()
     error = refused(uia, flows=[[DUMMY], [PASSWORD, DUMMY]])
-    assert error.code == 401
+    assert status_code(error) == 401
     assert error.errcode is None
     assert error.to_json() == {
         "flows": [{"stages": [DUMMY]}, {"stages": [PASSWORD, DUMMY]}],
@@ -114,7 +115,7 @@ def test_auth_without_type_keeps_the_session():
     uia, store, _, _ = make_uia()
     session = new_session(uia)
     error = refused(uia, {"session": session})
-    assert (error.code, error.fields["session"]) == (401, session)
+    assert (status_code(error), error.fields["session"]) == (401, session)
     assert len(store.sessions) == 1
 
 
@@ -125,14 +126,14 @@ def test_dummy_completes_and_consumes_the_session():
     assert authenticate(uia, {"type": DUMMY, "session": session}) is None
     assert store.sessions == {}
     error = refused(uia, {"type": DUMMY, "session": session})
-    assert (error.code, error.errcode) == (400, "M_UNKNOWN")
+    assert (status_code(error), error.errcode) == (400, "M_UNKNOWN")
 
 
 def test_unknown_session_is_refused():
     """A session id the server never issued answers 400, not a 401."""
     uia, _, _, _ = make_uia()
     error = refused(uia, {"type": DUMMY, "session": "made-up"})
-    assert (error.code, error.errcode) == (400, "M_UNKNOWN")
+    assert (status_code(error), error.errcode) == (400, "M_UNKNOWN")
 
 
 def test_session_of_another_action_is_refused():
@@ -140,7 +141,7 @@ def test_session_of_another_action_is_refused():
     uia, _, _, _ = make_uia()
     session = new_session(uia, action="register")
     error = refused(uia, {"type": DUMMY, "session": session}, action="delete_devices")
-    assert (error.code, error.errcode) == (400, "M_UNKNOWN")
+    assert (status_code(error), error.errcode) == (400, "M_UNKNOWN")
 
 
 def test_session_of_another_user_is_refused():
@@ -149,7 +150,7 @@ def test_session_of_another_user_is_refused():
     session = new_session(uia, action="delete_devices", user_id=ALICE)
     error = refused(uia, {"type": DUMMY, "session": session},
                     action="delete_devices", user_id="@bob:example.org")
-    assert (error.code, error.errcode) == (400, "M_UNKNOWN")
+    assert (status_code(error), error.errcode) == (400, "M_UNKNOWN")
 
 
 def test_session_expires():
@@ -161,7 +162,7 @@ def test_session_expires():
     session = new_session(uia)
     clock.advance(SESSION_LIFETIME_MS / 1000)
     error = refused(uia, {"type": DUMMY, "session": session})
-    assert (error.code, error.errcode) == (400, "M_UNKNOWN")
+    assert (status_code(error), error.errcode) == (400, "M_UNKNOWN")
 
 
 def test_stage_not_in_flows():
@@ -169,7 +170,7 @@ def test_stage_not_in_flows():
     uia, store, _, _ = make_uia()
     session = new_session(uia)
     error = refused(uia, {"type": "m.login.recaptcha", "session": session})
-    assert (error.code, error.errcode, error.fields["session"]) == (401, "M_UNRECOGNIZED", session)
+    assert (status_code(error), error.errcode, error.fields["session"]) == (401, "M_UNRECOGNIZED", session)
     assert store.sessions[session].completed == ()
 
 
@@ -181,7 +182,7 @@ def test_wrong_password_is_refused():
     auth = {"type": PASSWORD, "session": session, "password": "wrong",
             "identifier": {"type": "m.id.user", "user": "alice"}}
     error = refused(uia, auth, action="delete_devices", user_id=ALICE, flows=flows)
-    assert (error.code, error.errcode) == (401, "M_FORBIDDEN")
+    assert (status_code(error), error.errcode) == (401, "M_FORBIDDEN")
     assert error.fields["flows"] == [{"stages": [PASSWORD]}]
     assert passwords.asked == [(ALICE, "wrong")]
     assert session in store.sessions
@@ -205,7 +206,7 @@ def test_password_for_another_user_is_refused():
     session = new_session(uia, action="delete_devices", user_id=ALICE, flows=flows)
     auth = {"type": PASSWORD, "session": session, "password": "secret", "user": "bob"}
     error = refused(uia, auth, action="delete_devices", user_id=ALICE, flows=flows)
-    assert (error.code, error.errcode) == (401, "M_FORBIDDEN")
+    assert (status_code(error), error.errcode) == (401, "M_FORBIDDEN")
     assert passwords.asked == []
 
 
@@ -215,7 +216,7 @@ def test_password_stage_without_a_user_fails():
     flows = [[PASSWORD]]
     session = new_session(uia, flows=flows)
     error = refused(uia, {"type": PASSWORD, "session": session, "password": "secret"}, flows=flows)
-    assert (error.code, error.errcode) == (401, "M_FORBIDDEN")
+    assert (status_code(error), error.errcode) == (401, "M_FORBIDDEN")
 
 
 def test_multi_stage_flow_reports_completed_stages():
@@ -225,7 +226,7 @@ def test_multi_stage_flow_reports_completed_stages():
     kwargs = dict(action="delete_devices", user_id=ALICE, flows=flows)
     session = new_session(uia, **kwargs)
     error = refused(uia, {"type": PASSWORD, "session": session, "password": "secret"}, **kwargs)
-    assert (error.code, error.errcode, error.fields["completed"]) == (401, None, [PASSWORD])
+    assert (status_code(error), error.errcode, error.fields["completed"]) == (401, None, [PASSWORD])
     assert authenticate(uia, {"type": DUMMY, "session": session}, **kwargs) is None
 
 
@@ -236,7 +237,7 @@ def test_stages_must_follow_the_flow_order():
     kwargs = dict(action="delete_devices", user_id=ALICE, flows=flows)
     session = new_session(uia, **kwargs)
     error = refused(uia, {"type": DUMMY, "session": session}, **kwargs)
-    assert (error.code, error.errcode) == (401, "M_FORBIDDEN")
+    assert (status_code(error), error.errcode) == (401, "M_FORBIDDEN")
     assert store.sessions[session].completed == ()
 
 
@@ -245,7 +246,7 @@ def test_malformed_auth_is_bad_json():
     uia, _, _, _ = make_uia()
     for auth in ["dummy", {"session": 5}, {"type": ["m.login.dummy"]}]:
         error = refused(uia, auth)
-        assert (error.code, error.errcode) == (400, "M_BAD_JSON"), auth
+        assert (status_code(error), error.errcode) == (400, "M_BAD_JSON"), auth
 
 
 def test_stage_in_order():

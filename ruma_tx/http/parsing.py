@@ -1,0 +1,88 @@
+"""
+Request parsing and JSON responses: the only code that reads bodies and
+query strings, so every malformed input gets the same clear 400.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ruma_tx.matrix.errors import bad_json, invalid_param, missing_param, not_json
+
+
+def respond(request, code: int, body: Any) -> bytes:
+    """Set the status and JSON content type; return the encoded body."""
+    request.setResponseCode(code)
+    request.setHeader(b"Content-Type", b"application/json")
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def read_json_object(request, allow_empty: bool = False) -> dict:
+    """
+    Parse the request body as a JSON object.
+
+    @param allow_empty: read an empty body as C{{}} (clients send none to
+        join or leave; Synapse accepts that).
+    @raise BadRequest: M_NOT_JSON if it is not JSON, M_BAD_JSON if it is
+        JSON but not an object.
+    """
+    raw = request.content.read() if request.content is not None else b""
+    if allow_empty and not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise not_json("Content not JSON.") from None
+    if not isinstance(body, dict):
+        # Well-formed JSON of the wrong shape is M_BAD_JSON; M_NOT_JSON is
+        # for bytes that are not JSON at all (spec: "Common error codes").
+        raise bad_json("The request body must be a JSON object.")
+    return body
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_MISSING = object()
+
+
+def get_field(body: dict, name: str, kind, default=_MISSING):
+    """
+    Return C{body[name]} checked to be of type C{kind} (a type or tuple).
+
+    @raise BadRequest: M_MISSING_PARAM when absent without a default,
+        M_BAD_JSON when of the wrong type.
+    """
+    if name not in body or (body[name] is None and default is not _MISSING):
+        if default is _MISSING:
+            raise missing_param(f"Missing parameter: {name}")
+        return default
+    value = body[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise bad_json(f"Parameter {name!r} has the wrong type")
+    if not isinstance(value, kinds):
+        raise bad_json(f"Parameter {name!r} has the wrong type")
+    return value
+
+
+def query_arg(request, name: str, default: str | None = None) -> str | None:
+    """Return one query-string argument, decoded as UTF-8."""
+    values = request.args.get(name.encode("ascii"))
+    if not values:
+        return default
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid_param(f"Query parameter {name!r} is not UTF-8") from None
+
+
+def query_bool(request, name: str, default: bool = False) -> bool:
+    value = query_arg(request, name)
+    if value is None:
+        return default
+    if value not in ("true", "false"):
+        raise invalid_param(f"Query parameter {name!r} must be true or false")
+    return value == "true"
+
