@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from pymacaroons import Macaroon, Verifier
-from pymacaroons.macaroon import MACAROON_V2
+from pymacaroons import Macaroon, Verifier  # type: ignore[import-untyped]
+from pymacaroons.macaroon import MACAROON_V2  # type: ignore[import-untyped]
 
 __all__ = [
     "InvalidToken",
@@ -254,7 +254,8 @@ def mint_token(
         m.add_first_party_caveat("guest = true")
     if expires_at_ms is not None:
         m.add_first_party_caveat(f"time < {expires_at_ms}")
-    return m.serialize()
+    token: str = m.serialize()
+    return token
 
 
 def _accept_any(predicate: str) -> bool:

@@ -14,8 +14,9 @@ authorising user's server did), and whether auth events were rejected.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping, TypeAlias
 
+from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.identifiers import InvalidIdentifier, is_valid_user_id, parse_room_id, parse_user_id
 from ruma_tx.matrix.power_levels import (
     CREATE,
@@ -30,7 +31,7 @@ from ruma_tx.matrix.power_levels import (
 )
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
 
-StateMap = Mapping[tuple[str, str], dict]
+StateMap: TypeAlias = Mapping[tuple[str, str], JsonDict]
 
 MEMBER = "m.room.member"
 JOIN_RULES = ("m.room.join_rules", "")
@@ -91,7 +92,7 @@ def join_rule_of(state: StateMap) -> str:
     return rule if isinstance(rule, str) else "invite"
 
 
-def redacted_event_id(event: dict, room_version: RoomVersion | str) -> str | None:
+def redacted_event_id(event: JsonDict, room_version: RoomVersion | str) -> str | None:
     """
     The event an C{m.room.redaction} event redacts.
 
@@ -116,7 +117,7 @@ def auth_types_for_event(
     event_type: str,
     state_key: str | None,
     sender: str,
-    content: dict,
+    content: JsonDict,
     room_version: RoomVersion | str,
 ) -> list[tuple[str, str]]:
     """
@@ -162,7 +163,7 @@ def auth_types_for_event(
             if isinstance(via, str):
                 keys.append((MEMBER, via))
     seen: set[tuple[str, str]] = set()
-    unique = []
+    unique: list[tuple[str, str]] = []
     for key in keys:
         if key not in seen:
             seen.add(key)
@@ -175,11 +176,11 @@ def auth_types_for_event(
 
 
 def check_event_auth(
-    event: dict,
+    event: JsonDict,
     state: StateMap,
     room_version: RoomVersion | str,
     *,
-    create_event: dict | None = None,
+    create_event: JsonDict | None = None,
 ) -> None:
     """
     Apply the authorisation rules of the room version to an event.
@@ -255,7 +256,7 @@ def _fmt(level: int | float) -> str:
     return "infinite" if level == float("inf") else str(level)
 
 
-def _check_create(event: dict, state: StateMap, version: RoomVersion) -> None:
+def _check_create(event: JsonDict, state: StateMap, version: RoomVersion) -> None:
     """
     Rule 1: the C{m.room.create} event.
 
@@ -298,7 +299,7 @@ def _check_create(event: dict, state: StateMap, version: RoomVersion) -> None:
             raise AuthError("additional_creators must be a list of user IDs")
 
 
-def _check_room_id(event: dict, create: dict, version: RoomVersion) -> None:
+def _check_room_id(event: JsonDict, create: JsonDict, version: RoomVersion) -> None:
     """
     v12 rule 2 (the room ID is the create event's ID with sigil C{!}); in
     earlier versions, the room ID must be the create event's (rule 2.5 for
@@ -317,7 +318,7 @@ def _check_room_id(event: dict, create: dict, version: RoomVersion) -> None:
             raise AuthError("The event's room_id does not match the create event's")
 
 
-def _check_auth_events(event: dict, state: StateMap, version: RoomVersion) -> None:
+def _check_auth_events(event: JsonDict, state: StateMap, version: RoomVersion) -> None:
     """
     Rule "considering the event's auth_events", applied when the event
     lists them: no two for the same key, each one the current state event
@@ -358,7 +359,7 @@ def _check_auth_events(event: dict, state: StateMap, version: RoomVersion) -> No
 
 
 def _check_membership(
-    event: dict, state: StateMap, create: dict, version: RoomVersion
+    event: JsonDict, state: StateMap, create: JsonDict, version: RoomVersion
 ) -> None:
     """
     Rule "if type is m.room.member".
@@ -437,12 +438,12 @@ def _check_membership(
 
 
 def _check_join(
-    event: dict,
+    event: JsonDict,
     state: StateMap,
-    create: dict,
+    create: JsonDict,
     version: RoomVersion,
     target: str,
-    content: dict,
+    content: JsonDict,
 ) -> None:
     """
     Rule "if membership is join".
@@ -483,7 +484,7 @@ def _check_join(
     raise AuthError("You are not allowed to join this room")
 
 
-def _only_previous_event_is_create(event: dict, state: StateMap, create: dict) -> bool:
+def _only_previous_event_is_create(event: JsonDict, state: StateMap, create: JsonDict) -> bool:
     """
     @return: Whether the event's only previous event is the create event:
         from C{prev_events} when the event has them, else whether the state
@@ -501,7 +502,7 @@ def _only_previous_event_is_create(event: dict, state: StateMap, create: dict) -
 
 
 def _check_power_levels(
-    event: dict, state: StateMap, version: RoomVersion, sender_level: int | float
+    event: JsonDict, state: StateMap, version: RoomVersion, sender_level: int | float
 ) -> None:
     """
     Rule "if type is m.room.power_levels".
@@ -548,8 +549,8 @@ def _check_power_levels(
             raise AuthError(f"You cannot set {name!r} above your own level")
 
     for name in _LEVEL_MAPS:
-        old_map = old.get(name) if isinstance(old.get(name), dict) else {}
-        new_map = content.get(name) if isinstance(content.get(name), dict) else {}
+        old_map = _object_or_empty(old.get(name))
+        new_map = _object_or_empty(content.get(name))
         for key in old_map.keys() | new_map.keys():
             if key in old_map and key in new_map and old_map[key] == new_map[key]:
                 continue
@@ -558,7 +559,7 @@ def _check_power_levels(
             if key in new_map and _gt(new_map[key], sender_level):
                 raise AuthError(f"You cannot set the level of {name}.{key} above your own")
 
-    old_users = old.get("users") if isinstance(old.get("users"), dict) else {}
+    old_users = _object_or_empty(old.get("users"))
     sender = event["sender"]
     for user_id in old_users.keys() | users.keys():
         if user_id in old_users and user_id in users and old_users[user_id] == users[user_id]:
@@ -567,6 +568,11 @@ def _check_power_levels(
             raise AuthError(f"You cannot change the level of {user_id}: it is not below yours")
         if user_id in users and _gt(users[user_id], sender_level):
             raise AuthError(f"You cannot give {user_id} a level above your own")
+
+
+def _object_or_empty(value: object) -> dict[Any, Any]:
+    """@return: C{value} if it is a JSON object (a dict), else C{{}}."""
+    return value if isinstance(value, dict) else {}
 
 
 def _gt(value: object, level: int | float) -> bool:
@@ -592,8 +598,8 @@ def _ge(value: object, level: int | float) -> bool:
 
 
 def check_redaction(
-    redaction: dict,
-    original: dict,
+    redaction: JsonDict,
+    original: JsonDict,
     state: StateMap,
     room_version: RoomVersion | str,
     *,

@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from typing import Any, TypeAlias
 
 from canonicaljson import encode_canonical_json
 from signedjson.sign import sign_json
+from signedjson.types import SigningKey
 from unpaddedbase64 import encode_base64
 
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
+
+#: A JSON object as decoded by C{json}: events, contents, request bodies.
+JsonDict: TypeAlias = dict[str, Any]
 
 # Top-level keys the redaction algorithm keeps, v10 (unchanged since v9).
 _KEPT_KEYS_V10 = frozenset({
@@ -53,7 +58,7 @@ def _room_version(room_version: RoomVersion | str) -> RoomVersion:
     return ROOM_VERSIONS[room_version]
 
 
-def _sha256_base64(obj: dict, *, urlsafe: bool) -> str:
+def _sha256_base64(obj: JsonDict, *, urlsafe: bool) -> str:
     """
     SHA-256 of the canonical JSON of C{obj}, in unpadded base64.
     """
@@ -61,7 +66,7 @@ def _sha256_base64(obj: dict, *, urlsafe: bool) -> str:
     return encode_base64(digest, urlsafe=urlsafe)
 
 
-def content_hash(pdu: dict) -> str:
+def content_hash(pdu: JsonDict) -> str:
     """
     The content hash of an event: SHA-256 of its canonical JSON without
     C{unsigned}, C{signatures} and C{hashes}, in unpadded standard base64.
@@ -77,7 +82,8 @@ def content_hash(pdu: dict) -> str:
     return _sha256_base64(stripped, urlsafe=False)
 
 
-def _redacted_content(event_type: str, content: dict, version: RoomVersion) -> dict:
+def _redacted_content(event_type: object, content: JsonDict,
+                      version: RoomVersion) -> JsonDict:
     """
     The part of C{content} the redaction algorithm keeps for C{event_type}.
     """
@@ -98,7 +104,7 @@ def _redacted_content(event_type: str, content: dict, version: RoomVersion) -> d
     elif event_type == "m.room.redaction" and updated:
         keep = ("redacts",)
 
-    kept = {k: copy.deepcopy(content[k]) for k in keep if k in content}
+    kept: JsonDict = {k: copy.deepcopy(content[k]) for k in keep if k in content}
     if event_type == "m.room.member" and updated:
         # v11: "allows the signed key of the third_party_invite key". Like
         # Synapse, an object-valued third_party_invite survives (possibly
@@ -113,7 +119,7 @@ def _redacted_content(event_type: str, content: dict, version: RoomVersion) -> d
     return kept
 
 
-def redact(pdu: dict, room_version: RoomVersion | str) -> dict:
+def redact(pdu: JsonDict, room_version: RoomVersion | str) -> JsonDict:
     """
     Apply the redaction algorithm of a room version to an event.
 
@@ -141,7 +147,7 @@ def redact(pdu: dict, room_version: RoomVersion | str) -> dict:
     return redacted
 
 
-def reference_hash(pdu: dict, room_version: RoomVersion | str) -> str:
+def reference_hash(pdu: JsonDict, room_version: RoomVersion | str) -> str:
     """
     The reference hash of an event (room versions 4+ encoding): SHA-256 of the
     canonical JSON of the redacted event without C{signatures} and
@@ -156,7 +162,7 @@ def reference_hash(pdu: dict, room_version: RoomVersion | str) -> str:
     return _sha256_base64(redacted, urlsafe=True)
 
 
-def event_id_for(pdu: dict, room_version: RoomVersion | str) -> str:
+def event_id_for(pdu: JsonDict, room_version: RoomVersion | str) -> str:
     """
     The event ID of an event: C{$} and its reference hash.
 
@@ -178,8 +184,8 @@ def room_id_for_create_event(create_event_id: str) -> str:
     return "!" + create_event_id[1:]
 
 
-def hash_and_sign(pdu: dict, room_version: RoomVersion | str, *,
-                  server_name: str, signing_key) -> dict:
+def hash_and_sign(pdu: JsonDict, room_version: RoomVersion | str, *,
+                  server_name: str, signing_key: SigningKey) -> JsonDict:
     """
     Add the content hash and this server's signature to an event.
 
@@ -203,11 +209,11 @@ def hash_and_sign(pdu: dict, room_version: RoomVersion | str, *,
 
 
 def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
-              sender: str, event_type: str, content: dict,
+              sender: str, event_type: str, content: JsonDict,
               state_key: str | None, prev_events: list[str],
               auth_events: list[str], depth: int, origin_server_ts: int,
               redacts: str | None = None, server_name: str,
-              signing_key) -> tuple[str, dict]:
+              signing_key: SigningKey) -> tuple[str, JsonDict]:
     """
     Build, hash and sign a new event in the format of a room version.
 
@@ -242,7 +248,7 @@ def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
     if not is_id_defining_create and room_id is None:
         raise ValueError("room_id is required")
 
-    pdu: dict = {
+    pdu: JsonDict = {
         "auth_events": list(auth_events),
         "prev_events": list(prev_events),
         "type": event_type,
@@ -268,9 +274,9 @@ def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
     return event_id_for(signed_pdu, version), signed_pdu
 
 
-def client_event(pdu: dict, event_id: str, room_id: str, *,
-                 unsigned: dict | None = None,
-                 include_room_id: bool = True) -> dict:
+def client_event(pdu: JsonDict, event_id: str, room_id: str, *,
+                 unsigned: JsonDict | None = None,
+                 include_room_id: bool = True) -> JsonDict:
     """
     An event in the Client-Server API's C{ClientEvent} format.
 
@@ -296,7 +302,7 @@ def client_event(pdu: dict, event_id: str, room_id: str, *,
     @param include_room_id: Whether to include C{room_id}.
     """
     content = pdu.get("content")
-    event = {
+    event: JsonDict = {
         "content": dict(content) if isinstance(content, dict) else {},
         "event_id": event_id,
         "origin_server_ts": pdu["origin_server_ts"],

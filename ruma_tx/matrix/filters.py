@@ -25,8 +25,9 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, overload
 
+from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.property_paths import split_property_path
 from ruma_tx.matrix.identifiers import is_valid_room_id, is_valid_user_id
 
@@ -97,7 +98,7 @@ def _equal(value: object, entry: str) -> bool:
     return value == entry
 
 
-def _content(event: dict) -> dict:
+def _content(event: JsonDict) -> JsonDict:
     """
     @return: The event's C{content} if it is an object, else C{{}} (account
         data may carry non-object content).
@@ -106,7 +107,7 @@ def _content(event: dict) -> dict:
     return content if isinstance(content, dict) else {}
 
 
-def _sender(event: dict) -> object:
+def _sender(event: JsonDict) -> object:
     """
     @return: The event's C{sender}; failing that (as Synapse does, for old
         presence events) C{content.user_id}; L{None} if neither exists.
@@ -143,7 +144,7 @@ class EventFilter:
     senders: tuple[str, ...] | None = None
     not_senders: tuple[str, ...] = ()
 
-    def matches(self, event: dict) -> bool:
+    def matches(self, event: JsonDict) -> bool:
         """
         @param event: An event in client format (C{type}, C{sender},
             C{content}, ...), or an EDU / account data event shaped alike.
@@ -200,7 +201,7 @@ class RoomEventFilter(EventFilter):
         """
         return _allowed(room_id, self.rooms, self.not_rooms, _equal)
 
-    def matches(self, event: dict, room_id: str | None = None) -> bool:
+    def matches(self, event: JsonDict, room_id: str | None = None) -> bool:
         """
         @param event: A client-format event.
         @param room_id: The event's room, for events that do not carry
@@ -286,13 +287,21 @@ def _describe(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _object(value: object, where: str) -> dict:
+def _object(value: object, where: str) -> JsonDict:
     if not isinstance(value, dict):
         raise FilterError(f"{where} must be a JSON object, got {_describe(value)}")
     return value
 
 
-def _bool(obj: dict, key: str, where: str, default: bool | None) -> bool | None:
+@overload
+def _bool(obj: JsonDict, key: str, where: str, default: bool) -> bool: ...
+
+
+@overload
+def _bool(obj: JsonDict, key: str, where: str, default: None) -> bool | None: ...
+
+
+def _bool(obj: JsonDict, key: str, where: str, default: bool | None) -> bool | None:
     if key not in obj:
         return default
     value = obj[key]
@@ -301,7 +310,7 @@ def _bool(obj: dict, key: str, where: str, default: bool | None) -> bool | None:
     return value
 
 
-def _strings(obj: dict, key: str, where: str,
+def _strings(obj: JsonDict, key: str, where: str,
              check: Callable[[object], bool] | None = None,
              what: str = "a string") -> tuple[str, ...] | None:
     """
@@ -321,7 +330,7 @@ def _strings(obj: dict, key: str, where: str,
     return tuple(value)
 
 
-def _limit(obj: dict, where: str) -> int | None:
+def _limit(obj: JsonDict, where: str) -> int | None:
     if "limit" not in obj:
         return None
     value = obj["limit"]
@@ -337,7 +346,7 @@ def _path(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _event_filter_fields(obj: dict, where: str) -> dict[str, Any]:
+def _event_filter_fields(obj: JsonDict, where: str) -> dict[str, Any]:
     return {
         "limit": _limit(obj, where),
         "types": _strings(obj, "types", where),
@@ -462,7 +471,7 @@ def parse_room_event_filter_text(text: str) -> RoomEventFilter:
 # ----------------------------------------------------------- serialising
 
 
-def _event_filter_json(f: EventFilter) -> dict:
+def _event_filter_json(f: EventFilter) -> JsonDict:
     out: dict[str, Any] = {}
     if f.limit is not None:
         out["limit"] = f.limit
@@ -477,7 +486,7 @@ def _event_filter_json(f: EventFilter) -> dict:
     return out
 
 
-def _room_event_filter_json(f: RoomEventFilter) -> dict:
+def _room_event_filter_json(f: RoomEventFilter) -> JsonDict:
     out = _event_filter_json(f)
     if f.rooms is not None:
         out["rooms"] = list(f.rooms)
@@ -492,7 +501,7 @@ def _room_event_filter_json(f: RoomEventFilter) -> dict:
     return out
 
 
-def room_event_filter_to_json(f: RoomEventFilter) -> dict:
+def room_event_filter_to_json(f: RoomEventFilter) -> JsonDict:
     """
     @return: The JSON of a L{RoomEventFilter}: only the fields that differ
         from their defaults.
@@ -500,7 +509,7 @@ def room_event_filter_to_json(f: RoomEventFilter) -> dict:
     return _room_event_filter_json(f)
 
 
-def filter_to_json(f: Filter) -> dict:
+def filter_to_json(f: Filter) -> JsonDict:
     """
     Rebuild the JSON of a parsed filter: known keys only, and only those
     whose value differs from the default, so C{filter_to_json(Filter())}
@@ -538,7 +547,7 @@ def filter_to_json(f: Filter) -> dict:
 # ---------------------------------------------------------- event_fields
 
 
-def _copy_path(src: dict, dst: dict, path: list[str]) -> None:
+def _copy_path(src: JsonDict, dst: JsonDict, path: list[str]) -> None:
     """
     Copy the value at C{path} in C{src} to the same place in C{dst},
     creating intermediate objects only if the value exists.
@@ -560,7 +569,7 @@ def _copy_path(src: dict, dst: dict, path: list[str]) -> None:
     out[leaf] = copy.deepcopy(node[leaf])
 
 
-def apply_event_fields(event: dict, fields: tuple[str, ...] | None) -> dict:
+def apply_event_fields(event: JsonDict, fields: tuple[str, ...] | None) -> JsonDict:
     """
     Keep only the listed fields of an event (the filter's C{event_fields}).
 
@@ -576,7 +585,7 @@ def apply_event_fields(event: dict, fields: tuple[str, ...] | None) -> dict:
     """
     if not fields:
         return copy.deepcopy(event)
-    out: dict = {}
+    out: JsonDict = {}
     for path in fields:
         _copy_path(event, out, split_property_path(path))
     return out

@@ -20,6 +20,7 @@ import ipaddress
 import re
 import secrets
 import string
+from typing import TypeGuard
 
 #: The most bytes (UTF-8) a user ID, room ID, room alias or event ID may have.
 MAX_IDENTIFIER_BYTES = 255
@@ -183,7 +184,7 @@ def validate_user_id(user_id: str) -> None:
     validate_localpart(localpart)
 
 
-def is_valid_user_id(user_id: object) -> bool:
+def is_valid_user_id(user_id: object) -> TypeGuard[str]:
     """
     @param user_id: Anything.
     @return: Whether it is a string that L{parse_user_id} accepts (the
@@ -247,7 +248,7 @@ def parse_room_id(room_id: str) -> tuple[str, str | None]:
     return opaque, server
 
 
-def is_valid_room_id(room_id: object) -> bool:
+def is_valid_room_id(room_id: object) -> TypeGuard[str]:
     """
     @param room_id: Anything.
     @return: Whether L{parse_room_id} accepts it.
@@ -276,7 +277,7 @@ def parse_room_alias(alias: str) -> tuple[str, str]:
     return localpart, server
 
 
-def is_valid_event_id(s: object) -> bool:
+def is_valid_event_id(s: object) -> TypeGuard[str]:
     """
     @param s: Anything.
     @return: Whether it is an event ID: C{$opaque:server} (room versions 1

@@ -9,11 +9,12 @@ L{RoomVersion} or as its identifier string.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, TypeAlias
 
+from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
 
-StateMap = Mapping[tuple[str, str], dict]
+StateMap: TypeAlias = Mapping[tuple[str, str], JsonDict]
 
 CREATE = ("m.room.create", "")
 POWER_LEVELS = ("m.room.power_levels", "")
@@ -72,7 +73,7 @@ def _level(value: object, default: int) -> int:
     return value if type(value) is int else default
 
 
-def event_content(event: dict | None) -> dict:
+def event_content(event: JsonDict | None) -> JsonDict:
     """
     @param event: An event or L{None}.
     @return: Its content if it is an object, else an empty dict.
@@ -83,7 +84,7 @@ def event_content(event: dict | None) -> dict:
     return content if isinstance(content, dict) else {}
 
 
-def _power_levels_content(state: StateMap) -> dict | None:
+def _power_levels_content(state: StateMap) -> JsonDict | None:
     """
     @param state: A state map.
     @return: The content of the current C{m.room.power_levels} event, or
@@ -164,8 +165,10 @@ def event_power_level(event_type: str, is_state: bool, state: StateMap) -> int:
     """
     content = _power_levels_content(state) or {}
     events = content.get("events")
-    if isinstance(events, dict) and type(events.get(event_type)) is int:
-        return events[event_type]
+    if isinstance(events, dict):
+        level = events.get(event_type)
+        if type(level) is int:
+            return level
     if is_state:
         return _level(content.get("state_default"), STATE_DEFAULT)
     return _level(content.get("events_default"), EVENTS_DEFAULT)
@@ -211,7 +214,7 @@ def default_power_levels_content(
     preset: str | None,
     *,
     invitees: Iterable[str] = (),
-) -> dict:
+) -> JsonDict:
     """
     The content of the C{m.room.power_levels} event that C{createRoom} sends
     before applying C{power_level_content_override}.

@@ -38,8 +38,9 @@ import copy
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Sequence, TypeAlias
 
+from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.property_paths import split_property_path
 from ruma_tx.matrix.errors import BadRequest
 from ruma_tx.matrix.identifiers import is_valid_room_id, is_valid_user_id
@@ -60,6 +61,12 @@ _WORD_CHAR = "[A-Za-z0-9_]"
 
 _MEMBER_COUNT_RE = re.compile(r"(==|<=|>=|<|>)?([0-9]+)")
 
+#: A compiled glob (see L{_compile_glob}): one regex for a pattern without
+#: C{*}, else the head regex, the middle ones and the tail regex.
+_CompiledGlob: TypeAlias = (
+    tuple[re.Pattern[str]]
+    | tuple[re.Pattern[str], list[re.Pattern[str]], re.Pattern[str]]
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,7 @@ class UserRule:
 
     kind: str
     rule_id: str
-    rule: dict | None
+    rule: JsonDict | None
     enabled: bool | None = True
     priority: int = 0
 
@@ -94,7 +101,8 @@ class PushContext:
     @ivar user_display_name: their display name in the room, or L{None}
         (for the deprecated C{contains_display_name} condition).
     @ivar room_member_count: the number of joined members of the room.
-    @ivar sender_power_level: the sender's power level, or L{None} if unknown.
+    @ivar sender_power_level: the sender's power level (C{float("inf")} for
+        a creator of a room version 12 room), or L{None} if unknown.
     @ivar notification_power_levels: the C{notifications} object of the room's
         power levels, e.g. C{{"room": 50}}; a missing key requires 50.
     """
@@ -102,19 +110,20 @@ class PushContext:
     user_id: str
     user_display_name: str | None
     room_member_count: int
-    sender_power_level: int | None
-    notification_power_levels: dict = field(default_factory=dict)
+    sender_power_level: int | float | None
+    notification_power_levels: JsonDict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
 # Server-default rules
 
 
-def _event_match(key: str, pattern: str) -> dict:
+def _event_match(key: str, pattern: str) -> JsonDict:
     return {"kind": "event_match", "key": key, "pattern": pattern}
 
 
-def _default(rule_id: str, conditions: list, actions: list, enabled: bool = True) -> dict:
+def _default(rule_id: str, conditions: list[JsonDict], actions: list[Any],
+             enabled: bool = True) -> JsonDict:
     return {
         "rule_id": rule_id,
         "default": True,
@@ -128,7 +137,7 @@ _SOUND_DEFAULT = {"set_tweak": "sound", "value": "default"}
 _HIGHLIGHT = {"set_tweak": "highlight"}
 
 
-def server_default_rules(user_id: str) -> dict:
+def server_default_rules(user_id: str) -> JsonDict:
     """
     The spec's predefined rules (v1.19, which no longer has the legacy
     C{body} mention rules C{.m.rule.contains_display_name},
@@ -193,7 +202,7 @@ def server_default_rules(user_id: str) -> dict:
 # Merging stored rows into the defaults
 
 
-def _client_rule(row: UserRule) -> dict:
+def _client_rule(row: UserRule) -> JsonDict:
     """The client-format dict of a user-defined rule."""
     body = row.rule or {}
     out: dict[str, Any] = {
@@ -209,7 +218,7 @@ def _client_rule(row: UserRule) -> dict:
     return out
 
 
-def merge_rules(defaults: dict, user_rules: list[UserRule]) -> dict:
+def merge_rules(defaults: JsonDict, user_rules: Iterable[UserRule]) -> JsonDict:
     """
     The user's full ruleset, as C{GET /pushrules/} returns it.
 
@@ -250,12 +259,13 @@ def merge_rules(defaults: dict, user_rules: list[UserRule]) -> dict:
     return merged
 
 
-def find_rule(ruleset: dict, kind: str, rule_id: str) -> dict | None:
+def find_rule(ruleset: JsonDict, kind: str, rule_id: str) -> JsonDict | None:
     """
     @param ruleset: a merged ruleset (with or without the C{"global"} level).
     @return: the rule C{kind}/C{rule_id}, or L{None}.
     """
-    for rule in ruleset.get("global", ruleset).get(kind, []):
+    rules: list[JsonDict] = ruleset.get("global", ruleset).get(kind, [])
+    for rule in rules:
         if rule["rule_id"] == rule_id:
             return rule
     return None
@@ -301,7 +311,7 @@ def _is_scalar(value: object) -> bool:
     return isinstance(value, int) and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
 
 
-def validate_actions(actions: object) -> list:
+def validate_actions(actions: object) -> list[Any]:
     """
     Check an C{actions} array (as Synapse does: C{notify}, the historical
     C{dont_notify}/C{coalesce}, or an object with a string C{set_tweak}).
@@ -353,7 +363,7 @@ def _validate_condition(condition: object) -> None:
             raise BadRequest("M_BAD_JSON", f"A {kind} condition needs '{name}'")
 
 
-def validate_rule(kind: str, rule_id: str, body: dict) -> dict:
+def validate_rule(kind: str, rule_id: str, body: JsonDict) -> JsonDict:
     """
     Check the body of C{PUT /pushrules/global/{kind}/{ruleId}} for a
     user-defined rule.
@@ -415,7 +425,7 @@ def validate_rule(kind: str, rule_id: str, body: dict) -> dict:
 _ABSENT = object()
 
 
-def lookup(event: dict, key: str) -> Any:
+def lookup(event: JsonDict, key: str) -> Any:
     """
     The value at dot-separated path C{key} in C{event}, or L{_ABSENT}.
     Arrays are not indexed into.
@@ -429,7 +439,7 @@ def lookup(event: dict, key: str) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
-def _compile_glob(pattern: str, words: bool):
+def _compile_glob(pattern: str, words: bool) -> _CompiledGlob:
     """
     Compile a glob into its C{*}-separated segments, each a fixed-width
     regex (C{?} is any one character), so that matching never backtracks
@@ -507,7 +517,7 @@ def _literal_word_search(needle: str, body: str) -> bool:
     return regex.search(body) is not None
 
 
-def condition_matches(condition: dict, event: dict, ctx: PushContext) -> bool:
+def condition_matches(condition: JsonDict, event: JsonDict, ctx: PushContext) -> bool:
     """
     Whether one push condition holds for C{event}. Unknown or malformed
     conditions never match.
@@ -554,7 +564,7 @@ def condition_matches(condition: dict, event: dict, ctx: PushContext) -> bool:
     return False
 
 
-def rule_matches(kind: str, rule: dict, event: dict, ctx: PushContext) -> bool:
+def rule_matches(kind: str, rule: JsonDict, event: JsonDict, ctx: PushContext) -> bool:
     """
     Whether an (enabled) rule of C{kind} matches C{event}: all conditions
     for override/underride, C{room_id}/C{sender} equal to the rule id for
@@ -566,9 +576,9 @@ def rule_matches(kind: str, rule: dict, event: dict, ctx: PushContext) -> bool:
             return False
         return all(isinstance(c, dict) and condition_matches(c, event, ctx) for c in conditions)
     if kind == "room":
-        return event.get("room_id") == rule["rule_id"]
+        return bool(event.get("room_id") == rule["rule_id"])
     if kind == "sender":
-        return event.get("sender") == rule["rule_id"]
+        return bool(event.get("sender") == rule["rule_id"])
     if kind == "content":
         pattern = rule.get("pattern")
         body = lookup(event, "content.body")
@@ -577,7 +587,7 @@ def rule_matches(kind: str, rule: dict, event: dict, ctx: PushContext) -> bool:
     return False
 
 
-def evaluate(rules: dict, event: dict, ctx: PushContext) -> list:
+def evaluate(rules: JsonDict, event: JsonDict, ctx: PushContext) -> list[Any]:
     """
     The actions for C{event} under the user's rules.
 
@@ -606,12 +616,12 @@ def evaluate(rules: dict, event: dict, ctx: PushContext) -> list:
     return []
 
 
-def actions_notify(actions: list) -> bool:
+def actions_notify(actions: Sequence[Any]) -> bool:
     """Whether the actions include C{notify}."""
     return "notify" in actions
 
 
-def actions_highlight(actions: list) -> bool:
+def actions_highlight(actions: Sequence[Any]) -> bool:
     """
     Whether the actions set the C{highlight} tweak to true (a tweak with no
     value means true).
@@ -622,7 +632,7 @@ def actions_highlight(actions: list) -> bool:
     return False
 
 
-def actions_tweaks(actions: list) -> dict:
+def actions_tweaks(actions: Sequence[Any]) -> JsonDict:
     """The C{tweaks} dict for a push gateway: each C{set_tweak} name to its value."""
     tweaks: dict[str, Any] = {}
     for action in actions:

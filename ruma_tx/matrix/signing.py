@@ -26,6 +26,7 @@ from signedjson.key import (
     read_signing_keys,
     write_signing_keys,
 )
+from signedjson.types import SigningKey
 
 _VERSION_ALPHABET = string.ascii_letters + string.digits
 
@@ -37,7 +38,7 @@ def _new_key_version() -> str:
     return "a_" + "".join(secrets.choice(_VERSION_ALPHABET) for _ in range(4))
 
 
-def _read_key(path: pathlib.Path):
+def _read_key(path: pathlib.Path) -> SigningKey:
     """
     Read the first signing key of a signedjson key file.
 
@@ -50,7 +51,7 @@ def _read_key(path: pathlib.Path):
     return keys[0]
 
 
-def load_or_create_signing_key(path: pathlib.Path):
+def load_or_create_signing_key(path: pathlib.Path) -> SigningKey:
     """
     Load the server's signing key, creating it on first use.
 
@@ -86,7 +87,7 @@ def load_or_create_signing_key(path: pathlib.Path):
     return key
 
 
-def key_id(signing_key) -> str:
+def key_id(signing_key: SigningKey) -> str:
     """
     The signing key identifier, e.g. C{"ed25519:a_XXXX"}.
 
@@ -95,7 +96,7 @@ def key_id(signing_key) -> str:
     return f"{signing_key.alg}:{signing_key.version}"
 
 
-def verify_key_base64(signing_key) -> str:
+def verify_key_base64(signing_key: SigningKey) -> str:
     """
     The public half of a signing key in unpadded base64, as published in
     C{GET /_matrix/key/v2/server}'s C{verify_keys}.

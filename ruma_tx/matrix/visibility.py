@@ -40,7 +40,7 @@ events.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 WORLD_READABLE = "world_readable"
@@ -93,8 +93,13 @@ class HistoryView:
 
     memberships: tuple[tuple[int, str | None], ...] = ()
     visibilities: tuple[tuple[int, str | None], ...] = ()
+    # Derived in __post_init__; not part of the value (init, repr, eq, hash).
+    _member_positions: list[int] = field(init=False, repr=False, compare=False)
+    _visibility_positions: list[int] = field(init=False, repr=False, compare=False)
+    _member_set: frozenset[int] = field(init=False, repr=False, compare=False)
+    _last_join: int | None = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "memberships", tuple(self.memberships))
         object.__setattr__(self, "visibilities", tuple(self.visibilities))
         object.__setattr__(self, "_member_positions", [p for p, _ in self.memberships])

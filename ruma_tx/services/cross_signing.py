@@ -25,7 +25,7 @@ from unpaddedbase64 import decode_base64
 from ruma_tx.services.uia import PASSWORD
 from ruma_tx.matrix.errors import BadRequest, MatrixError, bad_json, forbidden, invalid_param, missing_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
-from ruma_tx.storage.cross_signing import CrossSigningKey, DeviceSignature, MasterKeySignature
+from ruma_tx.services.ports.keys import CrossSigningKey, DeviceSignature, MasterKeySignature
 
 #: The upload fields of /keys/device_signing/upload and the usage each holds.
 KEY_FIELDS = (("master_key", "master"), ("self_signing_key", "self_signing"),

@@ -19,7 +19,7 @@ from ruma_tx.matrix.identifiers import (
     InvalidIdentifier, is_valid_room_id, is_valid_server_name, parse_room_alias,
 )
 from ruma_tx.matrix.power_levels import event_power_level, user_power_level
-from ruma_tx.storage.directory import AliasExists, ListedRoom
+from ruma_tx.services.ports.directory import AliasExists, ListedRoom
 
 CANONICAL_ALIAS = ("m.room.canonical_alias", "")
 CREATE = ("m.room.create", "")

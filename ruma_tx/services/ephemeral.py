@@ -16,7 +16,7 @@ from twisted.internet import defer
 
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import bad_json, forbidden, invalid_param, not_found
-from ruma_tx.storage.ephemeral import Receipt
+from ruma_tx.services.ports.ephemeral import Receipt
 
 log = logger(__name__)
 

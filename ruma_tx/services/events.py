@@ -15,7 +15,7 @@ from ruma_tx.services.lru import LruCache
 from ruma_tx.matrix.auth_rules import AuthError, auth_types_for_event, check_event_auth, check_redaction
 from ruma_tx.matrix.events import build_pdu, client_event, redact, room_id_for_create_event
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
-from ruma_tx.storage.events import DuplicateTransaction, NewEvent, StoredEvent
+from ruma_tx.services.ports.events import DuplicateTransaction, NewEvent, StoredEvent
 
 #: Spec: "The size of an event ... MUST NOT exceed 65536 bytes" (the PDU).
 MAX_EVENT_BYTES = 65536

@@ -22,7 +22,7 @@ from ruma_tx.services.reading import room_event
 from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.visibility import WORLD_READABLE, HistoryView
-from ruma_tx.storage.events import StoredEvent
+from ruma_tx.services.ports.events import StoredEvent
 
 #: Memberships that let a user read a room they are not joined to (what
 #: they saw before leaving), as Synapse's C{allow_departed_users}.

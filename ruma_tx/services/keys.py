@@ -23,7 +23,7 @@ from ruma_tx.services.concurrency import KeyedLocks
 from ruma_tx.matrix.errors import BadRequest, MatrixError, bad_json, invalid_param, not_found
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.services.lru import LruCache
-from ruma_tx.storage.keys import StoredKeys, UnknownDevice
+from ruma_tx.services.ports.keys import StoredKeys, UnknownDevice
 
 ED25519 = "ed25519"
 CURVE25519 = "curve25519"

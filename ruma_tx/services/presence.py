@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from ruma_tx.matrix.errors import Forbidden, forbidden, invalid_param
 from ruma_tx.services.lru import LruCache
-from ruma_tx.storage.ephemeral import StoredPresence
+from ruma_tx.services.ports.ephemeral import StoredPresence
 
 ONLINE = "online"
 UNAVAILABLE = "unavailable"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ruma_tx.matrix.errors import forbidden, not_found
 from ruma_tx.matrix.events import client_event
-from ruma_tx.storage.events import StoredEvent
+from ruma_tx.services.ports.events import StoredEvent
 
 
 def room_event(event: StoredEvent, *, include_room_id: bool = True) -> dict:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ruma_tx.services.uia import DUMMY
 from ruma_tx.matrix.errors import BadRequest, Forbidden, MatrixError, forbidden, missing_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id, user_id_for, validate_localpart
-from ruma_tx.storage.accounts import UserExists
+from ruma_tx.services.ports.accounts import UserExists
 
 #: The flows that complete registration's user-interactive auth.
 REGISTRATION_FLOWS = [[DUMMY]]

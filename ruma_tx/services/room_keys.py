@@ -13,7 +13,7 @@ import re
 
 from ruma_tx.matrix.errors import Forbidden, MatrixError, bad_json, invalid_param, not_found
 from ruma_tx.matrix.identifiers import is_valid_room_id
-from ruma_tx.storage.room_keys import BackupVersion, Keys, RoomKey
+from ruma_tx.services.ports.keys import BackupVersion, Keys, RoomKey
 
 #: Version ids are the decimal numbers the server hands out; anything else
 #: names no version.

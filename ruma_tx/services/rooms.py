@@ -11,7 +11,7 @@ from ruma_tx.services.events import EventSpec
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id, random_string
 from ruma_tx.matrix.power_levels import default_power_levels_content
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
-from ruma_tx.storage.directory import AliasExists
+from ruma_tx.services.ports.directory import AliasExists
 
 PRESETS = ("private_chat", "public_chat", "trusted_private_chat")
 

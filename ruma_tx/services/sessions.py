@@ -9,7 +9,7 @@ import secrets
 
 from ruma_tx.matrix.access_tokens import InvalidToken, mint_token, verify_token
 from ruma_tx.matrix.errors import Unauthorized, invalid_param
-from ruma_tx.storage.tokens import NewLogin
+from ruma_tx.services.ports.accounts import NewLogin
 
 
 #: Synapse refuses longer device ids (400 M_INVALID_PARAM); the spec is silent.

@@ -13,7 +13,7 @@ from ruma_tx.services.reading import room_event
 from ruma_tx.services.lru import LruCache
 from ruma_tx.matrix.filters import Filter, apply_event_fields
 from ruma_tx.matrix.stream_token import StreamToken
-from ruma_tx.storage.events import StoredEvent
+from ruma_tx.services.ports.events import StoredEvent
 
 #: Events in an invite's stripped state (spec: "Stripped state").
 STRIPPED_STATE_TYPES = (

@@ -55,7 +55,7 @@ import json
 from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.matrix.errors import bad_json, invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
-from ruma_tx.storage.to_device import Outgoing
+from ruma_tx.services.ports.ephemeral import Outgoing
 
 #: Most messages in one /sync response (the spec's recommended limit).
 BATCH_LIMIT = 100

@@ -1,22 +1,9 @@
 """Users, their password hashes and profiles. SQL only; no Matrix rules."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import psycopg2.errors
 
-
-class UserExists(Exception):
-    """The user id is taken."""
-
-
-@dataclass(frozen=True)
-class Account:
-    user_id: str
-    password_hash: str | None
-    is_guest: bool
-    is_admin: bool
-    deactivated: bool
+from ruma_tx.services.ports.accounts import Account, UserExists
 
 
 class AccountStore:

@@ -6,60 +6,26 @@ L{ruma_tx.services.cross_signing}.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from canonicaljson import encode_canonical_json
 
+from ruma_tx.services.ports.keys import (
+    USAGES,
+    CrossSigningKey,
+    DeviceListChange,
+    DeviceSignature,
+    MasterKeySignature,
+)
+
 #: The usages of cross-signing keys, as stored.
-USAGES = ("master", "self_signing", "user_signing")
 
 
-@dataclass(frozen=True)
-class CrossSigningKey:
-    """
-    One stored cross-signing key.
-
-    @ivar key_id: C{ed25519:<public key>}.
-    @ivar key_json: the key object as uploaded.
-    """
-
-    user_id: str
-    usage: str
-    key_id: str
-    public_key: str
-    key_json: dict
 
 
-@dataclass(frozen=True)
-class MasterKeySignature:
-    """A signature on C{user_id}'s master key C{master_key_id} by C{signer_id}'s C{signing_key_id}."""
-
-    user_id: str
-    master_key_id: str
-    signer_id: str
-    signing_key_id: str
-    signature: str
 
 
-@dataclass(frozen=True)
-class DeviceSignature:
-    """A signature by C{user_id}'s self-signing key on their device C{device_id}."""
-
-    user_id: str
-    device_id: str
-    signing_key_id: str
-    signature: str
 
 
-@dataclass(frozen=True)
-class DeviceListChange:
-    """
-    A change of C{user_id}'s device list; C{private} when only the viewer
-    who asked may hear of it.
-    """
-
-    user_id: str
-    private: bool
 
 
 def _json(value: dict) -> str:

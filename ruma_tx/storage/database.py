@@ -16,8 +16,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import psycopg2
 import psycopg2.errors
 from twisted.internet import defer
-from txpostgres import txpostgres
-from txpostgres import retrying
+from txpostgres import retrying, txpostgres
 from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 
 from ruma_tx.logs import logger

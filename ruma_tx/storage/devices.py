@@ -1,17 +1,7 @@
 """Devices and their last-seen activity. SQL only."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Device:
-    user_id: str
-    device_id: str
-    display_name: str | None
-    last_seen_ts: int | None
-    last_seen_ip: str | None
-
+from ruma_tx.services.ports.accounts import Device
 
 _COLUMNS = "user_id, device_id, display_name, last_seen_ts, last_seen_ip"
 

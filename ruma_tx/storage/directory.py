@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import psycopg2.errors
 
-
-class AliasExists(Exception):
-    """The alias already names a room."""
-
+from ruma_tx.services.ports.directory import AliasExists, DirectoryPage, ListedRoom
 
 #: The state a directory entry is built from (all with state key "").
 DIRECTORY_STATE_TYPES = (
@@ -22,30 +18,8 @@ DIRECTORY_STATE_TYPES = (
 _KEPT_WHEN_REDACTED = ("m.room.create", "m.room.join_rules", "m.room.history_visibility")
 
 
-@dataclass(frozen=True)
-class ListedRoom:
-    """
-    A published room as the directory sees it.
-
-    @ivar joined: its number of joined members.
-    @ivar state: C{type -> content} of its L{DIRECTORY_STATE_TYPES} events.
-    """
-
-    room_id: str
-    joined: int
-    state: dict
 
 
-@dataclass(frozen=True)
-class DirectoryPage:
-    """
-    @ivar total: how many published rooms match the filter, on every page.
-    @ivar rooms: the page, in directory order (most joined members first,
-        then by room id).
-    """
-
-    total: int
-    rooms: list[ListedRoom]
 
 
 # One statement reads a page, its rooms' state and the total: the published

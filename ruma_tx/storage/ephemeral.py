@@ -9,7 +9,8 @@ C{changed} queries read what changed in C{(after, upto]}.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+
+from ruma_tx.services.ports.ephemeral import AccountData, Receipt, StoredPresence
 
 #: The room id of global account data rows.
 GLOBAL = ""
@@ -21,20 +22,6 @@ READ_TYPES = ("m.read", "m.read.private")
 # ---------------------------------------------------------------- receipts
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """
-    One user's receipt of one type in a room (and thread).
-
-    @ivar thread_id: C{None} for an unthreaded receipt.
-    """
-
-    room_id: str
-    user_id: str
-    receipt_type: str
-    thread_id: str | None
-    event_id: str
-    ts: int
 
 
 class ReceiptStore:
@@ -113,17 +100,6 @@ class ReceiptStore:
 # ------------------------------------------------------------ account data
 
 
-@dataclass(frozen=True)
-class AccountData:
-    """
-    One account data entry.
-
-    @ivar room_id: C{None} for global account data.
-    """
-
-    room_id: str | None
-    type: str
-    content: dict
 
 
 def _content(text: str) -> dict:
@@ -200,13 +176,6 @@ class AccountDataStore:
 # ---------------------------------------------------------------- presence
 
 
-@dataclass(frozen=True)
-class StoredPresence:
-    user_id: str
-    state: str
-    status_msg: str | None
-    last_active_ts: int
-    stream_position: int
 
 
 _PRESENCE_COLUMNS = "user_id, state, status_msg, last_active_ts, stream_position"

@@ -2,63 +2,27 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import psycopg2.errors
+
+from ruma_tx.services.ports.events import (
+    DuplicateTransaction,
+    NewEvent,
+    RoomHead,
+    StoredEvent,
+)
 
 _EVENT_COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    stream_ordering: int
-    event_id: str
-    room_id: str
-    pdu: dict
-    redacted_by: str | None = None
-
-    @property
-    def type(self) -> str:
-        return self.pdu["type"]
-
-    @property
-    def state_key(self) -> str | None:
-        return self.pdu.get("state_key")
-
-    @property
-    def sender(self) -> str:
-        return self.pdu["sender"]
-
-    @property
-    def content(self) -> dict:
-        return self.pdu.get("content", {})
 
 
 def _event(row) -> StoredEvent:
     return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])
 
 
-@dataclass(frozen=True)
-class RoomHead:
-    """What a new event of the room builds on."""
-
-    room_version: str
-    last_event_id: str | None
-    depth: int
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """An event ready to persist (built, signed and authorised)."""
-
-    event_id: str
-    room_id: str
-    pdu: dict
-    pdu_json: str
-    txn: tuple[str, str, str, str] | None = None   # (user_id, device_id, scope, txn_id)
-    #: For a redaction: the redacted event's pruned PDU (with
-    #: unsigned.redacted_because), which replaces its stored PDU.
-    redacted_pdu_json: str | None = None
 
 
 _INSERT_EVENT = (
@@ -67,12 +31,6 @@ _INSERT_EVENT = (
 )
 
 
-class DuplicateTransaction(Exception):
-    """The transaction id was used meanwhile; C{event_id} is its event."""
-
-    def __init__(self, event_id: str):
-        super().__init__(event_id)
-        self.event_id = event_id
 
 
 class EventStore:

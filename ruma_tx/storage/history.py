@@ -6,13 +6,12 @@ by id and by timestamp. SQL only; the rules live in ruma_tx.matrix.visibility.
 from __future__ import annotations
 
 import json
-from typing import Sequence
 
-from ruma_tx.storage.events import StoredEvent
+from ruma_tx.services.ports.events import Ranges
+from ruma_tx.services.ports.events import StoredEvent
 
 _COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
 
-Ranges = Sequence[tuple[int, int | None]]
 
 
 def _event(row) -> StoredEvent:

@@ -9,64 +9,15 @@ Key objects are kept as canonical JSON text, exactly as signed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import psycopg2.errors
 
-
-class UnknownDevice(Exception):
-    """The device the keys are for does not exist (any more)."""
-
-
-@dataclass(frozen=True)
-class StoredKeys:
-    """
-    What an upload left on the server.
-
-    @ivar one_time_key_counts: C{{algorithm: count}} of the device's
-        unclaimed one-time keys.
-    @ivar device_keys_changed: whether the device keys were stored for the
-        first time or differ from the previous ones.
-    @ivar counts_changed: whether one-time keys were added or a fallback
-        key replaced (so the count-change position was moved).
-    """
-
-    one_time_key_counts: dict[str, int]
-    device_keys_changed: bool = False
-    counts_changed: bool = False
-
-
-@dataclass(frozen=True)
-class ClaimedKey:
-    """
-    A key handed out by a claim.
-
-    @ivar fallback: whether it is the device's fallback key (left in place).
-    @ivar newly_used: for a fallback key, whether this claim is the first
-        to use it (its device's unused fallback key types changed).
-    """
-
-    user_id: str
-    device_id: str
-    algorithm: str
-    key_id: str
-    key: object
-    fallback: bool = False
-    newly_used: bool = False
-
-
-@dataclass(frozen=True)
-class SyncKeyCounts:
-    """
-    A device's key counts, for /sync.
-
-    @ivar changed_at: the stream position of the last change of either
-        (C{None} if none was recorded).
-    """
-
-    one_time_key_counts: dict[str, int] = field(default_factory=dict)
-    unused_fallback_key_types: list[str] = field(default_factory=list)
-    changed_at: int | None = None
+from ruma_tx.services.ports.keys import (
+    ClaimedKey,
+    StoredKeys,
+    SyncKeyCounts,
+    UnknownDevice,
+)
 
 
 def _values(rows: int, columns: int) -> str:

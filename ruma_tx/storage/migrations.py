@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-
 from ruma_tx.logs import logger
 
 log = logger(__name__)

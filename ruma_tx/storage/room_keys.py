@@ -12,8 +12,9 @@ C{key_count} stays exact. Reads take no lock.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Callable
+
+from ruma_tx.services.ports.keys import BackupVersion, Keys, KeysWritten, RoomKey
 
 #: The first key of the per-user advisory locks (the second is the hash of
 #: the user id); two-key advisory locks never collide with one-key ones.
@@ -25,66 +26,13 @@ _CURRENT_VERSION = (
 )
 
 
-@dataclass(frozen=True)
-class RoomKey:
-    """
-    One backed-up session key (spec: C{KeyBackupData}).
-
-    @ivar session_data: the encrypted key, opaque to the server; C{None}
-        when it was not loaded (only the metadata is needed to compare keys).
-    """
-
-    first_message_index: int
-    forwarded_count: int
-    is_verified: bool
-    session_data: dict | None = None
-
-    def to_json(self) -> dict:
-        return {
-            "first_message_index": self.first_message_index,
-            "forwarded_count": self.forwarded_count,
-            "is_verified": self.is_verified,
-            "session_data": self.session_data,
-        }
 
 
-@dataclass(frozen=True)
-class BackupVersion:
-    """
-    One backup version of a user.
-
-    @ivar etag: bumped whenever the version's keys change.
-    @ivar count: the number of keys in the version.
-    """
-
-    version: int
-    algorithm: str
-    auth_data: dict
-    etag: int
-    count: int
 
 
-@dataclass(frozen=True)
-class KeysWritten:
-    """
-    What L{RoomKeyStore.put_keys_if_current} did.
-
-    @ivar current: the user's current version, C{None} when they have none.
-    @ivar written: whether the requested version was the current one, so
-        that the keys were compared with the stored ones and the better
-        ones stored.
-    @ivar etag: the version's etag afterwards (when written).
-    @ivar count: the version's key count afterwards (when written).
-    """
-
-    current: int | None
-    written: bool
-    etag: int | None = None
-    count: int | None = None
 
 
 #: The keys of one upload: C{(room_id, session_id) -> RoomKey}.
-Keys = dict[tuple[str, str], RoomKey]
 
 
 class RoomKeyStore:

@@ -5,34 +5,8 @@ delivery rules are explained in L{ruma_tx.services.to_device}.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class QueuedMessage:
-    """One message as C{/sync} shows it, with where it was queued."""
-
-    stream_position: int
-    sender: str
-    type: str
-    content: dict
-
-    def as_event(self) -> dict:
-        return {"sender": self.sender, "type": self.type, "content": self.content}
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """
-    One entry of a send request for a local user.
-
-    @ivar device_id: C{None} for every device of the user.
-    @ivar content_json: the content, already encoded.
-    """
-
-    user_id: str
-    device_id: str | None
-    content_json: str
+from ruma_tx.services.ports.ephemeral import Outgoing, QueuedMessage
 
 
 class ToDeviceStore:

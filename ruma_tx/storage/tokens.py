@@ -1,27 +1,7 @@
 """Access and refresh token records: a token is valid while its row exists."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class AccessTokenRecord:
-    token_id: str
-    user_id: str
-    device_id: str
-    expires_at_ms: int | None
-
-
-@dataclass(frozen=True)
-class NewLogin:
-    """What L{TokenStore.create_login} stores: a device and its tokens."""
-
-    user_id: str
-    device_id: str
-    device_display_name: str | None
-    access_token_id: str
-    expires_at_ms: int | None
-    refresh_token_id: str | None
+from ruma_tx.services.ports.accounts import AccessTokenRecord, NewLogin
 
 
 class TokenStore:

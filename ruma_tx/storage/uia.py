@@ -1,16 +1,7 @@
 """User-interactive auth sessions. Never stores a password."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class UiaSession:
-    session_id: str
-    user_id: str | None
-    action: str
-    completed: tuple[str, ...]
-    expires_ts: int
+from ruma_tx.services.ports.accounts import UiaSession
 
 
 class UiaStore:

@@ -11,8 +11,8 @@ from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.services.directory import (
     Directory, decode_token, directory_entry, encode_token, plain_text_topic,
 )
-from ruma_tx.storage.directory import ListedRoom
-from ruma_tx.storage.events import StoredEvent
+from ruma_tx.services.ports.directory import ListedRoom
+from ruma_tx.services.ports.events import StoredEvent
 from ruma_tx.http.errors import status_code
 
 ROOM = "!room:test.local"

@@ -26,7 +26,7 @@ from ruma_tx.services.sync import SyncContext
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.matrix.filters import Filter
 from ruma_tx.matrix.stream_token import StreamToken
-from ruma_tx.storage.ephemeral import Receipt
+from ruma_tx.services.ports.ephemeral import Receipt
 from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 from ruma_tx.http.errors import status_code
 

@@ -19,7 +19,7 @@ from ruma_tx.services.keys import (
 )
 from ruma_tx.services.sync import SyncContext
 from ruma_tx.matrix.stream_token import StreamToken
-from ruma_tx.storage.keys import SyncKeyCounts
+from ruma_tx.services.ports.keys import SyncKeyCounts
 from ruma_tx.http.errors import status_code
 
 ALICE = "@alice:hs"

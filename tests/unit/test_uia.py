@@ -17,7 +17,7 @@ from ruma_tx.services.uia import (
     stage_in_order,
 )
 from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.storage.uia import UiaSession
+from ruma_tx.services.ports.accounts import UiaSession
 from ruma_tx.http.errors import status_code
 
 SERVER = "example.org"

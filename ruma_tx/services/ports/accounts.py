@@ -1,0 +1,102 @@
+"""
+Ports: records and protocols shared by services and the storage that implements them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class UserExists(Exception):
+    """The user id is taken."""
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    password_hash: str | None
+    is_guest: bool
+    is_admin: bool
+    deactivated: bool
+
+
+@dataclass(frozen=True)
+class Device:
+    user_id: str
+    device_id: str
+    display_name: str | None
+    last_seen_ts: int | None
+    last_seen_ip: str | None
+
+
+@dataclass(frozen=True)
+class AccessTokenRecord:
+    token_id: str
+    user_id: str
+    device_id: str
+    expires_at_ms: int | None
+
+
+@dataclass(frozen=True)
+class NewLogin:
+    """What L{TokenStore.create_login} stores: a device and its tokens."""
+
+    user_id: str
+    device_id: str
+    device_display_name: str | None
+    access_token_id: str
+    expires_at_ms: int | None
+    refresh_token_id: str | None
+
+
+@dataclass(frozen=True)
+class UiaSession:
+    session_id: str
+    user_id: str | None
+    action: str
+    completed: tuple[str, ...]
+    expires_ts: int
+
+
+class Accounts(Protocol):
+    """What the services need of account storage (implemented by C{ruma_tx.storage.accounts.AccountStore})."""
+
+    async def create_user(self, user_id: str, password_hash: str | None, now_ms: int, *, is_guest=False, is_admin=False, displayname: str | None=None) -> None: ...
+    async def next_guest_number(self) -> int: ...
+    async def upgrade_guest(self, user_id: str, password_hash: str, displayname: str) -> list[str] | None: ...
+    async def get_account(self, user_id: str) -> Account | None: ...
+    async def user_exists(self, user_id: str) -> bool: ...
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+    async def deactivate(self, user_id: str) -> list[str]: ...
+    async def get_profile(self, user_id: str) -> tuple[str | None, str | None] | None: ...
+    async def set_profile_field(self, user_id: str, field: str, value: str | None) -> None: ...
+
+
+class Devices(Protocol):
+    """What the services need of device storage (implemented by C{ruma_tx.storage.devices.DeviceStore})."""
+
+    async def get_devices(self, user_id: str) -> list[Device]: ...
+    async def get_device(self, user_id: str, device_id: str) -> Device | None: ...
+    async def set_display_name(self, user_id: str, device_id: str, display_name: str | None) -> bool: ...
+    async def delete_devices(self, user_id: str, device_ids: list[str]) -> list[str]: ...
+    async def record_last_seen(self, seen: list[tuple[str, str, int, str]]) -> None: ...
+
+
+class Tokens(Protocol):
+    """What the services need of token storage (implemented by C{ruma_tx.storage.tokens.TokenStore})."""
+
+    async def get_access_token(self, token_id: str) -> AccessTokenRecord | None: ...
+    async def create_login(self, login: NewLogin, now_ms: int) -> list[str]: ...
+    async def rotate_refresh_token(self, old_refresh_id: str, user_id: str, device_id: str, new_refresh_id: str, new_access_id: str, expires_at_ms: int, now_ms: int) -> list[str] | None: ...
+    async def delete_access_token(self, token_id: str) -> None: ...
+    async def delete_user_tokens(self, user_id: str, except_device: str | None=None) -> list[str]: ...
+
+
+class UiaSessions(Protocol):
+    """What the services need of uia storage (implemented by C{ruma_tx.storage.uia.UiaStore})."""
+
+    async def create_session(self, session_id: str, user_id: str | None, action: str, now_ms: int, expires_ts: int) -> None: ...
+    async def get_session(self, session_id: str, now_ms: int) -> UiaSession | None: ...
+    async def mark_completed(self, session_id: str, stage: str) -> None: ...
+    async def delete_session(self, session_id: str) -> bool: ...
+    async def delete_expired(self, now_ms: int) -> None: ...

@@ -1,0 +1,105 @@
+"""
+Ports: records and protocols shared by services and the storage that implements them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+#: Stream ranges C{(after, upto)} a user may see (C{upto} None: open).
+Ranges = Sequence[tuple[int, int | None]]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    stream_ordering: int
+    event_id: str
+    room_id: str
+    pdu: dict
+    redacted_by: str | None = None
+
+    @property
+    def type(self) -> str:
+        return self.pdu["type"]
+
+    @property
+    def state_key(self) -> str | None:
+        return self.pdu.get("state_key")
+
+    @property
+    def sender(self) -> str:
+        return self.pdu["sender"]
+
+    @property
+    def content(self) -> dict:
+        return self.pdu.get("content", {})
+
+
+@dataclass(frozen=True)
+class RoomHead:
+    """What a new event of the room builds on."""
+
+    room_version: str
+    last_event_id: str | None
+    depth: int
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event ready to persist (built, signed and authorised)."""
+
+    event_id: str
+    room_id: str
+    pdu: dict
+    pdu_json: str
+    txn: tuple[str, str, str, str] | None = None   # (user_id, device_id, scope, txn_id)
+    #: For a redaction: the redacted event's pruned PDU (with
+    #: unsigned.redacted_because), which replaces its stored PDU.
+    redacted_pdu_json: str | None = None
+
+
+class DuplicateTransaction(Exception):
+    """The transaction id was used meanwhile; C{event_id} is its event."""
+
+    def __init__(self, event_id: str):
+        super().__init__(event_id)
+        self.event_id = event_id
+
+
+class Events(Protocol):
+    """What the services need of event storage (implemented by C{ruma_tx.storage.events.EventStore})."""
+
+    async def create_room(self, room_id: str, room_version: str, creator: str, now_ms: int) -> None: ...
+    async def get_room_head(self, room_id: str) -> RoomHead | None: ...
+    async def persist_event(self, event: NewEvent, position: int, depth: int, now_ms: int) -> None: ...
+    async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None: ...
+    async def get_txn_ids(self, user_id: str, device_id: str, event_ids: list[str]) -> dict[str, str]: ...
+    async def get_event(self, event_id: str) -> StoredEvent | None: ...
+    async def get_state(self, room_id: str, keys: list[tuple[str, str]] | None=None) -> dict: ...
+    async def get_state_at(self, room_id: str, position: int, types: list[str] | None=None) -> dict: ...
+    async def get_members(self, room_id: str, memberships=('join', 'invite')) -> dict[str, str]: ...
+    async def get_rooms_for_user(self, user_id: str) -> dict[str, tuple[str, int]]: ...
+    async def forget_room(self, user_id: str, room_id: str, membership_position: int) -> None: ...
+    async def get_forgotten_rooms(self, user_id: str) -> dict[str, int]: ...
+    async def get_membership_changes(self, user_id: str, after: int, upto: int) -> list[StoredEvent]: ...
+    async def get_room_events(self, room_id: str, *, after: int | None, upto: int, limit: int, backwards: bool=True) -> list[StoredEvent]: ...
+    async def get_latest_events(self, room_ids: list[str], *, after: int, upto: int, limit: int) -> dict[str, list[StoredEvent]]: ...
+    async def get_current_state_many(self, room_ids: list[str]) -> dict[str, dict]: ...
+    async def get_state_changes(self, room_ids: list[str], after: int, upto: int) -> dict[str, dict]: ...
+
+
+class Filters(Protocol):
+    """What the services need of filter storage (implemented by C{ruma_tx.storage.filters.FilterStore})."""
+
+    async def add_filter(self, user_id: str, filter_json: str) -> str: ...
+    async def get_filter(self, user_id: str, filter_id: str) -> str | None: ...
+
+
+class History(Protocol):
+    """What the services need of history storage (implemented by C{ruma_tx.storage.history.HistoryStore})."""
+
+    async def get_timelines(self, room_id: str, user_id: str) -> tuple[list, list]: ...
+    async def get_page(self, room_id: str, *, after: int, upto: int, ranges: Ranges, limit: int, backwards: bool, event_filter=None) -> list[StoredEvent]: ...
+    async def get_state_keys_at(self, room_id: str, position: int, keys: list[tuple[str, str]]) -> dict: ...
+    async def get_joined_member_events(self, room_id: str) -> list[StoredEvent]: ...
+    async def find_by_timestamp(self, room_id: str, ts: int, *, forwards: bool, upto: int, ranges: Ranges) -> StoredEvent | None: ...
