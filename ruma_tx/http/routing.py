@@ -17,6 +17,7 @@ from klein import Klein
 from twisted.python.failure import Failure
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from ruma_tx.http.auth import extract_access_token
 from ruma_tx.http.errors import Unrecognized, render_error
 from ruma_tx.http.parsing import respond
 from ruma_tx.matrix.errors import RateLimited
@@ -97,7 +98,10 @@ class Router:
             requester = None
             if declared.auth != "none":
                 requester = await self._guard.authenticate(
-                    request,
+                    extract_access_token(request),
+                    method=request.method.decode("ascii", "replace"),
+                    path=request.path.decode("ascii", "replace"),
+                    ip=request.client_ip(),
                     required=declared.auth == "required",
                     guest_allowed=declared.guest,
                     room_id=path_args.get("room_id"),

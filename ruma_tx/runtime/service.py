@@ -43,6 +43,7 @@ from ruma_tx.services.passwords import PasswordChecker, PasswordHasher
 from ruma_tx.services.uia import UserInteractiveAuth
 from ruma_tx.runtime.config import ConfigError, load_config, read_or_create_secret
 from ruma_tx.services.account_data import AccountDataKeeper
+from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.devices import DeviceActivity, DeviceManager
 from ruma_tx.services.ephemeral import ReceiptKeeper, TypingTracker
 from ruma_tx.services.directory import Directory
@@ -273,6 +274,7 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     typing = TypingTracker(events=events, streams=streams, clock=reactor)
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
+                           check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
                            after_persist=[push_evaluator.after_persist, typing.after_persist])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
@@ -294,12 +296,11 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
                             current_position=lambda: streams.current)
     to_device = ToDeviceMessages(store=ToDeviceStore(database), streams=streams, clock=reactor,
                                  server_name=server_name)
-    device_keys = DeviceKeys(store=KeyStore(database), streams=streams, clock=reactor,
-                             server_name=server_name)
     key_store = KeyStore(database)
     cross_signing_store = CrossSigningStore(database)
     device_lists = DeviceLists(store=cross_signing_store, streams=streams)
-    device_keys.on_device_keys_changed = device_lists.on_device_keys_changed
+    device_keys = DeviceKeys(store=key_store, streams=streams, clock=reactor, server_name=server_name,
+                             on_device_keys_changed=device_lists.on_device_keys_changed)
     sync = SyncResponder(events=events, notifier=notifier, clock=reactor,
                          sources=[push_rules, typing, receipts, account_data, presence,
                                   unread_counts, to_device, device_lists,
@@ -307,7 +308,6 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
                          visible=history.filter_visible, ignored=account_data.ignored_users)
     directory_handler = Directory(directory=directory, events=events, creator=creator,
                                   accounts=accounts, server_name=server_name)
-    creator.check_canonical_alias = directory_handler.check_canonical_alias
     apis = [
         MetaApi(public_baseurl=config.public_baseurl,
                 room_versions={version: "stable" for version in ROOM_VERSIONS},

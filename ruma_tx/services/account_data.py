@@ -9,10 +9,21 @@ C{account_data} and of each joined room's C{account_data}.
 """
 from __future__ import annotations
 
+from typing import Awaitable, Callable, Mapping
 
-from ruma_tx.matrix.errors import BadRequest, NotAllowed, forbidden, invalid_param, not_found
+from ruma_tx.matrix.errors import (
+    BadRequest,
+    NotAllowed,
+    forbidden,
+    invalid_param,
+    not_found,
+)
+from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.identifiers import is_valid_room_id
-from ruma_tx.services.lru import LruCache
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.ports.ephemeral import AccountDataStorage
+from ruma_tx.services.ports.events import Events
+from ruma_tx.services.streams import StreamWriter
 
 #: Types the server manages: clients may read them but not set them
 #: through the account data API (spec: "Server Behaviour", 405 M_BAD_JSON).
@@ -93,13 +104,14 @@ class AccountDataKeeper:
     @param ignored_cache_size: users whose ignored-user list is kept in memory.
     """
 
-    def __init__(self, *, store, streams, events, managed_readers=None,
-                 ignored_cache_size: int = 10_000):
+    def __init__(self, *, store: AccountDataStorage, streams: StreamWriter, events: Events,
+                 managed_readers: Mapping[str, Callable[[str], Awaitable[JsonDict]]] | None = None,
+                 ignored_cache_size: int = 10_000) -> None:
         self._store = store
         self._managed_readers = dict(managed_readers or {})
         self._streams = streams
         self._events = events
-        self._ignored: LruCache[str, frozenset[str]] = LruCache(ignored_cache_size)
+        self._ignored: LRUCache[str, frozenset[str]] = LRUCache(ignored_cache_size)
         # Bumped by every write of an ignored-user list, so a read that
         # raced with a write does not cache what it read.
         self._ignored_writes = 0
@@ -221,7 +233,7 @@ class AccountDataKeeper:
             writes = self._ignored_writes
             ignored = ignored_users_in(await self._store.get(user_id, None, IGNORED_USER_LIST))
             if writes == self._ignored_writes:
-                self._ignored.put(user_id, ignored)
+                self._ignored[user_id] = ignored
         return ignored
 
     # --------------------------------------------------------------- sync

@@ -17,15 +17,34 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import verify_signed_json
 from unpaddedbase64 import decode_base64
 
-from ruma_tx.services.uia import PASSWORD
-from ruma_tx.matrix.errors import BadRequest, MatrixError, bad_json, forbidden, invalid_param, missing_param
+from ruma_tx.matrix.errors import (
+    BadRequest,
+    MatrixError,
+    bad_json,
+    forbidden,
+    invalid_param,
+    missing_param,
+)
+from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
-from ruma_tx.services.ports.keys import CrossSigningKey, DeviceSignature, MasterKeySignature
+from ruma_tx.services.ports.accounts import Devices
+from ruma_tx.services.ports.keys import (
+    CrossSigningKey,
+    CrossSigningStorage,
+    DeviceSignature,
+    MasterKeySignature,
+)
+from ruma_tx.services.streams import StreamWriter
+from ruma_tx.services.uia import PASSWORD, UserInteractiveAuth
+
+#: C{async (user_ids) -> user_id -> device_id -> device keys}.
+DeviceKeysOfUsers = Callable[[list[str]], Awaitable[dict[str, dict[str, JsonDict]]]]
 
 #: The upload fields of /keys/device_signing/upload and the usage each holds.
 KEY_FIELDS = (("master_key", "master"), ("self_signing_key", "self_signing"),
@@ -196,7 +215,7 @@ class DeviceLists:
     @param streams: the L{ruma_tx.services.streams.StreamWriter}.
     """
 
-    def __init__(self, *, store, streams):
+    def __init__(self, *, store: CrossSigningStorage, streams: StreamWriter) -> None:
         self._store = store
         self._streams = streams
 
@@ -300,7 +319,8 @@ class KeyQueries:
     @param device_lists: the L{DeviceLists}, for C{/keys/changes}.
     """
 
-    def __init__(self, *, device_keys, store, device_lists, server_name: str):
+    def __init__(self, *, device_keys: DeviceKeysOfUsers, store: CrossSigningStorage,
+                 device_lists: DeviceLists, server_name: str) -> None:
         self._device_keys = device_keys
         self._store = store
         self._device_lists = device_lists
@@ -404,7 +424,9 @@ class CrossSigning:
     @param device_lists: the L{DeviceLists}, for who hears of a change.
     """
 
-    def __init__(self, *, store, device_keys, devices, uia, streams, device_lists, server_name: str):
+    def __init__(self, *, store: CrossSigningStorage, device_keys: DeviceKeysOfUsers, devices: Devices,
+                 uia: UserInteractiveAuth, streams: StreamWriter, device_lists: DeviceLists,
+                 server_name: str) -> None:
         self._store = store
         self._device_keys = device_keys
         self._devices = devices

@@ -8,8 +8,11 @@ from __future__ import annotations
 from twisted.internet.task import LoopingCall
 
 from ruma_tx.logs import logger
-from ruma_tx.services.uia import PASSWORD
 from ruma_tx.matrix.errors import BadRequest, not_found
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.ports.accounts import Devices
+from ruma_tx.services.sessions import SessionIssuer
+from ruma_tx.services.uia import PASSWORD, UserInteractiveAuth
 
 log = logger(__name__)
 
@@ -24,7 +27,7 @@ class DeviceActivity:
     map holds at most one entry per active device and is emptied each flush.
     """
 
-    def __init__(self, devices, clock):
+    def __init__(self, devices: Devices, clock: Clock) -> None:
         self._devices = devices
         self._clock = clock
         self._pending: dict[tuple[str, str], tuple[int, str]] = {}
@@ -40,7 +43,7 @@ class DeviceActivity:
         await self.flush()
 
     def record(self, user_id: str, device_id: str, ip: str) -> None:
-        self._pending[(user_id, device_id)] = (int(self._clock.seconds() * 1000), ip)
+        self._pending[(user_id, device_id)] = (now_ms(self._clock), ip)
 
     def pending(self, user_id: str, device_id: str) -> tuple[int, str] | None:
         """The not yet written C{(ts, ip)} of a device, for reads."""
@@ -68,7 +71,8 @@ class DeviceManager:
         revoked tokens.
     """
 
-    def __init__(self, *, devices, activity, uia, sessions, server_name: str):
+    def __init__(self, *, devices: Devices, activity: DeviceActivity, uia: UserInteractiveAuth,
+                 sessions: SessionIssuer, server_name: str) -> None:
         self._devices = devices
         self._activity = activity
         self._uia = uia

@@ -9,17 +9,31 @@ other server cannot be reached (502).
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-
-from ruma_tx.matrix.errors import BadRequest, Forbidden, Conflict, MatrixError, RemoteUnavailable, forbidden, invalid_param, not_found
-from ruma_tx.services.events import EventSpec
+from ruma_tx.matrix.directory import (
+    decode_token,
+    directory_entry,
+    encode_token,
+)
+from ruma_tx.matrix.errors import (
+    Conflict,
+    Forbidden,
+    MatrixError,
+    RemoteUnavailable,
+    forbidden,
+    invalid_param,
+    not_found,
+)
 from ruma_tx.matrix.identifiers import (
-    InvalidIdentifier, is_valid_room_id, is_valid_server_name, parse_room_alias,
+    InvalidIdentifier,
+    is_valid_room_id,
+    is_valid_server_name,
+    parse_room_alias,
 )
 from ruma_tx.matrix.power_levels import event_power_level, user_power_level
-from ruma_tx.services.ports.directory import AliasExists, ListedRoom
+from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.ports.accounts import Accounts
+from ruma_tx.services.ports.directory import AliasExists, DirectoryStorage
+from ruma_tx.services.ports.events import Events
 
 CANONICAL_ALIAS = ("m.room.canonical_alias", "")
 CREATE = ("m.room.create", "")
@@ -30,7 +44,6 @@ HISTORY_VISIBILITY = ("m.room.history_visibility", "")
 #: (Synapse then returns every room; we page, and give a next_batch).
 MAX_PAGE = 1000
 
-_FETCH = object()
 
 
 def unreachable_server() -> MatrixError:
@@ -40,84 +53,8 @@ def unreachable_server() -> MatrixError:
 
 # -- pagination tokens -----------------------------------------------------
 
-def encode_token(forwards: bool, joined: int, room_id: str) -> str:
-    """
-    An opaque /publicRooms token: the room a page starts after (forwards)
-    or ends before (backwards), in directory order.
-    """
-    raw = json.dumps([1 if forwards else 0, joined, room_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def decode_token(token: str) -> tuple[bool, int, str]:
-    """
-    @return: C{(forwards, joined, room_id)}.
-    @raise MatrixError: 400 M_INVALID_PARAM for anything we did not issue.
-    """
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        forwards, joined, room_id = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, UnicodeError, ValueError, TypeError):
-        raise invalid_param("Invalid pagination token") from None
-    if forwards not in (0, 1) or type(joined) is not int or not isinstance(room_id, str):
-        raise invalid_param("Invalid pagination token")
-    return bool(forwards), joined, room_id
-
 
 # -- directory entries -----------------------------------------------------
-
-def _string(content: dict | None, key: str) -> str | None:
-    value = (content or {}).get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def plain_text_topic(content: dict | None) -> str | None:
-    """
-    The plain text of a topic: the C{text/plain} representation in
-    C{m.topic} (a representation without mimetype is plain text), else the
-    C{topic} property (as Synapse).
-    """
-    content = content or {}
-    block = content.get("m.topic")
-    texts = block.get("m.text") if isinstance(block, dict) else None
-    if isinstance(texts, list):
-        for text in texts:
-            if isinstance(text, dict) and text.get("mimetype", "text/plain") == "text/plain" \
-                    and isinstance(text.get("body"), str):
-                return text["body"] or None
-    return _string(content, "topic")
-
-
-def directory_entry(room: ListedRoom) -> dict:
-    """A C{PublishedRoomsChunk}, with the optional fields the room has."""
-    state = room.state
-    entry = {
-        "room_id": room.room_id,
-        "num_joined_members": room.joined,
-        "world_readable":
-            _string(state.get("m.room.history_visibility"), "history_visibility") == "world_readable",
-        "guest_can_join": _string(state.get("m.room.guest_access"), "guest_access") == "can_join",
-    }
-    optional = {
-        "name": _string(state.get("m.room.name"), "name"),
-        "topic": plain_text_topic(state.get("m.room.topic")),
-        "avatar_url": _string(state.get("m.room.avatar"), "url"),
-        "join_rule": _string(state.get("m.room.join_rules"), "join_rule"),
-        "room_type": _string(state.get("m.room.create"), "type"),
-    }
-    alias = _string(state.get("m.room.canonical_alias"), "alias")
-    if alias is not None and _is_alias(alias):
-        optional["canonical_alias"] = alias
-    entry.update({key: value for key, value in optional.items() if value is not None})
-    return entry
-
-
-def _is_alias(value: object) -> bool:
-    try:
-        parse_room_alias(value)  # type: ignore[arg-type]
-    except (InvalidIdentifier, TypeError, AttributeError):
-        return False
-    return True
 
 
 class Directory:
@@ -132,7 +69,8 @@ class Directory:
         admins may manage any alias and publish any room (as Synapse).
     """
 
-    def __init__(self, *, directory, events, creator, accounts, server_name: str):
+    def __init__(self, *, directory: DirectoryStorage, events: Events, creator: EventCreator,
+                 accounts: Accounts, server_name: str) -> None:
         self._directory = directory
         self._events = events
         self._creator = creator
@@ -251,47 +189,6 @@ class Directory:
         ):
             raise forbidden("You are not a member of the room")
         return await self._directory.get_aliases_for_room(room_id)
-
-    async def check_canonical_alias(self, room_id: str, content: dict, *, previous=_FETCH) -> None:
-        """
-        Check the aliases an C{m.room.canonical_alias} event adds (spec: PUT
-        /rooms/{roomId}/state: aliases being removed or already in the
-        event are not validated): each must be a valid alias that names
-        this room. Another server's alias cannot be checked without
-        federation, so it is refused.
-
-        @param content: the new event's content.
-        @param previous: the content of the room's current canonical alias
-            event (C{None} or C{{}} when it has none); read from the room's
-            state when not given.
-        @raise MatrixError: 400 M_INVALID_PARAM when an alias is malformed
-            or C{alt_aliases} is not a list, 400 M_BAD_ALIAS when an alias
-            does not point to this room.
-        """
-        if previous is _FETCH:
-            state = await self._events.get_state(room_id, [CANONICAL_ALIAS])
-            event = state.get(CANONICAL_ALIAS)
-            previous = event.content if event is not None else None
-        previous = previous if isinstance(previous, dict) else {}
-        added = []
-        alias = content.get("alias")
-        if alias is not None and alias != "" and alias != previous.get("alias"):
-            added.append(alias)
-        alt_aliases = content.get("alt_aliases", [])
-        if not isinstance(alt_aliases, list):
-            raise invalid_param("'alt_aliases' must be a list")
-        old_alt = previous.get("alt_aliases")
-        old_alt = [a for a in old_alt if isinstance(a, str)] if isinstance(old_alt, list) else []
-        added += [a for a in alt_aliases if not (isinstance(a, str) and a in old_alt)]
-        if not added:
-            return
-        for candidate in added:
-            if not isinstance(candidate, str) or not _is_alias(candidate):
-                raise invalid_param(f"Invalid room alias: {candidate!r}")
-        rooms = await self._directory.get_alias_rooms(list(dict.fromkeys(added)))
-        for candidate in added:
-            if rooms.get(candidate) != room_id:
-                raise BadRequest("M_BAD_ALIAS", f"Room alias {candidate} does not point to this room")
 
     # -- the published room directory -------------------------------------
 

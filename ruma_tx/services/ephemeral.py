@@ -10,13 +10,18 @@ database write, so incremental syncs see the change and its waiters wake).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from typing import Awaitable, Callable
 
 from twisted.internet import defer
 
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import bad_json, forbidden, invalid_param, not_found
-from ruma_tx.services.ports.ephemeral import Receipt
+from ruma_tx.services.account_data import AccountDataKeeper
+from ruma_tx.services.caches import LastPositions
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.ports.ephemeral import Receipt, Receipts
+from ruma_tx.services.ports.events import Events
+from ruma_tx.services.streams import StreamWriter
 
 log = logger(__name__)
 
@@ -92,16 +97,15 @@ class TypingTracker:
         typing list of every joined room (always correct, rarely needed).
     """
 
-    def __init__(self, *, events, streams, clock, max_rooms: int = 10_000):
+    def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, max_rooms: int = 10_000) -> None:
         self._events = events
         self._streams = streams
         self._clock = clock
         self._typers: dict[str, dict[str, object]] = {}   # room -> user -> expiry timer
-        self._changed: OrderedDict[str, int] = OrderedDict()  # room -> last change position
-        # Positions up to here may hide changes we no longer know of: at
-        # first, those before this start (typing is not kept across restarts).
-        self._forgotten_before = streams.current
-        self._max_rooms = max_rooms
+        # Room -> the position of its last typing change. At first, positions
+        # before this start count as forgotten (typing is not kept across
+        # restarts).
+        self._changed: LastPositions[str] = LastPositions(max_rooms, streams.current)
 
     def typers(self, room_id: str) -> list[str]:
         return sorted(self._typers.get(room_id, ()))
@@ -164,11 +168,7 @@ class TypingTracker:
         await self._streams.write(mark, kind="typing")
 
     def _mark(self, room_id: str, position: int) -> None:
-        self._changed[room_id] = position
-        self._changed.move_to_end(room_id)
-        while len(self._changed) > self._max_rooms:
-            _, forgotten = self._changed.popitem(last=False)
-            self._forgotten_before = max(self._forgotten_before, forgotten)
+        self._changed.record(room_id, position)
 
     async def after_persist(self, event, position: int, audience) -> None:
         """
@@ -202,7 +202,7 @@ class TypingTracker:
             else:
                 changed = self._changed.get(room_id)
                 if changed is None:
-                    if since >= self._forgotten_before:
+                    if since >= self._changed.forgotten_before:
                         continue
                 elif not since < changed <= ctx.now.stream:
                     continue
@@ -226,7 +226,9 @@ class ReceiptKeeper:
         woken (the unread counts).
     """
 
-    def __init__(self, *, store, events, streams, account_data, clock, on_read=None):
+    def __init__(self, *, store: Receipts, events: Events, streams: StreamWriter,
+                 account_data: AccountDataKeeper, clock: Clock,
+                 on_read: Callable[[str, str, int], Awaitable[None]] | None = None) -> None:
         self._on_read = on_read
         self._store = store
         self._events = events
@@ -303,7 +305,7 @@ class ReceiptKeeper:
 
     async def _put(self, user_id, room_id, receipt_type, event, thread_id, members) -> None:
         receipt = Receipt(room_id, user_id, receipt_type, thread_id, event.event_id,
-                          int(self._clock.seconds() * 1000))
+                          now_ms(self._clock))
         # m.read.private "MUST NOT" reach other users: wake only its sender.
         audience = [user_id] if receipt_type == READ_PRIVATE else list(members)
 

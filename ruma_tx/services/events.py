@@ -6,16 +6,39 @@ it concerns. Every event of a room goes through L{EventCreator.create}.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Sequence
 
 from canonicaljson import encode_canonical_json
+from signedjson.types import SigningKey
 
-from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
+from ruma_tx.matrix.auth_rules import (
+    AuthError,
+    auth_types_for_event,
+    check_event_auth,
+    check_redaction,
+)
 from ruma_tx.matrix.errors import BadRequest, TooLarge, forbidden, not_found
-from ruma_tx.services.lru import LruCache
-from ruma_tx.matrix.auth_rules import AuthError, auth_types_for_event, check_event_auth, check_redaction
-from ruma_tx.matrix.events import build_pdu, client_event, redact, room_id_for_create_event
+from ruma_tx.matrix.events import (
+    build_pdu,
+    client_event,
+    redact,
+    room_id_for_create_event,
+)
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
-from ruma_tx.services.ports.events import DuplicateTransaction, NewEvent, StoredEvent
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.canonical_alias import CanonicalAliasCheck
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
+from ruma_tx.services.ports.events import (
+    DuplicateTransaction,
+    Events,
+    NewEvent,
+    StoredEvent,
+)
+from ruma_tx.services.streams import StreamWriter
+
+#: C{async (event, position, audience)}: run once an event is stored.
+AfterPersist = Callable[[NewEvent, int, set[str]], Awaitable[None]]
 
 #: Spec: "The size of an event ... MUST NOT exceed 65536 bytes" (the PDU).
 MAX_EVENT_BYTES = 65536
@@ -83,32 +106,28 @@ class EventCreator:
     @param streams: the L{ruma_tx.services.streams.StreamWriter} for events.
     """
 
-    def __init__(self, *, events, streams, clock, server_name: str, signing_key,
-                 txn_cache_size: int = 10_000, after_persist=(), check_canonical_alias=None,
-                 rooms_cache_size: int = 5_000):
+    def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, server_name: str,
+                 signing_key: SigningKey, check_canonical_alias: CanonicalAliasCheck,
+                 after_persist: Sequence[AfterPersist] = (), txn_cache_size: int = 10_000,
+                 rooms_cache_size: int = 5_000) -> None:
         """
         @param after_persist: C{async (event: NewEvent, position, audience)}
             callables run once an event is stored, before anyone is woken
             (e.g. push rule evaluation, so /sync's unread counts include it).
         """
         self._after_persist = list(after_persist)
-        #: C{async (room_id, content)}: validates m.room.canonical_alias
-        #: (the directory knows aliases; set after both exist).
-        self.check_canonical_alias = check_canonical_alias
+        self._check_canonical_alias = check_canonical_alias
         self._events = events
         self._streams = streams
         self._clock = clock
         self._server_name = server_name
         self._signing_key = signing_key
         self._locks = KeyedLocks()
-        self._rooms: LruCache[str, RoomCache] = LruCache(rooms_cache_size)
+        self._rooms: LRUCache[str, RoomCache] = LRUCache(rooms_cache_size)
         # Transaction ids being sent right now: concurrent duplicates share one result.
         self._in_flight = SingleFlight()
         # Recently answered transaction ids (the database has them all).
-        self._recent_txns: LruCache[tuple, str] = LruCache(txn_cache_size)
-
-    def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
+        self._recent_txns: LRUCache[tuple, str] = LRUCache(txn_cache_size)
 
     async def send(self, spec: EventSpec, *, txn: tuple[str, str, str, str] | None = None) -> str:
         """
@@ -130,7 +149,7 @@ class EventCreator:
                 existing = (await self._create_locked(spec, txn)).event_id
             except DuplicateTransaction as e:
                 existing = e.event_id
-        self._recent_txns.put(txn, existing)
+        self._recent_txns[txn] = existing
         return existing
 
     async def _create_locked(self, spec: EventSpec, txn) -> NewEvent:
@@ -145,10 +164,10 @@ class EventCreator:
         event_id, pdu = self._build(spec, room_version, pdu_room_id, [], [], 1)
         room_id = room_id_for_create_event(event_id) if pdu_room_id is None else pdu_room_id
         self._authorise(pdu, event_id, {}, room_version)
-        await self._events.create_room(room_id, room_version.identifier, spec.sender, self._now_ms())
+        await self._events.create_room(room_id, room_version.identifier, spec.sender, now_ms(self._clock))
         event = NewEvent(event_id, room_id, pdu, _encode(pdu))
         room = RoomCache(room_version, event_id, 0, members={})
-        self._rooms.put(room_id, room)
+        self._rooms[room_id] = room
         await self._persist(event, 1, room)
         return event
 
@@ -160,7 +179,7 @@ class EventCreator:
         if head is None:
             raise not_found("Unknown room")
         room = RoomCache(ROOM_VERSIONS[head.room_version], head.last_event_id, head.depth)
-        self._rooms.put(room_id, room)
+        self._rooms[room_id] = room
         return room
 
     async def _auth_state(self, room_id: str, room: RoomCache, keys) -> dict:
@@ -188,9 +207,8 @@ class EventCreator:
         )
         auth_state = {k: pdu_with_id(e) for k, e in state.items()}
         self._authorise(pdu, event_id, auth_state, room_version)
-        if spec.event_type == "m.room.canonical_alias" and spec.state_key == "" \
-                and self.check_canonical_alias is not None:
-            await self.check_canonical_alias(spec.room_id, spec.content)
+        if spec.event_type == "m.room.canonical_alias" and spec.state_key == "":
+            await self._check_canonical_alias(spec.room_id, spec.content)
         redacted = None
         if spec.event_type == "m.room.redaction":
             redacted = await self._redacted_target(spec, {**pdu, "event_id": event_id},
@@ -205,7 +223,7 @@ class EventCreator:
             room_version=room_version, room_id=pdu_room_id, sender=spec.sender,
             event_type=spec.event_type, content=spec.content, state_key=spec.state_key,
             prev_events=prev_events, auth_events=auth_events, depth=depth,
-            origin_server_ts=self._now_ms(), redacts=spec.redacts,
+            origin_server_ts=now_ms(self._clock), redacts=spec.redacts,
             server_name=self._server_name, signing_key=self._signing_key,
         )
         if len(_encode(pdu)) > MAX_EVENT_BYTES:
@@ -242,7 +260,7 @@ class EventCreator:
             raise forbidden(str(e)) from None
 
     async def _persist(self, event: NewEvent, depth: int, room: RoomCache) -> None:
-        now = self._now_ms()
+        now = now_ms(self._clock)
 
         async def persist(position: int):
             try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 
 from ruma_tx.matrix.errors import BadRequest, forbidden, not_found
-from ruma_tx.services.lru import LruCache
 from ruma_tx.matrix.filters import Filter, FilterError, parse_filter
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.ports.events import Filters
 
 
 class FilterKeeper:
@@ -15,9 +16,9 @@ class FilterKeeper:
         stored, so the cache needs no invalidation.
     """
 
-    def __init__(self, *, filters, cache_size: int = 10_000):
+    def __init__(self, *, filters: Filters, cache_size: int = 10_000) -> None:
         self._filters = filters
-        self._cache: LruCache[tuple[str, str], Filter] = LruCache(cache_size)
+        self._cache: LRUCache[tuple[str, str], Filter] = LRUCache(cache_size)
 
     async def upload(self, requester_id: str, user_id: str, body: dict) -> str:
         if requester_id != user_id:
@@ -45,5 +46,5 @@ class FilterKeeper:
         if text is None:
             return None
         parsed = parse_filter(json.loads(text))
-        self._cache.put(key, parsed)
+        self._cache[key] = parsed
         return parsed

@@ -1,15 +1,17 @@
 """
-The auth guard: the one place a request's access token becomes a
-L{Requester}, or a 401/403.
+The auth guard: the one place an access token becomes a L{Requester}, or a
+401/403.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
 from ruma_tx.matrix.access_tokens import InvalidToken, Restrictions, verify_token
-from ruma_tx.matrix.errors import Forbidden, Unauthorized, unknown_token
+from ruma_tx.matrix.errors import Forbidden, forbidden, missing_token, unknown_token
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.ports.accounts import Tokens
 
 
 @dataclass(frozen=True)
@@ -29,36 +31,6 @@ class _Cached:
     expires_at_ms: int | None
 
 
-def extract_access_token(request) -> str | None:
-    """
-    Read the token from C{Authorization: Bearer} or the C{access_token}
-    query parameter.
-
-    @raise MatrixError: 401 M_UNKNOWN_TOKEN if it is not ASCII or malformed.
-    """
-    header = request.getHeader(b"authorization")
-    if header is not None:
-        try:
-            header = header.decode("ascii")
-        except UnicodeDecodeError:
-            raise unknown_token() from None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("M_MISSING_TOKEN", "Authorization header is not a Bearer token")
-        token = token.strip()
-    else:
-        values = request.args.get(b"access_token")
-        if not values:
-            return None
-        try:
-            token = values[0].decode("ascii")
-        except UnicodeDecodeError:
-            raise unknown_token() from None
-    if not token.isascii():
-        raise unknown_token()
-    return token
-
-
 class Guard:
     """
     Verifies access tokens: the macaroon's signature and caveats, then the
@@ -69,44 +41,40 @@ class Guard:
         authenticated request (see L{DeviceActivity}).
     """
 
-    def __init__(self, *, macaroon_key: bytes, tokens, clock, cache_size: int,
-                 on_activity: Callable[[str, str, str], None]):
+    def __init__(self, *, macaroon_key: bytes, tokens: Tokens, clock: Clock, cache_size: int,
+                 on_activity: Callable[[str, str, str], None]) -> None:
         self._key = macaroon_key
         self._tokens = tokens
         self._clock = clock
-        self._cache_size = cache_size
         self._on_activity = on_activity
-        self._cache: OrderedDict[str, _Cached] = OrderedDict()
-        self._by_token_id: dict[str, set[str]] = {}
+        # Verified tokens; invalidated by revocation (forget_tokens) through
+        # the token-id index, which evictions keep in step.
+        self._cache = _VerifiedTokens(cache_size)
         # Bumped on each revocation, so a lookup that raced one is not cached.
         self._revocations = 0
 
-    def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
-
     async def authenticate(
-        self, request, *, required: bool, guest_allowed: bool, room_id: str | None
+        self, token: str | None, *, method: str, path: str, ip: str, required: bool,
+        guest_allowed: bool, room_id: str | None,
     ) -> Requester | None:
         """
-        Return the requester of C{request}, or C{None} when it has no token
-        and C{required} is false.
+        Return the requester a request's token names, or C{None} when it
+        has no token and C{required} is false.
 
-        @param room_id: the room the request path names, for tokens
-            narrowed to some rooms.
+        @param method: the request's method, C{path} its raw path and
+            C{room_id} the room the path names: what a narrowed token may do.
+        @param ip: the client's address, for the device's last-seen record.
         """
-        token = extract_access_token(request)
         if token is None:
             if required:
-                raise Unauthorized("M_MISSING_TOKEN", "Missing access token")
+                raise missing_token()
             return None
         requester = await self.verify(token)
-        method = request.method.decode("ascii", "replace")
-        path = request.path.decode("ascii", "replace")
         if not requester.restrictions.allows(method, path, room_id):
-            raise Forbidden("M_FORBIDDEN", "This access token does not permit this request")
+            raise forbidden("This access token does not permit this request")
         if requester.is_guest and not guest_allowed:
             raise Forbidden("M_GUEST_ACCESS_FORBIDDEN", "Guest access not allowed")
-        self._on_activity(requester.user_id, requester.device_id, request.client_ip())
+        self._on_activity(requester.user_id, requester.device_id, ip)
         return requester
 
     async def verify(self, token: str) -> Requester:
@@ -114,15 +82,14 @@ class Guard:
         @raise MatrixError: 401 M_UNKNOWN_TOKEN (with C{soft_logout} when
             the token has merely expired).
         """
-        now_ms = self._now_ms()
+        now = now_ms(self._clock)
         cached = self._cache.get(token)
         if cached is not None:
-            if cached.expires_at_ms is not None and now_ms >= cached.expires_at_ms:
+            if cached.expires_at_ms is not None and now >= cached.expires_at_ms:
                 raise unknown_token("Access token has expired", soft_logout=True)
-            self._cache.move_to_end(token)
             return cached.requester
         try:
-            claims = verify_token(self._key, token, now_ms=now_ms, expected_type="access")
+            claims = verify_token(self._key, token, now_ms=now, expected_type="access")
         except InvalidToken as e:
             raise unknown_token(
                 "Access token has expired" if e.soft_logout else "Invalid access token",
@@ -140,29 +107,45 @@ class Guard:
             restrictions=claims.restrictions,
         )
         if revocations == self._revocations:
-            self._remember(token, _Cached(requester, claims.expires_at_ms))
+            self._cache[token] = _Cached(requester, claims.expires_at_ms)
         return requester
-
-    def _remember(self, token: str, entry: _Cached) -> None:
-        self._cache[token] = entry
-        self._by_token_id.setdefault(entry.requester.token_id, set()).add(token)
-        while len(self._cache) > self._cache_size:
-            old_token, old = self._cache.popitem(last=False)
-            tokens = self._by_token_id.get(old.requester.token_id)
-            if tokens is not None:
-                tokens.discard(old_token)
-                if not tokens:
-                    del self._by_token_id[old.requester.token_id]
 
     def forget_all(self) -> None:
         """Empty the cache (after missing revocation notices)."""
         self._revocations += 1
         self._cache.clear()
-        self._by_token_id.clear()
 
     def forget_tokens(self, token_ids) -> None:
         """Drop revoked tokens (and tokens attenuated from them) from the cache."""
         self._revocations += 1
         for token_id in token_ids:
-            for token in self._by_token_id.pop(token_id, ()):
-                self._cache.pop(token, None)
+            self._cache.forget_token_id(token_id)
+
+
+class _VerifiedTokens(LRUCache[str, _Cached]):
+    """
+    Verified tokens by their text, with an index by token id: a token and
+    every token attenuated from it share one id, and revoking the id drops
+    them all.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self._by_token_id: dict[str, set[str]] = {}
+
+    def __setitem__(self, token: str, entry: _Cached) -> None:
+        super().__setitem__(token, entry)
+        self._by_token_id.setdefault(entry.requester.token_id, set()).add(token)
+
+    def __delitem__(self, token: str) -> None:
+        entry = self[token]
+        super().__delitem__(token)
+        tokens = self._by_token_id.get(entry.requester.token_id)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self._by_token_id[entry.requester.token_id]
+
+    def forget_token_id(self, token_id: str) -> None:
+        for token in list(self._by_token_id.get(token_id, ())):
+            self.pop(token, None)

@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import Callable
 
 from ruma_tx.matrix.errors import forbidden, not_found
-from ruma_tx.services.reading import room_event
 from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.visibility import WORLD_READABLE, HistoryView
-from ruma_tx.services.ports.events import StoredEvent
+from ruma_tx.services.ports.events import Events, History, StoredEvent
+from ruma_tx.services.reading import room_event
 
 #: Memberships that let a user read a room they are not joined to (what
 #: they saw before leaving), as Synapse's C{allow_departed_users}.
@@ -37,7 +37,7 @@ class HistoryReader:
         may be shown (C{StreamWriter.current}); later events are in flight.
     """
 
-    def __init__(self, *, events, history, current_position: Callable[[], int]):
+    def __init__(self, *, events: Events, history: History, current_position: Callable[[], int]) -> None:
         self._events = events
         self._history = history
         self._current = current_position

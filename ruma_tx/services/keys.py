@@ -13,17 +13,26 @@ C{device_unused_fallback_key_types}.
 """
 from __future__ import annotations
 
+from typing import Awaitable, Callable
 
 from canonicaljson import encode_canonical_json
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
 from unpaddedbase64 import decode_base64
 
-from ruma_tx.services.concurrency import KeyedLocks
-from ruma_tx.matrix.errors import BadRequest, MatrixError, bad_json, invalid_param, not_found
+from ruma_tx.matrix.errors import (
+    BadRequest,
+    MatrixError,
+    bad_json,
+    invalid_param,
+    not_found,
+)
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
-from ruma_tx.services.lru import LruCache
-from ruma_tx.services.ports.keys import StoredKeys, UnknownDevice
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.concurrency import KeyedLocks
+from ruma_tx.services.ports.keys import DeviceKeyStorage, StoredKeys, UnknownDevice
+from ruma_tx.services.streams import StreamWriter
 
 ED25519 = "ed25519"
 CURVE25519 = "curve25519"
@@ -211,10 +220,6 @@ def canonical(obj) -> str:
 # -------------------------------------------------------------- use cases
 
 
-async def _no_op(user_id: str) -> None:
-    return None
-
-
 class DeviceKeys:
     """
     @param store: the L{ruma_tx.storage.keys.KeyStore}.
@@ -225,20 +230,21 @@ class DeviceKeys:
         device's keys were first uploaded or changed (device-list tracking).
     """
 
-    def __init__(self, *, store, streams, clock, server_name: str, on_device_keys_changed=None,
-                 counts_cache_size: int = 10_000):
+    def __init__(self, *, store: DeviceKeyStorage, streams: StreamWriter, clock: Clock, server_name: str,
+                 on_device_keys_changed: Callable[[str], Awaitable[None]],
+                 counts_cache_size: int = 10_000) -> None:
         self._store = store
         self._streams = streams
         self._clock = clock
         self._server_name = server_name
-        self.on_device_keys_changed = on_device_keys_changed or _no_op
+        self._on_device_keys_changed = on_device_keys_changed
         # Checking an upload against what is stored and storing it are not
         # one statement: uploads of one device run one at a time (as
         # Synapse's ONE_TIME_KEY_UPLOAD lock). This process is the only writer.
         self._locks = KeyedLocks()
         # Per device, the counts read at a stream position: still right while
         # no upload or claim ("key_counts" change) concerned the user since.
-        self._counts: LruCache[tuple[str, str], tuple[int, object]] = LruCache(counts_cache_size)
+        self._counts: LRUCache[tuple[str, str], tuple[int, object]] = LRUCache(counts_cache_size)
 
     # ----------------------------------------------------------- upload
 
@@ -271,7 +277,7 @@ class DeviceKeys:
 
         stored = await self._locks.run((user_id, device_id), checked_upload)
         if stored.device_keys_changed:
-            await self.on_device_keys_changed(user_id)
+            await self._on_device_keys_changed(user_id)
         return {"one_time_key_counts": one_time_key_counts(stored.one_time_key_counts)}
 
     async def _upload(self, user_id, device_id, device_keys, new_otks, new_fallbacks):
@@ -308,19 +314,19 @@ class DeviceKeys:
                 )
         fallbacks = [(algorithm, key_id, canonical(value)) for algorithm, key_id, value in new_fallbacks]
 
-        now_ms = int(self._clock.seconds() * 1000)
+        now = now_ms(self._clock)
         try:
             if not otks and not fallbacks:
                 if device_json is None:
                     counts = await self._store.count_one_time_keys(user_id, device_id)
                     return StoredKeys(counts)
-                return await self._store.store_keys(user_id, device_id, now_ms=now_ms,
+                return await self._store.store_keys(user_id, device_id, now_ms=now,
                                                     device_keys=device_json)
             result = []
 
             async def persist(position: int):
                 stored = await self._store.store_keys(
-                    user_id, device_id, now_ms=now_ms, device_keys=device_json,
+                    user_id, device_id, now_ms=now, device_keys=device_json,
                     one_time_keys=otks, fallback_keys=fallbacks, position=position)
                 result.append(stored)
                 return [user_id] if stored.counts_changed else []
@@ -377,7 +383,7 @@ class DeviceKeys:
                 key[0], cached[0], "key_counts"):
             return cached[1]
         counts = await self._store.get_sync_counts(*key)
-        self._counts.put(key, (ctx.now.stream, counts))
+        self._counts[key] = (ctx.now.stream, counts)
         return counts
 
     async def add_to_sync(self, ctx) -> None:

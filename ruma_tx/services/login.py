@@ -10,10 +10,22 @@ L{ruma_tx.services.sessions.SessionIssuer}.
 from __future__ import annotations
 
 import secrets
+from typing import Awaitable, Callable, Sequence
 
-from ruma_tx.services.uia import PASSWORD, claimed_user_id
-from ruma_tx.matrix.errors import BadRequest, Forbidden, MatrixError, bad_json, forbidden, invalid_param, missing_param
+from ruma_tx.matrix.errors import (
+    BadRequest,
+    Forbidden,
+    MatrixError,
+    bad_json,
+    forbidden,
+    invalid_param,
+    missing_param,
+)
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+from ruma_tx.services.passwords import PasswordHasher
+from ruma_tx.services.ports.accounts import Accounts
+from ruma_tx.services.sessions import SessionIssuer
+from ruma_tx.services.uia import PASSWORD, UserInteractiveAuth, claimed_user_id
 
 #: The only login type we offer: no SSO, no login tokens, no appservices.
 LOGIN_FLOWS = ({"type": PASSWORD},)
@@ -104,7 +116,9 @@ class Authenticator:
     @param server_name: this server's name.
     """
 
-    def __init__(self, *, accounts, sessions, hasher, uia, server_name: str, on_deactivated=()):
+    def __init__(self, *, accounts: Accounts, sessions: SessionIssuer, hasher: PasswordHasher,
+                 uia: UserInteractiveAuth, server_name: str,
+                 on_deactivated: Sequence[Callable[[str], Awaitable[None]]] = ()) -> None:
         self._accounts = accounts
         self._sessions = sessions
         self._hasher = hasher

@@ -4,11 +4,29 @@ one m.room.member event; the room's auth rules decide whether it is allowed.
 """
 from __future__ import annotations
 
-from ruma_tx.matrix.errors import BadRequest, Forbidden, MatrixError, bad_json, forbidden, not_found
-from ruma_tx.services.events import EventSpec
-from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_room_alias, parse_user_id
+from typing import Awaitable, Callable
+
+from ruma_tx.matrix.errors import (
+    BadRequest,
+    Forbidden,
+    MatrixError,
+    bad_json,
+    forbidden,
+    not_found,
+)
+from ruma_tx.matrix.identifiers import (
+    InvalidIdentifier,
+    parse_room_alias,
+    parse_user_id,
+)
 from ruma_tx.matrix.power_levels import power_level_for, user_power_level
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS
+from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.ports.directory import DirectoryStorage
+from ruma_tx.services.ports.events import Events
+
+#: C{async (user_id) -> (displayname, avatar_url)}.
+ProfileLookup = Callable[[str], Awaitable[tuple[str | None, str | None]]]
 
 
 def member_content(membership: str, *, reason=None, displayname=None, avatar_url=None, **extra) -> dict:
@@ -30,7 +48,8 @@ class MembershipChanger:
     @param profiles: C{async (user_id) -> (displayname, avatar_url)}.
     """
 
-    def __init__(self, *, creator, events, directory, profiles, server_name: str):
+    def __init__(self, *, creator: EventCreator, events: Events, directory: DirectoryStorage,
+                 profiles: ProfileLookup, server_name: str) -> None:
         self._creator = creator
         self._events = events
         self._directory = directory

@@ -4,10 +4,13 @@ woken when a change that concerns their user becomes visible.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Iterable
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
+
+from ruma_tx.services.caches import LastPositions
+from ruma_tx.services.clock import Clock
 
 
 class Notifier:
@@ -20,17 +23,14 @@ class Notifier:
         is always safe (the sync computes and finds nothing or something).
     """
 
-    def __init__(self, clock, start_position: int, max_users: int = 100_000):
+    def __init__(self, clock: Clock, start_position: int, max_users: int = 100_000) -> None:
         self._clock = clock
         self.current = start_position
-        self._oldest_known = start_position
-        self._last_touched: OrderedDict[str, int] = OrderedDict()
+        self._last_touched: LastPositions[str] = LastPositions(max_users, start_position)
         # The same per (user, kind of change), so /sync asks only the
         # sources that have something (bounded the same way).
-        self._oldest_known_by_kind = start_position
-        self._last_by_kind: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self._waiters: dict[str, set[defer.Deferred]] = {}
-        self._max_users = max_users
+        self._last_by_kind: LastPositions[tuple[str, str]] = LastPositions(max_users, start_position)
+        self._waiters: dict[str, set[defer.Deferred[int]]] = {}
         self._stopping = False
 
     def notify(self, position: int, touched: dict[str, Iterable[str]]) -> None:
@@ -45,22 +45,14 @@ class Notifier:
         woken = set()
         for kind, user_ids in touched.items():
             for user_id in user_ids:
-                self._last_by_kind[(user_id, kind)] = position
-                self._last_by_kind.move_to_end((user_id, kind))
-                self._last_touched[user_id] = position
-                self._last_touched.move_to_end(user_id)
+                self._last_by_kind.record((user_id, kind), position)
+                self._last_touched.record(user_id, position)
                 woken.add(user_id)
         # Only once every kind is recorded: a woken sync resumes at once and
         # asks which kinds changed.
         for user_id in woken:
             for waiter in self._waiters.pop(user_id, ()):
                 waiter.callback(position)
-        while len(self._last_touched) > self._max_users:
-            _, forgotten = self._last_touched.popitem(last=False)
-            self._oldest_known = max(self._oldest_known, forgotten)
-        while len(self._last_by_kind) > self._max_users:
-            _, forgotten = self._last_by_kind.popitem(last=False)
-            self._oldest_known_by_kind = max(self._oldest_known_by_kind, forgotten)
 
     def wake(self, user_ids: Iterable[str]) -> None:
         """Wake waiters for changes outside the stream (typing, presence)."""
@@ -75,14 +67,10 @@ class Notifier:
         started, or forgotten from the bounded tables) the answer is yes.
         """
         if kind is None:
-            last, oldest = self._last_touched.get(user_id), self._oldest_known
-        else:
-            last, oldest = self._last_by_kind.get((user_id, kind)), self._oldest_known_by_kind
-        if last is None:
-            return oldest > since
-        return last > since
+            return self._last_touched.changed_since(user_id, since)
+        return self._last_by_kind.changed_since((user_id, kind), since)
 
-    def wait(self, user_id: str, since: int, timeout_s: float) -> defer.Deferred:
+    def wait(self, user_id: str, since: int, timeout_s: float) -> defer.Deferred[int]:
         """
         A Deferred that fires with the current position when a change
         concerning C{user_id} after C{since} is visible, or when
@@ -92,18 +80,18 @@ class Notifier:
             return defer.succeed(self.current)
         waiters = self._waiters.setdefault(user_id, set())
 
-        def cancel(d):
+        def cancel(d: defer.Deferred[int]) -> None:
             waiters.discard(d)
             if not waiters and self._waiters.get(user_id) is waiters:
                 del self._waiters[user_id]
 
-        d = defer.Deferred(canceller=cancel)
+        d: defer.Deferred[int] = defer.Deferred(canceller=cancel)
         waiters.add(d)
         timer = self._clock.callLater(timeout_s, self._time_out, user_id, d)
         d.addBoth(self._cancel_timer, timer)
         return d
 
-    def _time_out(self, user_id: str, d: defer.Deferred) -> None:
+    def _time_out(self, user_id: str, d: defer.Deferred[int]) -> None:
         waiters = self._waiters.get(user_id)
         if waiters is not None and d in waiters:
             waiters.discard(d)
@@ -112,7 +100,7 @@ class Notifier:
             d.callback(self.current)
 
     @staticmethod
-    def _cancel_timer(result, timer):
+    def _cancel_timer(result: object, timer: IDelayedCall) -> object:
         if timer.active():
             timer.cancel()
         return result

@@ -5,7 +5,10 @@ import base64
 import hashlib
 
 import bcrypt
+from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
+
+from ruma_tx.services.ports.accounts import Accounts
 
 
 def _prepare(password: str) -> bytes:
@@ -20,7 +23,7 @@ def _prepare(password: str) -> bytes:
 
 
 class PasswordHasher:
-    def __init__(self, reactor, rounds: int):
+    def __init__(self, reactor: IReactorThreads, rounds: int) -> None:
         self._reactor = reactor
         self._rounds = rounds
 
@@ -47,7 +50,7 @@ class PasswordHasher:
 class PasswordChecker:
     """Checks a user's password against their stored hash."""
 
-    def __init__(self, accounts, hasher: PasswordHasher):
+    def __init__(self, accounts: Accounts, hasher: PasswordHasher) -> None:
         self._accounts = accounts
         self._hasher = hasher
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ruma_tx.matrix.errors import Forbidden, forbidden, invalid_param
-from ruma_tx.services.lru import LruCache
-from ruma_tx.services.ports.ephemeral import StoredPresence
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.ports.ephemeral import PresenceStorage, StoredPresence
+from ruma_tx.services.streams import StreamWriter
 
 ONLINE = "online"
 UNAVAILABLE = "unavailable"
@@ -106,19 +108,17 @@ class PresenceTracker:
         C{online} sync's activity time is only kept there).
     """
 
-    def __init__(self, *, store, streams, clock, cache_size: int = 100_000):
+    def __init__(self, *, store: PresenceStorage, streams: StreamWriter, clock: Clock,
+                 cache_size: int = 100_000) -> None:
         self._store = store
         self._streams = streams
         self._clock = clock
-        self._cache: LruCache[str, Presence] = LruCache(cache_size)
+        self._cache: LRUCache[str, Presence] = LRUCache(cache_size)
         # The position of the latest presence change (from this process's
         # start on): a sync past it has no presence to look up. Room-mates
         # are not woken by each other's presence, so this global mark is
         # what spares every sync a query.
         self._last_change = streams.current
-
-    def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
 
     async def set_status(self, requester_id: str, user_id: str, state: str,
                          status_msg: str | None) -> None:
@@ -134,7 +134,7 @@ class PresenceTracker:
         if state not in PRESENCE_STATES:
             raise invalid_param(f"presence must be one of {', '.join(PRESENCE_STATES)}")
         current = await self._current(user_id)
-        now = self._now_ms()
+        now = now_ms(self._clock)
         updated = Presence(state, status_msg, now)
         self._remember(user_id, updated)
         if (effective_state(current, now), current.status_msg) == (state, status_msg):
@@ -148,7 +148,7 @@ class PresenceTracker:
         sync.
         """
         current = await self._current(user_id)
-        now = self._now_ms()
+        now = now_ms(self._clock)
         updated = after_sync(current, set_presence, now)
         if updated is None:
             if set_presence == ONLINE:
@@ -167,7 +167,7 @@ class PresenceTracker:
         """
         if requester_id != user_id and not await self._store.share_a_room(requester_id, user_id):
             raise Forbidden("M_FORBIDDEN", "You are not allowed to see their presence")
-        return presence_content(await self._current(user_id), self._now_ms())
+        return presence_content(await self._current(user_id), now_ms(self._clock))
 
     async def _current(self, user_id: str) -> Presence:
         presence = self._cache.get(user_id)
@@ -181,7 +181,7 @@ class PresenceTracker:
         return presence
 
     def _remember(self, user_id: str, presence: Presence) -> None:
-        self._cache.put(user_id, presence)
+        self._cache[user_id] = presence
 
     async def _write(self, user_id: str, presence: Presence) -> None:
         async def persist(position: int):
@@ -205,7 +205,7 @@ class PresenceTracker:
         user_id = ctx.request.user_id
         rows = await self._store.get_changed_for(
             user_id, list(ctx.joined), after, ctx.now.stream, include_offline=ctx.since is not None)
-        now = self._now_ms()
+        now = now_ms(self._clock)
         presence_filter = ctx.request.filter.presence
         events = []
         for row in sorted(rows, key=lambda r: r.user_id):

@@ -6,9 +6,15 @@ other keys (C{m.tz}, custom fields of spec v1.16) are not supported.
 from __future__ import annotations
 
 import re
+from typing import Awaitable, Callable
 
 from ruma_tx.matrix.errors import BadRequest, forbidden, invalid_param, not_found
-from ruma_tx.matrix.identifiers import InvalidIdentifier, is_valid_server_name, parse_user_id
+from ruma_tx.matrix.identifiers import (
+    InvalidIdentifier,
+    is_valid_server_name,
+    parse_user_id,
+)
+from ruma_tx.services.ports.accounts import Accounts
 
 DISPLAYNAME = "displayname"
 AVATAR_URL = "avatar_url"
@@ -99,7 +105,8 @@ class ProfileEditor:
         after a change (the membership changer republishes member events).
     """
 
-    def __init__(self, *, accounts, on_change=None):
+    def __init__(self, *, accounts: Accounts,
+                 on_change: Callable[[str, str | None, str | None], Awaitable[None]] | None = None) -> None:
         self._accounts = accounts
         self._on_change = on_change
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import BadRequest, MatrixError, not_found
-from ruma_tx.services.concurrency import KeyedLocks
-from ruma_tx.services.lru import LruCache
+from ruma_tx.matrix.events import client_event
+from ruma_tx.matrix.power_levels import CREATE, POWER_LEVELS, user_power_level
 from ruma_tx.matrix.push_rules import (
     RULE_KINDS,
     PushContext,
@@ -33,8 +32,10 @@ from ruma_tx.matrix.push_rules import (
     validate_actions,
     validate_rule,
 )
-from ruma_tx.matrix.events import client_event
-from ruma_tx.matrix.power_levels import CREATE, POWER_LEVELS, user_power_level
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.concurrency import KeyedLocks
+from ruma_tx.services.ports.ephemeral import PushStorage
+from ruma_tx.services.streams import StreamWriter
 
 log = logger(__name__)
 
@@ -70,10 +71,10 @@ class PushRules:
     @param cache_size: how many users' merged rulesets to keep.
     """
 
-    def __init__(self, *, store, streams, cache_size: int = 10_000):
+    def __init__(self, *, store: PushStorage, streams: StreamWriter, cache_size: int = 10_000) -> None:
         self._store = store
         self._streams = streams
-        self._cache: LruCache[str, _CachedRules] = LruCache(cache_size)
+        self._cache: LRUCache[str, _CachedRules] = LRUCache(cache_size)
         # Users whose rules are being read, and those changed meanwhile
         # (what such a read returns may predate the change: not cached).
         self._loading: dict[str, int] = {}
@@ -270,7 +271,7 @@ class PushRules:
             loaded[user_id] = _CachedRules(
                 merge_rules(server_default_rules(user_id), user_rows), changed_at)
             if user_id not in self._stale:
-                self._cache.put(user_id, loaded[user_id])
+                self._cache[user_id] = loaded[user_id]
         for user_id in done:
             self._stale.discard(user_id)
         return loaded
@@ -343,11 +344,12 @@ class PushEvaluator:
     @param server_name: only this server's users are evaluated.
     """
 
-    def __init__(self, *, rules: PushRules, store, server_name: str, room_cache_size: int = 1_000):
+    def __init__(self, *, rules: PushRules, store: PushStorage, server_name: str,
+                 room_cache_size: int = 1_000) -> None:
         self._rules = rules
         self._store = store
         self._suffix = ":" + server_name
-        self._rooms: LruCache[str, _RoomPushState] = LruCache(room_cache_size)
+        self._rooms: LRUCache[str, _RoomPushState] = LRUCache(room_cache_size)
 
     async def after_persist(self, event, position: int, audience) -> None:
         """
@@ -414,7 +416,7 @@ class PushEvaluator:
             else:
                 room.state[(event_type, state_key)] = pdu
         if room_version is not None:
-            self._rooms.put(room_id, room)
+            self._rooms[room_id] = room
         return room
 
 
@@ -428,7 +430,7 @@ class UnreadCounts:
     @param store: the L{ruma_tx.storage.push.PushStore}.
     """
 
-    def __init__(self, *, store):
+    def __init__(self, *, store: PushStorage) -> None:
         self._store = store
 
     async def mark_read(self, user_id: str, room_id: str, stream_ordering: int) -> None:

@@ -14,8 +14,12 @@ The module does no I/O and reads time only from the clock it is given
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
+
+from cachetools import Cache
+
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.clock import Clock
 
 # Tolerance for float rounding: a caller who waits exactly the advertised
 # retry time must be allowed, even if the drain arithmetic lands a hair short.
@@ -57,13 +61,12 @@ class RateLimiter:
     Eviction frees a tenth of the capacity at a time so that its cost is
     amortised over many inserts.
 
-    @ivar _buckets: (action, key) -> (level, time the level was measured), in
-        least-recently-used-first order.
+    @ivar _buckets: (action, key) -> (level, time the level was measured).
     """
 
     def __init__(
         self,
-        clock,
+        clock: Clock,
         limits: dict[str, RateLimit],
         enabled: bool = True,
         max_buckets: int = 100_000,
@@ -82,7 +85,8 @@ class RateLimiter:
         self._limits = dict(limits)
         self._enabled = enabled
         self._max_buckets = max_buckets
-        self._buckets: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
+        # Nothing to invalidate: a bucket's level is recomputed from the clock.
+        self._buckets: LRUCache[tuple[str, str], tuple[float, float]] = LRUCache(max_buckets)
 
     def __len__(self) -> int:
         """
@@ -114,7 +118,6 @@ class RateLimiter:
             level = 0.0
         else:
             level = _drained(bucket, limit.per_second, now)
-            self._buckets.move_to_end(bucket_id)
 
         if level + 1 > limit.burst_count + _EPSILON:
             # Refused: remember the drained level (equivalent, as draining is
@@ -135,12 +138,14 @@ class RateLimiter:
         @param now: The current time, in seconds.
         """
         target = self._max_buckets - max(1, self._max_buckets // 10)
-        for bucket_id, bucket in list(self._buckets.items()):
+        for bucket_id in list(self._buckets):
+            # Cache.__getitem__ reads without making the bucket most recent.
+            bucket = Cache.__getitem__(self._buckets, bucket_id)
             limit = self._limits.get(bucket_id[0])
             if limit is None or _drained(bucket, limit.per_second, now) <= 0:
                 del self._buckets[bucket_id]
         while len(self._buckets) > target:
-            self._buckets.popitem(last=False)
+            self._buckets.popitem()
 
 
 def _drained(bucket: tuple[float, float], per_second: float, now: float) -> float:

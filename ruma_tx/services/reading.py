@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ruma_tx.matrix.errors import forbidden, not_found
 from ruma_tx.matrix.events import client_event
-from ruma_tx.services.ports.events import StoredEvent
+from ruma_tx.services.ports.events import Events, StoredEvent
 
 
 def room_event(event: StoredEvent, *, include_room_id: bool = True) -> dict:
@@ -23,7 +23,7 @@ class RoomReader:
     @param events: the L{ruma_tx.storage.events.EventStore}.
     """
 
-    def __init__(self, *, events):
+    def __init__(self, *, events: Events) -> None:
         self._events = events
 
     async def visible_state(self, user_id: str, room_id: str) -> dict:

@@ -7,10 +7,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ruma_tx.services.uia import DUMMY
-from ruma_tx.matrix.errors import BadRequest, Forbidden, MatrixError, forbidden, missing_param
-from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id, user_id_for, validate_localpart
-from ruma_tx.services.ports.accounts import UserExists
+from ruma_tx.matrix.errors import (
+    BadRequest,
+    Forbidden,
+    MatrixError,
+    forbidden,
+    missing_param,
+)
+from ruma_tx.matrix.identifiers import (
+    InvalidIdentifier,
+    parse_user_id,
+    user_id_for,
+    validate_localpart,
+)
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.guard import Guard
+from ruma_tx.services.passwords import PasswordHasher
+from ruma_tx.services.ports.accounts import Accounts, UserExists
+from ruma_tx.services.sessions import SessionIssuer
+from ruma_tx.services.uia import DUMMY, UserInteractiveAuth
 
 #: The flows that complete registration's user-interactive auth.
 REGISTRATION_FLOWS = [[DUMMY]]
@@ -85,8 +100,9 @@ class Registrar:
     @param guard: verifies an upgrading guest's C{guest_access_token}.
     """
 
-    def __init__(self, *, accounts, sessions, hasher, uia, clock, server_name: str,
-                 registration_enabled: bool, guests_enabled: bool, guard):
+    def __init__(self, *, accounts: Accounts, sessions: SessionIssuer, hasher: PasswordHasher,
+                 uia: UserInteractiveAuth, clock: Clock, server_name: str,
+                 registration_enabled: bool, guests_enabled: bool, guard: Guard) -> None:
         self._accounts = accounts
         self._sessions = sessions
         self._hasher = hasher
@@ -96,9 +112,6 @@ class Registrar:
         self._registration_enabled = registration_enabled
         self._guests_enabled = guests_enabled
         self._guard = guard
-
-    def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
 
     async def check_available(self, username: str) -> None:
         """
@@ -181,7 +194,7 @@ class Registrar:
             localpart, _ = parse_user_id(user_id)
             try:
                 await self._accounts.create_user(
-                    user_id, password_hash, self._now_ms(), displayname=localpart
+                    user_id, password_hash, now_ms(self._clock), displayname=localpart
                 )
             except UserExists:
                 raise user_in_use() from None
@@ -234,7 +247,7 @@ class Registrar:
             user_id = user_id_for(localpart, self._server_name)
             try:
                 await self._accounts.create_user(
-                    user_id, password_hash, self._now_ms(), is_guest=is_guest, displayname=localpart
+                    user_id, password_hash, now_ms(self._clock), is_guest=is_guest, displayname=localpart
                 )
             except UserExists:
                 continue

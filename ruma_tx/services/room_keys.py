@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import re
 
-from ruma_tx.matrix.errors import Forbidden, MatrixError, bad_json, invalid_param, not_found
+from ruma_tx.matrix.errors import (
+    Forbidden,
+    MatrixError,
+    bad_json,
+    invalid_param,
+    not_found,
+)
 from ruma_tx.matrix.identifiers import is_valid_room_id
-from ruma_tx.services.ports.keys import BackupVersion, Keys, RoomKey
+from ruma_tx.services.ports.keys import BackupVersion, KeyBackupStorage, Keys, RoomKey
 
 #: Version ids are the decimal numbers the server hands out; anything else
 #: names no version.
@@ -126,7 +132,7 @@ class KeyBackup:
     @param store: the L{ruma_tx.storage.room_keys.RoomKeyStore}.
     """
 
-    def __init__(self, store):
+    def __init__(self, store: KeyBackupStorage) -> None:
         self._store = store
 
     # ------------------------------------------------------------ versions

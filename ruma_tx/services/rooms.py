@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ruma_tx.matrix.errors import BadRequest, bad_json, invalid_param
-from ruma_tx.services.events import EventSpec
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id, random_string
 from ruma_tx.matrix.power_levels import default_power_levels_content
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
-from ruma_tx.services.ports.directory import AliasExists
+from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.membership import ProfileLookup
+from ruma_tx.services.ports.directory import AliasExists, DirectoryStorage
 
 PRESETS = ("private_chat", "public_chat", "trusted_private_chat")
 
@@ -96,7 +97,8 @@ class RoomCreator:
     @param profiles: C{async (user_id) -> (displayname, avatar_url)}.
     """
 
-    def __init__(self, *, creator, directory, profiles, server_name: str):
+    def __init__(self, *, creator: EventCreator, directory: DirectoryStorage, profiles: ProfileLookup,
+                 server_name: str) -> None:
         self._creator = creator
         self._directory = directory
         self._profiles = profiles

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Callable, Iterable
 
 from ruma_tx.matrix.access_tokens import InvalidToken, mint_token, verify_token
 from ruma_tx.matrix.errors import Unauthorized, invalid_param
-from ruma_tx.services.ports.accounts import NewLogin
-
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.ports.accounts import NewLogin, Tokens
 
 #: Synapse refuses longer device ids (400 M_INVALID_PARAM); the spec is silent.
 MAX_DEVICE_ID_LENGTH = 512
@@ -53,16 +54,13 @@ class SessionIssuer:
     @param forget_tokens: told the ids of revoked tokens (the guard's cache).
     """
 
-    def __init__(self, *, tokens, macaroon_key: bytes, clock, access_token_lifetime_ms: int,
-                 forget_tokens):
+    def __init__(self, *, tokens: Tokens, macaroon_key: bytes, clock: Clock, access_token_lifetime_ms: int,
+                 forget_tokens: Callable[[Iterable[str]], None]) -> None:
         self._tokens = tokens
         self._key = macaroon_key
         self._clock = clock
         self._lifetime_ms = access_token_lifetime_ms
         self._forget_tokens = forget_tokens
-
-    def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
 
     async def log_in(
         self, user_id: str, *, device_id: str | None, display_name: str | None,
@@ -72,7 +70,7 @@ class SessionIssuer:
         Create (or reuse) a device and return the login response body.
         """
         check_requested_device_id(device_id)
-        now = self._now_ms()
+        now = now_ms(self._clock)
         device_id = device_id or new_device_id()
         access_id = _new_token_id()
         refresh_id = _new_token_id() if refresh else None
@@ -105,7 +103,7 @@ class SessionIssuer:
         Exchange a refresh token for a new access and refresh token; the
         old refresh token (and its access token) stop working.
         """
-        now = self._now_ms()
+        now = now_ms(self._clock)
         try:
             claims = verify_token(self._key, refresh_token, now_ms=now, expected_type="refresh")
         except InvalidToken:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import heapq
 from typing import Awaitable, Callable, Iterable
 
+from ruma_tx.services.notifier import Notifier
+
 
 class StreamIdGenerator:
     """
@@ -54,7 +56,7 @@ class StreamWriter:
     users each one concerns once it is visible.
     """
 
-    def __init__(self, ids: StreamIdGenerator, notifier):
+    def __init__(self, ids: StreamIdGenerator, notifier: Notifier) -> None:
         self._ids = ids
         self._notifier = notifier
 

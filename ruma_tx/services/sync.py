@@ -4,16 +4,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
+from typing import Awaitable, Callable, Protocol, Sequence
 
 from twisted.internet.task import deferLater
 
-from ruma_tx.services.concurrency import SingleFlight
-from ruma_tx.services.reading import room_event
-from ruma_tx.services.lru import LruCache
 from ruma_tx.matrix.filters import Filter, apply_event_fields
 from ruma_tx.matrix.stream_token import StreamToken
-from ruma_tx.services.ports.events import StoredEvent
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.clock import Clock
+from ruma_tx.services.concurrency import SingleFlight
+from ruma_tx.services.notifier import Notifier
+from ruma_tx.services.ports.events import Events, StoredEvent
+from ruma_tx.services.reading import room_event
+
+#: C{async (user_id, room_id, events) -> the events the user may see}.
+VisibilityFilter = Callable[[str, str, list[StoredEvent]], Awaitable[list[StoredEvent]]]
+
+
+class SyncSource(Protocol):
+    """A part of /sync responses other than rooms' timelines and state."""
+
+    async def add_to_sync(self, ctx: SyncContext) -> None: ...
 
 #: Events in an invite's stripped state (spec: "Stripped state").
 STRIPPED_STATE_TYPES = (
@@ -123,7 +134,10 @@ class SyncResponder:
     @param notifier: the L{ruma_tx.services.notifier.Notifier}.
     """
 
-    def __init__(self, *, events, notifier, clock, sources=(), visible=None, ignored=None):
+    def __init__(self, *, events: Events, notifier: Notifier, clock: Clock,
+                 sources: Sequence[SyncSource] = (),
+                 visible: VisibilityFilter | None = None,
+                 ignored: Callable[[str], Awaitable[frozenset[str]]] | None = None) -> None:
         """
         @param sources: objects with C{async add_to_sync(ctx: SyncContext)}
             that add their sections (ephemeral events, account data,
@@ -140,9 +154,9 @@ class SyncResponder:
         self._sources = list(sources)
         self._visible = visible
         self._ignored = ignored
-        self._memberships: LruCache[str, tuple[int, dict]] = LruCache(CACHED_USERS)
+        self._memberships: LRUCache[str, tuple[int, dict]] = LRUCache(CACHED_USERS)
         self._reads_in_flight = SingleFlight()
-        self._last_answered: LruCache[tuple, float] = LruCache(CACHED_USERS)
+        self._last_answered: LRUCache[tuple, float] = LRUCache(CACHED_USERS)
 
     async def _latest_events(self, room_ids: list[str], after: int, upto: int, limit: int) -> dict:
         """
@@ -173,7 +187,7 @@ class SyncResponder:
         return True
 
     def _answered(self, device: tuple) -> None:
-        self._last_answered.put(device, self._clock.seconds())
+        self._last_answered[device] = self._clock.seconds()
 
     async def _rooms_of(self, user_id: str, now: StreamToken) -> dict:
         """
@@ -184,7 +198,7 @@ class SyncResponder:
         if cached is not None and not self._notifier.touched_since(user_id, cached[0], "membership"):
             return cached[1]
         memberships = await self._events.get_rooms_for_user(user_id)
-        self._memberships.put(user_id, (now.stream, memberships))
+        self._memberships[user_id] = (now.stream, memberships)
         return memberships
 
     def current_token(self) -> StreamToken:

@@ -51,11 +51,12 @@ from __future__ import annotations
 
 import json
 
-
-from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.matrix.errors import bad_json, invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
-from ruma_tx.services.ports.ephemeral import Outgoing
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.concurrency import SingleFlight
+from ruma_tx.services.ports.ephemeral import Outgoing, ToDeviceQueue
+from ruma_tx.services.streams import StreamWriter
 
 #: Most messages in one /sync response (the spec's recommended limit).
 BATCH_LIMIT = 100
@@ -110,7 +111,8 @@ class ToDeviceMessages:
     @param streams: the L{ruma_tx.services.streams.StreamWriter}.
     """
 
-    def __init__(self, *, store, streams, clock, server_name: str, batch_limit: int = BATCH_LIMIT):
+    def __init__(self, *, store: ToDeviceQueue, streams: StreamWriter, clock: Clock, server_name: str,
+                 batch_limit: int = BATCH_LIMIT) -> None:
         self._store = store
         self._streams = streams
         self._clock = clock
@@ -137,10 +139,10 @@ class ToDeviceMessages:
         await self._in_flight.run(txn, lambda: self._queue(txn, sender, event_type, outgoing))
 
     async def _queue(self, txn, sender: str, event_type: str, outgoing: list[Outgoing]) -> None:
-        now_ms = int(self._clock.seconds() * 1000)
+        now = now_ms(self._clock)
 
         async def persist(position: int):
-            recipients = await self._store.queue(txn, sender, event_type, outgoing, position, now_ms)
+            recipients = await self._store.queue(txn, sender, event_type, outgoing, position, now)
             return recipients or []  # None: a retry, nobody to wake
 
         await self._streams.write(persist, kind="to_device")

@@ -5,8 +5,11 @@ database with an expiry, stages checked here, passwords never stored.
 from __future__ import annotations
 
 import secrets
+from typing import Awaitable, Callable
 
 from ruma_tx.matrix.errors import BadRequest, MatrixError, Unauthorized
+from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.ports.accounts import UiaSessions
 
 DUMMY = "m.login.dummy"
 PASSWORD = "m.login.password"
@@ -54,13 +57,11 @@ class UserInteractiveAuth:
     @param check_password: C{async (user_id, password) -> bool}.
     """
 
-    def __init__(self, store, check_password, clock):
+    def __init__(self, store: UiaSessions, check_password: Callable[[str, str], Awaitable[bool]],
+                 clock: Clock) -> None:
         self._store = store
         self._check_password = check_password
         self._clock = clock
-
-    def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
 
     async def authenticate(
         self, body: dict, *, action: str, user_id: str | None, flows: list[list[str]],
@@ -74,7 +75,7 @@ class UserInteractiveAuth:
         @param user_id: the account that must prove itself, if any.
         @raise MatrixError: 401 with the flows while stages remain.
         """
-        now = self._now_ms()
+        now = now_ms(self._clock)
         auth = body.get("auth")
         if auth is not None and not isinstance(auth, dict):
             raise BadRequest("M_BAD_JSON", "'auth' must be an object")

@@ -8,10 +8,10 @@ import pytest
 from twisted.internet import defer
 
 from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.services.directory import (
-    Directory, decode_token, directory_entry, encode_token, plain_text_topic,
+from ruma_tx.matrix.directory import (
+    ListedRoom, added_aliases, decode_token, directory_entry, encode_token, plain_text_topic,
 )
-from ruma_tx.services.ports.directory import ListedRoom
+from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.ports.events import StoredEvent
 from ruma_tx.http.errors import status_code
 
@@ -53,16 +53,15 @@ def run(coroutine):
     return result
 
 
-def directory(aliases=None, current=None) -> tuple[Directory, FakeDirectoryStore]:
+def directory(aliases=None, current=None) -> tuple[CanonicalAliasCheck, FakeDirectoryStore]:
     store = FakeDirectoryStore(aliases or {})
-    handler = Directory(directory=store, events=FakeEventStore(current), creator=None,
-                        accounts=None, server_name="test.local")
-    return handler, store
+    check = CanonicalAliasCheck(directory=store, events=FakeEventStore(current))
+    return check, store
 
 
-def refused(handler, content, **kwargs) -> str:
+def refused(check, content) -> str:
     with pytest.raises(MatrixError) as caught:
-        run(handler.check_canonical_alias(ROOM, content, **kwargs))
+        run(check(ROOM, content))
     assert status_code(caught.value) == 400
     return caught.value.errcode
 
@@ -70,7 +69,7 @@ def refused(handler, content, **kwargs) -> str:
 def test_aliases_of_this_room_are_accepted():
     """An alias and alt aliases that all name the room pass."""
     handler, _ = directory({"#a:test.local": ROOM, "#b:test.local": ROOM})
-    run(handler.check_canonical_alias(ROOM, {"alias": "#a:test.local", "alt_aliases": ["#b:test.local"]}))
+    run(handler(ROOM, {"alias": "#a:test.local", "alt_aliases": ["#b:test.local"]}))
 
 
 @pytest.mark.parametrize("content", [
@@ -102,7 +101,7 @@ def test_malformed_alias_is_invalid_param(content):
 def test_no_alias_needs_no_lookup(content):
     """Clearing the aliases is always allowed and reads nothing."""
     handler, store = directory()
-    run(handler.check_canonical_alias(ROOM, content))
+    run(handler(ROOM, content))
     assert store.lookups == []
 
 
@@ -110,18 +109,17 @@ def test_aliases_already_in_the_event_are_not_checked():
     """Only aliases the event adds are checked: ones already there may have drifted (spec)."""
     current = {"alias": "#old:test.local", "alt_aliases": ["#stale:test.local"]}
     handler, store = directory({"#new:test.local": ROOM}, current=current)
-    run(handler.check_canonical_alias(
+    run(handler(
         ROOM, {"alias": "#old:test.local", "alt_aliases": ["#stale:test.local", "#new:test.local"]}))
     assert store.lookups == [["#new:test.local"]]
 
 
-def test_previous_content_may_be_given():
-    """The caller may pass the current event's content instead of having it read."""
-    handler, store = directory({}, current={"alias": "#other:test.local"})
-    run(handler.check_canonical_alias(ROOM, {"alias": "#old:test.local"},
-                                      previous={"alias": "#old:test.local"}))
-    assert store.lookups == []
-    assert refused(handler, {"alias": "#old:test.local"}, previous=None) == "M_BAD_ALIAS"
+def test_added_aliases_compares_with_the_current_event():
+    """Only aliases absent from the current event count as added; with none, every alias does."""
+    assert added_aliases({"alias": "#old:test.local"}, {"alias": "#old:test.local"}) == []
+    assert added_aliases({"alias": "#old:test.local"}, None) == ["#old:test.local"]
+    assert added_aliases({"alias": "#a:test.local", "alt_aliases": ["#a:test.local", "#b:test.local"]},
+                         {"alt_aliases": ["#b:test.local"]}) == ["#a:test.local"]
 
 
 def test_tokens_round_trip_and_refuse_garbage():

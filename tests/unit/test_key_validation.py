@@ -193,7 +193,8 @@ def sync_context(since: int | None, now: int, response: dict | None = None) -> S
 
 
 def keys_source(counts: SyncKeyCounts) -> DeviceKeys:
-    return DeviceKeys(store=FakeStore(counts), streams=None, clock=None, server_name="hs")
+    return DeviceKeys(store=FakeStore(counts), streams=None, clock=None, server_name="hs",
+                      on_device_keys_changed=None)
 
 
 @pytest_twisted.ensureDeferred

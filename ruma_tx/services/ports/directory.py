@@ -3,38 +3,13 @@ Ports: records and protocols shared by services and the storage that implements 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+from ruma_tx.matrix.directory import DirectoryPage
 
 
 class AliasExists(Exception):
     """The alias already names a room."""
-
-
-@dataclass(frozen=True)
-class ListedRoom:
-    """
-    A published room as the directory sees it.
-
-    @ivar joined: its number of joined members.
-    @ivar state: C{type -> content} of its L{DIRECTORY_STATE_TYPES} events.
-    """
-
-    room_id: str
-    joined: int
-    state: dict
-
-
-@dataclass(frozen=True)
-class DirectoryPage:
-    """
-    @ivar total: how many published rooms match the filter, on every page.
-    @ivar rooms: the page, in directory order (most joined members first,
-        then by room id).
-    """
-
-    total: int
-    rooms: list[ListedRoom]
 
 
 class DirectoryStorage(Protocol):

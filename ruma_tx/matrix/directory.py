@@ -1,0 +1,148 @@
+"""
+The room directory's pure rules: pagination tokens, directory entries, and
+which aliases an m.room.canonical_alias event adds (spec: "Room aliases",
+"Published room directory").
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from ruma_tx.matrix.errors import invalid_param
+from ruma_tx.matrix.events import JsonDict
+from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_room_alias
+
+
+def encode_token(forwards: bool, joined: int, room_id: str) -> str:
+    """
+    An opaque /publicRooms token: the room a page starts after (forwards)
+    or ends before (backwards), in directory order.
+    """
+    raw = json.dumps([1 if forwards else 0, joined, room_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_token(token: str) -> tuple[bool, int, str]:
+    """
+    @return: C{(forwards, joined, room_id)}.
+    @raise MatrixError: 400 M_INVALID_PARAM for anything we did not issue.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        forwards, joined, room_id = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, UnicodeError, ValueError, TypeError):
+        raise invalid_param("Invalid pagination token") from None
+    if forwards not in (0, 1) or type(joined) is not int or not isinstance(room_id, str):
+        raise invalid_param("Invalid pagination token")
+    return bool(forwards), joined, room_id
+
+
+def _string(content: dict | None, key: str) -> str | None:
+    value = (content or {}).get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def plain_text_topic(content: dict | None) -> str | None:
+    """
+    The plain text of a topic: the C{text/plain} representation in
+    C{m.topic} (a representation without mimetype is plain text), else the
+    C{topic} property (as Synapse).
+    """
+    content = content or {}
+    block = content.get("m.topic")
+    texts = block.get("m.text") if isinstance(block, dict) else None
+    if isinstance(texts, list):
+        for text in texts:
+            if isinstance(text, dict) and text.get("mimetype", "text/plain") == "text/plain" \
+                    and isinstance(text.get("body"), str):
+                return text["body"] or None
+    return _string(content, "topic")
+
+
+def directory_entry(room: ListedRoom) -> dict:
+    """A C{PublishedRoomsChunk}, with the optional fields the room has."""
+    state = room.state
+    entry = {
+        "room_id": room.room_id,
+        "num_joined_members": room.joined,
+        "world_readable":
+            _string(state.get("m.room.history_visibility"), "history_visibility") == "world_readable",
+        "guest_can_join": _string(state.get("m.room.guest_access"), "guest_access") == "can_join",
+    }
+    optional = {
+        "name": _string(state.get("m.room.name"), "name"),
+        "topic": plain_text_topic(state.get("m.room.topic")),
+        "avatar_url": _string(state.get("m.room.avatar"), "url"),
+        "join_rule": _string(state.get("m.room.join_rules"), "join_rule"),
+        "room_type": _string(state.get("m.room.create"), "type"),
+    }
+    alias = _string(state.get("m.room.canonical_alias"), "alias")
+    if alias is not None and _is_alias(alias):
+        optional["canonical_alias"] = alias
+    entry.update({key: value for key, value in optional.items() if value is not None})
+    return entry
+
+
+def _is_alias(value: object) -> bool:
+    try:
+        parse_room_alias(value)  # type: ignore[arg-type]
+    except (InvalidIdentifier, TypeError, AttributeError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ListedRoom:
+    """
+    A published room as the directory sees it.
+
+    @ivar joined: its number of joined members.
+    @ivar state: C{type -> content} of its L{DIRECTORY_STATE_TYPES} events.
+    """
+
+    room_id: str
+    joined: int
+    state: dict
+
+
+@dataclass(frozen=True)
+class DirectoryPage:
+    """
+    @ivar total: how many published rooms match the filter, on every page.
+    @ivar rooms: the page, in directory order (most joined members first,
+        then by room id).
+    """
+
+    total: int
+    rooms: list[ListedRoom]
+
+
+def added_aliases(content: JsonDict, previous: JsonDict | None) -> list[str]:
+    """
+    The aliases a new C{m.room.canonical_alias} event adds over the room's
+    current one: those to check (spec: PUT /rooms/{roomId}/state: aliases
+    being removed or already in the event are not validated).
+
+    @param previous: the current event's content, if any.
+    @raise BadRequest: M_INVALID_PARAM when an added alias is malformed or
+        C{alt_aliases} is not a list.
+    """
+    previous = previous if isinstance(previous, dict) else {}
+    added: list[object] = []
+    alias = content.get("alias")
+    if alias is not None and alias != "" and alias != previous.get("alias"):
+        added.append(alias)
+    alt_aliases = content.get("alt_aliases", [])
+    if not isinstance(alt_aliases, list):
+        raise invalid_param("'alt_aliases' must be a list")
+    old_alt = previous.get("alt_aliases")
+    old_alt = [a for a in old_alt if isinstance(a, str)] if isinstance(old_alt, list) else []
+    added += [a for a in alt_aliases if not (isinstance(a, str) and a in old_alt)]
+    checked: list[str] = []
+    for candidate in added:
+        if not isinstance(candidate, str) or not _is_alias(candidate):
+            raise invalid_param(f"Invalid room alias: {candidate!r}")
+        checked.append(candidate)
+    return list(dict.fromkeys(checked))
