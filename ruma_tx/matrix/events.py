@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from canonicaljson import encode_canonical_json
@@ -29,6 +30,7 @@ from signedjson.sign import sign_json
 from signedjson.types import SigningKey
 from unpaddedbase64 import encode_base64
 
+from ruma_tx.matrix.errors import BadRequest
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
 
 #: A JSON object as decoded by C{json}: events, contents, request bodies.
@@ -323,3 +325,59 @@ def client_event(pdu: JsonDict, event_id: str, room_id: str, *,
     if unsigned:
         event["unsigned"] = unsigned
     return event
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    stream_ordering: int
+    event_id: str
+    room_id: str
+    pdu: dict
+    redacted_by: str | None = None
+
+    @property
+    def type(self) -> str:
+        return self.pdu["type"]
+
+    @property
+    def state_key(self) -> str | None:
+        return self.pdu.get("state_key")
+
+    @property
+    def sender(self) -> str:
+        return self.pdu["sender"]
+
+    @property
+    def content(self) -> dict:
+        return self.pdu.get("content", {})
+
+
+def pdu_with_id(event: StoredEvent) -> dict:
+    """The PDU as the auth rules read it: with its event id."""
+    return {**event.pdu, "event_id": event.event_id}
+
+
+#: Canonical JSON's integer range (spec appendix).
+_MAX_INT = 2**53 - 1
+
+
+def check_canonical_values(value, depth: int = 0) -> None:
+    """
+    Refuse what canonical JSON cannot carry: floats, and integers outside
+    +-(2**53 - 1).
+
+    @raise MatrixError: 400 M_BAD_JSON.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not -_MAX_INT <= value <= _MAX_INT:
+            raise BadRequest("M_BAD_JSON", "Integer out of range in event content")
+    elif isinstance(value, float):
+        raise BadRequest("M_BAD_JSON", "Event content may not contain floats")
+    elif isinstance(value, dict):
+        for item in value.values():
+            check_canonical_values(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_canonical_values(item, depth + 1)

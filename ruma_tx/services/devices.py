@@ -8,7 +8,8 @@ from __future__ import annotations
 from twisted.internet.task import LoopingCall
 
 from ruma_tx.logs import logger
-from ruma_tx.matrix.errors import BadRequest, not_found
+from ruma_tx.matrix.devices import check_device_display_name
+from ruma_tx.matrix.errors import not_found
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.accounts import Devices
 from ruma_tx.services.sessions import SessionIssuer
@@ -150,17 +151,3 @@ class DeviceManager:
         return described
 
 
-#: The longest device display name (Synapse's C{MAX_DEVICE_DISPLAY_NAME_LEN}).
-MAX_DEVICE_DISPLAY_NAME_LENGTH = 100
-
-
-def check_device_display_name(display_name: str | None) -> None:
-    """
-    @raise MatrixError: 400 M_TOO_LARGE if longer than
-        L{MAX_DEVICE_DISPLAY_NAME_LENGTH} characters (the spec sets no limit;
-        this is Synapse's, with its error code).
-    """
-    if display_name is not None and len(display_name) > MAX_DEVICE_DISPLAY_NAME_LENGTH:
-        raise BadRequest("M_TOO_LARGE",
-            f"Device display name is too long (max {MAX_DEVICE_DISPLAY_NAME_LENGTH})",
-        )

@@ -17,10 +17,13 @@ from ruma_tx.matrix.auth_rules import (
     check_event_auth,
     check_redaction,
 )
-from ruma_tx.matrix.errors import BadRequest, TooLarge, forbidden, not_found
+from ruma_tx.matrix.errors import TooLarge, forbidden, not_found
 from ruma_tx.matrix.events import (
+    StoredEvent,
     build_pdu,
+    check_canonical_values,
     client_event,
+    pdu_with_id,
     redact,
     room_id_for_create_event,
 )
@@ -29,12 +32,7 @@ from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
-from ruma_tx.services.ports.events import (
-    DuplicateTransaction,
-    Events,
-    NewEvent,
-    StoredEvent,
-)
+from ruma_tx.services.ports.events import DuplicateTransaction, Events, NewEvent
 from ruma_tx.services.streams import StreamWriter
 
 #: C{async (event, position, audience)}: run once an event is stored.
@@ -44,11 +42,6 @@ AfterPersist = Callable[[NewEvent, int, set[str]], Awaitable[None]]
 MAX_EVENT_BYTES = 65536
 
 CREATE_KEY = ("m.room.create", "")
-
-
-def pdu_with_id(event: StoredEvent) -> dict:
-    """The PDU as the auth rules read it: with its event id."""
-    return {**event.pdu, "event_id": event.event_id}
 
 
 @dataclass(frozen=True)
@@ -297,32 +290,6 @@ class EventCreator:
             touched["membership"] = [event.pdu["state_key"]]   # the target's own rooms changed
             touched["room_membership"] = audience              # who is in their rooms changed
         return touched
-
-
-#: Canonical JSON's integer range (spec appendix).
-_MAX_INT = 2**53 - 1
-
-
-def check_canonical_values(value, depth: int = 0) -> None:
-    """
-    Refuse what canonical JSON cannot carry: floats, and integers outside
-    +-(2**53 - 1).
-
-    @raise MatrixError: 400 M_BAD_JSON.
-    """
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return
-    if isinstance(value, int):
-        if not -_MAX_INT <= value <= _MAX_INT:
-            raise BadRequest("M_BAD_JSON", "Integer out of range in event content")
-    elif isinstance(value, float):
-        raise BadRequest("M_BAD_JSON", "Event content may not contain floats")
-    elif isinstance(value, dict):
-        for item in value.values():
-            check_canonical_values(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            check_canonical_values(item, depth + 1)
 
 
 def _encode(pdu: dict) -> str:

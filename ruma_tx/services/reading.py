@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ruma_tx.matrix.errors import forbidden, not_found
 from ruma_tx.matrix.events import client_event
-from ruma_tx.services.ports.events import Events, StoredEvent
+from ruma_tx.services.ports.events import Events
+from ruma_tx.matrix.events import StoredEvent
 
 
 def room_event(event: StoredEvent, *, include_room_id: bool = True) -> dict:

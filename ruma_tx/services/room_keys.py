@@ -19,7 +19,8 @@ from ruma_tx.matrix.errors import (
     not_found,
 )
 from ruma_tx.matrix.identifiers import is_valid_room_id
-from ruma_tx.services.ports.keys import BackupVersion, KeyBackupStorage, Keys, RoomKey
+from ruma_tx.services.ports.keys import KeyBackupStorage
+from ruma_tx.matrix.key_backup import BackupVersion, Keys, RoomKey
 
 #: Version ids are the decimal numbers the server hands out; anything else
 #: names no version.

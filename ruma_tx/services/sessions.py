@@ -4,43 +4,14 @@ Shared by registration, login and token refresh.
 """
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Callable, Iterable
 
 from ruma_tx.matrix.access_tokens import InvalidToken, mint_token, verify_token
-from ruma_tx.matrix.errors import Unauthorized, invalid_param
+from ruma_tx.matrix.devices import check_requested_device_id, new_device_id
+from ruma_tx.matrix.errors import Unauthorized
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.accounts import NewLogin, Tokens
-
-#: Synapse refuses longer device ids (400 M_INVALID_PARAM); the spec is silent.
-MAX_DEVICE_ID_LENGTH = 512
-
-# What a device id may hold: it becomes a C{device_id = ...} caveat of the
-# token, whose grammar (ruma_tx.matrix.access_tokens) forbids spaces and controls.
-_DEVICE_ID_RE = re.compile(r"[^\x00-\x20\x7f-\x9f\s]+")
-
-
-def check_requested_device_id(device_id: str | None) -> None:
-    """
-    Refuse a client-chosen device id that cannot name a device: empty,
-    longer than L{MAX_DEVICE_ID_LENGTH}, or holding whitespace or control
-    characters.
-
-    @raise MatrixError: 400 M_INVALID_PARAM.
-    """
-    if device_id is None:
-        return
-    if len(device_id) > MAX_DEVICE_ID_LENGTH:
-        raise invalid_param(f"device_id cannot be longer than {MAX_DEVICE_ID_LENGTH} characters")
-    if not _DEVICE_ID_RE.fullmatch(device_id):
-        raise invalid_param("device_id must be non-empty, without spaces or control characters")
-
-
-def new_device_id() -> str:
-    """Ten upper-case letters, as Synapse makes them."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    return "".join(secrets.choice(alphabet) for _ in range(10))
 
 
 def _new_token_id() -> str:

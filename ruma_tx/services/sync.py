@@ -14,7 +14,8 @@ from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock
 from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.services.notifier import Notifier
-from ruma_tx.services.ports.events import Events, StoredEvent
+from ruma_tx.services.ports.events import Events
+from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.services.reading import room_event
 
 #: C{async (user_id, room_id, events) -> the events the user may see}.

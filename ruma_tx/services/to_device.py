@@ -55,7 +55,8 @@ from ruma_tx.matrix.errors import bad_json, invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import SingleFlight
-from ruma_tx.services.ports.ephemeral import Outgoing, ToDeviceQueue
+from ruma_tx.services.ports.ephemeral import ToDeviceQueue
+from ruma_tx.matrix.to_device import Outgoing
 from ruma_tx.services.streams import StreamWriter
 
 #: Most messages in one /sync response (the spec's recommended limit).

@@ -7,7 +7,13 @@ from __future__ import annotations
 import secrets
 from typing import Awaitable, Callable
 
-from ruma_tx.matrix.errors import BadRequest, MatrixError, Unauthorized
+from ruma_tx.matrix.errors import BadRequest
+from ruma_tx.matrix.uia import (
+    claimed_user_id,
+    next_flow_state,
+    stage_in_order,
+    uia_required,
+)
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.accounts import UiaSessions
 
@@ -16,38 +22,6 @@ PASSWORD = "m.login.password"
 
 #: How long a UIA session lives after it starts.
 SESSION_LIFETIME_MS = 15 * 60 * 1000
-
-
-def next_flow_state(flows: list[list[str]], completed: tuple[str, ...]) -> bool:
-    """True when C{completed} finishes at least one of C{flows}."""
-    return any(all(stage in completed for stage in flow) for flow in flows)
-
-
-def stage_in_order(flows: list[list[str]], completed: tuple[str, ...], stage: str) -> bool:
-    """
-    Whether C{stage} may be attempted now: it is already completed (a retry),
-    or it is the next stage of a flow whose earlier stages are all done (the
-    spec: "the flow's stages must be completed in order").
-    """
-    if stage in completed:
-        return True
-    for flow in flows:
-        remaining = [s for s in flow if s not in completed]
-        if remaining and remaining[0] == stage:
-            return True
-    return False
-
-
-def uia_required(flows, session_id: str, completed, errcode=None, message="") -> MatrixError:
-    """The 401 that tells the client which stages remain."""
-    fields = {
-        "flows": [{"stages": list(flow)} for flow in flows],
-        "params": {},
-        "session": session_id,
-    }
-    if completed:
-        fields["completed"] = list(completed)
-    return Unauthorized(errcode, message, **fields)
 
 
 class UserInteractiveAuth:
@@ -129,18 +103,3 @@ class UserInteractiveAuth:
         return await self._check_password(user_id, password)
 
 
-def claimed_user_id(auth: dict, server_name: str) -> str | None:
-    """
-    The user id an C{m.login.password} dict (a login body or a UIA C{auth})
-    names: C{identifier} of type C{m.id.user}, or the legacy C{user} field,
-    as a full user id or a localpart.
-    """
-    identifier = auth.get("identifier")
-    user = None
-    if isinstance(identifier, dict) and identifier.get("type") == "m.id.user":
-        user = identifier.get("user")
-    elif "user" in auth:
-        user = auth.get("user")
-    if not isinstance(user, str):
-        return None
-    return user if user.startswith("@") else f"@{user}:{server_name}"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from ruma_tx.services.ports.ephemeral import Outgoing, QueuedMessage
+from ruma_tx.services.ports.ephemeral import QueuedMessage
+from ruma_tx.matrix.to_device import Outgoing
 
 
 class ToDeviceStore:

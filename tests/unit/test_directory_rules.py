@@ -12,7 +12,7 @@ from ruma_tx.matrix.directory import (
     ListedRoom, added_aliases, decode_token, directory_entry, encode_token, plain_text_topic,
 )
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
-from ruma_tx.services.ports.events import StoredEvent
+from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.http.errors import status_code
 
 ROOM = "!room:test.local"

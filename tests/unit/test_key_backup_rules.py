@@ -8,7 +8,7 @@ import pytest
 
 from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.services.room_keys import parse_key, parse_rooms, parse_version, replaces
-from ruma_tx.services.ports.keys import RoomKey
+from ruma_tx.matrix.key_backup import RoomKey
 from ruma_tx.http.errors import status_code
 
 ROOM = "!room:test.local"

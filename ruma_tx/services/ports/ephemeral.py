@@ -6,23 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
+from ruma_tx.matrix.ephemeral import Receipt
 from ruma_tx.matrix.push_rules import UserRule
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """
-    One user's receipt of one type in a room (and thread).
-
-    @ivar thread_id: C{None} for an unthreaded receipt.
-    """
-
-    room_id: str
-    user_id: str
-    receipt_type: str
-    thread_id: str | None
-    event_id: str
-    ts: int
+from ruma_tx.matrix.to_device import Outgoing
 
 
 @dataclass(frozen=True)
@@ -58,20 +44,6 @@ class QueuedMessage:
 
     def as_event(self) -> dict:
         return {"sender": self.sender, "type": self.type, "content": self.content}
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """
-    One entry of a send request for a local user.
-
-    @ivar device_id: C{None} for every device of the user.
-    @ivar content_json: the content, already encoded.
-    """
-
-    user_id: str
-    device_id: str | None
-    content_json: str
 
 
 class Receipts(Protocol):

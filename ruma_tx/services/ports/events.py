@@ -6,33 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+from ruma_tx.matrix.events import StoredEvent
+
 #: Stream ranges C{(after, upto)} a user may see (C{upto} None: open).
 Ranges = Sequence[tuple[int, int | None]]
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    stream_ordering: int
-    event_id: str
-    room_id: str
-    pdu: dict
-    redacted_by: str | None = None
-
-    @property
-    def type(self) -> str:
-        return self.pdu["type"]
-
-    @property
-    def state_key(self) -> str | None:
-        return self.pdu.get("state_key")
-
-    @property
-    def sender(self) -> str:
-        return self.pdu["sender"]
-
-    @property
-    def content(self) -> dict:
-        return self.pdu.get("content", {})
 
 
 @dataclass(frozen=True)

@@ -6,45 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from ruma_tx.matrix.cross_signing import (
+    CrossSigningKey,
+    DeviceSignature,
+    MasterKeySignature,
+)
+from ruma_tx.matrix.key_backup import BackupVersion, Keys, RoomKey
+
 #: The cross-signing key usages.
 USAGES = ("master", "self_signing", "user_signing")
-
-
-@dataclass(frozen=True)
-class CrossSigningKey:
-    """
-    One stored cross-signing key.
-
-    @ivar key_id: C{ed25519:<public key>}.
-    @ivar key_json: the key object as uploaded.
-    """
-
-    user_id: str
-    usage: str
-    key_id: str
-    public_key: str
-    key_json: dict
-
-
-@dataclass(frozen=True)
-class MasterKeySignature:
-    """A signature on C{user_id}'s master key C{master_key_id} by C{signer_id}'s C{signing_key_id}."""
-
-    user_id: str
-    master_key_id: str
-    signer_id: str
-    signing_key_id: str
-    signature: str
-
-
-@dataclass(frozen=True)
-class DeviceSignature:
-    """A signature by C{user_id}'s self-signing key on their device C{device_id}."""
-
-    user_id: str
-    device_id: str
-    signing_key_id: str
-    signature: str
 
 
 @dataclass(frozen=True)
@@ -114,45 +84,6 @@ class SyncKeyCounts:
 
 
 @dataclass(frozen=True)
-class RoomKey:
-    """
-    One backed-up session key (spec: C{KeyBackupData}).
-
-    @ivar session_data: the encrypted key, opaque to the server; C{None}
-        when it was not loaded (only the metadata is needed to compare keys).
-    """
-
-    first_message_index: int
-    forwarded_count: int
-    is_verified: bool
-    session_data: dict | None = None
-
-    def to_json(self) -> dict:
-        return {
-            "first_message_index": self.first_message_index,
-            "forwarded_count": self.forwarded_count,
-            "is_verified": self.is_verified,
-            "session_data": self.session_data,
-        }
-
-
-@dataclass(frozen=True)
-class BackupVersion:
-    """
-    One backup version of a user.
-
-    @ivar etag: bumped whenever the version's keys change.
-    @ivar count: the number of keys in the version.
-    """
-
-    version: int
-    algorithm: str
-    auth_data: dict
-    etag: int
-    count: int
-
-
-@dataclass(frozen=True)
 class KeysWritten:
     """
     What L{RoomKeyStore.put_keys_if_current} did.
@@ -169,10 +100,6 @@ class KeysWritten:
     written: bool
     etag: int | None = None
     count: int | None = None
-
-
-#: Backed-up keys by (room id, session id).
-Keys = dict[tuple[str, str], RoomKey]
 
 
 class CrossSigningStorage(Protocol):
