@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.matrix.events import room_event
+from ruma_tx.matrix.room_creation import parse_room_request
 from ruma_tx.services.events import EventSpec
-from ruma_tx.services.reading import room_event
-from ruma_tx.services.rooms import parse_room_request
 
 
 class RoomApi:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from ruma_tx.http.parsing import query_arg, query_bool
 from ruma_tx.http.routing import endpoint
 from ruma_tx.matrix.errors import BadRequest, invalid_param
-from ruma_tx.services.sync import SyncRequest
 from ruma_tx.matrix.filters import Filter, FilterError, parse_filter_text
 from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
+from ruma_tx.services.sync import SyncRequest
 
 #: Longest long-poll we honour (Synapse does not cap; keep connections sane).
 MAX_TIMEOUT_MS = 5 * 60 * 1000

@@ -7,7 +7,6 @@ from __future__ import annotations
 from ruma_tx.matrix.errors import BadRequest, NotAllowed, forbidden, invalid_param
 from ruma_tx.matrix.identifiers import is_valid_room_id
 
-
 #: Types the server manages: clients may read them but not set them
 #: through the account data API (spec: "Server Behaviour", 405 M_BAD_JSON).
 SERVER_MANAGED_TYPES = ("m.fully_read", "m.push_rules")
@@ -63,12 +62,12 @@ def account_data_event(data_type: str, content: dict) -> dict:
     return {"type": data_type, "content": content}
 
 
-def _check_self(requester_id: str, user_id: str) -> None:
+def check_self(requester_id: str, user_id: str) -> None:
     if requester_id != user_id:
         raise forbidden("Cannot access account data of other users.")
 
 
-def _check_room_id(room_id: str) -> None:
+def check_room_id(room_id: str) -> None:
     if not is_valid_room_id(room_id):
         raise invalid_param(f"{room_id} is not a valid room ID.")
 

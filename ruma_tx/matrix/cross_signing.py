@@ -13,7 +13,6 @@ from unpaddedbase64 import decode_base64
 from ruma_tx.matrix.errors import MatrixError, bad_json, invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 
-
 #: The upload fields of /keys/device_signing/upload and the usage each holds.
 KEY_FIELDS = (("master_key", "master"), ("self_signing_key", "self_signing"),
               ("user_signing_key", "user_signing"))
@@ -135,7 +134,7 @@ def _failure(errcode: str, message: str) -> dict:
     return {"errcode": errcode, "error": message}
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """One signed object of /keys/signatures/upload is refused."""
 
     def __init__(self, errcode: str, message: str):
@@ -143,42 +142,42 @@ class _Refused(Exception):
         self.failure = _failure(errcode, message)
 
 
-def _signatures_or_refuse(key_object: dict, user_id: str) -> dict[str, str]:
+def signatures_or_refuse(key_object: dict, user_id: str) -> dict[str, str]:
     """L{signatures_by}, refusing only this object when they are malformed."""
     try:
         return signatures_by(key_object, user_id)
     except MatrixError as e:
-        raise _Refused("M_BAD_JSON", e.message) from None
+        raise Refused("M_BAD_JSON", e.message) from None
 
 
-def _signature_of(key_object: dict, user_id: str, key_id: str) -> str:
+def signature_of(key_object: dict, user_id: str, key_id: str) -> str:
     """
     The signature of C{user_id}'s C{key_id} on C{key_object}, checked present.
 
-    @raise _Refused: M_INVALID_SIGNATURE when absent.
+    @raise Refused: M_INVALID_SIGNATURE when absent.
     """
-    signature = _signatures_or_refuse(key_object, user_id).get(key_id)
+    signature = signatures_or_refuse(key_object, user_id).get(key_id)
     if signature is None:
-        raise _Refused(INVALID_SIGNATURE, f"Missing signature by {key_id}")
+        raise Refused(INVALID_SIGNATURE, f"Missing signature by {key_id}")
     return signature
 
 
-def _check_same_key(signed: dict, stored: dict) -> None:
+def check_same_key(signed: dict, stored: dict) -> None:
     """
     The spec: "The signed JSON object must match the key previously
     uploaded or retrieved for the given key ID, with the exception of the
     signatures property". C{unsigned} is ignored too, as Synapse does.
     """
     if _strip(signed) != _strip(stored):
-        raise _Refused(INVALID_SIGNATURE, "The signed object does not match the stored key")
+        raise Refused(INVALID_SIGNATURE, "The signed object does not match the stored key")
 
 
-def _check_signed(signed: dict, user_id: str, verify_key) -> None:
+def check_signed(signed: dict, user_id: str, verify_key) -> None:
     if not is_signed_by(signed, user_id, verify_key):
-        raise _Refused(INVALID_SIGNATURE, "Invalid signature")
+        raise Refused(INVALID_SIGNATURE, "Invalid signature")
 
 
-def _server_of(user_id: str) -> str | None:
+def server_of(user_id: str) -> str | None:
     try:
         return parse_user_id(user_id)[1]
     except InvalidIdentifier:

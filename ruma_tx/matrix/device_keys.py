@@ -11,7 +11,6 @@ from unpaddedbase64 import decode_base64
 
 from ruma_tx.matrix.errors import BadRequest, MatrixError, bad_json, invalid_param
 
-
 ED25519 = "ed25519"
 
 CURVE25519 = "curve25519"

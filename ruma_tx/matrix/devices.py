@@ -8,7 +8,6 @@ import secrets
 
 from ruma_tx.matrix.errors import BadRequest, invalid_param
 
-
 #: The longest device display name (Synapse's C{MAX_DEVICE_DISPLAY_NAME_LEN}).
 MAX_DEVICE_DISPLAY_NAME_LENGTH = 100
 

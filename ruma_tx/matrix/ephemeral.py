@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from ruma_tx.matrix.errors import invalid_param
 
-
 #: Longest typing timeout honoured (Synapse: "Limit timeout to stop people
 #: from setting silly typing timeouts", 120 s).
 MAX_TYPING_TIMEOUT_MS = 120_000

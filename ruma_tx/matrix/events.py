@@ -49,6 +49,10 @@ _POWER_LEVELS_KEYS_V10 = ("ban", "events", "events_default", "kick", "redact",
                           "state_default", "users", "users_default")
 
 
+#: Canonical JSON's integer range (spec appendix).
+_MAX_INT = 2**53 - 1
+
+
 def _room_version(room_version: RoomVersion | str) -> RoomVersion:
     """
     Accept a L{RoomVersion} or its identifier.
@@ -357,10 +361,6 @@ def pdu_with_id(event: StoredEvent) -> dict:
     return {**event.pdu, "event_id": event.event_id}
 
 
-#: Canonical JSON's integer range (spec appendix).
-_MAX_INT = 2**53 - 1
-
-
 def check_canonical_values(value, depth: int = 0) -> None:
     """
     Refuse what canonical JSON cannot carry: floats, and integers outside
@@ -381,3 +381,13 @@ def check_canonical_values(value, depth: int = 0) -> None:
     elif isinstance(value, list):
         for item in value:
             check_canonical_values(item, depth + 1)
+
+
+def room_event(event: StoredEvent, *, include_room_id: bool = True) -> dict:
+    """
+    A stored event in client format, with its stored C{unsigned} (e.g. the
+    C{redacted_because} of a redacted event). /sync leaves out C{room_id}
+    inside a room's section.
+    """
+    return client_event(event.pdu, event.event_id, event.room_id,
+                        include_room_id=include_room_id, unsigned=event.pdu.get("unsigned"))

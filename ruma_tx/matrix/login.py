@@ -16,7 +16,6 @@ from ruma_tx.matrix.errors import (
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.matrix.uia import claimed_user_id
 
-
 #: One message for an unknown user, another server's user and a wrong
 #: password, so a failed login does not tell which (Synapse's wording).
 INVALID_CREDENTIALS = "Invalid username or password"

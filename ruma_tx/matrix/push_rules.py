@@ -40,10 +40,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence, TypeAlias
 
-from ruma_tx.matrix.events import JsonDict
-from ruma_tx.matrix.property_paths import split_property_path
 from ruma_tx.matrix.errors import BadRequest
+from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.identifiers import is_valid_room_id, is_valid_user_id
+from ruma_tx.matrix.property_paths import split_property_path
 
 #: The rule kinds, in the order they are checked.
 RULE_KINDS: tuple[str, ...] = ("override", "content", "room", "sender", "underride")

@@ -4,7 +4,14 @@ a request's messages and expanding them per recipient device.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+
+from ruma_tx.matrix.errors import bad_json, invalid_param
+from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+
+#: The device id that addresses every device of a user.
+ALL_DEVICES = "*"
 
 
 @dataclass(frozen=True)
@@ -19,3 +26,41 @@ class Outgoing:
     user_id: str
     device_id: str | None
     content_json: str
+
+
+def outgoing_messages(messages: dict, server_name: str) -> list[Outgoing]:
+    """
+    The local deliveries a C{messages} field asks for.
+
+    As Synapse, C{"*"} means every device only when it is the user's one
+    key (otherwise it names a device like any other key), so each device
+    gets at most one message per request, as the spec says clients send.
+    Users of other servers are skipped: there is no federation yet (they
+    would be sent on as C{m.direct_to_device} EDUs).
+
+    @raise MatrixError: 400 M_INVALID_PARAM for a key that is not a user
+        id (as Synapse), M_BAD_JSON for a value that is not an object.
+    """
+    outgoing = []
+    for user_id, by_device in messages.items():
+        try:
+            _, server = parse_user_id(user_id)
+        except InvalidIdentifier:
+            raise invalid_param(f"Invalid user ID: {user_id!r}") from None
+        if not isinstance(by_device, dict):
+            raise bad_json(f"The messages for {user_id} must be an object")
+        for device_id, content in by_device.items():
+            if not isinstance(content, dict):
+                raise bad_json(f"The message for {user_id} {device_id} must be an object")
+        if server != server_name:
+            continue  # no federation: remote recipients are dropped
+        if list(by_device) == [ALL_DEVICES]:
+            outgoing.append(Outgoing(user_id, None, _encode(by_device[ALL_DEVICES])))
+        else:
+            outgoing.extend(Outgoing(user_id, device_id, _encode(content))
+                            for device_id, content in by_device.items())
+    return outgoing
+
+
+def _encode(content: dict) -> str:
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":"))

@@ -28,13 +28,13 @@ import psycopg2.errors
 import psycopg2.extensions
 from twisted.internet import defer, task
 
-from ruma_tx.runtime.config import Config, ConfigError, generate_config, load_config
 from ruma_tx.matrix.identifiers import (
     InvalidIdentifier,
     parse_user_id,
     user_id_for,
     validate_localpart,
 )
+from ruma_tx.runtime.config import Config, ConfigError, generate_config, load_config
 
 PROG = "ruma-admin"
 #: Seconds to wait for the database to accept a connection.

@@ -16,74 +16,74 @@ from twisted.internet.task import deferLater
 from twisted.logger import LogLevel
 from twisted.python import usage
 
-from ruma_tx.logs import logger, set_level
 from ruma_tx.http.account import AccountApi
 from ruma_tx.http.account_data import AccountDataApi
-from ruma_tx.http.devices import DeviceApi
-from ruma_tx.http.ephemeral import EphemeralApi
-from ruma_tx.http.directory import DirectoryApi
-from ruma_tx.http.site import MatrixRoot, MatrixSite
 from ruma_tx.http.cross_signing import CrossSigningApi
+from ruma_tx.http.devices import DeviceApi
+from ruma_tx.http.directory import DirectoryApi
+from ruma_tx.http.ephemeral import EphemeralApi
+from ruma_tx.http.filters import FilterApi
+from ruma_tx.http.history import HistoryApi
 from ruma_tx.http.keys import KeysApi
 from ruma_tx.http.login import LoginApi
 from ruma_tx.http.meta import MetaApi
 from ruma_tx.http.presence import PresenceApi
-from ruma_tx.http.room_keys import RoomKeysApi
 from ruma_tx.http.profile import ProfileApi
 from ruma_tx.http.push import PushRulesApi
 from ruma_tx.http.register import RegisterApi
+from ruma_tx.http.room_keys import RoomKeysApi
 from ruma_tx.http.rooms import RoomApi
-from ruma_tx.http.filters import FilterApi
-from ruma_tx.http.history import HistoryApi
+from ruma_tx.http.routing import Router
+from ruma_tx.http.site import MatrixRoot, MatrixSite
 from ruma_tx.http.sync import SyncApi
 from ruma_tx.http.to_device import ToDeviceApi
-from ruma_tx.http.routing import Router
-from ruma_tx.services.guard import Guard
-from ruma_tx.services.passwords import PasswordChecker, PasswordHasher
-from ruma_tx.services.uia import UserInteractiveAuth
+from ruma_tx.logs import logger, set_level
+from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
+from ruma_tx.matrix.signing import load_or_create_signing_key
 from ruma_tx.runtime.config import ConfigError, load_config, read_or_create_secret
 from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
+from ruma_tx.services.cross_signing import CrossSigning, DeviceLists, KeyQueries
 from ruma_tx.services.devices import DeviceActivity, DeviceManager
-from ruma_tx.services.ephemeral import ReceiptKeeper, TypingTracker
 from ruma_tx.services.directory import Directory
+from ruma_tx.services.ephemeral import ReceiptKeeper, TypingTracker
 from ruma_tx.services.events import EventCreator
 from ruma_tx.services.filters import FilterKeeper
+from ruma_tx.services.guard import Guard
 from ruma_tx.services.history import HistoryReader
-from ruma_tx.services.cross_signing import CrossSigning, DeviceLists, KeyQueries
 from ruma_tx.services.keys import DeviceKeys
+from ruma_tx.services.login import Authenticator
 from ruma_tx.services.membership import MembershipChanger
+from ruma_tx.services.notifier import Notifier
+from ruma_tx.services.passwords import PasswordChecker, PasswordHasher
 from ruma_tx.services.presence import PresenceTracker
+from ruma_tx.services.profile import ProfileEditor
 from ruma_tx.services.push import PushEvaluator, PushRules, UnreadCounts
-from ruma_tx.services.room_keys import KeyBackup
+from ruma_tx.services.ratelimit import RateLimit, RateLimiter
 from ruma_tx.services.reading import RoomReader
+from ruma_tx.services.registration import Registrar
+from ruma_tx.services.room_keys import KeyBackup
 from ruma_tx.services.rooms import RoomCreator
+from ruma_tx.services.sessions import SessionIssuer
+from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 from ruma_tx.services.sync import SyncResponder
 from ruma_tx.services.to_device import ToDeviceMessages
-from ruma_tx.services.notifier import Notifier
-from ruma_tx.matrix.signing import load_or_create_signing_key
-from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
-from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
-from ruma_tx.storage.directory import DirectoryStore
-from ruma_tx.storage.ephemeral import AccountDataStore, PresenceStore, ReceiptStore
-from ruma_tx.storage.positions import max_stream_position
-from ruma_tx.storage.events import EventStore
-from ruma_tx.storage.filters import FilterStore
-from ruma_tx.storage.push import PushStore
-from ruma_tx.storage.room_keys import RoomKeyStore
-from ruma_tx.storage.history import HistoryStore
-from ruma_tx.storage.cross_signing import CrossSigningStore
-from ruma_tx.storage.keys import KeyStore
-from ruma_tx.services.login import Authenticator
-from ruma_tx.services.profile import ProfileEditor
-from ruma_tx.services.registration import Registrar
-from ruma_tx.services.sessions import SessionIssuer
-from ruma_tx.services.ratelimit import RateLimit, RateLimiter
+from ruma_tx.services.uia import UserInteractiveAuth
 from ruma_tx.storage.accounts import AccountStore
+from ruma_tx.storage.cross_signing import CrossSigningStore
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.devices import DeviceStore
+from ruma_tx.storage.directory import DirectoryStore
+from ruma_tx.storage.ephemeral import AccountDataStore, PresenceStore, ReceiptStore
+from ruma_tx.storage.events import EventStore
+from ruma_tx.storage.filters import FilterStore
+from ruma_tx.storage.history import HistoryStore
+from ruma_tx.storage.keys import KeyStore
 from ruma_tx.storage.migrations import migrate
 from ruma_tx.storage.notifications import NotificationListener
+from ruma_tx.storage.positions import max_stream_position
+from ruma_tx.storage.push import PushStore
+from ruma_tx.storage.room_keys import RoomKeyStore
 from ruma_tx.storage.to_device import ToDeviceStore
 from ruma_tx.storage.tokens import TokenStore
 from ruma_tx.storage.uia import UiaStore

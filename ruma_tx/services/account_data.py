@@ -13,9 +13,9 @@ from typing import Awaitable, Callable, Mapping
 
 from ruma_tx.matrix.account_data import (
     FULLY_READ,
-    _check_room_id,
-    _check_self,
     account_data_event,
+    check_room_id,
+    check_self,
     check_settable,
     check_tag,
     ignored_users_in,
@@ -67,9 +67,9 @@ class AccountDataKeeper:
         @raise MatrixError: 403 for another user's, 400 for a malformed room
             id, 404 M_NOT_FOUND when not set.
         """
-        _check_self(requester_id, user_id)
+        check_self(requester_id, user_id)
         if room_id is not None:
-            _check_room_id(room_id)
+            check_room_id(room_id)
         reader = self._managed_readers.get(data_type) if room_id is None else None
         if reader is not None:
             return await reader(user_id)
@@ -87,9 +87,9 @@ class AccountDataKeeper:
         @raise MatrixError: 403 for another user's, 400 for a malformed room
             id, 405 for a type the server manages.
         """
-        _check_self(requester_id, user_id)
+        check_self(requester_id, user_id)
         if room_id is not None:
-            _check_room_id(room_id)
+            check_room_id(room_id)
         check_settable(data_type)
         await self.put_managed(user_id, data_type, content, room_id)
 
@@ -114,16 +114,16 @@ class AccountDataKeeper:
 
     async def get_tags(self, requester_id: str, user_id: str, room_id: str) -> dict:
         """The room's tags, C{{"tags": {name: {"order": ...}}}}."""
-        _check_self(requester_id, user_id)
-        _check_room_id(room_id)
+        check_self(requester_id, user_id)
+        check_room_id(room_id)
         content = await self._store.get(user_id, room_id, TAG) or {}
         tags = content.get("tags")
         return {"tags": tags if isinstance(tags, dict) else {}}
 
     async def put_tag(self, requester_id: str, user_id: str, room_id: str, tag: str,
                       content: dict) -> None:
-        _check_self(requester_id, user_id)
-        _check_room_id(room_id)
+        check_self(requester_id, user_id)
+        check_room_id(room_id)
         check_tag(tag, content)
 
         async def persist(position: int):
@@ -134,8 +134,8 @@ class AccountDataKeeper:
 
     async def delete_tag(self, requester_id: str, user_id: str, room_id: str, tag: str) -> None:
         """Remove a tag; removing a tag the room does not have succeeds (as Synapse)."""
-        _check_self(requester_id, user_id)
-        _check_room_id(room_id)
+        check_self(requester_id, user_id)
+        check_room_id(room_id)
 
         async def persist(position: int):
             removed = await self._store.remove_tag(user_id, room_id, tag, position)

@@ -25,15 +25,15 @@ from ruma_tx.matrix.cross_signing import (
     KEY_FIELDS,
     DeviceSignature,
     MasterKeySignature,
-    _check_same_key,
-    _check_signed,
-    _Refused,
-    _server_of,
-    _signature_of,
-    _signatures_or_refuse,
+    Refused,
+    check_same_key,
+    check_signed,
     is_signed_by,
     parse_cross_signing_key,
+    server_of,
+    signature_of,
     signatures_by,
+    signatures_or_refuse,
     verify_key_for,
 )
 from ruma_tx.matrix.errors import (
@@ -210,7 +210,7 @@ class KeyQueries:
         failures: dict[str, dict] = {}
         local: dict[str, list[str] | None] = {}
         for user_id, device_ids in wanted.items():
-            server = _server_of(user_id)
+            server = server_of(user_id)
             if server == self._server_name:
                 local[user_id] = list(device_ids) or None
             elif server is not None:
@@ -364,7 +364,7 @@ class CrossSigning:
             signed object refused; the others are stored.
         """
         user_id = requester.user_id
-        local = [u for u in signed if _server_of(u) == self._server_name]
+        local = [u for u in signed if server_of(u) == self._server_name]
         keys = await self._store.get_keys(sorted(set(local) | {user_id}))
         mine = keys.get(user_id, {})
         failures: dict[str, dict] = {}
@@ -382,7 +382,7 @@ class CrossSigning:
                     else:
                         found = [self._user_signature(
                             user_id, target, key_id, key_object, mine, keys.get(target, {}))]
-                except _Refused as refused:
+                except Refused as refused:
                     failures.setdefault(target, {})[key_id] = refused.failure
                     continue
                 for signature in found:
@@ -405,34 +405,34 @@ class CrossSigning:
         """Signatures on the user's own master key (by devices) or device (by the self-signing key)."""
         master = mine.get("master")
         if master is not None and key_id == master.public_key:
-            _check_same_key(key_object, master.key_json)
+            check_same_key(key_object, master.key_json)
             stored = signatures_by(master.key_json, user_id)
             found = []
-            for signing_key_id, signature in _signatures_or_refuse(key_object, user_id).items():
+            for signing_key_id, signature in signatures_or_refuse(key_object, user_id).items():
                 if signing_key_id == master.key_id or stored.get(signing_key_id) == signature:
                     continue  # already part of the stored key
                 device_id = signing_key_id.partition(":")[2]
                 device_key = own_devices.get(device_id, {}).get("keys", {}).get(signing_key_id)
                 if not signing_key_id.startswith(ED25519 + ":") or not isinstance(device_key, str):
-                    raise _Refused(INVALID_SIGNATURE, f"Unknown signing device key {signing_key_id}")
+                    raise Refused(INVALID_SIGNATURE, f"Unknown signing device key {signing_key_id}")
                 try:
                     verify_key = verify_key_for(signing_key_id, device_key)
                 except Exception:
-                    raise _Refused(INVALID_SIGNATURE, f"Invalid device key {signing_key_id}") from None
-                _check_signed(key_object, user_id, verify_key)
+                    raise Refused(INVALID_SIGNATURE, f"Invalid device key {signing_key_id}") from None
+                check_signed(key_object, user_id, verify_key)
                 found.append(MasterKeySignature(user_id, master.key_id, user_id, signing_key_id, signature))
             if not found:
-                raise _Refused(INVALID_SIGNATURE, "No new signature by one of the user's devices")
+                raise Refused(INVALID_SIGNATURE, "No new signature by one of the user's devices")
             return found
         device = own_devices.get(key_id)
         if device is None:
-            raise _Refused("M_NOT_FOUND", "Unknown device or key")
+            raise Refused("M_NOT_FOUND", "Unknown device or key")
         self_signing = mine.get("self_signing")
         if self_signing is None:
-            raise _Refused("M_NOT_FOUND", "No self-signing key has been uploaded")
-        _check_same_key(key_object, device)
-        signature = _signature_of(key_object, user_id, self_signing.key_id)
-        _check_signed(key_object, user_id, verify_key_for(self_signing.key_id, self_signing.public_key))
+            raise Refused("M_NOT_FOUND", "No self-signing key has been uploaded")
+        check_same_key(key_object, device)
+        signature = signature_of(key_object, user_id, self_signing.key_id)
+        check_signed(key_object, user_id, verify_key_for(self_signing.key_id, self_signing.public_key))
         return [DeviceSignature(user_id, key_id, self_signing.key_id, signature)]
 
     @staticmethod
@@ -440,12 +440,12 @@ class CrossSigning:
         """A signature of the requester's user-signing key on C{target}'s master key."""
         user_signing = mine.get("user_signing")
         if user_signing is None:
-            raise _Refused("M_NOT_FOUND", "No user-signing key has been uploaded")
+            raise Refused("M_NOT_FOUND", "No user-signing key has been uploaded")
         master = theirs.get("master")
         if master is None or key_id != master.public_key:
-            raise _Refused("M_NOT_FOUND", f"{key_id} is not the master key of {target}")
-        _check_same_key(key_object, master.key_json)
-        signature = _signature_of(key_object, user_id, user_signing.key_id)
-        _check_signed(key_object, user_id, verify_key_for(user_signing.key_id, user_signing.public_key))
+            raise Refused("M_NOT_FOUND", f"{key_id} is not the master key of {target}")
+        check_same_key(key_object, master.key_json)
+        signature = signature_of(key_object, user_id, user_signing.key_id)
+        check_signed(key_object, user_id, verify_key_for(user_signing.key_id, user_signing.public_key))
         return MasterKeySignature(target, master.key_id, user_id, user_signing.key_id, signature)
 

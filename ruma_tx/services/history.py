@@ -18,12 +18,11 @@ from __future__ import annotations
 from typing import Callable
 
 from ruma_tx.matrix.errors import forbidden, not_found
+from ruma_tx.matrix.events import StoredEvent, room_event
 from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.visibility import WORLD_READABLE, HistoryView
 from ruma_tx.services.ports.events import Events, History
-from ruma_tx.matrix.events import StoredEvent
-from ruma_tx.services.reading import room_event
 
 #: Memberships that let a user read a room they are not joined to (what
 #: they saw before leaving), as Synapse's C{allow_departed_users}.

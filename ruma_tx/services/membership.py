@@ -19,6 +19,7 @@ from ruma_tx.matrix.identifiers import (
     parse_room_alias,
     parse_user_id,
 )
+from ruma_tx.matrix.membership import member_content
 from ruma_tx.matrix.power_levels import power_level_for, user_power_level
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS
 from ruma_tx.services.events import EventCreator, EventSpec
@@ -27,17 +28,6 @@ from ruma_tx.services.ports.events import Events
 
 #: C{async (user_id) -> (displayname, avatar_url)}.
 ProfileLookup = Callable[[str], Awaitable[tuple[str | None, str | None]]]
-
-
-def member_content(membership: str, *, reason=None, displayname=None, avatar_url=None, **extra) -> dict:
-    content = {"membership": membership, **extra}
-    if reason is not None:
-        content["reason"] = reason
-    if displayname is not None:
-        content["displayname"] = displayname
-    if avatar_url is not None:
-        content["avatar_url"] = avatar_url
-    return content
 
 
 class MembershipChanger:

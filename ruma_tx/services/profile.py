@@ -5,92 +5,20 @@ other keys (C{m.tz}, custom fields of spec v1.16) are not supported.
 """
 from __future__ import annotations
 
-import re
 from typing import Awaitable, Callable
 
-from ruma_tx.matrix.errors import BadRequest, forbidden, invalid_param, not_found
-from ruma_tx.matrix.identifiers import (
-    InvalidIdentifier,
-    is_valid_server_name,
-    parse_user_id,
+from ruma_tx.matrix.errors import forbidden, not_found
+from ruma_tx.matrix.profile import (
+    check_avatar_url,
+    check_displayname,
+    check_key_name,
+    checked_user_id,
 )
 from ruma_tx.services.ports.accounts import Accounts
 
 DISPLAYNAME = "displayname"
 AVATAR_URL = "avatar_url"
 SUPPORTED_FIELDS = (DISPLAYNAME, AVATAR_URL)
-
-#: The longest display name, in characters (Synapse's C{MAX_DISPLAYNAME_LEN}).
-MAX_DISPLAYNAME_LENGTH = 256
-#: The longest avatar URL, in characters (Synapse's C{MAX_AVATAR_URL_LEN}).
-MAX_AVATAR_URL_LENGTH = 1000
-#: The longest profile key, in bytes (the spec's C{M_KEY_TOO_LARGE}).
-MAX_KEY_BYTES = 255
-
-# The spec's keyName grammar: the two historical keys, m.tz, or a Common
-# Namespaced Identifier.
-_KEY_NAME_RE = re.compile(r"avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
-_MEDIA_ID_RE = re.compile(r"[A-Za-z0-9_\-]+")
-
-
-def check_displayname(displayname: str) -> str | None:
-    """
-    The display name to store for a requested one: an empty string clears
-    it (as Synapse does).
-
-    @raise MatrixError: 400 M_TOO_LARGE if longer than L{MAX_DISPLAYNAME_LENGTH}.
-    """
-    if len(displayname) > MAX_DISPLAYNAME_LENGTH:
-        raise BadRequest("M_TOO_LARGE", f"Display name is too long (max {MAX_DISPLAYNAME_LENGTH})")
-    return displayname or None
-
-
-def check_avatar_url(avatar_url: str) -> str | None:
-    """
-    The avatar URL to store for a requested one: an empty string clears it
-    (as Synapse does); anything else must be an C{mxc://} URI, which the
-    spec requires ("the value MUST be an MXC URI string"; Synapse accepts any
-    string) with the server name and media id grammar of the content
-    repository module.
-
-    @raise MatrixError: 400 M_TOO_LARGE if longer than
-        L{MAX_AVATAR_URL_LENGTH}, 400 M_INVALID_PARAM if no MXC URI.
-    """
-    if len(avatar_url) > MAX_AVATAR_URL_LENGTH:
-        raise BadRequest("M_TOO_LARGE", f"Avatar URL is too long (max {MAX_AVATAR_URL_LENGTH})")
-    if not avatar_url:
-        return None
-    if not is_mxc_uri(avatar_url):
-        raise invalid_param("'avatar_url' must be an mxc:// URI")
-    return avatar_url
-
-
-def is_mxc_uri(uri: str) -> bool:
-    """Whether C{uri} is C{mxc://<server-name>/<media-id>}."""
-    if not uri.startswith("mxc://"):
-        return False
-    server_name, slash, media_id = uri[len("mxc://"):].partition("/")
-    return bool(slash) and is_valid_server_name(server_name) and _MEDIA_ID_RE.fullmatch(media_id) is not None
-
-
-def check_key_name(key_name: str) -> None:
-    """
-    @raise MatrixError: 400 M_KEY_TOO_LARGE for a key over 255 bytes, 400
-        M_INVALID_PARAM for one outside the spec's keyName grammar.
-    """
-    if len(key_name.encode("utf-8")) > MAX_KEY_BYTES:
-        raise BadRequest("M_KEY_TOO_LARGE", f"Profile key is longer than {MAX_KEY_BYTES} bytes")
-    if _KEY_NAME_RE.fullmatch(key_name) is None:
-        raise invalid_param("Invalid profile key")
-
-
-def _checked_user_id(user_id: str) -> str:
-    """@raise MatrixError: 400 M_INVALID_PARAM for a malformed user id."""
-    try:
-        parse_user_id(user_id)
-    except InvalidIdentifier as e:
-        raise invalid_param(f"Invalid user id: {e}") from None
-    return user_id
 
 
 class ProfileEditor:
@@ -121,7 +49,7 @@ class ProfileEditor:
         @raise MatrixError: 400 M_INVALID_PARAM for a malformed user id,
             404 M_NOT_FOUND for an unknown user.
         """
-        profile = await self._accounts.get_profile(_checked_user_id(user_id))
+        profile = await self._accounts.get_profile(checked_user_id(user_id))
         if profile is None:
             raise not_found("Profile not found")
         displayname, avatar_url = profile
@@ -194,6 +122,6 @@ class ProfileEditor:
 
     @staticmethod
     def _check_own(requester, user_id: str) -> None:
-        _checked_user_id(user_id)
+        checked_user_id(user_id)
         if requester.user_id != user_id:
             raise forbidden("You may only change your own profile")

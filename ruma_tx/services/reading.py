@@ -4,19 +4,8 @@ Reading rooms: state and single events, as the user may see them.
 from __future__ import annotations
 
 from ruma_tx.matrix.errors import forbidden, not_found
-from ruma_tx.matrix.events import client_event
+from ruma_tx.matrix.events import room_event
 from ruma_tx.services.ports.events import Events
-from ruma_tx.matrix.events import StoredEvent
-
-
-def room_event(event: StoredEvent, *, include_room_id: bool = True) -> dict:
-    """
-    A stored event in client format, with its stored C{unsigned} (e.g. the
-    C{redacted_because} of a redacted event). /sync leaves out C{room_id}
-    inside a room's section.
-    """
-    return client_event(event.pdu, event.event_id, event.room_id,
-                        include_room_id=include_room_id, unsigned=event.pdu.get("unsigned"))
 
 
 class RoomReader:

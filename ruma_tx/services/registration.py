@@ -4,22 +4,19 @@ accounts without it, and the upgrade of a guest to a full account.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ruma_tx.matrix.errors import (
-    BadRequest,
     Forbidden,
     MatrixError,
     forbidden,
     missing_param,
 )
 from ruma_tx.matrix.identifiers import (
-    InvalidIdentifier,
     parse_user_id,
     user_id_for,
-    validate_localpart,
 )
+from ruma_tx.matrix.registration import new_user_id, user_in_use
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.guard import Guard
 from ruma_tx.services.passwords import PasswordHasher
@@ -30,44 +27,9 @@ from ruma_tx.services.uia import DUMMY, UserInteractiveAuth
 #: The flows that complete registration's user-interactive auth.
 REGISTRATION_FLOWS = [[DUMMY]]
 
-#: Localparts made only of digits are reserved for server-picked ids
-#: (guests, and users who gave no username), as Synapse reserves them.
-_NUMERIC_LOCALPART = re.compile(r"[0-9]+")
 
 #: How many server-picked localparts to try before giving up (Synapse: 10).
 _GENERATED_ID_ATTEMPTS = 10
-
-
-def invalid_username(message: str) -> MatrixError:
-    return BadRequest("M_INVALID_USERNAME", message)
-
-
-def user_in_use() -> MatrixError:
-    return BadRequest("M_USER_IN_USE", "User ID already taken.")
-
-
-def new_user_id(localpart: str, server_name: str, *, numeric_allowed: bool = False) -> str:
-    """
-    The user id a registration asking for C{localpart} would get.
-
-    Beyond the spec's grammar, two rules follow Synapse: a localpart may not
-    start with C{_} (the prefix application services use), and all-digit
-    localparts are reserved for ids the server picks.
-
-    @param numeric_allowed: accept an all-digit localpart (a guest taking
-        its own id in an upgrade).
-    @raise MatrixError: 400 M_INVALID_USERNAME.
-    """
-    try:
-        validate_localpart(localpart)
-        user_id = user_id_for(localpart, server_name)
-    except InvalidIdentifier as e:
-        raise invalid_username(str(e)) from None
-    if localpart.startswith("_"):
-        raise invalid_username("User ID may not begin with _")
-    if not numeric_allowed and _NUMERIC_LOCALPART.fullmatch(localpart):
-        raise invalid_username("Numeric user IDs are reserved for guest users.")
-    return user_id
 
 
 @dataclass(frozen=True)

@@ -9,121 +9,20 @@ of its session only when L{replaces} says it is better.
 """
 from __future__ import annotations
 
-import re
-
 from ruma_tx.matrix.errors import (
     Forbidden,
-    MatrixError,
-    bad_json,
     invalid_param,
     not_found,
 )
-from ruma_tx.matrix.identifiers import is_valid_room_id
+from ruma_tx.matrix.key_backup import (
+    check_ids,
+    parse_rooms,
+    parse_version,
+    replaces,
+    unknown_version,
+    version_info,
+)
 from ruma_tx.services.ports.keys import KeyBackupStorage
-from ruma_tx.matrix.key_backup import BackupVersion, Keys, RoomKey
-
-#: Version ids are the decimal numbers the server hands out; anything else
-#: names no version.
-_VERSION_RE = re.compile(r"[1-9][0-9]{0,17}")
-
-#: JSON integers any client can represent (canonical JSON's range), which
-#: also fit the database's BIGINT.
-_MAX_INT = 2**53 - 1
-
-#: What PostgreSQL text cannot hold: NUL and lone surrogates.
-_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
-
-
-def replaces(stored: RoomKey, uploaded: RoomKey) -> bool:
-    """
-    Whether an uploaded key replaces the stored key of the same session.
-
-    The spec: if the keys differ in C{is_verified}, keep the verified one;
-    else keep the one with the lower C{first_message_index}; and if that is
-    equal too, the one with the lower C{forwarded_count}. When all three are
-    equal the stored key is kept (as Synapse does), so re-uploading a key
-    changes nothing.
-    """
-    if uploaded.is_verified != stored.is_verified:
-        return uploaded.is_verified
-    if uploaded.first_message_index != stored.first_message_index:
-        return uploaded.first_message_index < stored.first_message_index
-    return uploaded.forwarded_count < stored.forwarded_count
-
-
-def parse_version(version: str) -> int | None:
-    """The number a version id names, or C{None} if it names none."""
-    return int(version) if _VERSION_RE.fullmatch(version) else None
-
-
-def version_info(backup: BackupVersion) -> dict:
-    """The body of C{GET /room_keys/version[/{version}]}."""
-    return {
-        "algorithm": backup.algorithm,
-        "auth_data": backup.auth_data,
-        "count": backup.count,
-        "etag": str(backup.etag),
-        "version": str(backup.version),
-    }
-
-
-def parse_key(value: object, where: str) -> RoomKey:
-    """
-    Check one uploaded C{KeyBackupData} object.
-
-    @param where: names the key in error messages.
-    @raise MatrixError: 400 M_BAD_JSON if it is not an object, or if a
-        required field is missing or of the wrong type.
-    """
-    if not isinstance(value, dict):
-        raise bad_json(f"Key data of {where} must be an object")
-    counters = []
-    for name in ("first_message_index", "forwarded_count"):
-        number = value.get(name)
-        if isinstance(number, bool) or not isinstance(number, int) or abs(number) > _MAX_INT:
-            raise bad_json(f"'{name}' of {where} must be an integer")
-        counters.append(number)
-    if not isinstance(value.get("is_verified"), bool):
-        raise bad_json(f"'is_verified' of {where} must be a boolean")
-    if not isinstance(value.get("session_data"), dict):
-        raise bad_json(f"'session_data' of {where} must be an object")
-    return RoomKey(counters[0], counters[1], value["is_verified"], value["session_data"])
-
-
-def check_ids(room_id: str | None, session_id: str | None = None) -> None:
-    """
-    @raise MatrixError: 400 M_INVALID_PARAM for a room id that is not one,
-        or an empty session id or one PostgreSQL cannot store.
-    """
-    if room_id is not None and not is_valid_room_id(room_id):
-        raise invalid_param(f"Invalid room ID: {room_id!r}")
-    if session_id is not None and (not session_id or _UNSTORABLE_RE.search(session_id)):
-        raise invalid_param(f"Invalid session ID: {session_id!r}")
-
-
-def parse_rooms(rooms: object) -> Keys:
-    """
-    Check the C{rooms} of an upload (C{{room_id: {"sessions": {session_id:
-    KeyBackupData}}}}) and flatten it to C{(room_id, session_id) -> RoomKey}.
-
-    @raise MatrixError: 400 M_BAD_JSON for a malformed structure or key,
-        M_INVALID_PARAM for an invalid room or session id.
-    """
-    if not isinstance(rooms, dict):
-        raise bad_json("'rooms' must be an object")
-    keys: Keys = {}
-    for room_id, room in rooms.items():
-        check_ids(room_id)
-        if not isinstance(room, dict) or not isinstance(room.get("sessions"), dict):
-            raise bad_json(f"Room {room_id} must have a 'sessions' object")
-        for session_id, value in room["sessions"].items():
-            check_ids(None, session_id)
-            keys[(room_id, session_id)] = parse_key(value, f"session {session_id} in {room_id}")
-    return keys
-
-
-def _unknown_version() -> MatrixError:
-    return not_found("Unknown backup version")
 
 
 class KeyBackup:
@@ -160,10 +59,10 @@ class KeyBackup:
         if version is not None:
             number = parse_version(version)
             if number is None:
-                raise _unknown_version()
+                raise unknown_version()
         backup = await self._store.get_version(user_id, number)
         if backup is None:
-            raise _unknown_version() if version is not None else not_found("No current backup version")
+            raise unknown_version() if version is not None else not_found("No current backup version")
         return version_info(backup)
 
     async def update_version(
@@ -183,11 +82,11 @@ class KeyBackup:
             raise invalid_param("Version in body does not match that in the URL")
         number = parse_version(version)
         if number is None:
-            raise _unknown_version()
+            raise unknown_version()
         if await self._store.update_auth_data(user_id, number, algorithm, auth_data):
             return {}
         if await self._store.get_version(user_id, number) is None:
-            raise _unknown_version()
+            raise unknown_version()
         raise invalid_param("Algorithm does not match")
 
     async def delete_version(self, user_id: str, version: str) -> dict:
@@ -198,7 +97,7 @@ class KeyBackup:
         """
         number = parse_version(version)
         if number is None or not await self._store.delete_version(user_id, number):
-            raise _unknown_version()
+            raise unknown_version()
         return {}
 
     # ---------------------------------------------------------------- keys
@@ -219,12 +118,12 @@ class KeyBackup:
         keys = parse_rooms(rooms)
         number = parse_version(version)
         if number is None:
-            raise _unknown_version()
+            raise unknown_version()
         written = await self._store.put_keys_if_current(user_id, number, keys, replaces)
         if written.written:
             return {"etag": str(written.etag), "count": written.count}
         if written.current is None or await self._store.get_version(user_id, number) is None:
-            raise _unknown_version()
+            raise unknown_version()
         raise Forbidden("M_WRONG_ROOM_KEYS_VERSION", "Wrong backup version.",
                           current_version=str(written.current))
 
@@ -244,7 +143,7 @@ class KeyBackup:
             user_id, number, room_id, session_id
         )
         if keys is None:
-            raise _unknown_version()
+            raise unknown_version()
         if session_id is not None:
             key = keys.get(room_id, {}).get(session_id)
             if key is None:
@@ -274,6 +173,6 @@ class KeyBackup:
             user_id, number, room_id, session_id
         )
         if result is None:
-            raise _unknown_version()
+            raise unknown_version()
         etag, count = result
         return {"etag": str(etag), "count": count}

@@ -8,15 +8,25 @@ from typing import Awaitable, Callable, Protocol, Sequence
 
 from twisted.internet.task import deferLater
 
-from ruma_tx.matrix.filters import Filter, apply_event_fields
+from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.matrix.filters import Filter
 from ruma_tx.matrix.stream_token import StreamToken
+from ruma_tx.matrix.sync import (
+    STRIPPED_STATE_TYPES,
+    SUMMARY_TYPES,
+    empty_joined_room,
+    empty_response,
+    event_serializer,
+    is_empty_response,
+    lazy_members,
+    room_summary,
+    stripped_event,
+)
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock
 from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.ports.events import Events
-from ruma_tx.matrix.events import StoredEvent
-from ruma_tx.services.reading import room_event
 
 #: C{async (user_id, room_id, events) -> the events the user may see}.
 VisibilityFilter = Callable[[str, str, list[StoredEvent]], Awaitable[list[StoredEvent]]]
@@ -27,11 +37,6 @@ class SyncSource(Protocol):
 
     async def add_to_sync(self, ctx: SyncContext) -> None: ...
 
-#: Events in an invite's stripped state (spec: "Stripped state").
-STRIPPED_STATE_TYPES = (
-    "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
-    "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
-)
 
 #: Users (or devices) whose memberships and last answer time are kept.
 CACHED_USERS = 10_000
@@ -39,12 +44,6 @@ CACHED_USERS = 10_000
 #: A device gets at most one incremental response per this many seconds
 #: while events keep coming (see SyncResponder._pace).
 BATCH_WINDOW_S = 0.2
-
-#: At most this many heroes in a room summary (spec: 5).
-MAX_HEROES = 5
-
-#: Changes that can change a room's summary (member counts, heroes).
-SUMMARY_TYPES = {"m.room.member", "m.room.name", "m.room.canonical_alias"}
 
 
 @dataclass
@@ -80,18 +79,8 @@ class SyncContext:
         rooms = self.response.setdefault("rooms", {}).setdefault("join", {})
         section = rooms.get(room_id)
         if section is None:
-            section = rooms[room_id] = _empty_joined_room(self.now)
+            section = rooms[room_id] = empty_joined_room(self.now)
         return section
-
-
-def _empty_joined_room(now: StreamToken) -> dict:
-    return {
-        "timeline": {"events": [], "limited": False, "prev_batch": str(now)},
-        "state": {"events": []},
-        "ephemeral": {"events": []},
-        "account_data": {"events": []},
-        "unread_notifications": {"notification_count": 0, "highlight_count": 0},
-    }
 
 
 @dataclass(frozen=True)
@@ -102,31 +91,6 @@ class SyncRequest:
     timeout_ms: int
     filter: Filter
     full_state: bool
-
-
-def sync_event(event: StoredEvent) -> dict:
-    """An event as /sync shows it (no C{room_id} inside a room's section)."""
-    return room_event(event, include_room_id=False)
-
-
-def _serializer(sync_filter: Filter):
-    """
-    How the filter wants events: client format (default) or the PDU as
-    stored (C{event_format: federation}), cut to C{event_fields} if given.
-    """
-    if sync_filter.event_format == "federation":
-        def base(event):
-            return {**event.pdu, "event_id": event.event_id}
-    else:
-        base = sync_event
-    if not sync_filter.event_fields:
-        return base
-    return lambda event: apply_event_fields(base(event), sync_filter.event_fields)
-
-
-def _stripped(event: StoredEvent) -> dict:
-    return {"type": event.type, "state_key": event.state_key, "content": event.content,
-            "sender": event.sender}
 
 
 class SyncResponder:
@@ -225,14 +189,14 @@ class SyncResponder:
                 if await self._pace(device, deadline):
                     now = self.current_token()
                 response = await self._respond(request, since, now)
-                if not _is_empty(response):
+                if not is_empty_response(response):
                     self._answered(device)
                     return response
                 since = now  # nothing we show changed: wait for more from here
             remaining = deadline - self._clock.seconds()
             if remaining <= 0:
                 # Every source was asked up to `since`, not necessarily `now`.
-                return _empty_response(since)
+                return empty_response(since)
             await self._notifier.wait(request.user_id, since.stream, remaining)
 
     async def _respond(self, request: SyncRequest, since: StreamToken | None, now: StreamToken) -> dict:
@@ -307,10 +271,10 @@ class SyncResponder:
             shown_ids = {e.event_id for e in shown}
             state_events += [e for e in events if e.state_key is not None and e.event_id not in shown_ids]
             if state_filter.lazy_load_members:
-                state_events = _lazy_members(state_events, shown, user_id)
-            room = _empty_joined_room(now)
+                state_events = lazy_members(state_events, shown, user_id)
+            room = empty_joined_room(now)
             timeline = []
-            serialize = _serializer(request.filter)
+            serialize = event_serializer(request.filter)
             for event in shown:
                 timeline.append(serialize(event))
                 if event.sender == user_id:
@@ -320,12 +284,12 @@ class SyncResponder:
             room["state"] = {"events": [serialize(e) for e in state_events
                                         if state_filter.matches(e.pdu, room_id)]}
             if room_id in current:
-                room["summary"] = _summary(current[room_id], user_id)
+                room["summary"] = room_summary(current[room_id], user_id)
             elif any(e.type in SUMMARY_TYPES for e in events + state_events):
                 summary_rooms.append(room_id)
             result[room_id] = room
         for room_id, state in (await self._events.get_current_state_many(summary_rooms)).items():
-            result[room_id]["summary"] = _summary(state, user_id)
+            result[room_id]["summary"] = room_summary(state, user_id)
         await self._add_transaction_ids(request, own_events)
         return result
 
@@ -363,7 +327,7 @@ class SyncResponder:
             events = await self._visible(request.user_id, room_id, events)
         return {
             "timeline": {
-                "events": [_serializer(request.filter)(e) for e in events],
+                "events": [event_serializer(request.filter)(e) for e in events],
                 "limited": limited,
                 "prev_batch": str(StreamToken(events[0].stream_ordering - 1 if events else left_at)),
             },
@@ -374,32 +338,6 @@ class SyncResponder:
     async def _stripped_state(self, room_id: str, user_id: str) -> list[dict]:
         keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", user_id)]
         state = await self._events.get_state(room_id, keys)
-        return [_stripped(e) for e in state.values()]
+        return [stripped_event(e) for e in state.values()]
 
 
-def _lazy_members(state_events: list[StoredEvent], timeline: list[StoredEvent], user_id: str):
-    """
-    Lazy-loading members: of the member events, keep only those of the
-    timeline's senders and the user's own (spec: "Lazy-loading room members").
-    """
-    wanted = {e.sender for e in timeline} | {user_id}
-    return [e for e in state_events if e.type != "m.room.member" or e.state_key in wanted]
-
-
-def _summary(state: dict, user_id: str) -> dict:
-    joined = sorted(k for (t, k), e in state.items()
-                    if t == "m.room.member" and e.content.get("membership") == "join")
-    invited = sorted(k for (t, k), e in state.items()
-                     if t == "m.room.member" and e.content.get("membership") == "invite")
-    summary = {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited)}
-    if ("m.room.name", "") not in state and ("m.room.canonical_alias", "") not in state:
-        summary["m.heroes"] = [u for u in joined + invited if u != user_id][:MAX_HEROES]
-    return summary
-
-
-def _is_empty(response: dict) -> bool:
-    return set(response) <= {"next_batch"}
-
-
-def _empty_response(token: StreamToken) -> dict:
-    return {"next_batch": str(token)}

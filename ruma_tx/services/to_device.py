@@ -49,59 +49,14 @@ L{ruma_tx.storage.positions.STREAM_TABLES}.
 """
 from __future__ import annotations
 
-import json
-
-from ruma_tx.matrix.errors import bad_json, invalid_param
-from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+from ruma_tx.matrix.to_device import Outgoing, outgoing_messages
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.services.ports.ephemeral import ToDeviceQueue
-from ruma_tx.matrix.to_device import Outgoing
 from ruma_tx.services.streams import StreamWriter
 
 #: Most messages in one /sync response (the spec's recommended limit).
 BATCH_LIMIT = 100
-
-#: The device id that addresses every device of a user.
-ALL_DEVICES = "*"
-
-
-def outgoing_messages(messages: dict, server_name: str) -> list[Outgoing]:
-    """
-    The local deliveries a C{messages} field asks for.
-
-    As Synapse, C{"*"} means every device only when it is the user's one
-    key (otherwise it names a device like any other key), so each device
-    gets at most one message per request, as the spec says clients send.
-    Users of other servers are skipped: there is no federation yet (they
-    would be sent on as C{m.direct_to_device} EDUs).
-
-    @raise MatrixError: 400 M_INVALID_PARAM for a key that is not a user
-        id (as Synapse), M_BAD_JSON for a value that is not an object.
-    """
-    outgoing = []
-    for user_id, by_device in messages.items():
-        try:
-            _, server = parse_user_id(user_id)
-        except InvalidIdentifier:
-            raise invalid_param(f"Invalid user ID: {user_id!r}") from None
-        if not isinstance(by_device, dict):
-            raise bad_json(f"The messages for {user_id} must be an object")
-        for device_id, content in by_device.items():
-            if not isinstance(content, dict):
-                raise bad_json(f"The message for {user_id} {device_id} must be an object")
-        if server != server_name:
-            continue  # no federation: remote recipients are dropped
-        if list(by_device) == [ALL_DEVICES]:
-            outgoing.append(Outgoing(user_id, None, _encode(by_device[ALL_DEVICES])))
-        else:
-            outgoing.extend(Outgoing(user_id, device_id, _encode(content))
-                            for device_id, content in by_device.items())
-    return outgoing
-
-
-def _encode(content: dict) -> str:
-    return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
 
 
 class ToDeviceMessages:

@@ -9,8 +9,12 @@ import json
 
 from canonicaljson import encode_canonical_json
 
+from ruma_tx.matrix.cross_signing import (
+    CrossSigningKey,
+    DeviceSignature,
+    MasterKeySignature,
+)
 from ruma_tx.services.ports.keys import USAGES, DeviceListChange
-from ruma_tx.matrix.cross_signing import CrossSigningKey, DeviceSignature, MasterKeySignature
 
 #: The usages of cross-signing keys, as stored.
 

@@ -5,8 +5,8 @@ import json
 
 import psycopg2.errors
 
-from ruma_tx.services.ports.directory import AliasExists
 from ruma_tx.matrix.directory import DirectoryPage, ListedRoom
+from ruma_tx.services.ports.directory import AliasExists
 
 #: The state a directory entry is built from (all with state key "").
 DIRECTORY_STATE_TYPES = (

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from ruma_tx.services.ports.ephemeral import AccountData, StoredPresence
 from ruma_tx.matrix.ephemeral import Receipt
+from ruma_tx.services.ports.ephemeral import AccountData, StoredPresence
 
 #: The room id of global account data rows.
 GLOBAL = ""

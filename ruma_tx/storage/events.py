@@ -5,8 +5,8 @@ import json
 
 import psycopg2.errors
 
-from ruma_tx.services.ports.events import DuplicateTransaction, NewEvent, RoomHead
 from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.services.ports.events import DuplicateTransaction, NewEvent, RoomHead
 
 _EVENT_COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
 

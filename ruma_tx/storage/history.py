@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from ruma_tx.services.ports.events import Ranges
 from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.services.ports.events import Ranges
 
 _COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
 

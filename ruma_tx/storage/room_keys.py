@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from ruma_tx.services.ports.keys import KeysWritten
 from ruma_tx.matrix.key_backup import BackupVersion, Keys, RoomKey
+from ruma_tx.services.ports.keys import KeysWritten
 
 #: The first key of the per-user advisory locks (the second is the hash of
 #: the user id); two-key advisory locks never collide with one-key ones.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from ruma_tx.services.ports.ephemeral import QueuedMessage
 from ruma_tx.matrix.to_device import Outgoing
+from ruma_tx.services.ports.ephemeral import QueuedMessage
 
 
 class ToDeviceStore:

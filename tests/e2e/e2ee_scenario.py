@@ -32,13 +32,27 @@ import sys
 import time
 
 from nio import (
-    AsyncClient, AsyncClientConfig, JoinResponse, KeysClaimResponse, KeysQueryResponse,
-    KeysUploadResponse, LoginResponse, LogoutResponse, MegolmEvent, MessageDirection,
-    RegisterResponse, RoomCreateResponse, RoomKeyEvent, RoomLeaveResponse, RoomMessagesResponse,
-    RoomMessageText, RoomPreset, RoomSendResponse, SyncResponse,
+    AsyncClient,
+    AsyncClientConfig,
+    JoinResponse,
+    KeysClaimResponse,
+    KeysQueryResponse,
+    KeysUploadResponse,
+    LoginResponse,
+    LogoutResponse,
+    MegolmEvent,
+    MessageDirection,
+    RegisterResponse,
+    RoomCreateResponse,
+    RoomKeyEvent,
+    RoomLeaveResponse,
+    RoomMessagesResponse,
+    RoomMessageText,
+    RoomPreset,
+    RoomSendResponse,
+    SyncResponse,
 )
 from nio.api import Api
-
 from scenario_steps import StepScenario, check, expect
 
 PASSWORD = "correct horse battery staple"

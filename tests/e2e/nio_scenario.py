@@ -22,12 +22,25 @@ import sys
 import time
 
 from nio import (
-    Api, AsyncClient, AsyncClientConfig, JoinedMembersResponse, JoinResponse, MessageDirection,
-    RegisterResponse, RoomCreateResponse, RoomGetStateEventResponse, RoomGetStateResponse,
-    RoomLeaveResponse, RoomMessagesResponse, RoomMessageText, RoomPreset, RoomPutStateResponse,
-    RoomSendResponse, SyncResponse, WhoamiResponse,
+    Api,
+    AsyncClient,
+    AsyncClientConfig,
+    JoinedMembersResponse,
+    JoinResponse,
+    MessageDirection,
+    RegisterResponse,
+    RoomCreateResponse,
+    RoomGetStateEventResponse,
+    RoomGetStateResponse,
+    RoomLeaveResponse,
+    RoomMessagesResponse,
+    RoomMessageText,
+    RoomPreset,
+    RoomPutStateResponse,
+    RoomSendResponse,
+    SyncResponse,
+    WhoamiResponse,
 )
-
 from scenario_steps import StepScenario, check, expect
 
 PASSWORD = "correct horse battery staple"

@@ -1,6 +1,5 @@
 """whoami, password change and deactivation, and how tokens are presented, through the real daemon."""
 import pytest_twisted
-
 from conftest import password_auth
 
 NEW_PASSWORD = "a new and much better passphrase"

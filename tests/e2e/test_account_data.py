@@ -8,11 +8,9 @@ import time
 
 import pytest
 import pytest_twisted
+from events_schema import validate_sync_response
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
-
-from events_schema import validate_sync_response
-
 
 # -- helpers ---------------------------------------------------------------
 

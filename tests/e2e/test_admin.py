@@ -10,10 +10,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 import pytest_twisted
+from conftest import PASSWORD, Homeserver, unique_localpart
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from conftest import PASSWORD, Homeserver, unique_localpart
 from ruma_tx.runtime.config import load_config
 
 RUMA_ADMIN = str(Path(sys.executable).parent / "ruma-admin")

@@ -1,7 +1,6 @@
 """Malformed requests get a 4xx Matrix error, never a 500, and break nothing."""
 import pytest
 import pytest_twisted
-
 from conftest import unique_localpart
 
 LOGIN = "/_matrix/client/v3/login"

@@ -9,10 +9,13 @@ from __future__ import annotations
 import copy
 
 import pytest_twisted
-from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
-from signedjson.sign import sign_json
-
 from conftest import password_auth
+from signedjson.key import (
+    encode_verify_key_base64,
+    generate_signing_key,
+    get_verify_key,
+)
+from signedjson.sign import sign_json
 
 ALGORITHMS = ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"]
 

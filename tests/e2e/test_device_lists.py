@@ -9,15 +9,17 @@ from __future__ import annotations
 import time
 
 import pytest_twisted
-from twisted.internet import defer, reactor
-from twisted.internet.task import deferLater
-
 from events_schema import validate_sync_response
 from signedjson.sign import sign_json
-
 from test_cross_signing import (
-    public_key, shared_room, upload_cross_signing, upload_device_keys, upload_signatures,
+    public_key,
+    shared_room,
+    upload_cross_signing,
+    upload_device_keys,
+    upload_signatures,
 )
+from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
 
 #: Long polls wait this long at most; a wake-up must come well before.
 LONG_POLL_MS = 10_000

@@ -2,7 +2,6 @@
 import time
 
 import pytest_twisted
-
 from conftest import password_auth
 
 

@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import pytest
 import pytest_twisted
-
 from conftest import unique_localpart
 
 SERVER = "test.local"

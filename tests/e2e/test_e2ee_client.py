@@ -13,7 +13,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from scenario_steps import run_scenario
 
 SCENARIO = Path(__file__).with_name("e2ee_scenario.py")

@@ -1,9 +1,9 @@
 """The daemon's private PostgreSQL cluster (ruma_tx.runtime.embedded)."""
 import os
-import stat
-import pwd
 import pathlib
+import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 

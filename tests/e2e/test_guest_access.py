@@ -8,10 +8,10 @@ import pkgutil
 import re
 
 import pytest_twisted
+from spec import SPEC_DIR
 
 import ruma_tx.http
 from ruma_tx.http.routing import Endpoint
-from spec import SPEC_DIR
 
 GUEST_ACCESS_MD = SPEC_DIR / "text" / "client-server-api" / "modules" / "guest_access.md"
 

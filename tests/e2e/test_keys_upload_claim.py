@@ -11,7 +11,11 @@ import secrets
 import string
 
 import pytest_twisted
-from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
+from signedjson.key import (
+    encode_verify_key_base64,
+    generate_signing_key,
+    get_verify_key,
+)
 from signedjson.sign import sign_json
 from twisted.internet import defer
 from unpaddedbase64 import encode_base64

@@ -9,10 +9,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest_twisted
+from conftest import TWISTD, Homeserver, unique_localpart
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
-
-from conftest import TWISTD, Homeserver, unique_localpart
 
 
 def alive(pid: int) -> bool:

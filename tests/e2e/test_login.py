@@ -1,9 +1,8 @@
 """Login, logout and token refresh, through the real daemon."""
 import pytest_twisted
+from conftest import PASSWORD, unique_localpart
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
-
-from conftest import PASSWORD, unique_localpart
 
 
 def _password_login(identifier, password=PASSWORD, **extra) -> dict:

@@ -5,10 +5,9 @@ may read it, and how it reaches room-mates in /sync.
 from __future__ import annotations
 
 import pytest_twisted
+from events_schema import validate_sync_response
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
-
-from events_schema import validate_sync_response
 
 
 async def sync(client, user: dict, **query) -> dict:

@@ -2,7 +2,6 @@
 from urllib.parse import quote
 
 import pytest_twisted
-
 from conftest import unique_localpart
 
 AVATAR = "mxc://test.local/SDGdghriugerRg"

@@ -13,11 +13,15 @@ from urllib.parse import quote
 
 import pytest
 import pytest_twisted
-
 from conftest import unique_localpart
 from events_schema import (
-    EventSchemaError, example_names, load_example, validate_event, validate_events,
-    validate_stripped_state, validate_sync_response,
+    EventSchemaError,
+    example_names,
+    load_example,
+    validate_event,
+    validate_events,
+    validate_stripped_state,
+    validate_sync_response,
 )
 
 #: A timeline long enough for every event a createRoom sends here.

@@ -11,9 +11,8 @@ import json
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer
-
 from events_schema import validate_event, validate_events, validate_sync_response
+from twisted.internet import defer
 
 LONG_TIMELINE = json.dumps({"room": {"timeline": {"limit": 100}}})
 

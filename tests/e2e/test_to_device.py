@@ -8,10 +8,9 @@ from __future__ import annotations
 import time
 
 import pytest_twisted
+from conftest import password_auth
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
-
-from conftest import password_auth
 
 EVENT_TYPE = "org.example.ping"
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import time
 
 import pytest_twisted
+from events_schema import validate_sync_response
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
-
-from events_schema import validate_sync_response
 
 #: Long polls wait this long at most; a wake-up must come well before.
 LONG_POLL_MS = 10_000

@@ -7,13 +7,18 @@ from __future__ import annotations
 import pytest
 from twisted.internet import defer
 
-from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.matrix.directory import (
-    ListedRoom, added_aliases, decode_token, directory_entry, encode_token, plain_text_topic,
-)
-from ruma_tx.services.canonical_alias import CanonicalAliasCheck
-from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.http.errors import status_code
+from ruma_tx.matrix.directory import (
+    ListedRoom,
+    added_aliases,
+    decode_token,
+    directory_entry,
+    encode_token,
+    plain_text_topic,
+)
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 
 ROOM = "!room:test.local"
 OTHER = "!other:test.local"

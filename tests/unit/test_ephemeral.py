@@ -12,21 +12,35 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.matrix.account_data import check_settable, check_tag, ignored_users_in, shown_to_ignorer
-from ruma_tx.services.ephemeral import TypingTracker
-from ruma_tx.matrix.ephemeral import MAX_TYPING_TIMEOUT_MS
-from ruma_tx.matrix.ephemeral import check_receipt, receipt_event, typing_timeout_ms
-from ruma_tx.services.presence import (
-    IDLE_AFTER_MS, Presence, PresenceTracker, after_sync, effective_state, presence_content,
-)
-from ruma_tx.services.sync import SyncContext
-from ruma_tx.services.notifier import Notifier
-from ruma_tx.matrix.filters import Filter
-from ruma_tx.matrix.stream_token import StreamToken
-from ruma_tx.matrix.ephemeral import Receipt
-from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 from ruma_tx.http.errors import status_code
+from ruma_tx.matrix.account_data import (
+    check_settable,
+    check_tag,
+    ignored_users_in,
+    shown_to_ignorer,
+)
+from ruma_tx.matrix.ephemeral import (
+    MAX_TYPING_TIMEOUT_MS,
+    Receipt,
+    check_receipt,
+    receipt_event,
+    typing_timeout_ms,
+)
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.matrix.filters import Filter
+from ruma_tx.matrix.presence import (
+    IDLE_AFTER_MS,
+    Presence,
+    after_sync,
+    effective_state,
+    presence_content,
+)
+from ruma_tx.matrix.stream_token import StreamToken
+from ruma_tx.services.ephemeral import TypingTracker
+from ruma_tx.services.notifier import Notifier
+from ruma_tx.services.presence import PresenceTracker
+from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
+from ruma_tx.services.sync import SyncContext
 
 ROOM = "!room:hs"
 OTHER_ROOM = "!other:hs"

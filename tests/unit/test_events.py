@@ -20,8 +20,8 @@ from ruma_tx.matrix.events import (
     reference_hash,
     room_id_for_create_event,
 )
-from ruma_tx.matrix.signing import key_id, load_or_create_signing_key, verify_key_base64
 from ruma_tx.matrix.room_versions import V10, V11, V12
+from ruma_tx.matrix.signing import key_id, load_or_create_signing_key, verify_key_base64
 
 ALL_VERSIONS = [V10, V11, V12]
 UPDATED_VERSIONS = [V11, V12]

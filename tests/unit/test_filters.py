@@ -4,7 +4,6 @@ Tests for L{ruma_tx.matrix.filters}.
 
 import pytest
 
-from ruma_tx.matrix.property_paths import split_property_path
 from ruma_tx.matrix.filters import (
     DEFAULT_TIMELINE_LIMIT,
     MAX_LIMIT,
@@ -22,6 +21,7 @@ from ruma_tx.matrix.filters import (
     parse_room_event_filter_text,
     room_event_filter_to_json,
 )
+from ruma_tx.matrix.property_paths import split_property_path
 
 ROOM_A = "!aaa:test.local"
 ROOM_B = "!bbb:test.local"

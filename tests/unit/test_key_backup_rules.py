@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.services.room_keys import parse_key, parse_rooms, parse_version, replaces
-from ruma_tx.matrix.key_backup import RoomKey
 from ruma_tx.http.errors import status_code
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.matrix.key_backup import (
+    RoomKey,
+    parse_key,
+    parse_rooms,
+    parse_version,
+    replaces,
+)
 
 ROOM = "!room:test.local"
 

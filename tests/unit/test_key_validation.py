@@ -9,16 +9,28 @@ from types import SimpleNamespace
 
 import pytest
 import pytest_twisted
-from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
+from signedjson.key import (
+    encode_verify_key_base64,
+    generate_signing_key,
+    get_verify_key,
+)
 from signedjson.sign import sign_json
 
-from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.services.keys import DeviceKeys
-from ruma_tx.matrix.device_keys import check_device_keys, check_identity_unchanged, check_key_object, one_time_key_counts, parse_claims, same_one_time_key, split_key_name
-from ruma_tx.services.sync import SyncContext
-from ruma_tx.matrix.stream_token import StreamToken
-from ruma_tx.services.ports.keys import SyncKeyCounts
 from ruma_tx.http.errors import status_code
+from ruma_tx.matrix.device_keys import (
+    check_device_keys,
+    check_identity_unchanged,
+    check_key_object,
+    one_time_key_counts,
+    parse_claims,
+    same_one_time_key,
+    split_key_name,
+)
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.matrix.stream_token import StreamToken
+from ruma_tx.services.keys import DeviceKeys
+from ruma_tx.services.ports.keys import SyncKeyCounts
+from ruma_tx.services.sync import SyncContext
 
 ALICE = "@alice:hs"
 DEVICE = "ALICEDEV"

@@ -4,8 +4,8 @@ Tests for L{ruma_tx.matrix.push_rules}.
 
 import pytest
 
+from ruma_tx.http.errors import status_code
 from ruma_tx.matrix.errors import BadRequest
-
 from ruma_tx.matrix.property_paths import split_property_path
 from ruma_tx.matrix.push_rules import (
     PushContext,
@@ -22,7 +22,6 @@ from ruma_tx.matrix.push_rules import (
     validate_actions,
     validate_rule,
 )
-from ruma_tx.http.errors import status_code
 
 ME = "@alice:test.local"
 OTHER = "@bob:test.local"

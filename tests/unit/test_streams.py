@@ -2,8 +2,8 @@
 import pytest
 from twisted.internet import defer, task
 
-from ruma_tx.services.notifier import Notifier
 from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
+from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 
 

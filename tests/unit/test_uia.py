@@ -8,11 +8,16 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from ruma_tx.services.uia import DUMMY, PASSWORD, SESSION_LIFETIME_MS, UserInteractiveAuth
-from ruma_tx.matrix.uia import claimed_user_id, stage_in_order
-from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.services.ports.accounts import UiaSession
 from ruma_tx.http.errors import status_code
+from ruma_tx.matrix.errors import MatrixError
+from ruma_tx.matrix.uia import claimed_user_id, stage_in_order
+from ruma_tx.services.ports.accounts import UiaSession
+from ruma_tx.services.uia import (
+    DUMMY,
+    PASSWORD,
+    SESSION_LIFETIME_MS,
+    UserInteractiveAuth,
+)
 
 SERVER = "example.org"
 ALICE = "@alice:example.org"

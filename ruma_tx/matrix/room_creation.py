@@ -1,0 +1,87 @@
+"""
+Creating rooms (spec: POST /createRoom): parsing and validating the request,
+and the state each preset sets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ruma_tx.matrix.errors import BadRequest, bad_json, invalid_param
+from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
+
+PRESETS = ("private_chat", "public_chat", "trusted_private_chat")
+
+
+#: The state each preset sets (spec: POST /createRoom, "preset").
+PRESET_STATE = {
+    "private_chat": {"join_rule": "invite", "history_visibility": "shared", "guest_access": "can_join"},
+    "trusted_private_chat": {"join_rule": "invite", "history_visibility": "shared", "guest_access": "can_join"},
+    "public_chat": {"join_rule": "public", "history_visibility": "shared", "guest_access": "forbidden"},
+}
+
+
+@dataclass(frozen=True)
+class RoomRequest:
+    """A parsed, validated createRoom body."""
+
+    room_version: str
+    preset: str
+    visibility: str = "private"
+    room_alias_name: str | None = None
+    name: str | None = None
+    topic: str | None = None
+    invite: tuple[str, ...] = ()
+    is_direct: bool = False
+    creation_content: dict = field(default_factory=dict)
+    initial_state: tuple[tuple[str, str, dict], ...] = ()
+    power_level_content_override: dict | None = None
+
+
+def parse_room_request(body: dict) -> RoomRequest:
+    """
+    Validate a createRoom body.
+
+    @raise MatrixError: 400 with the spec's errcodes.
+    """
+
+    def optional(name, kind):
+        value = body.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise bad_json(f"{name!r} has the wrong type")
+        return value
+
+    room_version = optional("room_version", str) or DEFAULT_ROOM_VERSION.identifier
+    if room_version not in ROOM_VERSIONS:
+        raise BadRequest("M_UNSUPPORTED_ROOM_VERSION", f"Room version {room_version!r} is not supported")
+    visibility = optional("visibility", str) or "private"
+    if visibility not in ("public", "private"):
+        raise invalid_param("'visibility' must be 'public' or 'private'")
+    preset = optional("preset", str) or ("public_chat" if visibility == "public" else "private_chat")
+    if preset not in PRESETS:
+        raise invalid_param(f"Unknown preset {preset!r}")
+    invites = optional("invite", list) or []
+    for user_id in invites:
+        try:
+            parse_user_id(user_id)
+        except (InvalidIdentifier, TypeError):
+            raise invalid_param(f"Invalid user id in 'invite': {user_id!r}") from None
+    initial_state = []
+    for entry in optional("initial_state", list) or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) \
+                or not isinstance(entry.get("content"), dict) \
+                or not isinstance(entry.get("state_key", ""), str):
+            raise bad_json("Each 'initial_state' entry needs a string 'type' and an object 'content'")
+        initial_state.append((entry["type"], entry.get("state_key", ""), entry["content"]))
+    alias_name = optional("room_alias_name", str)
+    if alias_name is not None and (not alias_name or ":" in alias_name or "#" in alias_name):
+        raise BadRequest("M_INVALID_PARAM", "'room_alias_name' must be a plain localpart")
+    is_direct = optional("is_direct", bool) or False
+    return RoomRequest(
+        room_version=room_version, preset=preset, visibility=visibility,
+        room_alias_name=alias_name, name=optional("name", str), topic=optional("topic", str),
+        invite=tuple(dict.fromkeys(invites)), is_direct=is_direct,
+        creation_content=optional("creation_content", dict) or {},
+        initial_state=tuple(initial_state),
+        power_level_content_override=optional("power_level_content_override", dict),
+    )
