@@ -14,10 +14,14 @@ authorising user's server did), and whether auth events were rejected.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, TypeAlias
+from typing import Any
 
-from ruma_tx.matrix.events import JsonDict
-from ruma_tx.matrix.identifiers import InvalidIdentifier, is_valid_user_id, parse_room_id, parse_user_id
+from ruma_tx.matrix.identifiers import (
+    InvalidIdentifier,
+    is_valid_user_id,
+    parse_room_id,
+    parse_user_id,
+)
 from ruma_tx.matrix.power_levels import (
     CREATE,
     POWER_LEVELS,
@@ -30,8 +34,7 @@ from ruma_tx.matrix.power_levels import (
     user_power_level,
 )
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
-
-StateMap: TypeAlias = Mapping[tuple[str, str], JsonDict]
+from ruma_tx.matrix.types import JsonDict, StateMap
 
 MEMBER = "m.room.member"
 JOIN_RULES = ("m.room.join_rules", "")
@@ -90,23 +93,6 @@ def join_rule_of(state: StateMap) -> str:
         return "invite"
     rule = event_content(event).get("join_rule")
     return rule if isinstance(rule, str) else "invite"
-
-
-def redacted_event_id(event: JsonDict, room_version: RoomVersion | str) -> str | None:
-    """
-    The event an C{m.room.redaction} event redacts.
-
-    @param event: The redaction event.
-    @param room_version: The room version.
-    @return: C{content.redacts} from room version 11 on, the top-level
-        C{redacts} before; L{None} if it is missing or not a string.
-    """
-    version = as_room_version(room_version)
-    if version.updated_redaction_rules:
-        redacts = event_content(event).get("redacts")
-    else:
-        redacts = event.get("redacts")
-    return redacts if isinstance(redacts, str) else None
 
 
 # ---------------------------------------------------------------------------
@@ -591,49 +577,3 @@ def _ge(value: object, level: int | float) -> bool:
     if type(value) is int:
         return value >= level
     return level != float("inf")
-
-
-# ---------------------------------------------------------------------------
-# Handling redactions
-
-
-def check_redaction(
-    redaction: JsonDict,
-    original: JsonDict,
-    state: StateMap,
-    room_version: RoomVersion | str,
-    *,
-    same_sender_only: bool = True,
-) -> None:
-    """
-    Whether a redaction may be applied to the event it redacts (spec "Handling
-    redactions"; the auth rules themselves treat C{m.room.redaction} like any
-    other event, so call L{check_event_auth} too).
-
-    The spec applies a redaction if the redacter's level is at least the
-    I{redact level}, or if the redacter's server is the original sender's.
-    That second condition trusts the sending server to have checked its own
-    user; for a local client, Synapse requires the redacter to be the
-    original sender, which is what C{same_sender_only} (the default) does.
-    Like Synapse, the create event can never be redacted.
-
-    @param redaction: The C{m.room.redaction} event.
-    @param original: The event it redacts.
-    @param state: The room state before the redaction.
-    @param room_version: The room version.
-    @param same_sender_only: Require the same sender (local clients) rather
-        than the same server (events received over federation).
-    @raise AuthError: If the redaction may not be applied.
-    """
-    version = as_room_version(room_version)
-    if original.get("type") == CREATE[0]:
-        raise AuthError("The create event cannot be redacted")
-    sender = redaction.get("sender")
-    if user_power_level(sender, state, version) >= power_level_for("redact", state):  # type: ignore[arg-type]
-        return
-    if same_sender_only:
-        if sender == original.get("sender"):
-            return
-    elif _domain(sender) is not None and _domain(sender) == _domain(original.get("sender")):
-        return
-    raise AuthError("You don't have permission to redact other users' events")

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 
 from ruma_tx.matrix.errors import invalid_param
-from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_room_alias
+from ruma_tx.matrix.types import JsonDict
 
 
 def encode_token(forwards: bool, joined: int, room_id: str) -> str:

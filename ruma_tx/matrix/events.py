@@ -20,10 +20,8 @@ JSON comes from C{canonicaljson} and signatures from C{signedjson}.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass
-from typing import Any, TypeAlias
 
 from canonicaljson import encode_canonical_json
 from signedjson.sign import sign_json
@@ -31,37 +29,12 @@ from signedjson.types import SigningKey
 from unpaddedbase64 import encode_base64
 
 from ruma_tx.matrix.errors import BadRequest
-from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
-
-#: A JSON object as decoded by C{json}: events, contents, request bodies.
-JsonDict: TypeAlias = dict[str, Any]
-
-# Top-level keys the redaction algorithm keeps, v10 (unchanged since v9).
-_KEPT_KEYS_V10 = frozenset({
-    "event_id", "type", "room_id", "sender", "state_key", "content", "hashes",
-    "signatures", "depth", "prev_events", "prev_state", "auth_events", "origin",
-    "origin_server_ts", "membership",
-})
-# v11 (and v12): C{origin}, C{membership} and C{prev_state} are no longer kept.
-_KEPT_KEYS_V11 = _KEPT_KEYS_V10 - {"origin", "membership", "prev_state"}
-
-_POWER_LEVELS_KEYS_V10 = ("ban", "events", "events_default", "kick", "redact",
-                          "state_default", "users", "users_default")
-
+from ruma_tx.matrix.redaction import redact
+from ruma_tx.matrix.room_versions import RoomVersion, as_room_version
+from ruma_tx.matrix.types import JsonDict
 
 #: Canonical JSON's integer range (spec appendix).
 _MAX_INT = 2**53 - 1
-
-
-def _room_version(room_version: RoomVersion | str) -> RoomVersion:
-    """
-    Accept a L{RoomVersion} or its identifier.
-
-    @raise KeyError: For an unsupported version string.
-    """
-    if isinstance(room_version, RoomVersion):
-        return room_version
-    return ROOM_VERSIONS[room_version]
 
 
 def _sha256_base64(obj: JsonDict, *, urlsafe: bool) -> str:
@@ -86,71 +59,6 @@ def content_hash(pdu: JsonDict) -> str:
     stripped = {k: v for k, v in pdu.items()
                 if k not in ("unsigned", "signatures", "hashes")}
     return _sha256_base64(stripped, urlsafe=False)
-
-
-def _redacted_content(event_type: object, content: JsonDict,
-                      version: RoomVersion) -> JsonDict:
-    """
-    The part of C{content} the redaction algorithm keeps for C{event_type}.
-    """
-    updated = version.updated_redaction_rules
-    keep: tuple[str, ...] = ()
-    if event_type == "m.room.member":
-        keep = ("membership", "join_authorised_via_users_server")
-    elif event_type == "m.room.create":
-        if updated:
-            return copy.deepcopy(content)
-        keep = ("creator",)
-    elif event_type == "m.room.join_rules":
-        keep = ("join_rule", "allow")
-    elif event_type == "m.room.power_levels":
-        keep = _POWER_LEVELS_KEYS_V10 + (("invite",) if updated else ())
-    elif event_type == "m.room.history_visibility":
-        keep = ("history_visibility",)
-    elif event_type == "m.room.redaction" and updated:
-        keep = ("redacts",)
-
-    kept: JsonDict = {k: copy.deepcopy(content[k]) for k in keep if k in content}
-    if event_type == "m.room.member" and updated:
-        # v11: "allows the signed key of the third_party_invite key". Like
-        # Synapse, an object-valued third_party_invite survives (possibly
-        # empty) holding only its signed key; this shapes the reference hash,
-        # so it must match other implementations exactly.
-        third_party_invite = content.get("third_party_invite")
-        if isinstance(third_party_invite, dict):
-            kept["third_party_invite"] = {}
-            if "signed" in third_party_invite:
-                kept["third_party_invite"]["signed"] = copy.deepcopy(
-                    third_party_invite["signed"])
-    return kept
-
-
-def redact(pdu: JsonDict, room_version: RoomVersion | str) -> JsonDict:
-    """
-    Apply the redaction algorithm of a room version to an event.
-
-    Top-level keys outside the version's list are dropped: in v10 the list
-    still has C{origin}, C{membership} and C{prev_state}; v11 and v12 drop
-    them. C{unsigned} is not in either list, so it is dropped too. Content
-    keeps only the keys allowed for the event type (v10: member
-    C{membership}/C{join_authorised_via_users_server}, create C{creator},
-    join_rules C{join_rule}/C{allow}, power_levels without C{invite},
-    history_visibility; v11+ adds power_levels C{invite}, the whole create
-    content, redaction C{redacts} and member C{third_party_invite.signed}).
-    v12 redacts exactly like v11.
-
-    @param pdu: The event in federation format (not modified).
-    @param room_version: A L{RoomVersion} or its identifier.
-    @return: A new, independent dict.
-    """
-    version = _room_version(room_version)
-    kept_keys = _KEPT_KEYS_V11 if version.updated_redaction_rules else _KEPT_KEYS_V10
-    redacted = {k: copy.deepcopy(v) for k, v in pdu.items()
-                if k in kept_keys and k != "content"}
-    content = pdu.get("content")
-    redacted["content"] = _redacted_content(
-        pdu.get("type"), content if isinstance(content, dict) else {}, version)
-    return redacted
 
 
 def reference_hash(pdu: JsonDict, room_version: RoomVersion | str) -> str:
@@ -244,7 +152,7 @@ def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
     @raise ValueError: If C{room_id} is C{None} where a room ID is needed, or
         given for a create event that must not have one.
     """
-    version = _room_version(room_version)
+    version = as_room_version(room_version)
     content = dict(content)
     is_id_defining_create = (version.room_id_from_create_event
                              and event_type == "m.room.create"

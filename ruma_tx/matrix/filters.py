@@ -27,9 +27,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, overload
 
-from ruma_tx.matrix.events import JsonDict
 from ruma_tx.matrix.identifiers import is_valid_room_id, is_valid_user_id
 from ruma_tx.matrix.property_paths import split_property_path
+from ruma_tx.matrix.types import JsonDict
 
 #: Synapse's default number of timeline events per room in /sync.
 DEFAULT_TIMELINE_LIMIT = 10

@@ -9,12 +9,10 @@ L{RoomVersion} or as its identifier string.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, TypeAlias
+from typing import Iterable
 
-from ruma_tx.matrix.events import JsonDict
-from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
-
-StateMap: TypeAlias = Mapping[tuple[str, str], JsonDict]
+from ruma_tx.matrix.room_versions import RoomVersion, as_room_version
+from ruma_tx.matrix.types import JsonDict, StateMap
 
 CREATE = ("m.room.create", "")
 POWER_LEVELS = ("m.room.power_levels", "")
@@ -38,20 +36,6 @@ NOTIFICATION_DEFAULTS: dict[str, int] = {"room": 50}
 #: The canonical JSON integer range, which power levels must respect.
 MIN_LEVEL = -(2**53) + 1
 MAX_LEVEL = 2**53 - 1
-
-
-def as_room_version(room_version: RoomVersion | str) -> RoomVersion:
-    """
-    @param room_version: A L{RoomVersion} or a supported version identifier.
-    @return: The L{RoomVersion}.
-    @raise ValueError: If the identifier is not a supported version.
-    """
-    if isinstance(room_version, RoomVersion):
-        return room_version
-    try:
-        return ROOM_VERSIONS[room_version]
-    except (KeyError, TypeError):
-        raise ValueError(f"Unsupported room version {room_version!r}") from None
 
 
 def is_level(value: object) -> bool:

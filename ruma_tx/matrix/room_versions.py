@@ -41,3 +41,17 @@ V12 = RoomVersion("12", updated_redaction_rules=True, implicit_room_creator=True
 
 ROOM_VERSIONS: dict[str, RoomVersion] = {v.identifier: v for v in (V10, V11, V12)}
 DEFAULT_ROOM_VERSION = V12
+
+
+def as_room_version(room_version: RoomVersion | str) -> RoomVersion:
+    """
+    @param room_version: A L{RoomVersion} or a supported version identifier.
+    @return: The L{RoomVersion}.
+    @raise ValueError: If the identifier is not a supported version.
+    """
+    if isinstance(room_version, RoomVersion):
+        return room_version
+    try:
+        return ROOM_VERSIONS[room_version]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unsupported room version {room_version!r}") from None

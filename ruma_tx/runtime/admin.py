@@ -35,6 +35,7 @@ from ruma_tx.matrix.identifiers import (
     validate_localpart,
 )
 from ruma_tx.runtime.config import Config, ConfigError, generate_config, load_config
+from ruma_tx.runtime.secrets import create_secrets
 
 PROG = "ruma-admin"
 #: Seconds to wait for the database to accept a connection.
@@ -96,7 +97,8 @@ async def _with_database(reactor, config: Config, work: Callable) -> object:
     cluster = None
     dsn = config.database.dsn or running_embedded_dsn(config)
     if dsn is None:
-        from ruma_tx.runtime.embedded import EmbeddedClusterError, EmbeddedPostgres
+        from ruma_tx.runtime.embedded import EmbeddedPostgres
+        from ruma_tx.runtime.postgres_tools import EmbeddedClusterError
 
         cluster = EmbeddedPostgres(config.data_dir, reactor)
         try:
@@ -148,8 +150,15 @@ def _now_ms(reactor) -> int:
 
 
 def cmd_generate_config(args) -> None:
-    generate_config(Path(args.output), args.server_name, data_dir=args.data_dir, port=args.port)
-    config = load_config(args.output)
+    """Write a config, then create the secrets it names (removing the config if that fails)."""
+    path = Path(args.output)
+    generate_config(path, args.server_name, data_dir=args.data_dir, port=args.port)
+    config = load_config(path)
+    try:
+        create_secrets(config)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     print(f"wrote {config.path}")
     print(f"secret key: {config.macaroon_key_path}")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 import tomllib
 import types
 import typing
@@ -237,38 +236,6 @@ def _convert(hint, value, path: Path, key: str):
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
-def read_or_create_secret(path: Path, nbytes: int = 32) -> bytes:
-    """
-    Return the secret stored at C{path}, generating it (mode 0600) if absent.
-
-    @raise ConfigError: if it cannot be read or created, or is too short.
-    """
-    path = Path(path)
-    for _ in range(2):
-        try:
-            data = path.read_bytes().strip()
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read the secret key: {e.strerror}") from None
-        else:
-            if len(data) < 32:
-                raise ConfigError(f"{path}: secret key too short")
-            return data
-        data = secrets.token_hex(nbytes).encode("ascii")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            continue  # created meanwhile by another process: read theirs
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot create the secret key: {e.strerror}") from None
-        with os.fdopen(fd, "wb") as f:
-            f.write(data + b"\n")
-        return data
-    raise ConfigError(f"{path}: cannot read the secret key")  # pragma: no cover
-
-
 CONFIG_TEMPLATE = """\
 # ruma_tx configuration (TOML). Unknown keys stop the server at start.
 
@@ -337,10 +304,8 @@ def _toml_string_body(value: str) -> str:
 
 def generate_config(path: Path, server_name: str, data_dir: str = "var", port: int = 8008) -> None:
     """
-    Write a complete, commented config to C{path} and create its secret key.
-
-    Nothing is left behind when it fails: the config file is removed again
-    if the secret key cannot be created.
+    Write a complete, commented config to C{path}; it is removed again if
+    it does not load (nothing half-made is left behind).
 
     @raise ConfigError: if C{path} exists, or the server name, data_dir or
         port is invalid, or a file cannot be written.
@@ -365,8 +330,7 @@ def generate_config(path: Path, server_name: str, data_dir: str = "var", port: i
     except OSError as e:
         raise ConfigError(f"{path}: cannot write: {e.strerror}") from None
     try:
-        config = load_config(path)
-        read_or_create_secret(config.macaroon_key_path)
+        load_config(path)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

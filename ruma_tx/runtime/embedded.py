@@ -15,25 +15,37 @@ pool.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import pathlib
 import pwd
-import re
 import shutil
-import stat
 import tempfile
-from collections import deque
 from typing import Any, Callable, TypeVar
 
 import psycopg2
 import psycopg2.errors
-from psycopg2 import sql
-from twisted.internet import defer, error, protocol, threads
+from twisted.internet import defer, error, threads
 from twisted.internet.task import deferLater
 
 from ruma_tx.logs import logger
+from ruma_tx.runtime.postgres_tools import (
+    DSN_HINT,
+    STDERR_TAIL,
+    CollectingProtocol,
+    EmbeddedClusterError,
+    PostmasterProtocol,
+    child_env,
+    dsn_value,
+    ensure_database,
+    first_unsearchable,
+    is_postgres_process,
+    pg_binaries,
+    pid_alive,
+    probe,
+    socket_dir_setting,
+    tail_of,
+)
 
 log = logger(__name__)
 T = TypeVar("T")
@@ -50,238 +62,14 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 QUIT_TIMEOUT = 10.0
 _POLL_INTERVAL = 0.1
-_STDERR_TAIL = 40
-
-_DSN_HINT = (
-    "or set [database] dsn in the configuration to use a PostgreSQL server "
-    "of your own"
-)
-
-
-class EmbeddedClusterError(Exception):
-    """
-    The private PostgreSQL cluster cannot be created, started or stopped.
-    The message says what to do (e.g. configure C{[database] dsn}).
-    """
 
 
 # --------------------------------------------------------------------------
 # Finding the PostgreSQL programs
 
 
-def _version_key(path: str) -> tuple[int, ...]:
-    """/usr/lib/postgresql/<version>/bin/<name> -> numeric version tuple."""
-    version = pathlib.Path(path).parent.parent.name
-    return tuple(int(part) for part in re.findall(r"\d+", version)) or (0,)
-
-
-def find_pg_binary(name: str) -> str:
-    """
-    Find a PostgreSQL program: C{shutil.which(name)} first, else the newest
-    C{/usr/lib/postgresql/*/bin/<name>}.
-
-    @raise EmbeddedClusterError: if there is none.
-    """
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = [
-        path
-        for path in glob.glob(f"/usr/lib/postgresql/*/bin/{glob.escape(name)}")
-        if os.path.isfile(path) and os.access(path, os.X_OK)
-    ]
-    if not candidates:
-        raise EmbeddedClusterError(
-            f"cannot find the PostgreSQL program {name!r} (not on PATH nor in "
-            f"/usr/lib/postgresql/*/bin): install the PostgreSQL server "
-            f"(e.g. apt-get install postgresql) {_DSN_HINT}"
-        )
-    return max(candidates, key=_version_key)
-
-
-def _pg_binaries(cluster_dir: pathlib.Path) -> tuple[str, str]:
-    """
-    C{(initdb, postgres)} from the same installation; for an existing
-    cluster, prefer the installation of the cluster's own major version.
-    """
-    try:
-        major = (cluster_dir / "PG_VERSION").read_text().strip()
-    except OSError:
-        major = ""
-    if re.fullmatch(r"\d+(\.\d+)?", major):
-        bindir = pathlib.Path("/usr/lib/postgresql") / major / "bin"
-        if os.access(bindir / "postgres", os.X_OK):
-            return str(bindir / "initdb"), str(bindir / "postgres")
-    postgres = find_pg_binary("postgres")
-    sibling = pathlib.Path(os.path.realpath(postgres)).parent / "initdb"
-    if os.access(sibling, os.X_OK):
-        return str(sibling), postgres
-    return find_pg_binary("initdb"), postgres
-
-
 # --------------------------------------------------------------------------
 # Small helpers
-
-
-def _dsn_value(value: str) -> str:
-    """Quote one libpq keyword/value connection-string value if needed."""
-    if value and not re.search(r"[\s'\\]", value):
-        return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _socket_dir_setting(path: str) -> str:
-    """A value for unix_socket_directories (a comma-separated list)."""
-    if re.search(r"[\s,]", path):
-        return '"' + path + '"'
-    return path
-
-
-def _child_env() -> dict[str, str]:
-    """Our environment without libpq/PostgreSQL variables (PGPORT, ...)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    return env
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _is_postgres_process(pid: int) -> bool:
-    """
-    Whether C{pid} is a PostgreSQL server process (and not an unrelated
-    process that reused the pid of a crashed postmaster). Where /proc cannot
-    tell, assume it is.
-    """
-    try:
-        comm = pathlib.Path(f"/proc/{pid}/comm").read_text().strip()
-    except FileNotFoundError:
-        return _pid_alive(pid) and not os.path.isdir("/proc/self")
-    except OSError:
-        return True
-    return comm.startswith("postgres") or comm.startswith("postmaster")
-
-
-def _tail(lines) -> str:
-    text = "\n".join(f"  {line}" for line in lines)
-    return text or "  (no output)"
-
-
-class _CollectingProtocol(protocol.ProcessProtocol):
-    """Collects a short-lived child's output and tells how it exited."""
-
-    def __init__(self) -> None:
-        self.output: list[bytes] = []
-        self.result: tuple[int | None, int | None] | None = None
-        self._waiters: list[defer.Deferred] = []
-
-    def connectionMade(self) -> None:
-        self.transport.closeStdin()
-
-    def outReceived(self, data: bytes) -> None:
-        self.output.append(data)
-
-    def errReceived(self, data: bytes) -> None:
-        self.output.append(data)
-
-    def processEnded(self, reason) -> None:
-        value = reason.value
-        self.result = (getattr(value, "exitCode", None), getattr(value, "signal", None))
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.callback(self.result)
-
-    def wait(self) -> defer.Deferred:
-        """A new Deferred firing C{(exit code, signal)} once the child exited."""
-        if self.result is not None:
-            return defer.succeed(self.result)
-        waiter: defer.Deferred = defer.Deferred()
-        self._waiters.append(waiter)
-        return waiter
-
-    def lines(self) -> list[str]:
-        text = b"".join(self.output).decode("utf-8", "replace")
-        return [line.rstrip() for line in text.splitlines() if line.strip()]
-
-
-class _PostmasterProtocol(protocol.ProcessProtocol):
-    """
-    The postmaster's process protocol: logs its output, keeps the last lines
-    for error messages and tells when it exits.
-    """
-
-    def __init__(self) -> None:
-        self.lines: deque[str] = deque(maxlen=_STDERR_TAIL)
-        self.ended = False
-        #: set by L{EmbeddedPostgres.stop}: an exit is then expected.
-        self.stopping = False
-        self.reason: BaseException | None = None
-        self._buffer = b""
-        self._waiters: list[defer.Deferred] = []
-
-    def connectionMade(self) -> None:
-        self.transport.closeStdin()
-
-    def outReceived(self, data: bytes) -> None:
-        self._feed(data)
-
-    def errReceived(self, data: bytes) -> None:
-        self._feed(data)
-
-    def _feed(self, data: bytes) -> None:
-        self._buffer += data
-        *complete, self._buffer = self._buffer.split(b"\n")
-        for raw in complete:
-            self._line(raw)
-
-    def _line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").rstrip()
-        if not text:
-            return
-        self.lines.append(text)
-        if re.search(r"\b(ERROR|FATAL|PANIC|WARNING):", text):
-            log.warn("postgres: {line}", line=text)
-        else:
-            log.info("postgres: {line}", line=text)
-
-    def processEnded(self, reason) -> None:
-        if self._buffer:
-            self._line(self._buffer)
-            self._buffer = b""
-        self.ended = True
-        self.reason = reason.value
-        if not self.stopping:
-            log.error(
-                "the embedded PostgreSQL exited unexpectedly ({how})",
-                how=self.describe_exit(),
-            )
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
-
-    def wait(self) -> defer.Deferred:
-        """A new Deferred that fires when the process has exited."""
-        waiter: defer.Deferred = defer.Deferred()
-        if self.ended:
-            waiter.callback(None)
-        else:
-            self._waiters.append(waiter)
-        return waiter
-
-    def describe_exit(self) -> str:
-        value = self.reason
-        code = getattr(value, "exitCode", None)
-        signal = getattr(value, "signal", None)
-        if signal:
-            return f"killed by signal {signal}"
-        return f"exit code {code}"
 
 
 # --------------------------------------------------------------------------
@@ -304,7 +92,7 @@ class EmbeddedPostgres:
         self._temp_socket_dir = False
         self._uid: int | None = None
         self._gid: int | None = None
-        self._protocol: _PostmasterProtocol | None = None
+        self._protocol: PostmasterProtocol | None = None
         self._transport = None
         self._trigger = None
         self._starting = False
@@ -354,7 +142,7 @@ class EmbeddedPostgres:
     async def _start(self) -> str:
         self._resolve_user()
         self._prepare_cluster_dir()
-        initdb, postgres = _pg_binaries(self.cluster_dir)
+        initdb, postgres = pg_binaries(self.cluster_dir)
         if not (self.cluster_dir / "PG_VERSION").exists():
             await self._initdb(initdb)
         self._prepare_socket_dir()
@@ -364,7 +152,7 @@ class EmbeddedPostgres:
             try:
                 await self._wait_ready()
                 await self._in_thread(
-                    _ensure_database, self._dsn_for("postgres"), self.dbname
+                    ensure_database, self._dsn_for("postgres"), self.dbname
                 )
             except BaseException:
                 await self.stop()
@@ -394,12 +182,12 @@ class EmbeddedPostgres:
                 f"the daemon runs as root, and PostgreSQL refuses to run as "
                 f"root, but there is no {CLUSTER_OS_USER!r} user to run the "
                 f"embedded cluster as: install the PostgreSQL server package, "
-                f"run the daemon as an unprivileged user, {_DSN_HINT}"
+                f"run the daemon as an unprivileged user, {DSN_HINT}"
             ) from None
         if pw.pw_uid == 0:
             raise EmbeddedClusterError(
                 f"the {CLUSTER_OS_USER!r} user has uid 0; PostgreSQL refuses to "
-                f"run as root: fix that user {_DSN_HINT}"
+                f"run as root: fix that user {DSN_HINT}"
             )
         self._uid, self._gid = pw.pw_uid, pw.pw_gid
         try:
@@ -409,7 +197,7 @@ class EmbeddedPostgres:
                 f"cannot create data_dir {self.data_dir}: {e}"
             ) from None
         groups = set(os.getgrouplist(pw.pw_name, pw.pw_gid))
-        blocked = _first_unsearchable(self.data_dir, pw.pw_uid, groups)
+        blocked = first_unsearchable(self.data_dir, pw.pw_uid, groups)
         if blocked is not None:
             self.cluster_dir = self._relocate(pw, groups, blocked)
 
@@ -426,9 +214,9 @@ class EmbeddedPostgres:
             f"(PostgreSQL refuses to run as root), who cannot reach "
             f"{self.cluster_dir}: {blocked} is not searchable by that user, "
             f"nor is its home {home}. Move data_dir somewhere the "
-            f"{CLUSTER_OS_USER!r} user can reach (e.g. under /var/lib), {_DSN_HINT}"
+            f"{CLUSTER_OS_USER!r} user can reach (e.g. under /var/lib), {DSN_HINT}"
         )
-        if not home.is_dir() or _first_unsearchable(home, pw.pw_uid, groups) is not None:
+        if not home.is_dir() or first_unsearchable(home, pw.pw_uid, groups) is not None:
             raise unreachable
         base = home / "ruma_tx"
         base.mkdir(mode=0o700, exist_ok=True)
@@ -438,7 +226,7 @@ class EmbeddedPostgres:
         link = self.data_dir / "postgres"
         if link.is_symlink():
             if pathlib.Path(os.readlink(link)) != target:
-                raise EmbeddedClusterError(f"{link} links elsewhere than {target}, {_DSN_HINT}")
+                raise EmbeddedClusterError(f"{link} links elsewhere than {target}, {DSN_HINT}")
         elif link.exists():
             raise unreachable
         else:
@@ -474,7 +262,7 @@ class EmbeddedPostgres:
             raise EmbeddedClusterError(
                 f"{cluster} holds no PostgreSQL cluster (no PG_VERSION) but "
                 f"is not an empty directory: move its contents away so that a new "
-                f"cluster can be created there, {_DSN_HINT}"
+                f"cluster can be created there, {DSN_HINT}"
             )
         if self._uid is not None:
             st = cluster.stat()
@@ -482,7 +270,7 @@ class EmbeddedPostgres:
                 raise EmbeddedClusterError(
                     f"the cluster in {cluster} is owned by uid {st.st_uid}, "
                     f"but runs as the {CLUSTER_OS_USER!r} user: "
-                    f"chown -R {CLUSTER_OS_USER}: {cluster}, {_DSN_HINT}"
+                    f"chown -R {CLUSTER_OS_USER}: {cluster}, {DSN_HINT}"
                 )
         os.chmod(cluster, 0o700)
 
@@ -502,7 +290,7 @@ class EmbeddedPostgres:
             initdb, "-D", str(building), "-U", DB_ROLE, "-E", "UTF8",
             "--locale=C", "--auth-local=trust", "--auth-host=reject",
         ]
-        proto = _CollectingProtocol()
+        proto = CollectingProtocol()
         try:
             transport = self._spawn_process(proto, argv)
             try:
@@ -519,8 +307,8 @@ class EmbeddedPostgres:
                 how = f"signal {signal}" if signal else f"exit code {code}"
                 raise EmbeddedClusterError(
                     f"initdb failed ({how}) for {self.cluster_dir}:\n"
-                    f"{_tail(proto.lines()[-_STDERR_TAIL:])}\n"
-                    f"Fix the cause, {_DSN_HINT}"
+                    f"{tail_of(proto.lines()[-STDERR_TAIL:])}\n"
+                    f"Fix the cause, {DSN_HINT}"
                 )
             os.rename(building, self.cluster_dir)
         finally:
@@ -549,8 +337,8 @@ class EmbeddedPostgres:
                 pid = int(first[0].strip())
             except (IndexError, ValueError):
                 pid = None
-            if pid is not None and pid > 0 and _pid_alive(pid):
-                if _is_postgres_process(pid):
+            if pid is not None and pid > 0 and pid_alive(pid):
+                if is_postgres_process(pid):
                     raise EmbeddedClusterError(
                         f"a PostgreSQL server (pid {pid}) is already running on "
                         f"{self.cluster_dir} (another ruma_tx daemon using the "
@@ -576,7 +364,7 @@ class EmbeddedPostgres:
         argv = [
             postgres, "-D", str(self.cluster_dir), "-p", str(PORT),
             "-c", "listen_addresses=",
-            "-k", _socket_dir_setting(str(self.socket_dir)),
+            "-k", socket_dir_setting(str(self.socket_dir)),
             "-c", "unix_socket_permissions=0700",
         ]
         setpriv = shutil.which("setpriv")
@@ -584,7 +372,7 @@ class EmbeddedPostgres:
             # If the daemon dies without stopping us (SIGKILL), the kernel
             # sends the postmaster SIGINT: a fast shutdown, never an orphan.
             argv = [setpriv, "--pdeathsig", "INT", "--"] + argv
-        proto = _PostmasterProtocol()
+        proto = PostmasterProtocol()
         self._protocol = proto
         self._transport = self._spawn_process(proto, argv, path=self.cluster_dir)
         self.pid = self._transport.pid
@@ -592,7 +380,7 @@ class EmbeddedPostgres:
     def _spawn_process(self, proto, argv: list[str], path=None):
         try:
             return self.reactor.spawnProcess(
-                proto, argv[0], argv, env=_child_env(),
+                proto, argv[0], argv, env=child_env(),
                 path=str(path or self.data_dir), uid=self._uid, gid=self._gid,
             )
         except OSError as e:
@@ -609,11 +397,11 @@ class EmbeddedPostgres:
                 raise EmbeddedClusterError(
                     f"the embedded PostgreSQL exited during start-up "
                     f"({proto.describe_exit()}); its last messages:\n"
-                    f"{_tail(proto.lines)}\nFix the cause, {_DSN_HINT}"
+                    f"{tail_of(proto.lines)}\nFix the cause, {DSN_HINT}"
                 )
             if socket_path.exists():
                 try:
-                    await self._in_thread(_probe, admin_dsn)
+                    await self._in_thread(probe, admin_dsn)
                     return
                 except psycopg2.OperationalError as e:
                     last_error = e
@@ -622,7 +410,7 @@ class EmbeddedPostgres:
                 raise EmbeddedClusterError(
                     f"the embedded PostgreSQL did not accept connections "
                     f"within {START_TIMEOUT:.0f} s ({detail}); its last "
-                    f"messages:\n{_tail(proto.lines)}"
+                    f"messages:\n{tail_of(proto.lines)}"
                 )
             await deferLater(self.reactor, _POLL_INTERVAL, lambda: None)
 
@@ -636,7 +424,7 @@ class EmbeddedPostgres:
         except (error.ProcessExitedAlready, ProcessLookupError):
             pass
 
-    async def _wait_exit(self, proto: _PostmasterProtocol, timeout: float) -> bool:
+    async def _wait_exit(self, proto: PostmasterProtocol, timeout: float) -> bool:
         waiter = proto.wait()
         waiter.addTimeout(timeout, self.reactor)
         try:
@@ -665,9 +453,9 @@ class EmbeddedPostgres:
 
     def _dsn_for(self, dbname: str) -> str:
         return " ".join([
-            f"host={_dsn_value(str(self.socket_dir))}",
+            f"host={dsn_value(str(self.socket_dir))}",
             f"port={PORT}",
-            f"dbname={_dsn_value(dbname)}",
+            f"dbname={dsn_value(dbname)}",
             f"user={DB_ROLE}",
         ])
 
@@ -677,58 +465,3 @@ class EmbeddedPostgres:
         )
 
 
-def _first_unsearchable(
-    directory: pathlib.Path, uid: int, groups: set[int]
-) -> pathlib.Path | None:
-    """
-    The first directory on the way to C{directory} (itself included) that
-    the user C{uid} with C{groups} cannot search, judged by owner, group and
-    mode bits (as the kernel does, ignoring ACLs); None if all can be.
-    """
-    paths = {pathlib.Path(os.path.abspath(directory))}
-    paths.add(pathlib.Path(os.path.realpath(directory)))
-    todo: list[pathlib.Path] = []
-    for path in paths:
-        todo.extend(reversed([path, *path.parents]))
-    seen: set[pathlib.Path] = set()
-    for path in todo:
-        if path in seen:
-            continue
-        seen.add(path)
-        try:
-            st = os.stat(path)
-        except OSError:
-            return path
-        if st.st_uid == uid:
-            ok = st.st_mode & stat.S_IXUSR
-        elif st.st_gid in groups:
-            ok = st.st_mode & stat.S_IXGRP
-        else:
-            ok = st.st_mode & stat.S_IXOTH
-        if not ok:
-            return path
-    return None
-
-
-def _probe(dsn: str) -> None:
-    """Connect once (in a thread); raises OperationalError if not ready."""
-    conn = psycopg2.connect(dsn, connect_timeout=5)
-    conn.close()
-
-
-def _ensure_database(admin_dsn: str, dbname: str) -> None:
-    """CREATE DATABASE dbname unless it exists (in a thread)."""
-    conn = psycopg2.connect(admin_dsn, connect_timeout=10)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
-            if cur.fetchone() is None:
-                try:
-                    cur.execute(
-                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
-                    )
-                except psycopg2.errors.DuplicateDatabase:
-                    pass
-    finally:
-        conn.close()

@@ -39,8 +39,8 @@ from ruma_tx.http.sync import SyncApi
 from ruma_tx.http.to_device import ToDeviceApi
 from ruma_tx.logs import logger, set_level
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
-from ruma_tx.matrix.signing import load_or_create_signing_key
-from ruma_tx.runtime.config import ConfigError, load_config, read_or_create_secret
+from ruma_tx.runtime.config import ConfigError, load_config
+from ruma_tx.runtime.secrets import load_or_create_signing_key, read_or_create_secret
 from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.cross_signing import CrossSigning, DeviceLists, KeyQueries

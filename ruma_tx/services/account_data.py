@@ -23,7 +23,7 @@ from ruma_tx.matrix.account_data import (
 from ruma_tx.matrix.errors import (
     not_found,
 )
-from ruma_tx.matrix.events import JsonDict
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.ports.ephemeral import AccountDataStorage
 from ruma_tx.services.ports.events import Events

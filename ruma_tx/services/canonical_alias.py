@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ruma_tx.matrix.directory import added_aliases
 from ruma_tx.matrix.errors import BadRequest
-from ruma_tx.matrix.events import JsonDict
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.ports.directory import DirectoryStorage
 from ruma_tx.services.ports.events import Events
 

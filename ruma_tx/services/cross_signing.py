@@ -41,7 +41,7 @@ from ruma_tx.matrix.errors import (
     forbidden,
     missing_param,
 )
-from ruma_tx.matrix.events import JsonDict
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.ports.accounts import Devices
 from ruma_tx.services.ports.keys import CrossSigningStorage
 from ruma_tx.services.streams import StreamWriter

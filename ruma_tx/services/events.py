@@ -11,12 +11,7 @@ from typing import Awaitable, Callable, Sequence
 from canonicaljson import encode_canonical_json
 from signedjson.types import SigningKey
 
-from ruma_tx.matrix.auth_rules import (
-    AuthError,
-    auth_types_for_event,
-    check_event_auth,
-    check_redaction,
-)
+from ruma_tx.matrix.auth_rules import AuthError, auth_types_for_event, check_event_auth
 from ruma_tx.matrix.errors import TooLarge, forbidden, not_found
 from ruma_tx.matrix.events import (
     StoredEvent,
@@ -24,9 +19,9 @@ from ruma_tx.matrix.events import (
     check_canonical_values,
     client_event,
     pdu_with_id,
-    redact,
     room_id_for_create_event,
 )
+from ruma_tx.matrix.redaction import check_redaction, redact
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck

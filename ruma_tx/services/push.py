@@ -19,12 +19,14 @@ from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import BadRequest, MatrixError, not_found
 from ruma_tx.matrix.events import client_event
 from ruma_tx.matrix.power_levels import CREATE, POWER_LEVELS, user_power_level
-from ruma_tx.matrix.push_rules import (
-    RULE_KINDS,
+from ruma_tx.matrix.push_evaluation import (
     PushContext,
     actions_highlight,
     actions_notify,
     evaluate,
+)
+from ruma_tx.matrix.push_rules import (
+    RULE_KINDS,
     find_rule,
     merge_rules,
     place_rule,

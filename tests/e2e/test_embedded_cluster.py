@@ -12,7 +12,8 @@ import pytest_twisted
 from twisted.internet import reactor
 from txpostgres import txpostgres
 
-from ruma_tx.runtime.embedded import EmbeddedClusterError, EmbeddedPostgres
+from ruma_tx.runtime.embedded import EmbeddedPostgres
+from ruma_tx.runtime.postgres_tools import EmbeddedClusterError
 
 
 def _tmp_root(mode: int = 0o755) -> pathlib.Path:

@@ -10,13 +10,8 @@ import itertools
 
 import pytest
 
-from ruma_tx.matrix.auth_rules import (
-    AuthError,
-    auth_types_for_event,
-    check_event_auth,
-    check_redaction,
-    redacted_event_id,
-)
+from ruma_tx.matrix.auth_rules import AuthError, auth_types_for_event, check_event_auth
+from ruma_tx.matrix.redaction import check_redaction, redacted_event_id
 from ruma_tx.matrix.room_versions import V10, V11, V12
 
 ALICE = "@alice:test"

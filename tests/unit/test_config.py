@@ -12,6 +12,10 @@ from ruma_tx.runtime.config import (
     RateLimitsConfig,
     generate_config,
     load_config,
+)
+from ruma_tx.runtime.secrets import (
+    create_secrets,
+    load_or_create_signing_key,
     read_or_create_secret,
 )
 
@@ -173,22 +177,46 @@ def test_generated_config_sets_every_default(tmp_path):
     assert generated == dataclasses.replace(defaults, path=generated.path)
 
 
-def test_generated_secret_has_mode_0600(tmp_path):
-    """generate_config creates the macaroon secret key, readable by its owner only."""
+def test_generated_secrets_have_mode_0600(tmp_path):
+    """The server's secrets are created readable by their owner only, and the signing key loads."""
     path = tmp_path / "ruma.toml"
     generate_config(path, "example.org")
-    key_path = load_config(path).macaroon_key_path
-    assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
-    assert len(key_path.read_bytes().strip()) >= 32
+    config = load_config(path)
+    create_secrets(config)
+    for key_path in (config.macaroon_key_path, config.signing_key_path):
+        assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
+    assert len(config.macaroon_key_path.read_bytes().strip()) >= 32
+    assert load_or_create_signing_key(config.signing_key_path).alg == "ed25519"
 
 
-def test_existing_secret_not_regenerated(tmp_path):
-    """An existing secret key is kept as it is when a config is generated for its data_dir."""
+def test_existing_secrets_not_regenerated(tmp_path):
+    """Existing secrets are kept as they are when secrets are created for their data_dir."""
     key_path = tmp_path / "var" / "macaroon_secret.key"
     first = read_or_create_secret(key_path)
     generate_config(tmp_path / "ruma.toml", "example.org")
+    config = load_config(tmp_path / "ruma.toml")
+    signing = load_or_create_signing_key(config.signing_key_path)
+    create_secrets(config)
     assert key_path.read_bytes().strip() == first
     assert read_or_create_secret(key_path) == first
+    assert load_or_create_signing_key(config.signing_key_path).version == signing.version
+
+
+def test_secret_file_appears_whole(tmp_path, monkeypatch):
+    """A crash while writing a new secret leaves no file at all (never an empty key)."""
+    key_path = tmp_path / "var" / "macaroon_secret.key"
+    real_fsync = os.fsync
+
+    def crash(fd):
+        raise OSError(5, "simulated crash")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(ConfigError):
+        read_or_create_secret(key_path)
+    assert not key_path.exists()
+    assert list(key_path.parent.iterdir()) == []
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert len(read_or_create_secret(key_path)) >= 32
 
 
 def test_short_secret_refused(tmp_path):

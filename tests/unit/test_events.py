@@ -16,12 +16,14 @@ from ruma_tx.matrix.events import (
     content_hash,
     event_id_for,
     hash_and_sign,
-    redact,
     reference_hash,
     room_id_for_create_event,
 )
+from ruma_tx.matrix.redaction import redact
 from ruma_tx.matrix.room_versions import V10, V11, V12
-from ruma_tx.matrix.signing import key_id, load_or_create_signing_key, verify_key_base64
+from ruma_tx.matrix.signing import key_id, verify_key_base64
+from ruma_tx.runtime.config import ConfigError
+from ruma_tx.runtime.secrets import load_or_create_signing_key
 
 ALL_VERSIONS = [V10, V11, V12]
 UPDATED_VERSIONS = [V11, V12]
@@ -487,9 +489,9 @@ def test_load_or_create_signing_key(tmp_path):
 
 
 def test_load_signing_key_rejects_empty_file(tmp_path):
-    """An existing key file without a key is an error, not silently replaced."""
+    """An existing key file without a key is an error naming the file, not silently replaced."""
     path = tmp_path / "signing.key"
     path.write_text("")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="signing.key"):
         load_or_create_signing_key(path)
     assert path.read_text() == ""

@@ -7,15 +7,17 @@ import pytest
 from ruma_tx.http.errors import status_code
 from ruma_tx.matrix.errors import BadRequest
 from ruma_tx.matrix.property_paths import split_property_path
-from ruma_tx.matrix.push_rules import (
+from ruma_tx.matrix.push_evaluation import (
     PushContext,
-    UserRule,
     actions_highlight,
     actions_notify,
     actions_tweaks,
     evaluate,
-    find_rule,
     glob_match,
+)
+from ruma_tx.matrix.push_rules import (
+    UserRule,
+    find_rule,
     merge_rules,
     place_rule,
     server_default_rules,

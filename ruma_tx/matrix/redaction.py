@@ -1,0 +1,158 @@
+"""
+Redaction (spec: "Redactions", and each room version's redaction
+algorithm): what is left of an event once redacted, which event a
+redaction names, and who may redact what.
+"""
+from __future__ import annotations
+
+import copy
+
+from ruma_tx.matrix.auth_rules import AuthError, _domain
+from ruma_tx.matrix.power_levels import (
+    CREATE,
+    as_room_version,
+    event_content,
+    power_level_for,
+    user_power_level,
+)
+from ruma_tx.matrix.room_versions import RoomVersion
+from ruma_tx.matrix.types import JsonDict, StateMap
+
+# Top-level keys the redaction algorithm keeps, v10 (unchanged since v9).
+_KEPT_KEYS_V10 = frozenset({
+    "event_id", "type", "room_id", "sender", "state_key", "content", "hashes",
+    "signatures", "depth", "prev_events", "prev_state", "auth_events", "origin",
+    "origin_server_ts", "membership",
+})
+
+
+# v11 (and v12): C{origin}, C{membership} and C{prev_state} are no longer kept.
+_KEPT_KEYS_V11 = _KEPT_KEYS_V10 - {"origin", "membership", "prev_state"}
+
+
+_POWER_LEVELS_KEYS_V10 = ("ban", "events", "events_default", "kick", "redact",
+                          "state_default", "users", "users_default")
+
+
+def _redacted_content(event_type: object, content: JsonDict,
+                      version: RoomVersion) -> JsonDict:
+    """
+    The part of C{content} the redaction algorithm keeps for C{event_type}.
+    """
+    updated = version.updated_redaction_rules
+    keep: tuple[str, ...] = ()
+    if event_type == "m.room.member":
+        keep = ("membership", "join_authorised_via_users_server")
+    elif event_type == "m.room.create":
+        if updated:
+            return copy.deepcopy(content)
+        keep = ("creator",)
+    elif event_type == "m.room.join_rules":
+        keep = ("join_rule", "allow")
+    elif event_type == "m.room.power_levels":
+        keep = _POWER_LEVELS_KEYS_V10 + (("invite",) if updated else ())
+    elif event_type == "m.room.history_visibility":
+        keep = ("history_visibility",)
+    elif event_type == "m.room.redaction" and updated:
+        keep = ("redacts",)
+
+    kept: JsonDict = {k: copy.deepcopy(content[k]) for k in keep if k in content}
+    if event_type == "m.room.member" and updated:
+        # v11: "allows the signed key of the third_party_invite key". Like
+        # Synapse, an object-valued third_party_invite survives (possibly
+        # empty) holding only its signed key; this shapes the reference hash,
+        # so it must match other implementations exactly.
+        third_party_invite = content.get("third_party_invite")
+        if isinstance(third_party_invite, dict):
+            kept["third_party_invite"] = {}
+            if "signed" in third_party_invite:
+                kept["third_party_invite"]["signed"] = copy.deepcopy(
+                    third_party_invite["signed"])
+    return kept
+
+
+def redact(pdu: JsonDict, room_version: RoomVersion | str) -> JsonDict:
+    """
+    Apply the redaction algorithm of a room version to an event.
+
+    Top-level keys outside the version's list are dropped: in v10 the list
+    still has C{origin}, C{membership} and C{prev_state}; v11 and v12 drop
+    them. C{unsigned} is not in either list, so it is dropped too. Content
+    keeps only the keys allowed for the event type (v10: member
+    C{membership}/C{join_authorised_via_users_server}, create C{creator},
+    join_rules C{join_rule}/C{allow}, power_levels without C{invite},
+    history_visibility; v11+ adds power_levels C{invite}, the whole create
+    content, redaction C{redacts} and member C{third_party_invite.signed}).
+    v12 redacts exactly like v11.
+
+    @param pdu: The event in federation format (not modified).
+    @param room_version: A L{RoomVersion} or its identifier.
+    @return: A new, independent dict.
+    """
+    version = as_room_version(room_version)
+    kept_keys = _KEPT_KEYS_V11 if version.updated_redaction_rules else _KEPT_KEYS_V10
+    redacted = {k: copy.deepcopy(v) for k, v in pdu.items()
+                if k in kept_keys and k != "content"}
+    content = pdu.get("content")
+    redacted["content"] = _redacted_content(
+        pdu.get("type"), content if isinstance(content, dict) else {}, version)
+    return redacted
+
+
+def redacted_event_id(event: JsonDict, room_version: RoomVersion | str) -> str | None:
+    """
+    The event an C{m.room.redaction} event redacts.
+
+    @param event: The redaction event.
+    @param room_version: The room version.
+    @return: C{content.redacts} from room version 11 on, the top-level
+        C{redacts} before; L{None} if it is missing or not a string.
+    """
+    version = as_room_version(room_version)
+    if version.updated_redaction_rules:
+        redacts = event_content(event).get("redacts")
+    else:
+        redacts = event.get("redacts")
+    return redacts if isinstance(redacts, str) else None
+
+
+def check_redaction(
+    redaction: JsonDict,
+    original: JsonDict,
+    state: StateMap,
+    room_version: RoomVersion | str,
+    *,
+    same_sender_only: bool = True,
+) -> None:
+    """
+    Whether a redaction may be applied to the event it redacts (spec "Handling
+    redactions"; the auth rules themselves treat C{m.room.redaction} like any
+    other event, so call L{check_event_auth} too).
+
+    The spec applies a redaction if the redacter's level is at least the
+    I{redact level}, or if the redacter's server is the original sender's.
+    That second condition trusts the sending server to have checked its own
+    user; for a local client, Synapse requires the redacter to be the
+    original sender, which is what C{same_sender_only} (the default) does.
+    Like Synapse, the create event can never be redacted.
+
+    @param redaction: The C{m.room.redaction} event.
+    @param original: The event it redacts.
+    @param state: The room state before the redaction.
+    @param room_version: The room version.
+    @param same_sender_only: Require the same sender (local clients) rather
+        than the same server (events received over federation).
+    @raise AuthError: If the redaction may not be applied.
+    """
+    version = as_room_version(room_version)
+    if original.get("type") == CREATE[0]:
+        raise AuthError("The create event cannot be redacted")
+    sender = redaction.get("sender")
+    if user_power_level(sender, state, version) >= power_level_for("redact", state):  # type: ignore[arg-type]
+        return
+    if same_sender_only:
+        if sender == original.get("sender"):
+            return
+    elif _domain(sender) is not None and _domain(sender) == _domain(original.get("sender")):
+        return
+    raise AuthError("You don't have permission to redact other users' events")
