@@ -4,8 +4,11 @@ Users"): which types clients may set, and what ignored users means.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 from ruma_tx.matrix.errors import BadRequest, NotAllowed, forbidden, invalid_param
 from ruma_tx.matrix.identifiers import is_valid_room_id
+from ruma_tx.matrix.types import JsonDict
 
 #: Types the server manages: clients may read them but not set them
 #: through the account data API (spec: "Server Behaviour", 405 M_BAD_JSON).
@@ -27,7 +30,7 @@ def check_settable(data_type: str) -> None:
         raise NotAllowed("M_BAD_JSON", f"Cannot set {data_type} through this API.{hint}")
 
 
-def check_tag(tag: str, content: dict) -> None:
+def check_tag(tag: str, content: Mapping[str, object]) -> None:
     """
     @raise MatrixError: 400 M_INVALID_PARAM for a tag name over 255 bytes,
         400 M_BAD_JSON for an C{order} that is not a number.
@@ -39,7 +42,7 @@ def check_tag(tag: str, content: dict) -> None:
         raise BadRequest("M_BAD_JSON", "'order' must be a number")
 
 
-def ignored_users_in(content: dict | None) -> frozenset[str]:
+def ignored_users_in(content: Mapping[str, object] | None) -> frozenset[str]:
     """
     The users an C{m.ignored_user_list} content ignores; a malformed one
     ignores nobody (as Synapse reads it).
@@ -58,7 +61,7 @@ def shown_to_ignorer(sender: str, state_key: str | None, ignored: frozenset[str]
     return state_key is not None or sender not in ignored
 
 
-def account_data_event(data_type: str, content: dict) -> dict:
+def account_data_event(data_type: str, content: JsonDict) -> JsonDict:
     return {"type": data_type, "content": content}
 
 

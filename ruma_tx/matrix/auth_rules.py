@@ -25,7 +25,6 @@ from ruma_tx.matrix.identifiers import (
 from ruma_tx.matrix.power_levels import (
     CREATE,
     POWER_LEVELS,
-    as_room_version,
     creators,
     event_content,
     event_power_level,
@@ -33,7 +32,7 @@ from ruma_tx.matrix.power_levels import (
     power_level_for,
     user_power_level,
 )
-from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
+from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, as_room_version
 from ruma_tx.matrix.types import JsonDict, StateMap
 
 MEMBER = "m.room.member"

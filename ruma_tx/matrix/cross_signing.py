@@ -5,13 +5,16 @@ their signatures.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import verify_signed_json
+from signedjson.types import VerifyKey
 from unpaddedbase64 import decode_base64
 
 from ruma_tx.matrix.errors import MatrixError, bad_json, invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+from ruma_tx.matrix.types import JsonDict
 
 #: The upload fields of /keys/device_signing/upload and the usage each holds.
 KEY_FIELDS = (("master_key", "master"), ("self_signing_key", "self_signing"),
@@ -35,7 +38,7 @@ class CrossSigningKey:
     usage: str
     key_id: str
     public_key: str
-    key_json: dict
+    key_json: JsonDict
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,12 @@ class DeviceSignature:
     signature: str
 
 
-def _strip(key_object: dict) -> dict:
+def _strip(key_object: Mapping[str, Any]) -> JsonDict:
     """What a signature covers: the object without C{signatures} and C{unsigned}."""
     return {k: v for k, v in key_object.items() if k not in ("signatures", "unsigned")}
 
 
-def verify_key_for(key_id: str, public_key: str):
+def verify_key_for(key_id: str, public_key: str) -> VerifyKey:
     """
     The C{signedjson} verify key for C{ed25519:<id>} and its unpadded
     base64 public key.
@@ -76,7 +79,7 @@ def verify_key_for(key_id: str, public_key: str):
     return decode_verify_key_bytes(key_id, decode_base64(public_key))
 
 
-def is_signed_by(key_object: dict, user_id: str, verify_key) -> bool:
+def is_signed_by(key_object: JsonDict, user_id: str, verify_key: VerifyKey) -> bool:
     """Whether C{key_object} carries a valid signature of C{user_id} by C{verify_key}."""
     try:
         verify_signed_json(key_object, user_id, verify_key)
@@ -85,7 +88,7 @@ def is_signed_by(key_object: dict, user_id: str, verify_key) -> bool:
     return True
 
 
-def signatures_by(key_object: dict, user_id: str) -> dict[str, str]:
+def signatures_by(key_object: Mapping[str, Any], user_id: str) -> dict[str, str]:
     """
     C{key_object}'s signatures by C{user_id}: C{{key id: signature}}.
 
@@ -130,19 +133,19 @@ def parse_cross_signing_key(key_object: object, user_id: str, usage: str) -> Cro
     return CrossSigningKey(user_id, usage, key_id, public_key, key_object)
 
 
-def _failure(errcode: str, message: str) -> dict:
+def _failure(errcode: str, message: str) -> JsonDict:
     return {"errcode": errcode, "error": message}
 
 
 class Refused(Exception):
     """One signed object of /keys/signatures/upload is refused."""
 
-    def __init__(self, errcode: str, message: str):
+    def __init__(self, errcode: str, message: str) -> None:
         super().__init__(message)
         self.failure = _failure(errcode, message)
 
 
-def signatures_or_refuse(key_object: dict, user_id: str) -> dict[str, str]:
+def signatures_or_refuse(key_object: Mapping[str, Any], user_id: str) -> dict[str, str]:
     """L{signatures_by}, refusing only this object when they are malformed."""
     try:
         return signatures_by(key_object, user_id)
@@ -150,7 +153,7 @@ def signatures_or_refuse(key_object: dict, user_id: str) -> dict[str, str]:
         raise Refused("M_BAD_JSON", e.message) from None
 
 
-def signature_of(key_object: dict, user_id: str, key_id: str) -> str:
+def signature_of(key_object: Mapping[str, Any], user_id: str, key_id: str) -> str:
     """
     The signature of C{user_id}'s C{key_id} on C{key_object}, checked present.
 
@@ -162,7 +165,7 @@ def signature_of(key_object: dict, user_id: str, key_id: str) -> str:
     return signature
 
 
-def check_same_key(signed: dict, stored: dict) -> None:
+def check_same_key(signed: Mapping[str, Any], stored: Mapping[str, Any]) -> None:
     """
     The spec: "The signed JSON object must match the key previously
     uploaded or retrieved for the given key ID, with the exception of the
@@ -172,7 +175,7 @@ def check_same_key(signed: dict, stored: dict) -> None:
         raise Refused(INVALID_SIGNATURE, "The signed object does not match the stored key")
 
 
-def check_signed(signed: dict, user_id: str, verify_key) -> None:
+def check_signed(signed: JsonDict, user_id: str, verify_key: VerifyKey) -> None:
     if not is_signed_by(signed, user_id, verify_key):
         raise Refused(INVALID_SIGNATURE, "Invalid signature")
 

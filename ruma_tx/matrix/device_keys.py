@@ -4,12 +4,16 @@ uploaded device keys, one-time and fallback keys, and claims.
 """
 from __future__ import annotations
 
+from typing import Any, Mapping, TypeGuard
+
 from canonicaljson import encode_canonical_json
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
+from signedjson.types import VerifyKey
 from unpaddedbase64 import decode_base64
 
 from ruma_tx.matrix.errors import BadRequest, MatrixError, bad_json, invalid_param
+from ruma_tx.matrix.types import JsonDict
 
 ED25519 = "ed25519"
 
@@ -44,17 +48,18 @@ def split_key_name(name: str, field: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _is_str_map(value) -> bool:
+def _is_str_map(value: object) -> TypeGuard[dict[str, str]]:
+    """Whether C{value} is a (JSON) object of strings."""
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
-def _check_signatures_shape(obj: dict, what: str) -> None:
+def _check_signatures_shape(obj: Mapping[str, Any], what: str) -> None:
     signatures = obj.get("signatures")
     if not isinstance(signatures, dict) or not all(_is_str_map(s) for s in signatures.values()):
         raise bad_json(f"{what}: 'signatures' must map user IDs to maps of key IDs to signatures")
 
 
-def device_verify_key(device_keys: dict, device_id: str):
+def device_verify_key(device_keys: Mapping[str, Any], device_id: str) -> VerifyKey:
     """
     The device's ed25519 key, from its C{DeviceKeys}, as a signedjson
     verify key with key id C{ed25519:<device_id>}.
@@ -70,7 +75,7 @@ def device_verify_key(device_keys: dict, device_id: str):
         raise bad_json(f"'ed25519:{device_id}' is not an unpadded base64 ed25519 key") from None
 
 
-def check_device_keys(device_keys: dict, user_id: str, device_id: str):
+def check_device_keys(device_keys: JsonDict, user_id: str, device_id: str) -> VerifyKey:
     """
     Check an uploaded C{DeviceKeys} object: its shape, that it is the
     requester's device's (400 M_BAD_JSON otherwise, as Synapse), that it
@@ -99,13 +104,13 @@ def check_device_keys(device_keys: dict, user_id: str, device_id: str):
     return verify_key
 
 
-def identity_keys(device_keys: dict, device_id: str) -> tuple[str | None, str | None]:
+def identity_keys(device_keys: Mapping[str, Any], device_id: str) -> tuple[str | None, str | None]:
     """The device's ed25519 and curve25519 identity keys in C{device_keys}."""
     keys = device_keys.get("keys") or {}
     return keys.get(f"{ED25519}:{device_id}"), keys.get(f"{CURVE25519}:{device_id}")
 
 
-def check_identity_unchanged(stored: dict, uploaded: dict, device_id: str) -> None:
+def check_identity_unchanged(stored: Mapping[str, Any], uploaded: Mapping[str, Any], device_id: str) -> None:
     """
     A device keeps its identity keys for life: others verified it by them,
     and matrix-sdk-crypto ignores a changed ed25519 key anyway.
@@ -121,7 +126,7 @@ def check_identity_unchanged(stored: dict, uploaded: dict, device_id: str) -> No
         )
 
 
-def _verify(obj: dict, user_id: str, verify_key, what: str) -> None:
+def _verify(obj: JsonDict, user_id: str, verify_key: VerifyKey, what: str) -> None:
     try:
         verify_signed_json(obj, user_id, verify_key)
     except SignatureVerifyException:
@@ -130,7 +135,8 @@ def _verify(obj: dict, user_id: str, verify_key, what: str) -> None:
         ) from None
 
 
-def check_key_object(name: str, value, user_id: str, verify_key, field: str) -> None:
+def check_key_object(name: str, value: object, user_id: str, verify_key: VerifyKey | None,
+                     field: str) -> None:
     """
     Check one uploaded one-time or fallback key: a plain key string (e.g.
     C{curve25519}), or a key object (C{signed_curve25519}) with a C{key}
@@ -154,16 +160,19 @@ def check_key_object(name: str, value, user_id: str, verify_key, field: str) -> 
     _verify(value, user_id, verify_key, f"{field} {name!r}")
 
 
-def same_one_time_key(stored, uploaded) -> bool:
+def same_one_time_key(stored: object, uploaded: object) -> bool:
     """
     Whether an uploaded one-time key repeats the stored one of its id: equal
     apart from the signatures (Synapse's C{_one_time_keys_match}: clients
     that kept the key but not its signature re-sign it on retry).
     """
-    if isinstance(stored, str) or isinstance(uploaded, str):
-        return stored == uploaded
-    strip = lambda key: {k: v for k, v in key.items() if k != "signatures"}  # noqa: E731
-    return strip(stored) == strip(uploaded)
+    if isinstance(stored, dict) and isinstance(uploaded, dict):
+        return _without_signatures(stored) == _without_signatures(uploaded)
+    return stored == uploaded
+
+
+def _without_signatures(key: Mapping[str, Any]) -> JsonDict:
+    return {k: v for k, v in key.items() if k != "signatures"}
 
 
 def one_time_key_counts(counts: dict[str, int]) -> dict[str, int]:
@@ -174,14 +183,14 @@ def one_time_key_counts(counts: dict[str, int]) -> dict[str, int]:
     return result
 
 
-def parse_claims(one_time_keys: dict) -> list[tuple[str, str, str]]:
+def parse_claims(one_time_keys: Mapping[str, object]) -> list[tuple[str, str, str]]:
     """
     The C{(user_id, device_id, algorithm)} wanted by a claim's
     C{one_time_keys} (C{{user_id: {device_id: algorithm}}}).
 
     @raise MatrixError: 400 M_BAD_JSON if it is not of that shape.
     """
-    claims = []
+    claims: list[tuple[str, str, str]] = []
     for user_id, devices in one_time_keys.items():
         if not _is_str_map(devices):
             raise bad_json("one_time_keys must map user IDs to maps of device IDs to algorithms")
@@ -189,7 +198,7 @@ def parse_claims(one_time_keys: dict) -> list[tuple[str, str, str]]:
     return claims
 
 
-def canonical(obj) -> str:
+def canonical(obj: object) -> str:
     return encode_canonical_json(obj).decode("utf-8")
 
 

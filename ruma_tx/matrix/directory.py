@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from ruma_tx.matrix.errors import invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_room_alias
@@ -39,12 +40,12 @@ def decode_token(token: str) -> tuple[bool, int, str]:
     return bool(forwards), joined, room_id
 
 
-def _string(content: dict | None, key: str) -> str | None:
+def _string(content: Mapping[str, Any] | None, key: str) -> str | None:
     value = (content or {}).get(key)
     return value if isinstance(value, str) and value else None
 
 
-def plain_text_topic(content: dict | None) -> str | None:
+def plain_text_topic(content: Mapping[str, Any] | None) -> str | None:
     """
     The plain text of a topic: the C{text/plain} representation in
     C{m.topic} (a representation without mimetype is plain text), else the
@@ -61,10 +62,10 @@ def plain_text_topic(content: dict | None) -> str | None:
     return _string(content, "topic")
 
 
-def directory_entry(room: ListedRoom) -> dict:
+def directory_entry(room: ListedRoom) -> JsonDict:
     """A C{PublishedRoomsChunk}, with the optional fields the room has."""
     state = room.state
-    entry = {
+    entry: JsonDict = {
         "room_id": room.room_id,
         "num_joined_members": room.joined,
         "world_readable":
@@ -104,7 +105,7 @@ class ListedRoom:
 
     room_id: str
     joined: int
-    state: dict
+    state: Mapping[str, JsonDict]
 
 
 @dataclass(frozen=True)

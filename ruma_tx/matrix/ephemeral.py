@@ -5,8 +5,10 @@ Typing notifications and receipts (spec: "Typing Notifications",
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from ruma_tx.matrix.errors import invalid_param
+from ruma_tx.matrix.types import JsonDict
 
 #: Longest typing timeout honoured (Synapse: "Limit timeout to stop people
 #: from setting silly typing timeouts", 120 s).
@@ -40,7 +42,7 @@ class Receipt:
     ts: int
 
 
-def typing_event(user_ids) -> dict:
+def typing_event(user_ids: Iterable[str]) -> JsonDict:
     """The C{m.typing} event of a room where C{user_ids} type."""
     return {"type": "m.typing", "content": {"user_ids": sorted(user_ids)}}
 
@@ -52,15 +54,15 @@ def typing_timeout_ms(timeout: int | None) -> int:
     return max(0, min(timeout, MAX_TYPING_TIMEOUT_MS))
 
 
-def receipt_event(receipts) -> dict:
+def receipt_event(receipts: Iterable[Receipt]) -> JsonDict:
     """
     One C{m.receipt} event for a room's receipts (spec: "receipts SHOULD be
     batched into one event per room"):
     C{{event_id: {receipt_type: {user_id: {"ts": ..., "thread_id"?: ...}}}}}.
     """
-    content: dict = {}
+    content: dict[str, dict[str, dict[str, JsonDict]]] = {}
     for receipt in receipts:
-        entry = {"ts": receipt.ts}
+        entry: JsonDict = {"ts": receipt.ts}
         if receipt.thread_id is not None:
             entry["thread_id"] = receipt.thread_id
         content.setdefault(receipt.event_id, {}).setdefault(receipt.receipt_type, {})[receipt.user_id] = entry

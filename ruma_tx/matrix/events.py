@@ -244,32 +244,36 @@ class StoredEvent:
     stream_ordering: int
     event_id: str
     room_id: str
-    pdu: dict
+    pdu: JsonDict
     redacted_by: str | None = None
 
     @property
     def type(self) -> str:
-        return self.pdu["type"]
+        event_type: str = self.pdu["type"]
+        return event_type
 
     @property
     def state_key(self) -> str | None:
-        return self.pdu.get("state_key")
+        state_key: str | None = self.pdu.get("state_key")
+        return state_key
 
     @property
     def sender(self) -> str:
-        return self.pdu["sender"]
+        sender: str = self.pdu["sender"]
+        return sender
 
     @property
-    def content(self) -> dict:
-        return self.pdu.get("content", {})
+    def content(self) -> JsonDict:
+        content: JsonDict = self.pdu.get("content", {})
+        return content
 
 
-def pdu_with_id(event: StoredEvent) -> dict:
+def pdu_with_id(event: StoredEvent) -> JsonDict:
     """The PDU as the auth rules read it: with its event id."""
     return {**event.pdu, "event_id": event.event_id}
 
 
-def check_canonical_values(value, depth: int = 0) -> None:
+def check_canonical_values(value: object, depth: int = 0) -> None:
     """
     Refuse what canonical JSON cannot carry: floats, and integers outside
     +-(2**53 - 1).
@@ -291,7 +295,7 @@ def check_canonical_values(value, depth: int = 0) -> None:
             check_canonical_values(item, depth + 1)
 
 
-def room_event(event: StoredEvent, *, include_room_id: bool = True) -> dict:
+def room_event(event: StoredEvent, *, include_room_id: bool = True) -> JsonDict:
     """
     A stored event in client format, with its stored C{unsigned} (e.g. the
     C{redacted_because} of a redacted event). /sync leaves out C{room_id}

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from ruma_tx.matrix.errors import MatrixError, bad_json, invalid_param, not_found
 from ruma_tx.matrix.identifiers import is_valid_room_id
+from ruma_tx.matrix.types import JsonDict
 
 #: Version ids are the decimal numbers the server hands out; anything else
 #: names no version.
@@ -34,9 +36,9 @@ class RoomKey:
     first_message_index: int
     forwarded_count: int
     is_verified: bool
-    session_data: dict | None = None
+    session_data: JsonDict | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> JsonDict:
         return {
             "first_message_index": self.first_message_index,
             "forwarded_count": self.forwarded_count,
@@ -46,7 +48,7 @@ class RoomKey:
 
 
 #: Backed-up keys by (room id, session id).
-Keys = dict[tuple[str, str], RoomKey]
+Keys: TypeAlias = dict[tuple[str, str], RoomKey]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class BackupVersion:
 
     version: int
     algorithm: str
-    auth_data: dict
+    auth_data: JsonDict
     etag: int
     count: int
 
@@ -87,7 +89,7 @@ def parse_version(version: str) -> int | None:
     return int(version) if _VERSION_RE.fullmatch(version) else None
 
 
-def version_info(backup: BackupVersion) -> dict:
+def version_info(backup: BackupVersion) -> JsonDict:
     """The body of C{GET /room_keys/version[/{version}]}."""
     return {
         "algorithm": backup.algorithm,
@@ -108,7 +110,7 @@ def parse_key(value: object, where: str) -> RoomKey:
     """
     if not isinstance(value, dict):
         raise bad_json(f"Key data of {where} must be an object")
-    counters = []
+    counters: list[int] = []
     for name in ("first_message_index", "forwarded_count"):
         number = value.get(name)
         if isinstance(number, bool) or not isinstance(number, int) or abs(number) > _MAX_INT:

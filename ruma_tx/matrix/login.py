@@ -4,6 +4,8 @@ user an identifier names, and which passwords are acceptable.
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from ruma_tx.matrix.errors import (
     BadRequest,
     Forbidden,
@@ -26,7 +28,7 @@ MAX_PASSWORD_LENGTH = 512
 _THIRD_PARTY_IDENTIFIERS = ("m.id.thirdparty", "m.id.phone")
 
 
-def login_user_id(body: dict, server_name: str) -> str:
+def login_user_id(body: Mapping[str, Any], server_name: str) -> str:
     """
     The local user a password login names: C{identifier} of type
     C{m.id.user} or the legacy top-level C{user}, as a full user id or a
@@ -64,6 +66,8 @@ def login_user_id(body: dict, server_name: str) -> str:
     if not isinstance(user, str):
         raise bad_json("The identifier's 'user' must be a string")
     claimed = claimed_user_id(body, server_name)
+    if claimed is None:  # not reached: C{user} was checked a string above
+        raise forbidden(INVALID_CREDENTIALS)
     try:
         localpart, server = parse_user_id(claimed)
     except InvalidIdentifier:

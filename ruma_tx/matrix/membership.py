@@ -3,9 +3,14 @@ Room membership (spec: "Room membership"): the content of member events.
 """
 from __future__ import annotations
 
+from typing import Any
 
-def member_content(membership: str, *, reason=None, displayname=None, avatar_url=None, **extra) -> dict:
-    content = {"membership": membership, **extra}
+from ruma_tx.matrix.types import JsonDict
+
+
+def member_content(membership: str, *, reason: str | None = None, displayname: str | None = None,
+                   avatar_url: str | None = None, **extra: Any) -> JsonDict:
+    content: JsonDict = {"membership": membership, **extra}
     if reason is not None:
         content["reason"] = reason
     if displayname is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ruma_tx.matrix.types import JsonDict
+
 ONLINE = "online"
 
 UNAVAILABLE = "unavailable"
@@ -42,13 +44,13 @@ def effective_state(presence: Presence, now_ms: int, idle_after_ms: int = IDLE_A
     return presence.state
 
 
-def presence_content(presence: Presence, now_ms: int) -> dict:
+def presence_content(presence: Presence, now_ms: int) -> JsonDict:
     """
     The content of an C{m.presence} event, also the body of C{GET
     /presence/{userId}/status}.
     """
     state = effective_state(presence, now_ms)
-    content: dict = {"presence": state}
+    content: JsonDict = {"presence": state}
     if presence.last_active_ts:
         content["last_active_ago"] = max(0, now_ms - presence.last_active_ts)
     if presence.status_msg is not None:
@@ -58,7 +60,7 @@ def presence_content(presence: Presence, now_ms: int) -> dict:
     return content
 
 
-def presence_event(user_id: str, presence: Presence, now_ms: int) -> dict:
+def presence_event(user_id: str, presence: Presence, now_ms: int) -> JsonDict:
     return {"type": "m.presence", "sender": user_id, "content": presence_content(presence, now_ms)}
 
 

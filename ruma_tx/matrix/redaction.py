@@ -10,12 +10,11 @@ import copy
 from ruma_tx.matrix.auth_rules import AuthError, _domain
 from ruma_tx.matrix.power_levels import (
     CREATE,
-    as_room_version,
     event_content,
     power_level_for,
     user_power_level,
 )
-from ruma_tx.matrix.room_versions import RoomVersion
+from ruma_tx.matrix.room_versions import RoomVersion, as_room_version
 from ruma_tx.matrix.types import JsonDict, StateMap
 
 # Top-level keys the redaction algorithm keeps, v10 (unchanged since v9).

@@ -5,16 +5,20 @@ and the state each preset sets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Mapping, TypeVar
 
 from ruma_tx.matrix.errors import BadRequest, bad_json, invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
+from ruma_tx.matrix.types import JsonDict
+
+_T = TypeVar("_T")
 
 PRESETS = ("private_chat", "public_chat", "trusted_private_chat")
 
 
 #: The state each preset sets (spec: POST /createRoom, "preset").
-PRESET_STATE = {
+PRESET_STATE: dict[str, dict[str, str]] = {
     "private_chat": {"join_rule": "invite", "history_visibility": "shared", "guest_access": "can_join"},
     "trusted_private_chat": {"join_rule": "invite", "history_visibility": "shared", "guest_access": "can_join"},
     "public_chat": {"join_rule": "public", "history_visibility": "shared", "guest_access": "forbidden"},
@@ -33,19 +37,19 @@ class RoomRequest:
     topic: str | None = None
     invite: tuple[str, ...] = ()
     is_direct: bool = False
-    creation_content: dict = field(default_factory=dict)
-    initial_state: tuple[tuple[str, str, dict], ...] = ()
-    power_level_content_override: dict | None = None
+    creation_content: JsonDict = field(default_factory=dict)
+    initial_state: tuple[tuple[str, str, JsonDict], ...] = ()
+    power_level_content_override: JsonDict | None = None
 
 
-def parse_room_request(body: dict) -> RoomRequest:
+def parse_room_request(body: Mapping[str, Any]) -> RoomRequest:
     """
     Validate a createRoom body.
 
     @raise MatrixError: 400 with the spec's errcodes.
     """
 
-    def optional(name, kind):
+    def optional(name: str, kind: type[_T]) -> _T | None:
         value = body.get(name)
         if value is not None and not isinstance(value, kind):
             raise bad_json(f"{name!r} has the wrong type")
@@ -66,7 +70,7 @@ def parse_room_request(body: dict) -> RoomRequest:
             parse_user_id(user_id)
         except (InvalidIdentifier, TypeError):
             raise invalid_param(f"Invalid user id in 'invite': {user_id!r}") from None
-    initial_state = []
+    initial_state: list[tuple[str, str, JsonDict]] = []
     for entry in optional("initial_state", list) or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) \
                 or not isinstance(entry.get("content"), dict) \

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Mapping
 
 from ruma_tx.matrix.errors import bad_json, invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+from ruma_tx.matrix.types import JsonDict
 
 #: The device id that addresses every device of a user.
 ALL_DEVICES = "*"
@@ -28,7 +30,7 @@ class Outgoing:
     content_json: str
 
 
-def outgoing_messages(messages: dict, server_name: str) -> list[Outgoing]:
+def outgoing_messages(messages: Mapping[str, object], server_name: str) -> list[Outgoing]:
     """
     The local deliveries a C{messages} field asks for.
 
@@ -41,7 +43,7 @@ def outgoing_messages(messages: dict, server_name: str) -> list[Outgoing]:
     @raise MatrixError: 400 M_INVALID_PARAM for a key that is not a user
         id (as Synapse), M_BAD_JSON for a value that is not an object.
     """
-    outgoing = []
+    outgoing: list[Outgoing] = []
     for user_id, by_device in messages.items():
         try:
             _, server = parse_user_id(user_id)
@@ -62,5 +64,5 @@ def outgoing_messages(messages: dict, server_name: str) -> list[Outgoing]:
     return outgoing
 
 
-def _encode(content: dict) -> str:
+def _encode(content: JsonDict) -> str:
     return json.dumps(content, ensure_ascii=False, separators=(",", ":"))

@@ -4,15 +4,21 @@ API"): which stage may come next, and the challenge a client gets.
 """
 from __future__ import annotations
 
+from typing import Any, Mapping, Sequence, TypeAlias
+
 from ruma_tx.matrix.errors import MatrixError, Unauthorized
+from ruma_tx.matrix.types import JsonDict
+
+#: The flows an action accepts: each a list of stage types, in order.
+Flows: TypeAlias = Sequence[Sequence[str]]
 
 
-def next_flow_state(flows: list[list[str]], completed: tuple[str, ...]) -> bool:
+def next_flow_state(flows: Flows, completed: Sequence[str]) -> bool:
     """True when C{completed} finishes at least one of C{flows}."""
     return any(all(stage in completed for stage in flow) for flow in flows)
 
 
-def stage_in_order(flows: list[list[str]], completed: tuple[str, ...], stage: str) -> bool:
+def stage_in_order(flows: Flows, completed: Sequence[str], stage: str) -> bool:
     """
     Whether C{stage} may be attempted now: it is already completed (a retry),
     or it is the next stage of a flow whose earlier stages are all done (the
@@ -27,9 +33,10 @@ def stage_in_order(flows: list[list[str]], completed: tuple[str, ...], stage: st
     return False
 
 
-def uia_required(flows, session_id: str, completed, errcode=None, message="") -> MatrixError:
+def uia_required(flows: Flows, session_id: str, completed: Sequence[str],
+                 errcode: str | None = None, message: str = "") -> MatrixError:
     """The 401 that tells the client which stages remain."""
-    fields = {
+    fields: JsonDict = {
         "flows": [{"stages": list(flow)} for flow in flows],
         "params": {},
         "session": session_id,
@@ -39,7 +46,7 @@ def uia_required(flows, session_id: str, completed, errcode=None, message="") ->
     return Unauthorized(errcode, message, **fields)
 
 
-def claimed_user_id(auth: dict, server_name: str) -> str | None:
+def claimed_user_id(auth: Mapping[str, Any], server_name: str) -> str | None:
     """
     The user id an C{m.login.password} dict (a login body or a UIA C{auth})
     names: C{identifier} of type C{m.id.user}, or the legacy C{user} field,
