@@ -14,17 +14,22 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from klein import Klein
+from twisted.internet import defer
 from twisted.python.failure import Failure
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from ruma_tx.cancellation import shielded
 from ruma_tx.http.auth import extract_access_token
 from ruma_tx.http.errors import Unrecognized, render_error
 from ruma_tx.http.parsing import respond
-from ruma_tx.matrix.errors import RateLimited
+from ruma_tx.logs import logger
+from ruma_tx.matrix.errors import MatrixError, RateLimited
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
 CLIENT_V1 = ("/_matrix/client/v1",)
 NO_PREFIX = ("",)
+
+log = logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class Router:
     def _add(self, declared: Endpoint, fn) -> None:
         self.endpoints.append(declared)
 
-        async def serve(request, **path_args):
+        async def serve_request(request, **path_args):
             path_args = {name: unquote(value) for name, value in path_args.items()}
             requester = None
             if declared.auth != "none":
@@ -115,6 +120,17 @@ class Router:
             code, body = result if isinstance(result, tuple) else (200, result)
             return respond(request, code, body)
 
+        def serve(request, **path_args):
+            """
+            Klein cancels this when the client hangs up. A read stops there;
+            a write, once started, runs to its end (its result is dropped):
+            a retry of it must find it done, never half-done.
+            """
+            handling = defer.ensureDeferred(serve_request(request, **path_args))
+            if declared.method in ("GET", "HEAD"):
+                return handling
+            return shielded(handling, lambda result: _log_abandoned(request, result))
+
         for prefix in declared.prefixes:
             self.app.route(
                 prefix + declared.path,
@@ -135,4 +151,14 @@ class Router:
 
     @staticmethod
     def _failed(request, failure):
+        if failure.check(defer.CancelledError):
+            return b""  # the client hung up: there is nobody to answer
         return render_error(request, failure)
+
+
+def _log_abandoned(request, result: object) -> None:
+    """A write whose client hung up failed unexpectedly: log it, as a 500 would be."""
+    if isinstance(result, Failure) and not result.check(MatrixError):
+        log.failure("{request_id}: {method} {path} failed after the client left", result,
+                    request_id=request.request_id, method=request.method.decode("ascii", "replace"),
+                    path=request.path.decode("ascii", "replace"))

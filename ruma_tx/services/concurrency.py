@@ -4,9 +4,11 @@ and sharing one result among identical operations in flight.
 """
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Hashable
+from typing import Any, Awaitable, Callable, Hashable, TypeVar
 
 from twisted.internet import defer
+
+T = TypeVar("T")
 
 
 class KeyedLocks:
@@ -15,7 +17,7 @@ class KeyedLocks:
     a time; the lock of an idle key is dropped, so the map stays small.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._locks: dict[Hashable, defer.DeferredLock] = {}
 
     async def run(self, key: Hashable, fn: Callable[..., Awaitable], *args):
@@ -34,27 +36,33 @@ class SingleFlight:
     Identical operations in flight at once run once: later callers with
     the same key wait for the first one's result (or failure). Nothing is
     kept once it finishes, so there is nothing to invalidate.
+
+    The shared operation belongs to no caller: a caller that is cancelled
+    (its client hung up) stops waiting, and the operation runs on for the
+    others, and for whoever asks again meanwhile.
     """
 
-    def __init__(self):
-        self._in_flight: dict[Hashable, list[defer.Deferred]] = {}
+    def __init__(self) -> None:
+        self._in_flight: dict[Hashable, list[defer.Deferred[Any]]] = {}
 
-    async def run(self, key: Hashable, fn: Callable[[], Awaitable]):
+    def run(self, key: Hashable, fn: Callable[[], Awaitable[T]]) -> defer.Deferred[T]:
+        waiter: defer.Deferred[T] = defer.Deferred()
         sharing = self._in_flight.get(key)
         if sharing is not None:
-            waiter = defer.Deferred()
             sharing.append(waiter)
-            return await waiter
-        sharing = self._in_flight[key] = []
-        try:
-            result = await fn()
-        except Exception as e:
-            for waiter in sharing:
-                waiter.errback(e)
-            raise
-        else:
-            for waiter in sharing:
-                waiter.callback(result)
-            return result
-        finally:
+            return waiter
+        sharing = self._in_flight[key] = [waiter]
+
+        def finished(result: object) -> None:
             del self._in_flight[key]
+            for each in sharing:
+                if not each.called:  # a cancelled waiter has fired already
+                    each.callback(result)  # a Failure errbacks it
+            return None
+
+        defer.ensureDeferred(_awaited(fn)).addBoth(finished)
+        return waiter
+
+
+async def _awaited(fn: Callable[[], Awaitable[T]]) -> T:
+    return await fn()

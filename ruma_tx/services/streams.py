@@ -12,7 +12,15 @@ from __future__ import annotations
 import heapq
 from typing import Awaitable, Callable, Iterable
 
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from ruma_tx.cancellation import shielded
+from ruma_tx.logs import logger
+from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.services.notifier import Notifier
+
+log = logger(__name__)
 
 
 class StreamIdGenerator:
@@ -64,25 +72,61 @@ class StreamWriter:
     def current(self) -> int:
         return self._ids.current
 
-    async def write(self, persist: Callable[[int], Awaitable[Iterable[str] | dict]],
-                    kind: str = "events") -> int:
+    def write(self, persist: Callable[[int], Awaitable[Touched]], kind: str = "events") -> defer.Deferred[int]:
         """
         Call C{await persist(position)}, which stores its change at
         C{position} and returns the ids of the users who should hear of it
         (or a dict C{kind -> user ids} when it is several kinds of change).
 
+        Once a position is claimed it is always finished: filled when
+        C{persist} succeeds (the users are woken), released when it fails,
+        so readers never wait on it. The write runs to its end even when the
+        caller is cancelled (its client hung up): a stored change must reach
+        the notifier.
+
         @param kind: what kind of change this is (C{"events"},
             C{"receipts"}, C{"account_data"}...): /sync asks a source for
             its part only when a change of its kind concerns the user.
+        @return: the position.
         """
-        position = self._ids.allocate()
+        async def one(positions: list[int]) -> Touched:
+            return await persist(positions[0])
+
+        return self.write_many(1, one, kind)
+
+    def write_many(self, count: int, persist: Callable[[list[int]], Awaitable[Touched]],
+                   kind: str = "events") -> defer.Deferred[int]:
+        """
+        Like L{write}, for C{count} changes stored together (one transaction)
+        at consecutive positions: they become visible at once, and the users
+        C{persist} returns are woken once, at the last position.
+
+        @return: the last position.
+        """
+        return shielded(defer.ensureDeferred(self._write(count, persist, kind)), _log_abandoned)
+
+    async def _write(self, count: int, persist: Callable[[list[int]], Awaitable[Touched]],
+                     kind: str) -> int:
+        positions = [self._ids.allocate() for _ in range(count)]
         touched = None
         try:
-            users = await persist(position)
+            users = await persist(positions)
             if users:
                 touched = users if isinstance(users, dict) else {kind: users}
         finally:
-            for visible, payload in self._ids.finish(position, touched):
-                if payload:
-                    self._notifier.notify(visible, payload)
-        return position
+            for position in positions:
+                payload = touched if position == positions[-1] else None
+                for visible, woken in self._ids.finish(position, payload):
+                    if woken:
+                        self._notifier.notify(visible, woken)
+        return positions[-1]
+
+
+#: The users a change concerns: their ids, or C{kind -> user ids}.
+Touched = Iterable[str] | dict[str, Iterable[str]] | None
+
+
+def _log_abandoned(result: object) -> None:
+    """A write whose caller went away failed: nobody else will say so."""
+    if isinstance(result, Failure) and not result.check(MatrixError):
+        log.failure("a write failed after its client left", result)

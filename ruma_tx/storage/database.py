@@ -19,6 +19,7 @@ from twisted.internet import defer
 from txpostgres import retrying, txpostgres
 from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 
+from ruma_tx.cancellation import shielded
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import Unavailable
 
@@ -195,18 +196,36 @@ class Database:
                 log.debug("transaction {name} retried after {code}", name=name, code=e.pgcode)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _use(self, operation):
+    async def _use(self, operation: Callable[[txpostgres.Connection], defer.Deferred[T]]) -> T:
+        """
+        Run C{operation} on a connection of the pool, given back to the pool
+        only once the operation has finished.
+
+        The operation is shielded from its caller's cancellation: a client
+        hanging up must not interrupt a query on a pooled connection (the
+        connection would be handed to the next caller mid-query, or taken
+        for dead), nor a transaction half-way through. The caller stops
+        waiting; the query runs to its end.
+        """
         connection = await self._checkout()
         try:
-            return await operation(connection)
+            running = operation(connection)
+        except BaseException:
+            self._checkin(connection)
+            raise
+        running.addBoth(self._finished, connection)
+        try:
+            return await shielded(running)
         except (ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError) as e:
             if isinstance(e, psycopg2.OperationalError) and e.pgcode:
                 raise  # a query error with an SQLSTATE, not a lost connection
             raise DatabaseUnavailable(str(e) or type(e).__name__) from None
         except txpostgres.RollbackFailed:
             raise DatabaseUnavailable("connection lost during a transaction") from None
-        finally:
-            self._checkin(connection)
+
+    def _finished(self, result: object, connection: txpostgres.Connection) -> object:
+        self._checkin(connection)
+        return result
 
     def _checkout(self) -> defer.Deferred:
         if self._closed:

@@ -38,6 +38,24 @@ def test_single_flight_shares_failures_and_forgets_them():
     assert defer.ensureDeferred(flight.run("k", fine)).result == 1
 
 
+def test_a_cancelled_caller_leaves_the_shared_work_running():
+    """One caller hanging up neither stops the work nor fails the others, who get its result."""
+    flight, gate, runs = SingleFlight(), defer.Deferred(), []
+
+    async def work():
+        runs.append(1)
+        return await gate
+
+    first = flight.run("k", work)
+    second = flight.run("k", work)
+    first.cancel()
+    first.addErrback(lambda f: f.trap(defer.CancelledError))
+    assert not gate.called and not second.called
+    third = flight.run("k", work)  # a retry joins the same run
+    gate.callback("done")
+    assert (second.result, third.result, runs) == ("done", "done", [1])
+
+
 def test_keyed_locks_serialise_per_key_only():
     """Work on one key waits for the previous; another key does not wait."""
     locks, gate, order = KeyedLocks(), defer.Deferred(), []
