@@ -9,7 +9,13 @@ from typing import Any, Mapping, TypeVar
 
 from ruma_tx.matrix.errors import BadRequest, bad_json, invalid_param
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
-from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
+from ruma_tx.matrix.membership import member_content
+from ruma_tx.matrix.power_levels import default_power_levels_content
+from ruma_tx.matrix.room_versions import (
+    DEFAULT_ROOM_VERSION,
+    ROOM_VERSIONS,
+    RoomVersion,
+)
 from ruma_tx.matrix.types import JsonDict
 
 _T = TypeVar("_T")
@@ -89,3 +95,65 @@ def parse_room_request(body: Mapping[str, Any]) -> RoomRequest:
         initial_state=tuple(initial_state),
         power_level_content_override=optional("power_level_content_override", dict),
     )
+
+
+def create_content(creator: str, room_version: RoomVersion, request: RoomRequest) -> JsonDict:
+    """The content of the new room's C{m.room.create} event."""
+    content = dict(request.creation_content)
+    content["room_version"] = room_version.identifier
+    if not room_version.implicit_room_creator:
+        content["creator"] = creator
+    else:
+        content.pop("creator", None)
+    if room_version.privileged_creators and request.preset == "trusted_private_chat":
+        # v12: trusted invitees become creators (spec: createRoom presets).
+        extra = [u for u in content.get("additional_creators", []) + list(request.invite) if u != creator]
+        if extra:
+            content["additional_creators"] = list(dict.fromkeys(extra))
+    return content
+
+
+def initial_state(creator: str, room_version: RoomVersion, request: RoomRequest, alias: str | None,
+                  displayname: str | None, avatar_url: str | None) -> list[tuple[str, str, JsonDict]]:
+    """
+    The state events that follow C{m.room.create}, in the order the spec
+    gives (POST /createRoom): the creator's join, power levels, the
+    canonical alias, the preset's rules (unless C{initial_state} sets them),
+    C{initial_state}, name, topic, then the invites.
+
+    @return: C{(type, state_key, content)} of each.
+    """
+    events: list[tuple[str, str, JsonDict]] = [
+        ("m.room.member", creator,
+         member_content("join", displayname=displayname, avatar_url=avatar_url)),
+    ]
+    trusted = request.invite if request.preset == "trusted_private_chat" else ()
+    power_levels = default_power_levels_content(creator, room_version, request.preset, invitees=trusted)
+    if request.power_level_content_override:
+        power_levels.update(request.power_level_content_override)
+    events.append(("m.room.power_levels", "", power_levels))
+    if alias is not None:
+        events.append(("m.room.canonical_alias", "", {"alias": alias}))
+    preset = PRESET_STATE[request.preset]
+    explicit = {(event_type, state_key) for event_type, state_key, _ in request.initial_state}
+    for event_type, content in (
+        ("m.room.join_rules", {"join_rule": preset["join_rule"]}),
+        ("m.room.history_visibility", {"history_visibility": preset["history_visibility"]}),
+        ("m.room.guest_access", {"guest_access": preset["guest_access"]}),
+    ):
+        if (event_type, "") not in explicit:
+            events.append((event_type, "", content))
+    events += [(event_type, state_key, content) for event_type, state_key, content in request.initial_state]
+    if request.name is not None:
+        events.append(("m.room.name", "", {"name": request.name}))
+    if request.topic is not None:
+        events.append(("m.room.topic", "", {
+            "topic": request.topic,
+            "m.topic": {"m.text": [{"body": request.topic, "mimetype": "text/plain"}]},
+        }))
+    for invitee in request.invite:
+        invite: JsonDict = {"membership": "invite"}
+        if request.is_direct:
+            invite["is_direct"] = True
+        events.append(("m.room.member", invitee, invite))
+    return events

@@ -275,7 +275,7 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
-                           after_persist=[push_evaluator.after_persist, typing.after_persist])
+                           push=push_evaluator, stored=[typing.event_stored])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
@@ -290,7 +290,7 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     account_data = AccountDataKeeper(store=AccountDataStore(database), streams=streams, events=events,
                                      managed_readers={"m.push_rules": push_rules.get_all})
     receipts = ReceiptKeeper(store=ReceiptStore(database), events=events, streams=streams,
-                             account_data=account_data, clock=reactor, on_read=unread_counts.mark_read)
+                             account_data=account_data, clock=reactor)
     presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)
     history = HistoryReader(events=events, history=HistoryStore(database),
                             current_position=lambda: streams.current)

@@ -5,6 +5,8 @@ such event; the directory's storage answers it.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 from ruma_tx.matrix.directory import added_aliases
 from ruma_tx.matrix.errors import BadRequest
 from ruma_tx.matrix.types import JsonDict
@@ -24,12 +26,15 @@ class CanonicalAliasCheck:
         self._directory = directory
         self._events = events
 
-    async def __call__(self, room_id: str, content: JsonDict) -> None:
+    async def __call__(self, room_id: str, content: JsonDict,
+                       pending: Mapping[str, str] | None = None) -> None:
         """
         Check the aliases C{content} adds to the room's canonical alias
         event. Another server's alias cannot be checked without federation,
         so it is refused.
 
+        @param pending: aliases being created with the room (not stored
+            yet), and the room each names.
         @raise BadRequest: M_INVALID_PARAM for a malformed alias, M_BAD_ALIAS
             for one that does not point to this room.
         """
@@ -38,7 +43,7 @@ class CanonicalAliasCheck:
         added = added_aliases(content, current.content if current is not None else None)
         if not added:
             return
-        rooms = await self._directory.get_alias_rooms(added)
+        rooms = {**await self._directory.get_alias_rooms(added), **(pending or {})}
         for alias in added:
             if rooms.get(alias) != room_id:
                 raise BadRequest("M_BAD_ALIAS", f"Room alias {alias} does not point to this room")

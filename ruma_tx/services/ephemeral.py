@@ -10,8 +10,6 @@ database write, so incremental syncs see the change and its waiters wake).
 """
 from __future__ import annotations
 
-from typing import Awaitable, Callable
-
 from twisted.internet import defer
 
 from ruma_tx.logs import logger
@@ -30,7 +28,7 @@ from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.caches import LastPositions
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.ephemeral import Receipts
-from ruma_tx.services.ports.events import Events
+from ruma_tx.services.ports.events import Events, NewEvent
 from ruma_tx.services.streams import StreamWriter
 
 log = logger(__name__)
@@ -127,11 +125,12 @@ class TypingTracker:
     def _mark(self, room_id: str, position: int) -> None:
         self._changed.record(room_id, position)
 
-    async def after_persist(self, event, position: int, audience) -> None:
+    def event_stored(self, event: NewEvent, position: int) -> None:
         """
-        An C{EventCreator} hook: a typer who leaves (or is kicked or banned)
-        stops typing at once, the membership event's position marking the
-        change (its audience, the room's members, is woken by it).
+        Told by the event creator of each stored event: a typer who leaves
+        (or is kicked or banned) stops typing at once, the membership
+        event's position marking the change (its audience, the room's
+        members, is woken by it).
         """
         pdu = event.pdu
         if pdu.get("type") != "m.room.member" or pdu.get("content", {}).get("membership") == "join":
@@ -172,21 +171,17 @@ class ReceiptKeeper:
     """
     Receipts and read markers.
 
-    @param store: the L{ruma_tx.storage.ephemeral.ReceiptStore}.
-    @param events: the L{ruma_tx.storage.events.EventStore}.
+    @param store: where receipts are stored (with the read position they
+        move, for unread counts).
+    @param events: the rooms' members and events.
     @param streams: the L{ruma_tx.services.streams.StreamWriter}.
     @param account_data: the L{ruma_tx.services.account_data.AccountDataKeeper}
         (the fully read marker is room account data).
     @param clock: an C{IReactorTime}, for the receipts' C{ts}.
-    @param on_read: C{async (user_id, room_id, stream_ordering)} called when
-        an C{m.read} or C{m.read.private} receipt moves, before anyone is
-        woken (the unread counts).
     """
 
     def __init__(self, *, store: Receipts, events: Events, streams: StreamWriter,
-                 account_data: AccountDataKeeper, clock: Clock,
-                 on_read: Callable[[str, str, int], Awaitable[None]] | None = None) -> None:
-        self._on_read = on_read
+                 account_data: AccountDataKeeper, clock: Clock) -> None:
         self._store = store
         self._events = events
         self._streams = streams
@@ -267,13 +262,11 @@ class ReceiptKeeper:
         audience = [user_id] if receipt_type == READ_PRIVATE else list(members)
 
         async def persist(position: int):
-            stored = await self._store.put_receipt(receipt, event.stream_ordering, position)
-            if not stored:
-                return []
             # Room-wide counts: a receipt inside a thread does not clear them.
-            if self._on_read is not None and thread_id in (None, MAIN_THREAD):
-                await self._on_read(user_id, room_id, event.stream_ordering)
-            return audience
+            stored = await self._store.put_receipt(
+                receipt, event.stream_ordering, position,
+                moves_read_position=thread_id in (None, MAIN_THREAD))
+            return audience if stored else []
 
         await self._streams.write(persist, kind="receipts")
 

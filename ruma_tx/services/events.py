@@ -1,12 +1,14 @@
 """
 Creating events: build the PDU on the room's head, check it against the
-room's auth rules, sign it, persist it at a stream position, wake the users
-it concerns. Every event of a room goes through L{EventCreator.create}.
+room's auth rules, sign it, evaluate push rules for it, then store it with
+its push actions at a stream position and wake the users it concerns.
+Every event of a room goes through L{EventCreator}: one at a time per
+room, under the room's lock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping, Sequence
 
 from canonicaljson import encode_canonical_json
 from signedjson.types import SigningKey
@@ -23,20 +25,35 @@ from ruma_tx.matrix.events import (
 )
 from ruma_tx.matrix.redaction import check_redaction, redact
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
-from ruma_tx.services.ports.events import DuplicateTransaction, Events, NewEvent
+from ruma_tx.services.ports.events import (
+    DuplicateTransaction,
+    Events,
+    NewEvent,
+    NewRoom,
+    RoomExists,
+)
+from ruma_tx.services.push import PushEvaluator, RoomPushState
 from ruma_tx.services.streams import StreamWriter
 
-#: C{async (event, position, audience)}: run once an event is stored.
-AfterPersist = Callable[[NewEvent, int, set[str]], Awaitable[None]]
+#: C{(event, position)}: told of each event once it is stored, before
+#: anyone is woken; must not fail or wait (in-memory bookkeeping only).
+EventStored = Callable[[NewEvent, int], None]
 
 #: Spec: "The size of an event ... MUST NOT exceed 65536 bytes" (the PDU).
 MAX_EVENT_BYTES = 65536
 
 CREATE_KEY = ("m.room.create", "")
+
+#: Memberships whose holders hear of a room's events.
+AUDIENCE_MEMBERSHIPS = ("join", "invite", "knock")
+
+#: Tries at a room id no other room has (see L{EventCreator.create_room}).
+_ROOM_ID_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -46,7 +63,7 @@ class EventSpec:
     room_id: str | None
     sender: str
     event_type: str
-    content: dict
+    content: JsonDict
     state_key: str | None = None
     redacts: str | None = None
 
@@ -59,22 +76,26 @@ class RoomCache:
     looked up and absent), and its members. Updated under the room's lock
     after each event is stored, so it is exact while this process is the
     room's only writer; dropped on redactions (they rewrite stored events).
+
+    @ivar complete: every state key is known (a room this process created):
+        a key not in C{state} is absent, with nothing to look up.
     """
 
     room_version: RoomVersion
     last_event_id: str
     depth: int
-    state: dict = field(default_factory=dict)
-    looked_up: set = field(default_factory=set)
-    members: dict | None = None
+    state: dict[tuple[str, str], StoredEvent] = field(default_factory=dict)
+    looked_up: set[tuple[str, str]] = field(default_factory=set)
+    members: dict[str, str] | None = None
+    complete: bool = False
 
-    def apply(self, event: NewEvent, stored: StoredEvent, depth: int) -> None:
-        self.last_event_id, self.depth = event.event_id, depth
+    def apply(self, event: NewEvent, position: int) -> None:
+        self.last_event_id, self.depth = event.event_id, event.depth
         state_key = event.pdu.get("state_key")
         if state_key is None:
             return
         key = (event.pdu["type"], state_key)
-        self.state[key] = stored
+        self.state[key] = StoredEvent(position, event.event_id, event.room_id, event.pdu)
         self.looked_up.add(key)
         if key[0] == "m.room.member" and self.members is not None:
             membership = event.pdu["content"].get("membership")
@@ -84,38 +105,39 @@ class RoomCache:
                 self.members.pop(state_key, None)
 
 
-#: Memberships whose holders hear of a room's events.
-AUDIENCE_MEMBERSHIPS = ("join", "invite", "knock")
-
-
 class EventCreator:
     """
-    @param events: the L{ruma_tx.storage.events.EventStore}.
-    @param streams: the L{ruma_tx.services.streams.StreamWriter} for events.
+    @param events: where events are stored.
+    @param streams: the stream writer that positions them.
+    @param check_canonical_alias: validates C{m.room.canonical_alias} events.
+    @param push: push rule evaluation, run before each event is stored.
+    @param stored: told of each event once stored (e.g. typing: a member
+        who leaves stops typing).
     """
 
     def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, server_name: str,
                  signing_key: SigningKey, check_canonical_alias: CanonicalAliasCheck,
-                 after_persist: Sequence[AfterPersist] = (), txn_cache_size: int = 10_000,
-                 rooms_cache_size: int = 5_000) -> None:
-        """
-        @param after_persist: C{async (event: NewEvent, position, audience)}
-            callables run once an event is stored, before anyone is woken
-            (e.g. push rule evaluation, so /sync's unread counts include it).
-        """
-        self._after_persist = list(after_persist)
-        self._check_canonical_alias = check_canonical_alias
+                 push: PushEvaluator, stored: Sequence[EventStored] = (),
+                 txn_cache_size: int = 10_000, rooms_cache_size: int = 5_000) -> None:
         self._events = events
         self._streams = streams
         self._clock = clock
         self._server_name = server_name
         self._signing_key = signing_key
+        self._check_canonical_alias = check_canonical_alias
+        self._push = push
+        self._stored_hooks = list(stored)
         self._locks = KeyedLocks()
+        # Invalidation: updated after each stored event; dropped when what
+        # was stored is uncertain (a failure) or rewritten (a redaction).
         self._rooms: LRUCache[str, RoomCache] = LRUCache(rooms_cache_size)
         # Transaction ids being sent right now: concurrent duplicates share one result.
         self._in_flight = SingleFlight()
-        # Recently answered transaction ids (the database has them all).
-        self._recent_txns: LRUCache[tuple, str] = LRUCache(txn_cache_size)
+        # Recently answered transaction ids (the database has them all;
+        # a transaction id never changes its event).
+        self._recent_txns: LRUCache[tuple[str, str, str, str], str] = LRUCache(txn_cache_size)
+
+    # -- sending into an existing room -----------------------------------
 
     async def send(self, spec: EventSpec, *, txn: tuple[str, str, str, str] | None = None) -> str:
         """
@@ -130,7 +152,7 @@ class EventCreator:
             return known
         return await self._in_flight.run(txn, lambda: self._send_once(spec, txn))
 
-    async def _send_once(self, spec: EventSpec, txn) -> str:
+    async def _send_once(self, spec: EventSpec, txn: tuple[str, str, str, str]) -> str:
         existing = await self._events.get_txn_event(*txn)
         if existing is None:
             try:
@@ -140,46 +162,142 @@ class EventCreator:
         self._recent_txns[txn] = existing
         return existing
 
-    async def _create_locked(self, spec: EventSpec, txn) -> NewEvent:
+    async def _create_locked(self, spec: EventSpec, txn: tuple[str, str, str, str] | None) -> NewEvent:
+        assert spec.room_id is not None
         return await self._locks.run(spec.room_id, self._create, spec, txn)
 
-    async def create_room_event(self, spec: EventSpec, room_version: RoomVersion) -> NewEvent:
+    async def _create(self, spec: EventSpec, txn: tuple[str, str, str, str] | None) -> NewEvent:
+        room = await self._room(spec.room_id)
+        event = await self._next_event(room, spec, txn)
+        push, push_after = await self._push.evaluate(event, await self._push.state_before(event))
+        event = replace(event, push=push)
+        audience = await self._audience(event, room)
+        now = now_ms(self._clock)
+
+        async def persist(position: int) -> dict[str, Sequence[str]]:
+            try:
+                await self._events.persist_event(event, position, now)
+            except BaseException:
+                self._forget(event.room_id)  # unsure what was stored: reread
+                raise
+            if event.redacted_pdu_json is not None:
+                self._rooms.pop(event.room_id, None)  # a cached event may be the redacted one
+            else:
+                room.apply(event, position)
+            self._push.stored(event, push_after)
+            for hook in self._stored_hooks:
+                hook(event, position)
+            return _touched(event, audience)
+
+        await self._streams.write(persist)
+        return event
+
+    # -- creating a room -------------------------------------------------
+
+    async def create_room(self, *, room_version: RoomVersion, create: EventSpec,
+                          initial: Sequence[EventSpec], alias: str | None = None,
+                          published: bool = False) -> str:
         """
-        Create a room's first event, C{m.room.create}; for version 12 the
-        room id is derived from it (C{spec.room_id} is then C{None}).
+        Create a room with its initial events, stored all or nothing in one
+        transaction: a room is never left without its state, whatever
+        happens on the way. C{create.room_id} is the room id, or C{None} in
+        room version 12, where the create event's hash is the room id (the
+        specs in C{initial} then have C{room_id} C{None} too).
+
+        Identical requests in the same millisecond would make the same
+        create event, hence the same version-12 room id: the next
+        millisecond is tried then, so each request gets its own room.
+
+        @param alias: a local alias created with the room, to name it.
+        @return: the room id.
+        @raise AliasExists: the alias is taken.
         """
-        pdu_room_id = None if room_version.room_id_from_create_event else spec.room_id
-        event_id, pdu = self._build(spec, room_version, pdu_room_id, [], [], 1)
+        origin_ts = now_ms(self._clock)
+        for attempt in range(_ROOM_ID_ATTEMPTS):
+            events, room, push_state = await self._draft_room(
+                room_version, create, initial, alias, origin_ts + attempt)
+            new_room = NewRoom(room.state[CREATE_KEY].room_id, room_version.identifier, create.sender,
+                               alias=alias, published=published)
+            try:
+                await self._persist_room(new_room, events, room, push_state)
+            except RoomExists:
+                if room_version.room_id_from_create_event:
+                    continue
+                raise
+            return new_room.room_id
+        raise RuntimeError("could not find a free room id")  # pragma: no cover
+
+    async def _draft_room(self, room_version: RoomVersion, create: EventSpec,
+                          initial: Sequence[EventSpec], alias: str | None, origin_ts: int,
+                          ) -> tuple[list[NewEvent], RoomCache, RoomPushState]:
+        """Build and authorise a new room's events, each on the one before, without storing any."""
+        pdu_room_id = None if room_version.room_id_from_create_event else create.room_id
+        event_id, pdu = self._build(create, room_version, pdu_room_id, [], [], 1, origin_ts)
         room_id = room_id_for_create_event(event_id) if pdu_room_id is None else pdu_room_id
         self._authorise(pdu, event_id, {}, room_version)
-        await self._events.create_room(room_id, room_version.identifier, spec.sender, now_ms(self._clock))
-        event = NewEvent(event_id, room_id, pdu, _encode(pdu))
-        room = RoomCache(room_version, event_id, 0, members={})
-        self._rooms[room_id] = room
-        await self._persist(event, 1, room)
-        return event
+        first = NewEvent(event_id, room_id, pdu, _encode(pdu), depth=1)
+        room = RoomCache(room_version, event_id, 0, members={}, complete=True)
+        push_state = RoomPushState(room_version.identifier, "")
+        push, push_state = await self._push.evaluate(first, push_state)
+        events = [replace(first, push=push)]
+        room.apply(events[0], 0)
+        pending = {alias: room_id} if alias is not None else {}
+        for spec in initial:
+            event = await self._next_event(room, replace(spec, room_id=room_id), None, pending)
+            push, push_state = await self._push.evaluate(event, push_state)
+            events.append(replace(event, push=push))
+            room.apply(events[-1], 0)
+        return events, room, push_state
+
+    async def _persist_room(self, new_room: NewRoom, events: list[NewEvent], room: RoomCache,
+                            push_state: RoomPushState) -> None:
+        now = now_ms(self._clock)
+
+        async def persist(positions: list[int]) -> dict[str, Sequence[str]]:
+            await self._events.persist_room(new_room, events, positions, now)
+            stored = RoomCache(room.room_version, "", 0, members={}, complete=True)
+            for event, position in zip(events, positions):
+                stored.apply(event, position)
+                for hook in self._stored_hooks:
+                    hook(event, position)
+            self._rooms[new_room.room_id] = stored
+            self._push.stored(events[-1], push_state)
+            audience = set(stored.members or ()) | {new_room.creator}
+            return {"events": audience, "membership": audience, "room_membership": audience}
+
+        await self._streams.write_many(len(events), persist)
+
+    # -- building one event ----------------------------------------------
 
     async def _room(self, room_id: str) -> RoomCache:
         room = self._rooms.get(room_id)
         if room is not None:
             return room
         head = await self._events.get_room_head(room_id)
-        if head is None:
+        if head is None or head.last_event_id is None:
             raise not_found("Unknown room")
         room = RoomCache(ROOM_VERSIONS[head.room_version], head.last_event_id, head.depth)
         self._rooms[room_id] = room
         return room
 
-    async def _auth_state(self, room_id: str, room: RoomCache, keys) -> dict:
+    async def _auth_state(self, room_id: str, room: RoomCache,
+                          keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
         """The current state under C{keys}, reading only what the cache lacks."""
         missing = [key for key in keys if key not in room.looked_up]
-        if missing:
+        if missing and not room.complete:
             room.state.update(await self._events.get_state(room_id, missing))
             room.looked_up.update(missing)
         return {key: room.state[key] for key in keys if key in room.state}
 
-    async def _create(self, spec: EventSpec, txn) -> NewEvent:
-        room = await self._room(spec.room_id)
+    async def _next_event(self, room: RoomCache, spec: EventSpec, txn: tuple[str, str, str, str] | None,
+                          pending_aliases: Mapping[str, str] | None = None) -> NewEvent:
+        """
+        The event C{spec} asks for, built on the room's head and authorised
+        by its current state; the room is not changed.
+
+        @param pending_aliases: aliases created with a new room, not stored yet.
+        """
+        assert spec.room_id is not None
         room_version = room.room_version
         keys = auth_types_for_event(
             spec.event_type, spec.state_key, spec.sender, spec.content, room_version
@@ -196,35 +314,37 @@ class EventCreator:
         auth_state = {k: pdu_with_id(e) for k, e in state.items()}
         self._authorise(pdu, event_id, auth_state, room_version)
         if spec.event_type == "m.room.canonical_alias" and spec.state_key == "":
-            await self._check_canonical_alias(spec.room_id, spec.content)
+            await self._check_canonical_alias(spec.room_id, spec.content, pending_aliases)
         redacted = None
         if spec.event_type == "m.room.redaction":
             redacted = await self._redacted_target(spec, {**pdu, "event_id": event_id},
                                                    auth_state, room_version)
-        event = NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn, redacted)
-        await self._persist(event, depth, room)
-        return event
+        return NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn, redacted, depth)
 
-    def _build(self, spec, room_version, pdu_room_id, prev_events, auth_events, depth):
+    def _build(self, spec: EventSpec, room_version: RoomVersion, pdu_room_id: str | None,
+               prev_events: list[str], auth_events: list[str], depth: int,
+               origin_server_ts: int | None = None) -> tuple[str, JsonDict]:
         check_canonical_values(spec.content)
         event_id, pdu = build_pdu(
             room_version=room_version, room_id=pdu_room_id, sender=spec.sender,
             event_type=spec.event_type, content=spec.content, state_key=spec.state_key,
             prev_events=prev_events, auth_events=auth_events, depth=depth,
-            origin_server_ts=now_ms(self._clock), redacts=spec.redacts,
+            origin_server_ts=origin_server_ts or now_ms(self._clock), redacts=spec.redacts,
             server_name=self._server_name, signing_key=self._signing_key,
         )
         if len(_encode(pdu)) > MAX_EVENT_BYTES:
             raise TooLarge("M_TOO_LARGE", "Event is too large")
         return event_id, pdu
 
-    async def _redacted_target(self, spec: EventSpec, redaction: dict, state, room_version) -> str | None:
+    async def _redacted_target(self, spec: EventSpec, redaction: JsonDict,
+                               state: Mapping[tuple[str, str], JsonDict],
+                               room_version: RoomVersion) -> str | None:
         """
         The pruned PDU that replaces the redacted event's, or C{None} when
         it is already redacted (a second redaction changes nothing).
 
-        @raise MatrixError: 404 for an event not in this room, 403 when the
-            sender may not redact it.
+        @raise NotFound: for an event not in this room.
+        @raise Forbidden: when the sender may not redact it.
         """
         target = await self._events.get_event(spec.redacts) if spec.redacts else None
         if target is None or target.room_id != spec.room_id:
@@ -241,31 +361,16 @@ class EventCreator:
         return _encode(pruned)
 
     @staticmethod
-    def _authorise(pdu: dict, event_id: str, state: dict, room_version) -> None:
+    def _authorise(pdu: JsonDict, event_id: str, state: Mapping[tuple[str, str], JsonDict],
+                   room_version: RoomVersion) -> None:
         try:
             check_event_auth({**pdu, "event_id": event_id}, state, room_version)
         except AuthError as e:
             raise forbidden(str(e)) from None
 
-    async def _persist(self, event: NewEvent, depth: int, room: RoomCache) -> None:
-        now = now_ms(self._clock)
-
-        async def persist(position: int):
-            try:
-                await self._events.persist_event(event, position, depth, now)
-            except BaseException:
-                self._rooms.pop(event.room_id, None)  # unsure what was stored: reread
-                raise
-            if event.redacted_pdu_json is not None:
-                self._rooms.pop(event.room_id, None)  # a cached event may be the redacted one
-            else:
-                room.apply(event, StoredEvent(position, event.event_id, event.room_id, event.pdu), depth)
-            audience = await self._audience(event, room)
-            for hook in self._after_persist:
-                await hook(event, position, audience)
-            return self._touched(event, audience)
-
-        await self._streams.write(persist)
+    def _forget(self, room_id: str) -> None:
+        self._rooms.pop(room_id, None)
+        self._push.forget(room_id)
 
     async def _audience(self, event: NewEvent, room: RoomCache) -> set[str]:
         """Who hears of the event: members (joined, invited, knocking), its target and sender."""
@@ -277,16 +382,15 @@ class EventCreator:
             audience.add(event.pdu["state_key"])
         return audience
 
-    @staticmethod
-    def _touched(event: NewEvent, audience: set[str]) -> dict:
-        """The kinds of change the event is, per user (a member event also changes the target's rooms)."""
-        touched = {"events": audience}
-        if event.pdu["type"] == "m.room.member":
-            touched["membership"] = [event.pdu["state_key"]]   # the target's own rooms changed
-            touched["room_membership"] = audience              # who is in their rooms changed
-        return touched
+
+def _touched(event: NewEvent, audience: set[str]) -> dict[str, Sequence[str]]:
+    """The kinds of change the event is, per user (a member event also changes the target's rooms)."""
+    touched: dict[str, Sequence[str]] = {"events": list(audience)}
+    if event.pdu["type"] == "m.room.member":
+        touched["membership"] = [event.pdu["state_key"]]   # the target's own rooms changed
+        touched["room_membership"] = list(audience)        # who is in their rooms changed
+    return touched
 
 
-def _encode(pdu: dict) -> str:
+def _encode(pdu: JsonDict) -> str:
     return encode_canonical_json(pdu).decode("utf-8")
-

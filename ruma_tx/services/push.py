@@ -4,16 +4,17 @@ Push rules and unread notification counts (spec: "Push Notifications").
   - L{PushRules}: the C{/pushrules} use cases, a cache of every user's
     merged ruleset, and the /sync source sending it as the C{m.push_rules}
     account data event.
-  - L{PushEvaluator}: an C{after_persist} hook of the event creator that
-    runs the room's local members' rules on each new event and stores what
-    notifies or highlights them.
-  - L{UnreadCounts}: the /sync source of C{unread_notifications}, and
-    L{UnreadCounts.mark_read}, which read receipts call.
+  - L{PushEvaluator}: run by the event creator before each event is
+    stored: the room's local members' rules, and what notifies or
+    highlights them (stored with the event, in its transaction).
+  - L{UnreadCounts}: the /sync source of C{unread_notifications} (read
+    receipts move the read position they count from, as they are stored).
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Mapping
 
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import BadRequest, MatrixError, not_found
@@ -34,9 +35,11 @@ from ruma_tx.matrix.push_rules import (
     validate_actions,
     validate_rule,
 )
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.concurrency import KeyedLocks
 from ruma_tx.services.ports.ephemeral import PushStorage
+from ruma_tx.services.ports.events import NewEvent, PushOutcome
 from ruma_tx.services.streams import StreamWriter
 
 log = logger(__name__)
@@ -284,65 +287,68 @@ class PushRules:
             self._stale.add(user_id)
 
 
-@dataclass
-class _RoomPushState:
+@dataclass(frozen=True)
+class RoomPushState:
     """
-    What push evaluation needs of a room, kept up to date from the events
-    the evaluator sees.
+    What push evaluation needs of a room: its version, C{m.room.create} and
+    C{m.room.power_levels}, and its joined members with their display
+    names. Never changed in place: L{after} gives the state after an event,
+    sharing what the event leaves as it is.
 
     @ivar last_event_id: the event this state is current after.
-    @ivar state: the C{m.room.create} and C{m.room.power_levels} PDUs.
-    @ivar members: joined members and their display names.
     """
 
     room_version: str
     last_event_id: str
-    state: dict = field(default_factory=dict)
-    members: dict = field(default_factory=dict)
+    state: Mapping[tuple[str, str], JsonDict] = field(default_factory=dict)
+    members: Mapping[str, str | None] = field(default_factory=dict)
 
-    def apply(self, event_id: str, pdu: dict) -> None:
-        """Update the state with an event that follows C{last_event_id}."""
+    def after(self, event_id: str, pdu: JsonDict) -> RoomPushState:
+        """The state once the event that follows C{last_event_id} is applied."""
         key = (pdu["type"], pdu.get("state_key"))
         if key[0] == "m.room.member" and isinstance(key[1], str):
+            members = dict(self.members)
             content = pdu.get("content", {})
             if content.get("membership") == "join":
-                self.members[key[1]] = _display_name(content)
+                members[key[1]] = _display_name(content)
             else:
-                self.members.pop(key[1], None)
-        elif key in (CREATE, POWER_LEVELS):
-            self.state[key] = pdu
-        self.last_event_id = event_id
+                members.pop(key[1], None)
+            return replace(self, last_event_id=event_id, members=members)
+        if key in (CREATE, POWER_LEVELS):
+            return replace(self, last_event_id=event_id, state={**self.state, key: pdu})
+        return replace(self, last_event_id=event_id)
 
-    def sender_power_level(self, sender: str):
+    def sender_power_level(self, sender: str) -> int | float:
         return user_power_level(sender, self.state, self.room_version)
 
-    def notification_levels(self) -> dict:
+    def notification_levels(self) -> JsonDict:
         content = self.state.get(POWER_LEVELS, {}).get("content", {})
         notifications = content.get("notifications") if isinstance(content, dict) else None
         return notifications if isinstance(notifications, dict) else {}
 
 
-def _display_name(content: dict) -> str | None:
+def _display_name(content: JsonDict) -> str | None:
     name = content.get("displayname")
     return name if isinstance(name, str) else None
 
 
 class PushEvaluator:
     """
-    Runs push rules on each new event for the room's local joined members
-    (and the invitee of an invite), other than the sender, and stores the
-    events that notify or highlight them with one statement per event.
+    Runs push rules on each new event, before it is stored, for the room's
+    local joined members (and the invitee of an invite) other than the
+    sender. What they say is stored with the event, in its transaction:
+    evaluating a big room never holds a stream position others wait on,
+    and an event is never stored without its push actions.
 
-    The sender's read position moves to their event (spec, "Marking
-    notifications as read": "by sending an event").
-
-    Rooms' members and power levels are cached (bounded LRU) and updated
-    from each event the hook sees: a room's events are created one at a
-    time, under the room's lock, and the hook runs inside it. An event that
-    does not follow the cached one, or a redaction, reloads the room.
+    Rooms' members and power levels are cached (bounded LRU): the event
+    creator reads a room's state with L{state_before}, gets the state after
+    each event from L{evaluate}, and gives it back with L{stored} once the
+    event is stored (a room's events are created one at a time, under its
+    lock). A state that does not follow is reloaded; a redaction, which may
+    prune current state, drops the room from the cache.
 
     @param rules: the L{PushRules}.
-    @param store: the L{ruma_tx.storage.push.PushStore}.
+    @param store: the room state push evaluation reads.
     @param server_name: only this server's users are evaluated.
     """
 
@@ -351,28 +357,36 @@ class PushEvaluator:
         self._rules = rules
         self._store = store
         self._suffix = ":" + server_name
-        self._rooms: LRUCache[str, _RoomPushState] = LRUCache(room_cache_size)
+        self._rooms: LRUCache[str, RoomPushState] = LRUCache(room_cache_size)
 
-    async def after_persist(self, event, position: int, audience) -> None:
-        """
-        The C{EventCreator} hook. A failure is logged, not raised: the event
-        is stored already, and its sender should not see an error for it.
-        """
-        try:
-            await self._evaluate(event, position)
-        except Exception:
-            self._rooms.pop(event.room_id, None)
-            log.failure("push rule evaluation failed for {event_id}", event_id=event.event_id)
+    async def state_before(self, event: NewEvent) -> RoomPushState:
+        """The room's push state before C{event}, which follows the room's last event."""
+        cached = self._rooms.get(event.room_id)
+        if cached is not None and event.pdu.get("prev_events") == [cached.last_event_id]:
+            return cached
+        room_version, state = await self._store.get_room_push_state(event.room_id)
+        prev_events = event.pdu.get("prev_events") or [""]
+        loaded = RoomPushState(room_version=room_version or "", last_event_id=prev_events[0])
+        members = {}
+        other = {}
+        for (event_type, state_key), pdu in state.items():
+            if event_type == "m.room.member":
+                members[state_key] = _display_name(pdu.get("content", {}))
+            else:
+                other[(event_type, state_key)] = pdu
+        return replace(loaded, state=other, members=members)
 
-    async def _evaluate(self, event, position: int) -> None:
+    async def evaluate(self, event: NewEvent,
+                       before: RoomPushState) -> tuple[PushOutcome, RoomPushState]:
+        """
+        What the event notifies, and the room's push state after it.
+
+        @param before: the state before the event (L{state_before}, or the
+            state after the previous event of a batch).
+        """
         pdu = event.pdu
-        room_id = event.room_id
         sender = pdu["sender"]
-        if pdu["type"] == "m.room.redaction":
-            redacts = pdu.get("redacts") or pdu.get("content", {}).get("redacts")
-            if isinstance(redacts, str):
-                await self._store.remove_push_actions_of_event(room_id, redacts)
-        room = await self._room_state(event)
+        room = before.after(event.event_id, pdu)
         users = [u for u in room.members if u != sender and u.endswith(self._suffix)]
         if pdu["type"] == "m.room.member" and pdu.get("content", {}).get("membership") == "invite":
             # Synapse also runs the invitee's rules (.m.rule.invite_for_me).
@@ -380,11 +394,10 @@ class PushEvaluator:
             if isinstance(invitee, str) and invitee != sender \
                     and invitee.endswith(self._suffix) and invitee not in room.members:
                 users.append(invitee)
-        read_by = sender if sender.endswith(self._suffix) else None
         actions = []
         if users:
             rulesets = await self._rules.rules_for(users)
-            flat = client_event(pdu, event.event_id, room_id)
+            flat = client_event(pdu, event.event_id, event.room_id)
             sender_level = room.sender_power_level(sender)
             notification_levels = room.notification_levels()
             for user_id in users:
@@ -399,27 +412,19 @@ class PushEvaluator:
                 notify, highlight = actions_notify(result), actions_highlight(result)
                 if notify or highlight:
                     actions.append((user_id, notify, highlight))
-        await self._store.add_push_actions(room_id, position, actions, read_by=read_by)
+        read_by = sender if sender.endswith(self._suffix) else None
+        return PushOutcome(tuple(actions), read_by), room
 
-    async def _room_state(self, event) -> _RoomPushState:
-        """The room's state after C{event} (which is stored already)."""
-        room_id = event.room_id
-        room = self._rooms.get(room_id)
-        follows = room is not None and event.pdu.get("prev_events") == [room.last_event_id]
-        if follows and event.pdu["type"] != "m.room.redaction":
-            room.apply(event.event_id, event.pdu)
-            return room
+    def stored(self, event: NewEvent, after: RoomPushState) -> None:
+        """C{event} is stored: C{after} is the room's current push state."""
+        if event.pdu["type"] == "m.room.redaction":
+            self._rooms.pop(event.room_id, None)
+        else:
+            self._rooms[event.room_id] = after
+
+    def forget(self, room_id: str) -> None:
+        """What was stored for the room is uncertain: read it again next time."""
         self._rooms.pop(room_id, None)
-        room_version, state = await self._store.get_room_push_state(room_id)
-        room = _RoomPushState(room_version=room_version, last_event_id=event.event_id)
-        for (event_type, state_key), pdu in state.items():
-            if event_type == "m.room.member":
-                room.members[state_key] = _display_name(pdu.get("content", {}))
-            else:
-                room.state[(event_type, state_key)] = pdu
-        if room_version is not None:
-            self._rooms[room_id] = room
-        return room
 
 
 class UnreadCounts:
@@ -434,15 +439,6 @@ class UnreadCounts:
 
     def __init__(self, *, store: PushStorage) -> None:
         self._store = store
-
-    async def mark_read(self, user_id: str, room_id: str, stream_ordering: int) -> None:
-        """
-        The user has read the room up to the event at C{stream_ordering}
-        (an C{m.read} or C{m.read.private} receipt): its notifications and
-        those before it no longer count. A position behind the current one
-        changes nothing, so the more advanced of the two receipts wins.
-        """
-        await self._store.mark_read(user_id, room_id, stream_ordering)
 
     async def add_to_sync(self, ctx) -> None:
         join = ctx.response.get("rooms", {}).get("join", {})

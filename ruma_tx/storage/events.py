@@ -2,42 +2,95 @@
 from __future__ import annotations
 
 import json
+from typing import Sequence
 
 import psycopg2.errors
 
 from ruma_tx.matrix.events import StoredEvent
-from ruma_tx.services.ports.events import DuplicateTransaction, NewEvent, RoomHead
+from ruma_tx.services.ports.directory import AliasExists
+from ruma_tx.services.ports.events import (
+    DuplicateTransaction,
+    NewEvent,
+    NewRoom,
+    RoomExists,
+    RoomHead,
+)
+from ruma_tx.storage.database import Transaction
 
 _EVENT_COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
-
-
 
 
 def _event(row) -> StoredEvent:
     return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])
 
 
+_EVENT_ROW_COLUMNS = ("stream_ordering", "event_id", "room_id", "type", "state_key", "sender",
+                      "origin_server_ts", "depth", "membership", "pdu")
 
-
-
-
-_INSERT_EVENT = (
-    "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
-    " origin_server_ts, depth, membership, pdu) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+#: Moves a read position forward only.
+_READ_POSITION_CONFLICT = (
+    " ON CONFLICT (user_id, room_id) DO UPDATE SET stream_ordering ="
+    " GREATEST(push_read_position.stream_ordering, EXCLUDED.stream_ordering)"
 )
 
 
+def _event_row(event: NewEvent, position: int) -> tuple:
+    pdu = event.pdu
+    membership = pdu["content"].get("membership") if pdu["type"] == "m.room.member" else None
+    return (position, event.event_id, event.room_id, pdu["type"], pdu.get("state_key"), pdu["sender"],
+            pdu["origin_server_ts"], event.depth, membership, event.pdu_json)
+
+
+async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions: Sequence[int]) -> None:
+    """Insert events of one room, the current state they set, and their push actions."""
+    rows = [_event_row(event, position) for event, position in zip(events, positions)]
+    await txn.insert_many("events", _EVENT_ROW_COLUMNS, rows)
+    state: dict[tuple[str, str], tuple] = {}   # the last event of each key wins
+    for (position, event_id, room_id, event_type, state_key, _, _, _, membership, _) in rows:
+        if state_key is not None:
+            state[(event_type, state_key)] = (room_id, event_type, state_key, event_id, position, membership)
+    await txn.insert_many(
+        "current_state", ("room_id", "type", "state_key", "event_id", "stream_ordering", "membership"),
+        list(state.values()),
+        "ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id,"
+        " stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership",
+    )
+    actions = [(user_id, event.room_id, position, notify, highlight)
+               for event, position in zip(events, positions)
+               for user_id, notify, highlight in event.push.actions]
+    await txn.insert_many("event_push_actions",
+                          ("user_id", "room_id", "stream_ordering", "notify", "highlight"),
+                          actions, "ON CONFLICT DO NOTHING")
+    read: dict[str, tuple] = {}
+    for event, position in zip(events, positions):
+        if event.push.read_by is not None:
+            read[event.push.read_by] = (event.push.read_by, event.room_id, position)
+    await txn.insert_many("push_read_position", ("user_id", "room_id", "stream_ordering"),
+                          list(read.values()), _READ_POSITION_CONFLICT)
+
+
+async def _apply_redaction(txn: Transaction, redaction: NewEvent) -> None:
+    """
+    Replace the redacted event by its pruned form and forget its push
+    actions. Redacted content is dropped at once (Synapse keeps it a while
+    for moderators; we keep nothing we were asked to remove).
+    """
+    redacts = redaction.pdu.get("redacts") or redaction.pdu["content"].get("redacts")
+    rows = await txn.fetch_all(
+        "UPDATE events SET redacted_by = %s, pdu = %s"
+        " WHERE event_id = %s AND room_id = %s AND redacted_by IS NULL RETURNING stream_ordering",
+        (redaction.event_id, redaction.redacted_pdu_json, redacts, redaction.room_id),
+    )
+    for (position,) in rows:
+        await txn.execute(
+            "DELETE FROM event_push_actions WHERE room_id = %s AND stream_ordering = %s",
+            (redaction.room_id, position),
+        )
 
 
 class EventStore:
     def __init__(self, database):
         self._db = database
-
-    async def create_room(self, room_id: str, room_version: str, creator: str, now_ms: int) -> None:
-        await self._db.execute(
-            "INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES (%s, %s, %s, %s)",
-            (room_id, room_version, creator, now_ms),
-        )
 
     async def get_room_head(self, room_id: str) -> RoomHead | None:
         row = await self._db.fetch_one(
@@ -49,24 +102,20 @@ class EventStore:
         )
         return RoomHead(*row) if row else None
 
-    async def persist_event(self, event: NewEvent, position: int, depth: int, now_ms: int) -> None:
+    async def persist_event(self, event: NewEvent, position: int, now_ms: int) -> None:
         """
-        Store an event at stream position C{position}: the event, current
-        state when it is a state event, the redacted event's pruned form for
-        a redaction, and its transaction id.
+        Store an event at stream position C{position}, in one transaction
+        with what it changes: current state for a state event, the redacted
+        event's pruned form for a redaction, its transaction id, and its
+        push actions.
 
         @raise DuplicateTransaction: the transaction id already names an event.
         """
-        pdu = event.pdu
-        state_key = pdu.get("state_key")
-        membership = pdu["content"].get("membership") if pdu["type"] == "m.room.member" else None
-        event_row = (position, event.event_id, event.room_id, pdu["type"], state_key, pdu["sender"],
-                     pdu["origin_server_ts"], depth, membership, event.pdu_json)
-        if state_key is None and event.redacted_pdu_json is None:
-            await self._persist_message(event, event_row, now_ms)
+        if event.pdu.get("state_key") is None and event.redacted_pdu_json is None:
+            await self._persist_message(event, position, now_ms)
             return
 
-        async def persist(txn):
+        async def persist(txn: Transaction) -> None:
             if event.txn is not None:
                 row = await txn.fetch_one(
                     "INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_id, created_ts)"
@@ -80,24 +129,9 @@ class EventStore:
                         event.txn,
                     )
                     raise DuplicateTransaction(existing[0])
-            await txn.execute(_INSERT_EVENT, event_row)
-            if state_key is not None:
-                await txn.execute(
-                    "INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id,"
-                    " stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership",
-                    (event.room_id, pdu["type"], state_key, event.event_id, position, membership),
-                )
+            await _insert_events(txn, [event], [position])
             if event.redacted_pdu_json is not None:
-                # Redacted content is dropped at once (Synapse keeps it a
-                # while for moderators; we keep nothing we were asked to remove).
-                redacts = pdu.get("redacts") or pdu["content"].get("redacts")
-                await txn.execute(
-                    "UPDATE events SET redacted_by = %s, pdu = %s"
-                    " WHERE event_id = %s AND room_id = %s AND redacted_by IS NULL",
-                    (event.event_id, event.redacted_pdu_json, redacts, event.room_id),
-                )
+                await _apply_redaction(txn, event)
 
         try:
             await self._db.transaction("persist_event", persist)
@@ -109,27 +143,67 @@ class EventStore:
                 raise
             raise DuplicateTransaction(existing) from None
 
-    async def _persist_message(self, event: NewEvent, event_row: tuple, now_ms: int) -> None:
+    async def _persist_message(self, event: NewEvent, position: int, now_ms: int) -> None:
         """
-        A message event (no state, no redaction) in one statement: with a
-        transaction id, the id and the event are inserted together, and
-        nothing is inserted when the id is taken.
+        A message event (no state, no redaction) in one statement: its
+        transaction id, the event and its push actions are inserted
+        together, and nothing is when the transaction id is taken.
         """
-        if event.txn is None:
-            await self._db.execute(_INSERT_EVENT, event_row)
-            return
+        push = event.push
+        users = [user_id for user_id, _, _ in push.actions]
+        notify = [n for _, n, _ in push.actions]
+        highlight = [h for _, _, h in push.actions]
+        txn_cte, gate, txn_args = "", "", []
+        if event.txn is not None:
+            txn_cte = (
+                "txn AS (INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_id, created_ts)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1), "
+            )
+            gate = " WHERE EXISTS (SELECT 1 FROM txn)"
+            txn_args = [*event.txn, event.event_id, now_ms]
         rows = await self._db.fetch_all(
-            "WITH txn AS ("
-            " INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_id, created_ts)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1)"
-            " INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
+            "WITH " + txn_cte
+            + "ev AS (INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
             " origin_server_ts, depth, membership, pdu)"
-            " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM txn)"
-            " RETURNING 1",
-            (*event.txn, event.event_id, now_ms, *event_row),
+            " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s" + gate + " RETURNING 1),"
+            " actions AS (INSERT INTO event_push_actions (user_id, room_id, stream_ordering, notify, highlight)"
+            " SELECT a.user_id, %s, %s, a.notify, a.highlight"
+            " FROM unnest(%s::text[], %s::boolean[], %s::boolean[]) AS a(user_id, notify, highlight)"
+            " WHERE EXISTS (SELECT 1 FROM ev) ON CONFLICT DO NOTHING),"
+            " read_by AS (INSERT INTO push_read_position (user_id, room_id, stream_ordering)"
+            " SELECT %s, %s, %s WHERE %s::text IS NOT NULL AND EXISTS (SELECT 1 FROM ev)"
+            + _READ_POSITION_CONFLICT + ")"
+            " SELECT 1 FROM ev",
+            (*txn_args, *_event_row(event, position), event.room_id, position, users, notify, highlight,
+             push.read_by, event.room_id, position, push.read_by),
         )
         if not rows:
             raise DuplicateTransaction(await self.get_txn_event(*event.txn))
+
+    async def persist_room(self, room: NewRoom, events: Sequence[NewEvent], positions: Sequence[int],
+                           now_ms: int) -> None:
+        """
+        Store a new room with its initial events, all or nothing.
+
+        @raise RoomExists: a room with this id is stored already.
+        @raise AliasExists: C{room.alias} is taken.
+        """
+        async def persist(txn: Transaction) -> None:
+            if not await txn.fetch_all(
+                "INSERT INTO rooms (room_id, room_version, creator, created_ts, published)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                (room.room_id, room.room_version, room.creator, now_ms, room.published),
+            ):
+                raise RoomExists(room.room_id)
+            if room.alias is not None and not await txn.fetch_all(
+                "INSERT INTO room_aliases (room_alias, room_id, creator) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING 1",
+                (room.alias, room.room_id, room.creator),
+            ):
+                raise AliasExists(room.alias)
+            await _insert_events(txn, events, positions)
+
+        await self._db.transaction("persist_room", persist)
 
     async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None:
         row = await self._db.fetch_one(

@@ -198,56 +198,6 @@ class PushStore:
 
     # -- push actions and read positions ----------------------------------
 
-    async def add_push_actions(self, room_id: str, stream_ordering: int,
-                               actions: list[tuple[str, bool, bool]],
-                               read_by: str | None = None) -> None:
-        """
-        Store the push actions of one event with one statement.
-
-        @param actions: C{(user_id, notify, highlight)} per user to store.
-        @param read_by: a user who has read the room up to this event (its
-            sender), whose read position moves forward to it.
-        """
-        statements = []
-        args: list = []
-        if read_by is not None:
-            statements.append(
-                "WITH read_by AS (INSERT INTO push_read_position (user_id, room_id, stream_ordering)"
-                " VALUES (%s, %s, %s) ON CONFLICT (user_id, room_id) DO UPDATE SET stream_ordering ="
-                " GREATEST(push_read_position.stream_ordering, EXCLUDED.stream_ordering))"
-            )
-            args += [read_by, room_id, stream_ordering]
-        if actions:
-            statements.append(
-                "INSERT INTO event_push_actions (user_id, room_id, stream_ordering, notify, highlight)"
-                " VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(actions))
-                + " ON CONFLICT DO NOTHING"
-            )
-            for user_id, notify, highlight in actions:
-                args += [user_id, room_id, stream_ordering, notify, highlight]
-        elif read_by is not None:
-            statements.append("SELECT 1")
-        if statements:
-            await self._db.execute(" ".join(statements), args)
-
-    async def remove_push_actions_of_event(self, room_id: str, event_id: str) -> None:
-        """Forget the push actions of an event (it was redacted)."""
-        await self._db.execute(
-            "DELETE FROM event_push_actions AS a USING events AS e"
-            " WHERE e.event_id = %s AND e.room_id = %s"
-            " AND a.room_id = e.room_id AND a.stream_ordering = e.stream_ordering",
-            (event_id, room_id),
-        )
-
-    async def mark_read(self, user_id: str, room_id: str, stream_ordering: int) -> None:
-        """Move the user's read position in the room forward to C{stream_ordering}."""
-        await self._db.execute(
-            "INSERT INTO push_read_position (user_id, room_id, stream_ordering) VALUES (%s, %s, %s)"
-            " ON CONFLICT (user_id, room_id) DO UPDATE SET stream_ordering ="
-            " GREATEST(push_read_position.stream_ordering, EXCLUDED.stream_ordering)",
-            (user_id, room_id, stream_ordering),
-        )
-
     async def get_unread_counts(self, user_id: str, room_ids: list[str],
                                 upto: int) -> dict[str, tuple[int, int]]:
         """

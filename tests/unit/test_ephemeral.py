@@ -188,7 +188,7 @@ def test_leaving_stops_typing():
     run(tracker.set_typing(ALICE, ROOM, ALICE, True, 5000))
     leave = SimpleNamespace(room_id=ROOM, pdu={"type": "m.room.member", "state_key": ALICE,
                                                 "content": {"membership": "leave"}})
-    run(tracker.after_persist(leave, 100, [BOB]))
+    tracker.event_stored(leave, 100)
     assert tracker.typers(ROOM) == [] and clock.getDelayedCalls() == []
     assert typing_sync(tracker, 99, 100) == {ROOM: [{"type": "m.typing", "content": {"user_ids": []}}]}
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.matrix.types import JsonDict
 
 #: Stream ranges C{(after, upto)} a user may see (C{upto} None: open).
 Ranges = Sequence[tuple[int, int | None]]
@@ -22,17 +23,59 @@ class RoomHead:
 
 
 @dataclass(frozen=True)
+class PushOutcome:
+    """
+    What storing an event records for push notifications, in the same
+    transaction as the event.
+
+    @ivar actions: C{(user_id, notify, highlight)} of each local user the
+        event notifies or highlights.
+    @ivar read_by: the local sender, whose read position moves to the event
+        (spec, "Marking notifications as read": "by sending an event").
+    """
+
+    actions: tuple[tuple[str, bool, bool], ...] = ()
+    read_by: str | None = None
+
+
+@dataclass(frozen=True)
 class NewEvent:
     """An event ready to persist (built, signed and authorised)."""
 
     event_id: str
     room_id: str
-    pdu: dict
+    pdu: JsonDict
     pdu_json: str
     txn: tuple[str, str, str, str] | None = None   # (user_id, device_id, scope, txn_id)
     #: For a redaction: the redacted event's pruned PDU (with
     #: unsigned.redacted_because), which replaces its stored PDU.
     redacted_pdu_json: str | None = None
+    depth: int = 0
+    push: PushOutcome = PushOutcome()
+
+
+@dataclass(frozen=True)
+class NewRoom:
+    """
+    A room being created, stored with its initial events in one transaction.
+
+    @ivar alias: a local alias to point at it, or C{None}.
+    @ivar published: whether it is in the published room directory.
+    """
+
+    room_id: str
+    room_version: str
+    creator: str
+    alias: str | None = None
+    published: bool = False
+
+
+class RoomExists(Exception):
+    """
+    A room with this id is stored already: in room version 12 the id is the
+    create event's hash, so two identical createRoom requests in the same
+    millisecond make the same id.
+    """
 
 
 class DuplicateTransaction(Exception):
@@ -46,9 +89,10 @@ class DuplicateTransaction(Exception):
 class Events(Protocol):
     """What the services need of event storage (implemented by C{ruma_tx.storage.events.EventStore})."""
 
-    async def create_room(self, room_id: str, room_version: str, creator: str, now_ms: int) -> None: ...
     async def get_room_head(self, room_id: str) -> RoomHead | None: ...
-    async def persist_event(self, event: NewEvent, position: int, depth: int, now_ms: int) -> None: ...
+    async def persist_event(self, event: NewEvent, position: int, now_ms: int) -> None: ...
+    async def persist_room(self, room: NewRoom, events: Sequence[NewEvent], positions: Sequence[int],
+                           now_ms: int) -> None: ...
     async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None: ...
     async def get_txn_ids(self, user_id: str, device_id: str, event_ids: list[str]) -> dict[str, str]: ...
     async def get_event(self, event_id: str) -> StoredEvent | None: ...
