@@ -71,6 +71,7 @@ class Homeserver:
     def __init__(self, directory: Path, dsn: str | None, server_name: str = "test.local",
                  extra_config: str = ""):
         self.directory = directory
+        self.dsn = dsn
         self.server_name = server_name
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -120,6 +121,12 @@ class Homeserver:
             raise
         finally:
             self._log.close()
+
+    def kill(self) -> None:
+        """Kill the daemon with SIGKILL (no shutdown at all), as a crash would."""
+        self.process.kill()
+        self.process.wait()
+        self._log.close()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -85,14 +85,14 @@ class RoomApi:
         body = read_json_object(request, allow_empty=True)
         room_id = await self._membership.resolve_room(room_id_or_alias)
         await self._membership.join(requester.user_id, room_id, reason=_reason(body),
-                                    is_guest=requester.is_guest)
+                                    is_guest=requester.is_guest, custom=_custom_content(body))
         return {"room_id": room_id}
 
     @endpoint("POST", "/rooms/<room_id>/join", guest=True)
     async def join(self, request, requester, room_id):
         body = read_json_object(request, allow_empty=True)
         await self._membership.join(requester.user_id, room_id, reason=_reason(body),
-                                    is_guest=requester.is_guest)
+                                    is_guest=requester.is_guest, custom=_custom_content(body))
         return {"room_id": room_id}
 
     @endpoint("POST", "/knock/<room_id_or_alias>")
@@ -140,3 +140,12 @@ class RoomApi:
 
 def _reason(body: dict) -> str | None:
     return get_field(body, "reason", str, None)
+
+
+#: Keys of a join's body that are not member event content.
+_JOIN_PARAMETERS = {"reason", "third_party_signed", "membership", "displayname", "avatar_url"}
+
+
+def _custom_content(body: dict) -> dict:
+    """A join body's other keys, kept in the member event (as Synapse)."""
+    return {key: value for key, value in body.items() if key not in _JOIN_PARAMETERS}

@@ -162,12 +162,22 @@ class EventCreator:
         self._recent_txns[txn] = existing
         return existing
 
-    async def _create_locked(self, spec: EventSpec, txn: tuple[str, str, str, str] | None) -> NewEvent:
+    async def _create_locked(self, spec: EventSpec, txn: tuple[str, str, str, str] | None
+                             ) -> NewEvent | StoredEvent:
         assert spec.room_id is not None
         return await self._locks.run(spec.room_id, self._create, spec, txn)
 
-    async def _create(self, spec: EventSpec, txn: tuple[str, str, str, str] | None) -> NewEvent:
+    async def _create(self, spec: EventSpec, txn: tuple[str, str, str, str] | None
+                      ) -> NewEvent | StoredEvent:
         room = await self._room(spec.room_id)
+        if spec.state_key is not None:
+            current = await self._auth_state(spec.room_id, room, [(spec.event_type, spec.state_key)])
+            same = current.get((spec.event_type, spec.state_key))
+            if same is not None and same.sender == spec.sender and same.content == spec.content:
+                # Setting a state key to what it holds already (a retried
+                # PUT /state, joining a room one is in): as Synapse, the
+                # current event answers and nothing new is sent.
+                return same
         event = await self._next_event(room, spec, txn)
         push, push_after = await self._push.evaluate(event, await self._push.state_before(event))
         event = replace(event, push=push)

@@ -22,6 +22,7 @@ from ruma_tx.matrix.identifiers import (
 from ruma_tx.matrix.membership import member_content
 from ruma_tx.matrix.power_levels import power_level_for, user_power_level
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.events import EventCreator, EventSpec
 from ruma_tx.services.ports.directory import DirectoryStorage
 from ruma_tx.services.ports.events import Events
@@ -61,7 +62,14 @@ class MembershipChanger:
             raise BadRequest("M_INVALID_PARAM", "Expected a room id or alias")
         return room_id_or_alias
 
-    async def join(self, user_id: str, room_id: str, *, reason=None, is_guest=False) -> str:
+    async def join(self, user_id: str, room_id: str, *, reason: str | None = None, is_guest: bool = False,
+                   custom: JsonDict | None = None) -> str:
+        """
+        Join the room.
+
+        @param custom: other keys of the request body, kept in the member
+            event's content (as Synapse).
+        """
         if await self._events.get_room_head(room_id) is None:
             raise not_found("Unknown room")
         if is_guest:
@@ -70,7 +78,7 @@ class MembershipChanger:
             if access is None or access.content.get("guest_access") != "can_join":
                 raise Forbidden("M_FORBIDDEN", "Guest access is not allowed in this room")
         displayname, avatar_url = await self._profiles(user_id)
-        extra = await self._restricted_join_authoriser(user_id, room_id)
+        extra = {**(custom or {}), **await self._restricted_join_authoriser(user_id, room_id)}
         await self._send(user_id, room_id, user_id, member_content(
             "join", reason=reason, displayname=displayname, avatar_url=avatar_url, **extra))
         return room_id
