@@ -5,8 +5,18 @@ A token is a version 2 macaroon whose identifier is the token id and whose
 first-party caveats carry the claims (C{user_id = ...}, C{type = ...}, ...).
 Anyone holding a macaroon can append caveats, so verification matches every
 caveat exactly against a fixed grammar, requires the identity caveats exactly
-once and rejects anything unknown.  Holders may only narrow a token, with
-C{time}, C{method}, C{room_id} and C{path_prefix} caveats.
+once and rejects anything unknown.
+
+The server ends what it mints with C{gen = 2}: everything before it is the
+server's, everything after it was appended by a holder, who may only narrow
+the token, with C{time}, C{method}, C{room_id} and C{path_prefix} caveats.
+An identity caveat after C{gen} (say C{guest = true}) makes the token
+invalid. Tokens of the first generation (C{gen = 1}, first) could not tell
+the two apart and are refused: their holders log in again.
+
+A token must be exactly as minted: the serialization the server gives out
+is the only one accepted (no extra padding, bytes or other spelling of the
+same macaroon), so one token has one cache entry.
 
 This module does no I/O; the current time is an argument, in milliseconds.
 """
@@ -48,7 +58,7 @@ _MS = r"[0-9]{1,18}"
 # One full-match grammar per caveat key; the key is the text before the
 # first space, and the grammar repeats it literally.
 _GRAMMAR = {
-    "gen": re.compile(r"gen = (1)"),
+    "gen": re.compile(r"gen = (2)"),
     "user_id": re.compile(r"user_id = (" + _USER_ID + ")"),
     "type": re.compile(r"type = (" + _WORD + ")"),
     "device_id": re.compile(r"device_id = (" + _VALUE + ")"),
@@ -62,6 +72,10 @@ _GRAMMAR = {
 # Keys that fix who the token is for: each may appear at most once.
 _SINGLE_KEYS = frozenset({"gen", "user_id", "type", "device_id", "guest"})
 _REQUIRED_KEYS = ("gen", "user_id", "type")
+#: What a holder may append after C{gen}.
+_HOLDER_KEYS = frozenset({"time", "method", "room_id", "path_prefix"})
+#: What the server mints before C{gen}.
+_MINTED_KEYS = frozenset({"user_id", "type", "device_id", "guest", "time"})
 
 _VALUE_RE = re.compile(_VALUE)
 _USER_ID_RE = re.compile(_USER_ID)
@@ -245,7 +259,6 @@ def mint_token(
     m = Macaroon(
         location=location, identifier=token_id, key=key, version=MACAROON_V2
     )
-    m.add_first_party_caveat("gen = 1")
     m.add_first_party_caveat(f"user_id = {user_id}")
     m.add_first_party_caveat(f"type = {token_type}")
     if device_id is not None:
@@ -254,6 +267,7 @@ def mint_token(
         m.add_first_party_caveat("guest = true")
     if expires_at_ms is not None:
         m.add_first_party_caveat(f"time < {expires_at_ms}")
+    m.add_first_party_caveat("gen = 2")  # last: what follows is the holder's
     token: str = m.serialize()
     return token
 
@@ -284,6 +298,8 @@ def _parse_macaroon(key: bytes, token: str) -> Macaroon:
         raise InvalidToken("token does not parse as a macaroon") from None
     if m.version != MACAROON_V2:
         raise InvalidToken("token is not a version 2 macaroon")
+    if m.serialize() != token:
+        raise InvalidToken("token is not in the form it was minted in")
     if m.third_party_caveats():
         raise InvalidToken("token has a third-party caveat")
     verifier = Verifier()
@@ -306,6 +322,7 @@ def _parse_caveats(m: Macaroon) -> dict[str, list[str]]:
         repeats, or a required key is missing.
     """
     values: dict[str, list[str]] = {}
+    minted = True  # before the gen caveat: the server's own
     for caveat in m.first_party_caveats():
         try:
             predicate = caveat.caveat_id_bytes.decode("utf-8")
@@ -316,6 +333,10 @@ def _parse_caveats(m: Macaroon) -> dict[str, list[str]]:
         match = grammar.fullmatch(predicate) if grammar is not None else None
         if match is None:
             raise InvalidToken("unknown or malformed caveat")
+        if key == "gen":
+            minted = False
+        elif key not in (_MINTED_KEYS if minted else _HOLDER_KEYS):
+            raise InvalidToken(f"caveat {key} is not allowed here")
         seen = values.setdefault(key, [])
         if seen and key in _SINGLE_KEYS:
             raise InvalidToken(f"caveat {key} repeats")

@@ -144,3 +144,24 @@ async def test_tampered_signature_is_refused(client):
     response = await _whoami(client, forged.serialize())
     assert response.code == 401
     assert response.json["errcode"] == "M_UNKNOWN_TOKEN"
+
+
+@pytest_twisted.ensureDeferred
+async def test_appended_guest_caveat_makes_the_token_invalid(client):
+    """Appending 'guest = true' (a caveat holders may not add) gets 401 M_UNKNOWN_TOKEN, not a guest token."""
+    user = await client.register()
+    response = await _whoami(client, _attenuate(user["access_token"], "guest = true"))
+    assert response.code == 401 and response.json["errcode"] == "M_UNKNOWN_TOKEN"
+    assert "soft_logout" not in response.json or response.json["soft_logout"] is False
+
+
+@pytest_twisted.ensureDeferred
+async def test_other_spellings_of_a_token_are_refused(client):
+    """Only the token as issued works: with padding, an extra byte or a changed last character it is 401."""
+    user = await client.register()
+    token = user["access_token"]
+    assert (await _whoami(client, token)).code == 200
+    for spelling in (token + "=", token + "==", token + "A", token[:-1] + ("B" if token[-1] != "B" else "C")):
+        response = await _whoami(client, spelling)
+        assert response.code == 401, spelling
+        assert response.json["errcode"] == "M_UNKNOWN_TOKEN"

@@ -63,7 +63,7 @@ def _invalid(token, **kwargs):
     return info.value
 
 
-GOOD = ["gen = 1", "user_id = @alice:example.org", "type = access"]
+GOOD = ["user_id = @alice:example.org", "type = access", "gen = 2"]
 
 
 def test_access_round_trip():
@@ -206,7 +206,7 @@ def test_impersonation_rejected():
     "type = access",
     "type = refresh",
     "guest = true",
-    "gen = 1",
+    "gen = 2",
 ])
 def test_repeated_single_caveat_rejected(predicate):
     """
@@ -229,7 +229,7 @@ def test_repeated_single_caveat_rejected(predicate):
     " user_id = @mallory:x",
     "user_id = mallory",
     "user_id = ",
-    "gen = 2",
+    "gen = 1",
     "gen = 10",
     "guest = false",
     "guest = true ",
@@ -263,8 +263,8 @@ def test_replaced_user_id_rejected():
     """
     A token whose only user caveat merely starts with user_id is rejected.
     """
-    _invalid(_raw(["gen = 1", "user_idsomething", "type = access"]))
-    _invalid(_raw(["gen = 1", "user_id_x = @a:b", "type = access"]))
+    _invalid(_raw(["user_idsomething", "type = access", "gen = 2"]))
+    _invalid(_raw(["user_id_x = @a:b", "type = access", "gen = 2"]))
 
 
 @pytest.mark.parametrize("missing", range(3))
@@ -286,7 +286,44 @@ def test_duplicated_gen_rejected():
     """
     A token minted with two gen caveats is rejected.
     """
-    _invalid(_raw(GOOD + ["gen = 1"]))
+    _invalid(_raw(GOOD + ["gen = 2"]))
+
+
+@pytest.mark.parametrize("predicate", [
+    "guest = true", "device_id = OTHER", "user_id = @alice:example.org",
+    "type = refresh",
+])
+def test_identity_caveat_appended_by_a_holder_rejected(predicate):
+    """
+    What follows the gen caveat is the holder's: an identity caveat there
+    (a guest flag, a device) makes the token invalid, even one the server
+    would have minted itself.
+    """
+    _invalid(_append(_mint(device_id=None), predicate))
+    _invalid(_append(_mint(), predicate))
+
+
+def test_holder_may_append_only_narrowing_caveats():
+    """Time, method, room and path caveats after gen are accepted (and applied)."""
+    token = _append(_mint(), "method = GET")
+    assert verify_token(KEY, token, now_ms=NOW).restrictions.methods == frozenset({"GET"})
+
+
+def test_first_generation_tokens_refused():
+    """A token of the first format (gen = 1 first, no end marker) is refused: its holder logs in again."""
+    _invalid(_raw(["gen = 1", "user_id = @alice:example.org", "type = access"]))
+    _invalid(_raw(["gen = 1", "user_id = @alice:example.org", "type = access", "guest = true"]))
+
+
+@pytest.mark.parametrize("spelling", [
+    lambda t: t + "=", lambda t: t + "==", lambda t: t + "A",
+    lambda t: t[:-1] + ("B" if t[-1] != "B" else "C"),
+])
+def test_only_the_minted_spelling_verifies(spelling):
+    """Extra padding, extra bytes or another last character spell the same macaroon, and are refused."""
+    token = _mint()
+    assert verify_token(KEY, token, now_ms=NOW).user_id == "@alice:example.org"
+    _invalid(spelling(token))
 
 
 @pytest.mark.parametrize("token", [
