@@ -24,7 +24,7 @@ from twisted.web.client import HTTPConnectionPool
 sys.path.insert(0, str(Path(__file__).parent))
 
 from pgcluster import TestCluster  # noqa: E402
-from spec import SpecValidator  # noqa: E402
+from spec import SPEC_AVAILABLE, SPEC_DIR, SpecValidator  # noqa: E402
 
 TWISTD = str(Path(sys.executable).parent / "twistd")
 _databases = itertools.count(1)
@@ -50,6 +50,18 @@ def password_auth(user_id: str, session: str, password: str = PASSWORD) -> dict:
         "password": password,
         "session": session,
     }
+
+
+def pytest_report_header(config):
+    if SPEC_AVAILABLE:
+        return f"Matrix spec: {SPEC_DIR} (responses and events are validated against it)"
+    return (f"Matrix spec: NOT FOUND at {SPEC_DIR} (set RUMA_SPEC_DIR): responses and events are "
+            f"NOT validated against the spec in this run")
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("RUMA_REQUIRE_SPEC") == "1" and not SPEC_AVAILABLE:
+        raise pytest.UsageError(f"RUMA_REQUIRE_SPEC=1 but there is no Matrix spec at {SPEC_DIR}")
 
 
 @pytest.fixture(scope="session")

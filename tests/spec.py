@@ -1,12 +1,20 @@
 """
 Validating live responses against the Matrix spec's OpenAPI document
-(shared/spec/client-server-api-v1.19.json) with openapi-core.
+(client-server-api-v1.19.json in the spec folder) with openapi-core.
+
+The spec folder is C{RUMA_SPEC_DIR}, by default C{../shared/spec} beside
+this repository. Without it the suite still runs, without schema
+validation (the session header says so); C{RUMA_REQUIRE_SPEC=1} (set by
+C{.ci/run}) makes a missing spec an error instead.
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
@@ -14,8 +22,14 @@ from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotF
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
+SPEC_DIR = Path(os.environ.get("RUMA_SPEC_DIR")
+                or Path(__file__).resolve().parents[1].parent / "shared" / "spec").resolve()
 SPEC_FILE = SPEC_DIR / "client-server-api-v1.19.json"
+#: Whether the spec is here to validate against.
+SPEC_AVAILABLE = SPEC_FILE.is_file()
+
+#: For tests whose whole subject is the spec's own text or examples.
+needs_spec = pytest.mark.skipif(not SPEC_AVAILABLE, reason=f"no Matrix spec at {SPEC_DIR}")
 
 
 @dataclass
@@ -46,13 +60,17 @@ class SpecValidator:
     """Loads the spec once; validates (request, response) pairs."""
 
     def __init__(self, base_url: str = "http://127.0.0.1"):
-        document = json.loads(SPEC_FILE.read_text())
-        document["servers"] = [{"url": base_url}]
         self.base_url = base_url
-        self._api = OpenAPI.from_dict(document)
+        self._api = None
+        if SPEC_AVAILABLE:
+            document = json.loads(SPEC_FILE.read_text())
+            document["servers"] = [{"url": base_url}]
+            self._api = OpenAPI.from_dict(document)
 
     def documents(self, method: str, path: str) -> bool:
         """Whether the spec has an operation for this request."""
+        if self._api is None:
+            raise RuntimeError("no Matrix spec to ask: mark the test needs_spec")
         try:
             self._api.validate_response(
                 SpecRequest(self.base_url, path, method.lower(), None),
@@ -72,6 +90,8 @@ class SpecValidator:
         operation does not list (a 401 for a missing token, a 429) must
         still be a standard Matrix error body.
         """
+        if self._api is None:
+            return  # no spec here: the session header said so
         request = SpecRequest(self.base_url, path, method.lower(), body, query)
         response = SpecResponse(
             status, data, headers.get("content-type", "application/json"), Headers(headers)

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 import pytest_twisted
 from conftest import unique_localpart
+from spec import needs_spec
 from events_schema import (
     EventSchemaError,
     example_names,
@@ -91,6 +92,7 @@ def assert_forbidden(response) -> None:
 
 # -- the event schema helper itself ----------------------------------------
 
+@needs_spec
 def test_event_schema_helper_accepts_spec_examples_and_rejects_broken_events():
     """Every event example in the spec matches its schema, and broken events do not."""
     checked = 0
