@@ -67,6 +67,7 @@ from ruma_tx.services.rooms import RoomCreator
 from ruma_tx.services.sessions import SessionIssuer
 from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 from ruma_tx.services.sync import SyncResponder
+from ruma_tx.services.sync_rooms import RoomSections
 from ruma_tx.services.to_device import ToDeviceMessages
 from ruma_tx.services.uia import UserInteractiveAuth
 from ruma_tx.storage.accounts import AccountStore
@@ -76,6 +77,7 @@ from ruma_tx.storage.devices import DeviceStore
 from ruma_tx.storage.directory import DirectoryStore
 from ruma_tx.storage.ephemeral import AccountDataStore, PresenceStore, ReceiptStore
 from ruma_tx.storage.events import EventStore
+from ruma_tx.storage.sync_reads import SyncReadStore
 from ruma_tx.storage.filters import FilterStore
 from ruma_tx.storage.history import HistoryStore
 from ruma_tx.storage.keys import KeyStore
@@ -175,7 +177,7 @@ class HomeserverService(Service):
         )
         await self._listener.listen(
             "ruma_devices_deleted",
-            lambda user_id: log_failure(api.device_lists.device_deleted(user_id)),
+            lambda user_id: log_failure(api.device_lists.changed(user_id)),
         )
         level = None if config.logging.requests == "off" else LogLevel.levelWithName(config.logging.requests)
         for listener in config.listeners:
@@ -227,6 +229,10 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     @return: the root resource, the device activity recorder (flushed at
         shutdown) and the auth guard (told of revocations made elsewhere).
     """
+    notifier = Notifier(reactor, stream_start)
+    streams = StreamWriter(StreamIdGenerator(stream_start), notifier)
+    cross_signing_store = CrossSigningStore(database)
+    device_lists = DeviceLists(store=cross_signing_store, streams=streams)
     accounts = AccountStore(database)
     devices = DeviceStore(database)
     tokens = TokenStore(database)
@@ -249,7 +255,7 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     sessions = SessionIssuer(
         tokens=tokens, macaroon_key=macaroon_key, clock=reactor,
         access_token_lifetime_ms=config.tokens.refreshable_access_token_lifetime_ms,
-        forget_tokens=guard.forget_tokens,
+        forget_tokens=guard.forget_tokens, device_added=device_lists.changed,
     )
     server_name = config.server_name
     registrar = Registrar(
@@ -258,15 +264,13 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
         guests_enabled=config.guests.enabled, guard=guard,
     )
     device_manager = DeviceManager(devices=devices, activity=activity, uia=uia, sessions=sessions,
-                                   server_name=server_name)
+                                   server_name=server_name, device_changed=device_lists.changed)
 
     async def profile_of(user_id):
         return await accounts.get_profile(user_id) or (None, None)
 
     events = EventStore(database)
     directory = DirectoryStore(database)
-    notifier = Notifier(reactor, stream_start)
-    streams = StreamWriter(StreamIdGenerator(stream_start), notifier)
     push_store = PushStore(database)
     push_rules = PushRules(store=push_store, streams=streams)
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
@@ -297,15 +301,14 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     to_device = ToDeviceMessages(store=ToDeviceStore(database), streams=streams, clock=reactor,
                                  server_name=server_name)
     key_store = KeyStore(database)
-    cross_signing_store = CrossSigningStore(database)
-    device_lists = DeviceLists(store=cross_signing_store, streams=streams)
     device_keys = DeviceKeys(store=key_store, streams=streams, clock=reactor, server_name=server_name,
-                             on_device_keys_changed=device_lists.on_device_keys_changed)
-    sync = SyncResponder(events=events, notifier=notifier, clock=reactor,
+                             on_device_keys_changed=device_lists.changed)
+    rooms = RoomSections(reads=SyncReadStore(database), events=events, visible=history.filter_visible_rooms)
+    sync = SyncResponder(events=events, rooms=rooms, notifier=notifier, clock=reactor,
                          sources=[push_rules, typing, receipts, account_data, presence,
                                   unread_counts, to_device, device_lists,
                                   device_keys],  # device_keys last: see DeviceKeys.add_to_sync
-                         visible=history.filter_visible, ignored=account_data.ignored_users)
+                         ignored=account_data.ignored_users)
     directory_handler = Directory(directory=directory, events=events, creator=creator,
                                   accounts=accounts, server_name=server_name)
     apis = [

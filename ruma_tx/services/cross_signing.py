@@ -118,12 +118,12 @@ class DeviceLists:
 
         return await self._streams.write(persist, kind="device_lists")
 
-    async def on_device_keys_changed(self, user_id: str) -> None:
-        """Called when C{user_id} uploads new or changed device identity keys."""
-        await self.record([(user_id, None)])
-
-    async def device_deleted(self, user_id: str) -> None:
-        """Called after one or more of C{user_id}'s devices were deleted."""
+    async def changed(self, user_id: str) -> None:
+        """
+        C{user_id}'s device list changed: a device was added, renamed or
+        deleted, or uploaded new identity keys. They and everyone sharing
+        a room with them hear of it in C{device_lists.changed}.
+        """
         await self.record([(user_id, None)])
 
     async def add_to_sync(self, ctx) -> None:
@@ -244,17 +244,13 @@ class KeyQueries:
     async def _cross_signing_keys(self, viewer: str, user_ids: list[str]) -> dict:
         """
         C{master_keys}, C{self_signing_keys} and C{user_signing_keys}: the
-        first two for the viewer themself and for users sharing a room with
-        them (joined or invited, either side: the issue restricts what the
-        spec gives anyone to "everyone sharing a room"), the user-signing
-        key only to its owner. Master keys carry the signatures the viewer
-        may see (spec: "Key and signature security").
+        first two of every queried user, whether or not they share a room
+        with the viewer (the spec's POST /keys/query sets no such limit, and
+        Synapse sets none: a client verifies a user before sharing a room),
+        the user-signing key only to its owner. Master keys carry the
+        signatures the viewer may see (spec: "Key and signature security").
         """
         keys = await self._store.get_keys(user_ids)
-        others = [u for u in keys if u != viewer]
-        if others:
-            shared = await self._store.get_users_sharing_rooms(viewer, ("join", "invite"))
-            keys = {u: k for u, k in keys.items() if u == viewer or u in shared}
         master_keys, self_signing, user_signing = {}, {}, {}
         for user_id, by_usage in keys.items():
             if "master" in by_usage:

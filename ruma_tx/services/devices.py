@@ -5,6 +5,8 @@ and their last_seen_ts and last_seen_ip kept without a write per request
 """
 from __future__ import annotations
 
+from typing import Awaitable, Callable
+
 from twisted.internet.task import LoopingCall
 
 from ruma_tx.logs import logger
@@ -73,7 +75,13 @@ class DeviceManager:
     """
 
     def __init__(self, *, devices: Devices, activity: DeviceActivity, uia: UserInteractiveAuth,
-                 sessions: SessionIssuer, server_name: str) -> None:
+                 sessions: SessionIssuer, server_name: str,
+                 device_changed: Callable[[str], Awaitable[None]]) -> None:
+        """
+        @param device_changed: C{async (user_id)}, after one of the user's
+            devices was renamed (their device list changed).
+        """
+        self._device_changed = device_changed
         self._devices = devices
         self._activity = activity
         self._uia = uia
@@ -111,6 +119,8 @@ class DeviceManager:
             found = await self._devices.get_device(requester.user_id, device_id) is not None
         else:
             found = await self._devices.set_display_name(requester.user_id, device_id, display_name)
+            if found:
+                await self._device_changed(requester.user_id)
         if not found:
             raise not_found("Unknown device")
 

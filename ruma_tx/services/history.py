@@ -15,7 +15,7 @@ an C{end} pages on from where the previous page stopped.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 from ruma_tx.matrix.errors import forbidden, not_found
 from ruma_tx.matrix.events import StoredEvent, room_event
@@ -59,6 +59,17 @@ class HistoryReader:
             return []
         view = await self.view(user_id, room_id)
         return [event for event in events if view.can_see(event.stream_ordering)]
+
+    async def filter_visible_rooms(self, user_id: str,
+                                   events: Mapping[str, list[StoredEvent]]) -> dict[str, list[StoredEvent]]:
+        """L{filter_visible} for many rooms, with one read of their histories."""
+        rooms = [room_id for room_id, room_events in events.items() if room_events]
+        timelines = await self._history.get_timelines_many(rooms, user_id) if rooms else {}
+        visible = {room_id: [] for room_id in events}
+        for room_id in rooms:
+            view = HistoryView(*map(tuple, timelines[room_id]))
+            visible[room_id] = [e for e in events[room_id] if view.can_see(e.stream_ordering)]
+        return visible
 
     async def _readable_view(self, user_id: str, room_id: str) -> HistoryView:
         """

@@ -30,6 +30,7 @@ from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.ephemeral import PresenceStorage, StoredPresence
 from ruma_tx.services.streams import StreamWriter
+from ruma_tx.services.sync import SyncContext
 
 NEVER_SEEN = Presence(OFFLINE)
 
@@ -128,19 +129,29 @@ class PresenceTracker:
 
         await self._streams.write(persist, kind="presence")
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         """
         Add to the top-level C{presence} the presence changed in
         C{(since, now]} of the user and of everyone joined to one of their
         joined rooms; an initial sync gets all of theirs except C{offline}
-        ones (as Synapse).
+        ones (as Synapse). Users who started to share a room with the user
+        in C{(since, now]} come with their current presence, whenever it
+        was set (as Synapse: a new room mate's presence is news).
         """
         after = 0 if ctx.since is None else ctx.since.stream
-        if after >= ctx.now.stream or after >= self._last_change:
+        if after >= ctx.now.stream:
             return
         user_id = ctx.request.user_id
-        rows = await self._store.get_changed_for(
-            user_id, list(ctx.joined), after, ctx.now.stream, include_offline=ctx.since is not None)
+        rows = []
+        if after < self._last_change:
+            rows = await self._store.get_changed_for(
+                user_id, list(ctx.joined), after, ctx.now.stream, include_offline=ctx.since is not None)
+        if ctx.since is not None and ctx.touched("room_membership"):
+            new_rooms = [room_id for room_id, change in ctx.membership_changes.items()
+                         if change.content.get("membership") == "join"]
+            seen = {row.user_id for row in rows}
+            rows += [row for row in await self._store.get_for_new_room_mates(
+                user_id, new_rooms, list(ctx.joined), after, ctx.now.stream) if row.user_id not in seen]
         now = now_ms(self._clock)
         presence_filter = ctx.request.filter.presence
         events = []

@@ -5,7 +5,7 @@ Shared by registration, login and token refresh.
 from __future__ import annotations
 
 import secrets
-from typing import Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
 from ruma_tx.matrix.access_tokens import InvalidToken, mint_token, verify_token
 from ruma_tx.matrix.devices import check_requested_device_id, new_device_id
@@ -26,7 +26,13 @@ class SessionIssuer:
     """
 
     def __init__(self, *, tokens: Tokens, macaroon_key: bytes, clock: Clock, access_token_lifetime_ms: int,
-                 forget_tokens: Callable[[Iterable[str]], None]) -> None:
+                 forget_tokens: Callable[[Iterable[str]], None],
+                 device_added: Callable[[str], Awaitable[None]]) -> None:
+        """
+        @param device_added: C{async (user_id)}, after a login made a new
+            device (the user's device list changed).
+        """
+        self._device_added = device_added
         self._tokens = tokens
         self._key = macaroon_key
         self._clock = clock
@@ -46,10 +52,12 @@ class SessionIssuer:
         access_id = _new_token_id()
         refresh_id = _new_token_id() if refresh else None
         expires_at = now + self._lifetime_ms if refresh else None
-        revoked = await self._tokens.create_login(
+        revoked, new_device = await self._tokens.create_login(
             NewLogin(user_id, device_id, display_name, access_id, expires_at, refresh_id), now
         )
         self._forget_tokens(revoked)
+        if new_device:
+            await self._device_added(user_id)
         return self._response(user_id, device_id, is_guest, access_id, refresh_id, expires_at, now)
 
     def _response(self, user_id, device_id, is_guest, access_id, refresh_id, expires_at, now) -> dict:

@@ -3,8 +3,8 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 
 from twisted.internet.task import deferLater
 
@@ -12,24 +12,16 @@ from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import Filter
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.sync import (
-    STRIPPED_STATE_TYPES,
-    SUMMARY_TYPES,
     empty_joined_room,
     empty_response,
-    event_serializer,
     is_empty_response,
-    lazy_members,
-    room_summary,
-    stripped_event,
 )
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock
-from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.ports.events import Events
-
-#: C{async (user_id, room_id, events) -> the events the user may see}.
-VisibilityFilter = Callable[[str, str, list[StoredEvent]], Awaitable[list[StoredEvent]]]
+from ruma_tx.services.sync_rooms import RoomSections, RoomsRequest
 
 
 class SyncSource(Protocol):
@@ -56,14 +48,17 @@ class SyncContext:
     @ivar now: the token the response ends at (its C{next_batch}).
     @ivar joined: the rooms the user is joined to (and the filter keeps).
     @ivar response: the response being built; sources add to it.
+    @ivar membership_changes: the user's own member events in C{(since,
+        now]}, by room (rooms joined or left since the last sync).
     """
 
     request: "SyncRequest"
     since: StreamToken | None
     now: StreamToken
     joined: list[str]
-    response: dict
-    notifier: object = None
+    response: JsonDict
+    notifier: Notifier | None = None
+    membership_changes: Mapping[str, StoredEvent] = field(default_factory=dict)
 
     def touched(self, kind: str) -> bool:
         """
@@ -99,40 +94,26 @@ class SyncResponder:
     @param notifier: the L{ruma_tx.services.notifier.Notifier}.
     """
 
-    def __init__(self, *, events: Events, notifier: Notifier, clock: Clock,
+    def __init__(self, *, events: Events, rooms: RoomSections, notifier: Notifier, clock: Clock,
                  sources: Sequence[SyncSource] = (),
-                 visible: VisibilityFilter | None = None,
                  ignored: Callable[[str], Awaitable[frozenset[str]]] | None = None) -> None:
         """
         @param sources: objects with C{async add_to_sync(ctx: SyncContext)}
             that add their sections (ephemeral events, account data,
             presence, unread counts...) to each response; a source adding
             nothing keeps an otherwise empty response empty.
-        @param visible: C{async (user_id, room_id, events) -> events}, the
-            history visibility filter, for timelines reaching back before
-            the user joined.
+        @param rooms: builds the rooms of each response.
         @param ignored: C{async (user_id) -> frozenset} of ignored users.
         """
         self._events = events
         self._notifier = notifier
         self._clock = clock
         self._sources = list(sources)
-        self._visible = visible
+        self._rooms = rooms
         self._ignored = ignored
-        self._memberships: LRUCache[str, tuple[int, dict]] = LRUCache(CACHED_USERS)
-        self._reads_in_flight = SingleFlight()
+        # Invalidated by the notifier: reread after any membership change of the user.
+        self._memberships: LRUCache[str, tuple[int, dict[str, tuple[str, int]]]] = LRUCache(CACHED_USERS)
         self._last_answered: LRUCache[tuple, float] = LRUCache(CACHED_USERS)
-
-    async def _latest_events(self, room_ids: list[str], after: int, upto: int, limit: int) -> dict:
-        """
-        The rooms' latest events; identical reads in flight at once share
-        one query (a message wakes every member's sync with the same
-        window, and they all ask for the same rows).
-        """
-        return await self._reads_in_flight.run(
-            (tuple(room_ids), after, upto, limit),
-            lambda: self._events.get_latest_events(room_ids, after=after, upto=upto, limit=limit),
-        )
 
     async def _pace(self, device: tuple, deadline: float) -> bool:
         """
@@ -199,145 +180,22 @@ class SyncResponder:
                 return empty_response(since)
             await self._notifier.wait(request.user_id, since.stream, remaining)
 
-    async def _respond(self, request: SyncRequest, since: StreamToken | None, now: StreamToken) -> dict:
+    async def _respond(self, request: SyncRequest, since: StreamToken | None, now: StreamToken) -> JsonDict:
         """The response for the changes in C{(since, now]} (everything when C{since} is None)."""
         user_id = request.user_id
-        room_filter = request.filter.room
-        memberships = await self._rooms_of(user_id, now)
-        changed_rooms: dict[str, StoredEvent] = {}
+        changes: dict[str, StoredEvent] = {}
         if since is not None and self._notifier.touched_since(user_id, since.stream, "membership"):
             for change in await self._events.get_membership_changes(user_id, since.stream, now.stream):
-                changed_rooms[change.room_id] = change
-        join, invite, leave, knock = {}, {}, {}, {}
-        joined = [room_id for room_id, (m, _) in memberships.items()
-                  if m == "join" and room_filter.matches_room(room_id)]
-        newly_joined = {room_id for room_id in joined
-                        if since is None or (room_id in changed_rooms
-                                             and changed_rooms[room_id].content.get("membership") == "join")}
-        join = await self._joined_rooms(request, joined, newly_joined, since, now, memberships)
-        forgotten = None
-        for room_id, (membership, position) in memberships.items():
-            if not room_filter.matches_room(room_id):
-                continue
-            if since is not None and room_id not in changed_rooms:
-                continue
-            if membership == "invite":
-                invite[room_id] = {"invite_state": {"events": await self._stripped_state(room_id, user_id)}}
-            elif membership == "knock":
-                knock[room_id] = {"knock_state": {"events": await self._stripped_state(room_id, user_id)}}
-            elif membership in ("leave", "ban") and (since is not None or room_filter.include_leave):
-                if forgotten is None:
-                    forgotten = await self._events.get_forgotten_rooms(user_id)
-                if forgotten.get(room_id) == position:
-                    continue
-                leave[room_id] = await self._left_room(request, room_id, position, since)
-        response = {"next_batch": str(now)}
-        rooms = {name: section for name, section in
-                 (("join", join), ("invite", invite), ("leave", leave), ("knock", knock)) if section}
+                changes[change.room_id] = change
+        rooms, joined = await self._rooms.build(RoomsRequest(
+            user_id=user_id, device_id=request.device_id, since=since, now=now,
+            memberships=await self._rooms_of(user_id, now), changes=changes,
+            ignored=await self._ignored(user_id) if self._ignored else frozenset(),
+        ), request.filter)
+        response: JsonDict = {"next_batch": str(now)}
         if rooms:
             response["rooms"] = rooms
-        context = SyncContext(request, since, now, joined, response, self._notifier)
+        context = SyncContext(request, since, now, joined, response, self._notifier, changes)
         for source in self._sources:
             await source.add_to_sync(context)
         return response
-
-    async def _joined_rooms(self, request, joined, newly_joined, since, now, memberships) -> dict:
-        user_id = request.user_id
-        timeline_filter = request.filter.room.timeline
-        state_filter = request.filter.room.state
-        limit = timeline_filter.effective_limit()
-        after = 0 if since is None else since.stream
-        latest = await self._latest_events(joined, after, now.stream, limit)
-        current = await self._events.get_current_state_many(
-            [r for r in joined if since is None or r in newly_joined])
-        ignored = await self._ignored(user_id) if self._ignored else frozenset()
-        result, own_events, summary_rooms = {}, {}, []
-        for room_id in joined:
-            events = latest.get(room_id, [])
-            if room_id not in current and not events:
-                continue
-            limited = len(events) > limit
-            if limited:
-                events = events[-limit:]
-            start = events[0].stream_ordering - 1 if events else now.stream
-            # Filters read type, sender and content, which the stored PDU
-            # has as is: no client event is built just to be tested.
-            shown = [e for e in events if timeline_filter.matches(e.pdu, room_id)
-                     and (e.state_key is not None or e.sender not in ignored)]
-            if self._visible is not None and shown and shown[0].stream_ordering < memberships[room_id][1]:
-                shown = await self._visible(user_id, room_id, shown)
-            state_events = await self._state_before(room_id, events, start, current, since, limited)
-            # State the timeline filter hides still reaches the client, in state.
-            shown_ids = {e.event_id for e in shown}
-            state_events += [e for e in events if e.state_key is not None and e.event_id not in shown_ids]
-            if state_filter.lazy_load_members:
-                state_events = lazy_members(state_events, shown, user_id)
-            room = empty_joined_room(now)
-            timeline = []
-            serialize = event_serializer(request.filter)
-            for event in shown:
-                timeline.append(serialize(event))
-                if event.sender == user_id:
-                    own_events[event.event_id] = timeline[-1]
-            room["timeline"] = {"events": timeline, "limited": limited,
-                                "prev_batch": str(StreamToken(start))}
-            room["state"] = {"events": [serialize(e) for e in state_events
-                                        if state_filter.matches(e.pdu, room_id)]}
-            if room_id in current:
-                room["summary"] = room_summary(current[room_id], user_id)
-            elif any(e.type in SUMMARY_TYPES for e in events + state_events):
-                summary_rooms.append(room_id)
-            result[room_id] = room
-        for room_id, state in (await self._events.get_current_state_many(summary_rooms)).items():
-            result[room_id]["summary"] = room_summary(state, user_id)
-        await self._add_transaction_ids(request, own_events)
-        return result
-
-    async def _state_before(self, room_id, events, start: int, current, since, limited) -> list:
-        """
-        The state section: for a room synced in full, the state at the start
-        of its timeline; incrementally, the keys that changed between the
-        last sync and the start of the timeline (the gap of a limited one).
-        """
-        if room_id in current:
-            if any(e.state_key is not None for e in events):
-                return list((await self._events.get_state_at(room_id, start)).values())
-            return list(current[room_id].values())
-        if not limited:
-            return []
-        changes = await self._events.get_state_changes([room_id], since.stream, start)
-        return list(changes.get(room_id, {}).values())
-
-    async def _add_transaction_ids(self, request, own_events: dict) -> None:
-        """The sender's device sees the transaction id of what it sent (unsigned.transaction_id)."""
-        fields = request.filter.event_fields
-        if not own_events or (fields and not {"unsigned", "unsigned.transaction_id"} & set(fields)):
-            return
-        txn_ids = await self._events.get_txn_ids(request.user_id, request.device_id, list(own_events))
-        for event_id, txn_id in txn_ids.items():
-            own_events[event_id].setdefault("unsigned", {})["transaction_id"] = txn_id
-
-    async def _left_room(self, request, room_id: str, left_at: int, since) -> dict:
-        limit = request.filter.room.timeline.effective_limit()
-        after = 0 if since is None else since.stream
-        events = await self._events.get_room_events(room_id, after=after, upto=left_at, limit=limit + 1)
-        limited = len(events) > limit
-        events = events[-limit:]
-        if self._visible is not None:
-            events = await self._visible(request.user_id, room_id, events)
-        return {
-            "timeline": {
-                "events": [event_serializer(request.filter)(e) for e in events],
-                "limited": limited,
-                "prev_batch": str(StreamToken(events[0].stream_ordering - 1 if events else left_at)),
-            },
-            "state": {"events": []},
-            "account_data": {"events": []},
-        }
-
-    async def _stripped_state(self, room_id: str, user_id: str) -> list[dict]:
-        keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", user_id)]
-        state = await self._events.get_state(room_id, keys)
-        return [stripped_event(e) for e in state.values()]
-
-

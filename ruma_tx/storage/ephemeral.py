@@ -231,6 +231,27 @@ class PresenceStore:
         rows = await self._db.fetch_all(sql, (after, upto, viewer, room_ids))
         return [StoredPresence(*row) for row in rows]
 
+    async def get_for_new_room_mates(
+        self, viewer: str, new_rooms: list[str], joined_rooms: list[str], after: int, upto: int
+    ) -> list[StoredPresence]:
+        """
+        The presence, whenever stored, of the users C{viewer} started to
+        share a room with in C{(after, upto]}: the joined members of
+        C{new_rooms} (rooms the viewer joined), and those who joined one of
+        C{joined_rooms} in that window. Offline users are left out.
+        """
+        rows = await self._db.fetch_all(
+            f"SELECT {_PRESENCE_COLUMNS} FROM presence p"
+            " WHERE p.user_id <> %s AND p.state <> 'offline' AND ("
+            "  EXISTS (SELECT 1 FROM current_state c WHERE c.room_id = ANY(%s)"
+            "   AND c.type = 'm.room.member' AND c.state_key = p.user_id AND c.membership = 'join')"
+            "  OR EXISTS (SELECT 1 FROM events e WHERE e.room_id = ANY(%s)"
+            "   AND e.type = 'm.room.member' AND e.state_key = p.user_id AND e.membership = 'join'"
+            "   AND e.stream_ordering > %s AND e.stream_ordering <= %s))",
+            (viewer, new_rooms, joined_rooms, after, upto),
+        )
+        return [StoredPresence(*row) for row in rows]
+
     async def share_a_room(self, user_a: str, user_b: str) -> bool:
         """Whether both users are joined to some room."""
         row = await self._db.fetch_one(

@@ -9,6 +9,7 @@ import json
 
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.services.ports.events import Ranges
+from ruma_tx.storage.event_filters import filter_clause
 
 _COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
 
@@ -34,49 +35,6 @@ def _ranges_clause(ranges: Ranges) -> tuple[str, list]:
             parts.append("stream_ordering BETWEEN %s AND %s")
             args += [low, high]
     return "(" + " OR ".join(parts) + ")", args
-
-
-def _like_pattern(pattern: str) -> str:
-    """A type pattern (C{*} any characters) as a LIKE pattern escaped with C{\\}."""
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%")
-
-
-def _type_matches(pattern: str) -> tuple[str, list]:
-    if "*" in pattern:
-        return "type LIKE %s ESCAPE '\\'", [_like_pattern(pattern)]
-    return "type = %s", [pattern]
-
-
-def _filter_clause(event_filter) -> tuple[str, list]:
-    """
-    SQL for the event part of a C{RoomEventFilter} (types, not_types,
-    senders, not_senders, contains_url), as Synapse's C{filter_to_clause};
-    the same semantics as L{ruma_tx.matrix.filters.RoomEventFilter.matches}.
-    """
-    clauses, args = [], []
-    if event_filter is None:
-        return "TRUE", []
-    if event_filter.types is not None:
-        if not event_filter.types:
-            return "FALSE", []
-        parts = [_type_matches(p) for p in event_filter.types]
-        clauses.append("(" + " OR ".join(sql for sql, _ in parts) + ")")
-        args += [a for _, part_args in parts for a in part_args]
-    for pattern in event_filter.not_types:
-        sql, part_args = _type_matches(pattern)
-        clauses.append(f"NOT ({sql})")
-        args += part_args
-    if event_filter.senders is not None:
-        clauses.append("sender = ANY(%s)")
-        args.append(list(event_filter.senders))
-    if event_filter.not_senders:
-        clauses.append("NOT (sender = ANY(%s))")
-        args.append(list(event_filter.not_senders))
-    if event_filter.contains_url is not None:
-        has_url = "(jsonb_typeof(pdu::jsonb -> 'content') = 'object' AND (pdu::jsonb -> 'content') ? 'url')"
-        clauses.append(has_url if event_filter.contains_url else f"NOT {has_url}")
-    return (" AND ".join(clauses) or "TRUE"), args
 
 
 class HistoryStore:
@@ -112,6 +70,30 @@ class HistoryStore:
                 visibilities.append((position, visibility))
         return memberships, visibilities
 
+    async def get_timelines_many(
+        self, room_ids: list[str], user_id: str
+    ) -> dict[str, tuple[list[tuple[int, str | None]], list[tuple[int, str | None]]]]:
+        """L{get_timelines} of many rooms in one query."""
+        rows = await self._db.fetch_all(
+            "SELECT room_id, stream_ordering, type, membership,"
+            " CASE WHEN type = 'm.room.history_visibility'"
+            "  THEN pdu::jsonb -> 'content' ->> 'history_visibility' END"
+            " FROM events WHERE room_id = ANY(%s) AND ("
+            "  (type = 'm.room.member' AND state_key = %s)"
+            "  OR (type = 'm.room.history_visibility' AND state_key = ''))"
+            " ORDER BY stream_ordering",
+            (room_ids, user_id),
+        )
+        timelines: dict[str, tuple[list[tuple[int, str | None]], list[tuple[int, str | None]]]] = {
+            room_id: ([], []) for room_id in room_ids}
+        for room_id, position, event_type, membership, visibility in rows:
+            memberships, visibilities = timelines[room_id]
+            if event_type == "m.room.member":
+                memberships.append((position, membership))
+            else:
+                visibilities.append((position, visibility))
+        return timelines
+
     async def get_page(
         self, room_id: str, *, after: int, upto: int, ranges: Ranges, limit: int,
         backwards: bool, event_filter=None,
@@ -124,7 +106,7 @@ class HistoryStore:
         if limit <= 0 or after >= upto:
             return []
         in_ranges, range_args = _ranges_clause(ranges)
-        matching, filter_args = _filter_clause(event_filter)
+        matching, filter_args = filter_clause(event_filter)
         order = "DESC" if backwards else "ASC"
         rows = await self._db.fetch_all(
             f"SELECT {_COLUMNS} FROM events WHERE room_id = %s"

@@ -15,21 +15,22 @@ class TokenStore:
         )
         return AccessTokenRecord(*row) if row else None
 
-    async def create_login(self, login: NewLogin, now_ms: int) -> list[str]:
+    async def create_login(self, login: NewLogin, now_ms: int) -> tuple[list[str], bool]:
         """
         Create (or reuse) the device and store its new tokens. Reusing a
-        device id replaces the tokens it had, as the spec asks; return the
-        ids of the tokens so revoked.
+        device id replaces the tokens it had, as the spec asks.
+
+        @return: the ids of the tokens so revoked, and whether the device is new.
         """
 
         async def create(txn):
-            await txn.execute(
+            new_device = bool(await txn.fetch_all(
                 "INSERT INTO devices (user_id, device_id, display_name, created_ts)"
                 " VALUES (%s, %s, %s, %s)"
                 # The spec: the display name is ignored for a known device.
-                " ON CONFLICT (user_id, device_id) DO NOTHING",
+                " ON CONFLICT (user_id, device_id) DO NOTHING RETURNING 1",
                 (login.user_id, login.device_id, login.device_display_name, now_ms),
-            )
+            ))
             rows = await txn.fetch_all(
                 "DELETE FROM access_tokens WHERE user_id = %s AND device_id = %s RETURNING token_id",
                 (login.user_id, login.device_id),
@@ -51,7 +52,7 @@ class TokenStore:
                 (login.access_token_id, login.user_id, login.device_id, login.refresh_token_id,
                  login.expires_at_ms, now_ms),
             )
-            return [row[0] for row in rows]
+            return [row[0] for row in rows], new_device
 
         return await self._db.transaction("create_login", create)
 

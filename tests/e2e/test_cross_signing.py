@@ -368,13 +368,14 @@ async def test_user_signing_keys_are_shown_only_to_their_owner(client):
 
 
 @pytest_twisted.ensureDeferred
-async def test_cross_signing_keys_are_hidden_from_users_sharing_no_room(client):
-    """A user who shares no room with Alice does not get her cross-signing keys (device keys yes)."""
+async def test_cross_signing_keys_reach_users_sharing_no_room(client):
+    """A user who shares no room with Alice gets her master and self-signing keys (the spec sets no room condition), never her user-signing key."""
     alice = await client.register()
     carol = await client.register()
     await upload_device_keys(client, alice)
-    await upload_cross_signing(client, alice)
+    keys = await upload_cross_signing(client, alice)
     seen = await query(client, carol, {alice["user_id"]: []})
     assert alice["device_id"] in seen["device_keys"][alice["user_id"]]
-    assert alice["user_id"] not in seen.get("master_keys", {})
-    assert alice["user_id"] not in seen.get("self_signing_keys", {})
+    assert seen["master_keys"][alice["user_id"]]["keys"] == keys.body()["master_key"]["keys"]
+    assert alice["user_id"] in seen["self_signing_keys"]
+    assert alice["user_id"] not in seen.get("user_signing_keys", {})

@@ -1,0 +1,287 @@
+"""
+The rooms of a /sync response: C{rooms.join}, C{invite}, C{knock} and
+C{leave}, read with one query per kind of read for all of the user's rooms
+(never one per room).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Mapping
+
+from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.matrix.filters import Filter, RoomEventFilter
+from ruma_tx.matrix.stream_token import StreamToken
+from ruma_tx.matrix.sync import (
+    STRIPPED_STATE_TYPES,
+    SUMMARY_TYPES,
+    empty_joined_room,
+    event_serializer,
+    lazy_members,
+    room_summary,
+    stripped_event,
+)
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.concurrency import SingleFlight
+from ruma_tx.services.ports.events import Events, StateByRoom, SyncReads
+
+#: C{async (user_id, {room_id: events}) -> the events the user may see, per room}.
+VisibilityFilter = Callable[[str, Mapping[str, list[StoredEvent]]], Awaitable[dict[str, list[StoredEvent]]]]
+
+
+@dataclass(frozen=True)
+class RoomsRequest:
+    """What one /sync response asks of the rooms (see L{RoomSections.build})."""
+
+    user_id: str
+    device_id: str
+    since: StreamToken | None
+    now: StreamToken
+    #: C{room_id -> (membership, position of the member event)}.
+    memberships: Mapping[str, tuple[str, int]]
+    #: The user's own member events in C{(since, now]}, by room.
+    changes: Mapping[str, StoredEvent]
+    ignored: frozenset[str]
+
+
+def _is_restrictive(event_filter: RoomEventFilter) -> bool:
+    """Whether the timeline filter hides some events (so state may hide with them)."""
+    return (event_filter.types is not None or bool(event_filter.not_types)
+            or event_filter.senders is not None or bool(event_filter.not_senders)
+            or event_filter.contains_url is not None)
+
+
+class RoomSections:
+    """
+    @param reads: the many-room reads /sync makes.
+    @param events: transaction ids and forgotten rooms.
+    @param visible: history visibility, for timelines reaching back before
+        the user joined (or after they left).
+    """
+
+    def __init__(self, *, reads: SyncReads, events: Events, visible: VisibilityFilter | None) -> None:
+        self._reads = reads
+        self._events = events
+        self._visible = visible
+        self._reads_in_flight = SingleFlight()
+
+    async def build(self, request: RoomsRequest, sync_filter: Filter) -> tuple[JsonDict, list[str]]:
+        """
+        The C{rooms} of the response, and the joined rooms the filter keeps
+        (the other sources of the response add to them).
+        """
+        room_filter = sync_filter.room
+        since = request.since
+        joined = [room_id for room_id, (membership, _) in request.memberships.items()
+                  if membership == "join" and room_filter.matches_room(room_id)]
+        newly_joined = {room_id for room_id in joined
+                        if since is None or (room_id in request.changes and
+                                             request.changes[room_id].content.get("membership") == "join")}
+        rooms: JsonDict = {}
+        join = await self._joined(request, sync_filter, joined, newly_joined)
+        invited, knocked, left = [], [], []
+        for room_id, (membership, position) in request.memberships.items():
+            if not room_filter.matches_room(room_id) or (since is not None and room_id not in request.changes):
+                continue
+            if membership == "invite":
+                invited.append(room_id)
+            elif membership == "knock":
+                knocked.append(room_id)
+            elif membership in ("leave", "ban") and (since is not None or room_filter.include_leave):
+                left.append(room_id)
+        stripped = await self._stripped_state(request, invited + knocked)
+        invite = {room_id: {"invite_state": {"events": stripped[room_id]}} for room_id in invited
+                  if room_id in stripped}
+        knock = {room_id: {"knock_state": {"events": stripped[room_id]}} for room_id in knocked
+                 if room_id in stripped}
+        leave = await self._left(request, sync_filter, left)
+        for name, section in (("join", join), ("invite", invite), ("leave", leave), ("knock", knock)):
+            if section:
+                rooms[name] = section
+        return rooms, joined
+
+    # -- joined rooms ------------------------------------------------------
+
+    async def _latest(self, windows: dict[str, tuple[int, int]], limit: int,
+                      event_filter: RoomEventFilter, ignored: frozenset[str]) -> dict[str, list[StoredEvent]]:
+        """
+        The rooms' latest events; identical reads in flight at once share
+        one query (a message wakes every member's sync with the same
+        window, and they all ask for the same rows).
+        """
+        key = (tuple(sorted(windows.items())), limit, event_filter, ignored)
+        return await self._reads_in_flight.run(key, lambda: self._reads.get_latest_events(
+            windows, limit=limit, event_filter=event_filter, hidden_senders=sorted(ignored)))
+
+    async def _joined(self, request: RoomsRequest, sync_filter: Filter, joined: list[str],
+                      newly_joined: set[str]) -> JsonDict:
+        user_id, since, now = request.user_id, request.since, request.now
+        timeline_filter = sync_filter.room.timeline
+        state_filter = sync_filter.room.state
+        limit = timeline_filter.effective_limit()
+        restrictive = _is_restrictive(timeline_filter)
+        # A room joined since the last sync is synced in full, timeline too.
+        windows = {room_id: (0 if room_id in newly_joined else since.stream if since else 0, now.stream)
+                   for room_id in joined}
+        latest = await self._latest(windows, limit, timeline_filter, request.ignored)
+        full = [room_id for room_id in joined if room_id in newly_joined]
+        current = await self._reads.get_current_state(full)
+
+        timelines: dict[str, list[StoredEvent]] = {}
+        limited: dict[str, bool] = {}
+        starts: dict[str, int] = {}
+        for room_id in joined:
+            events = latest.get(room_id, [])
+            if room_id not in current and not events:
+                continue
+            limited[room_id] = len(events) > limit
+            events = events[-limit:] if limited[room_id] else events
+            timelines[room_id] = events
+            starts[room_id] = events[0].stream_ordering - 1 if events else now.stream
+        reaching_back = {room_id: events for room_id, events in timelines.items()
+                         if events and events[0].stream_ordering < request.memberships[room_id][1]}
+        if self._visible is not None and reaching_back:
+            timelines.update(await self._visible(user_id, reaching_back))
+
+        state = await self._state_sections(request, timelines, current, limited, starts, restrictive)
+        if state_filter.lazy_load_members:
+            state = await self._lazy_members(request, timelines, state, current)
+
+        serialize = event_serializer(sync_filter)
+        result: JsonDict = {}
+        own_events: dict[str, JsonDict] = {}
+        needs_summary = []
+        for room_id, shown in timelines.items():
+            room = empty_joined_room(now)
+            timeline = []
+            for event in shown:
+                timeline.append(serialize(event))
+                if event.sender == user_id:
+                    own_events[event.event_id] = timeline[-1]
+            room["timeline"] = {"events": timeline, "limited": limited[room_id],
+                                "prev_batch": str(StreamToken(starts[room_id]))}
+            room_state = state.get(room_id, [])
+            room["state"] = {"events": [serialize(e) for e in room_state
+                                        if state_filter.matches(e.pdu, room_id)]}
+            if room_id in current:
+                room["summary"] = room_summary(current[room_id], user_id)
+            elif any(e.type in SUMMARY_TYPES for e in shown + room_state):
+                needs_summary.append(room_id)
+            result[room_id] = room
+        for room_id, room_state in (await self._reads.get_current_state(needs_summary)).items():
+            result[room_id]["summary"] = room_summary(room_state, user_id)
+        await self._add_transaction_ids(request, sync_filter, own_events)
+        return result
+
+    async def _state_sections(self, request: RoomsRequest, timelines: dict[str, list[StoredEvent]],
+                              current: StateByRoom, limited: dict[str, bool], starts: dict[str, int],
+                              restrictive: bool) -> dict[str, list[StoredEvent]]:
+        """
+        Each room's C{state}: synced in full, the state at the start of its
+        timeline; incrementally, the keys that changed between the last sync
+        and the start of the timeline (the gap of a limited one). State the
+        timeline filter hides after the start still reaches the client, here.
+        """
+        now = request.now.stream
+        rewind = {room_id: starts[room_id] for room_id in timelines if room_id in current
+                  and any(e.state_key is not None for e in timelines[room_id])}
+        at_start = await self._reads.get_state_at(rewind)
+        gaps = {} if request.since is None else {
+            room_id: (request.since.stream, starts[room_id]) for room_id in timelines
+            if room_id not in current and limited[room_id]}
+        in_gap = await self._reads.get_state_changes(gaps)
+        hidden = await self._reads.get_state_changes(
+            {room_id: (starts[room_id], now) for room_id in timelines} if restrictive else {})
+        sections: dict[str, list[StoredEvent]] = {}
+        for room_id, shown in timelines.items():
+            if room_id in current:
+                base = at_start[room_id] if room_id in at_start else current[room_id]
+            else:
+                base = in_gap.get(room_id, {})
+            state = dict(base)
+            shown_ids = {e.event_id for e in shown}
+            for key, event in hidden.get(room_id, {}).items():
+                if event.event_id not in shown_ids:
+                    state[key] = event
+            sections[room_id] = list(state.values())
+        return sections
+
+    async def _lazy_members(self, request: RoomsRequest, timelines: dict[str, list[StoredEvent]],
+                            state: dict[str, list[StoredEvent]],
+                            current: StateByRoom) -> dict[str, list[StoredEvent]]:
+        """
+        Lazy-loading members (spec: "Lazy-loading room members"): of the
+        member events, only those of the timeline's senders (and the user's
+        own, in a room synced in full); an incremental sync adds the member
+        events of senders it does not otherwise carry.
+        """
+        user_id = request.user_id
+        missing: dict[str, list[tuple[str, str]]] = {}
+        for room_id, shown in timelines.items():
+            state[room_id] = lazy_members(state[room_id], shown, user_id)
+            if room_id in current:
+                continue
+            carried = {e.state_key for e in state[room_id] + shown if e.type == "m.room.member"}
+            senders = sorted({e.sender for e in shown} - carried)
+            if senders:
+                missing[room_id] = [("m.room.member", sender) for sender in senders]
+        for room_id, members in (await self._reads.get_current_state_keys(missing)).items():
+            state[room_id] += list(members.values())
+        return state
+
+    async def _add_transaction_ids(self, request: RoomsRequest, sync_filter: Filter,
+                                   own_events: dict[str, JsonDict]) -> None:
+        """The sender's device sees the transaction id of what it sent (unsigned.transaction_id)."""
+        fields = sync_filter.event_fields
+        if not own_events or (fields and not {"unsigned", "unsigned.transaction_id"} & set(fields)):
+            return
+        txn_ids = await self._events.get_txn_ids(request.user_id, request.device_id, list(own_events))
+        for event_id, txn_id in txn_ids.items():
+            own_events[event_id].setdefault("unsigned", {})["transaction_id"] = txn_id
+
+    # -- invites, knocks, left rooms ----------------------------------------
+
+    async def _stripped_state(self, request: RoomsRequest, room_ids: list[str]) -> dict[str, list[JsonDict]]:
+        """
+        Each room's stripped state (spec: "Stripped state"). A room whose
+        invite comes from an ignored user is left out (spec: "Ignoring
+        users": their invites are not sent).
+        """
+        keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", request.user_id)]
+        states = await self._reads.get_current_state_keys({room_id: keys for room_id in room_ids})
+        stripped = {}
+        for room_id, room_state in states.items():
+            own = room_state.get(("m.room.member", request.user_id))
+            if own is not None and own.sender in request.ignored:
+                continue
+            stripped[room_id] = [stripped_event(e) for e in room_state.values()]
+        return stripped
+
+    async def _left(self, request: RoomsRequest, sync_filter: Filter, room_ids: list[str]) -> JsonDict:
+        if not room_ids:
+            return {}
+        forgotten = await self._events.get_forgotten_rooms(request.user_id)
+        room_ids = [r for r in room_ids if forgotten.get(r) != request.memberships[r][1]]
+        timeline_filter = sync_filter.room.timeline
+        limit = timeline_filter.effective_limit()
+        after = 0 if request.since is None else request.since.stream
+        windows = {room_id: (after, request.memberships[room_id][1]) for room_id in room_ids}
+        latest = await self._reads.get_latest_events(windows, limit=limit, event_filter=timeline_filter,
+                                                     hidden_senders=sorted(request.ignored))
+        timelines = {room_id: latest.get(room_id, [])[-limit:] for room_id in room_ids}
+        if self._visible is not None:
+            timelines = await self._visible(request.user_id, timelines)
+        serialize = event_serializer(sync_filter)
+        left: JsonDict = {}
+        for room_id in room_ids:
+            events = timelines[room_id]
+            left_at = request.memberships[room_id][1]
+            left[room_id] = {
+                "timeline": {
+                    "events": [serialize(e) for e in events],
+                    "limited": len(latest.get(room_id, [])) > limit,
+                    "prev_batch": str(StreamToken(events[0].stream_ordering - 1 if events else left_at)),
+                },
+                "state": {"events": []},
+                "account_data": {"events": []},
+            }
+        return left
