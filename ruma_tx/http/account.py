@@ -4,8 +4,12 @@ The account's own endpoints (spec: "Current account information",
 """
 from __future__ import annotations
 
+from twisted.web.server import Request
+
 from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.uia import bound_request
+from ruma_tx.services.guard import Requester
 
 
 class AccountApi:
@@ -27,20 +31,24 @@ class AccountApi:
         return {"threepids": []}
 
     @endpoint("POST", "/account/password")
-    async def change_password(self, request, requester):
+    async def change_password(self, request: Request, requester: Requester) -> dict:
         body = read_json_object(request)
         await self._authenticator.change_password(
             requester,
             body,
             new_password=get_field(body, "new_password", str),
             logout_devices=get_field(body, "logout_devices", bool, default=True),
+            request=bound_request(request, body),
         )
         return {}
 
     @endpoint("POST", "/account/deactivate")
-    async def deactivate(self, request, requester):
+    async def deactivate(self, request: Request, requester: Requester) -> dict:
         body = read_json_object(request)
-        # id_server is ignored: we bind no 3PIDs, so there is nothing to unbind.
+        # id_server is ignored (we bind no 3PIDs, so there is nothing to
+        # unbind), but must still be a string.
+        get_field(body, "id_server", str, default=None)
         return await self._authenticator.deactivate(
-            requester, body, erase=get_field(body, "erase", bool, default=False)
+            requester, body, erase=get_field(body, "erase", bool, default=False),
+            request=bound_request(request, body),
         )

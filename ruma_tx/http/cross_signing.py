@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.uia import bound_request
 from ruma_tx.matrix.errors import bad_json, invalid_param, missing_param
 from ruma_tx.matrix.identifiers import is_valid_user_id
 from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
@@ -42,7 +43,7 @@ class CrossSigningApi:
     @endpoint("POST", "/keys/device_signing/upload")
     async def upload_signing_keys(self, request, requester):
         body = read_json_object(request)
-        await self._cross_signing.upload_keys(requester, body)
+        await self._cross_signing.upload_keys(requester, body, request=bound_request(request, body))
         return {}
 
     @endpoint("POST", "/keys/signatures/upload")

@@ -4,9 +4,13 @@ rename and delete the requester's devices.
 """
 from __future__ import annotations
 
+from twisted.web.server import Request
+
 from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.uia import bound_request
 from ruma_tx.matrix.errors import bad_json
+from ruma_tx.services.guard import Requester
 
 
 class DeviceApi:
@@ -33,18 +37,20 @@ class DeviceApi:
         return {}
 
     @endpoint("DELETE", "/devices/<device_id>")
-    async def delete_device(self, request, requester, device_id):
+    async def delete_device(self, request: Request, requester: Requester, device_id: str) -> dict:
         body = _read_optional_json_object(request)
-        await self._devices.delete_devices(requester, body, [device_id])
+        await self._devices.delete_devices(requester, body, [device_id],
+                                           request=bound_request(request, body))
         return {}
 
     @endpoint("POST", "/delete_devices")
-    async def delete_devices(self, request, requester):
+    async def delete_devices(self, request: Request, requester: Requester) -> dict:
         body = _read_optional_json_object(request)
         device_ids = get_field(body, "devices", list)
         if not all(isinstance(device_id, str) for device_id in device_ids):
             raise bad_json("'devices' must be a list of strings")
-        await self._devices.delete_devices(requester, body, device_ids)
+        await self._devices.delete_devices(requester, body, device_ids,
+                                           request=bound_request(request, body))
         return {}
 
 

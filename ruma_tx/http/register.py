@@ -1,30 +1,38 @@
 """Account registration: POST /register and GET /register/available."""
 from __future__ import annotations
 
+from typing import Any
+
+from twisted.web.server import Request
+
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.uia import bound_request
+from ruma_tx.matrix.devices import check_device_display_name
 from ruma_tx.matrix.errors import invalid_param, missing_param
-from ruma_tx.services.registration import RegistrationForm
-
-#: The longest password accepted (as Synapse).
-MAX_PASSWORD_LENGTH = 512
+from ruma_tx.matrix.registration import registration_form
 
 
 class RegisterApi:
-    def __init__(self, registrar):
+    """
+    @param registrar: the L{ruma_tx.services.registration.Registrar}.
+    """
+
+    def __init__(self, registrar: Any) -> None:
         self._registrar = registrar
 
     @endpoint("POST", "/register", auth="none", rate_limit="register")
-    async def register(self, request, requester):
+    async def register(self, request: Request, requester: None) -> dict:
         kind = query_arg(request, "kind", "user")
         if kind not in ("user", "guest"):
             raise invalid_param("'kind' must be 'user' or 'guest'")
         body = read_json_object(request)
-        display_name = get_field(body, "initial_device_display_name", str, default=None)
         if kind == "guest":
             # The spec: every other parameter of a guest registration is ignored.
+            display_name = get_field(body, "initial_device_display_name", str, default=None)
+            check_device_display_name(display_name)
             return await self._registrar.register_guest(initial_device_display_name=display_name)
-        return await self._registrar.register(_registration_form(body, display_name))
+        return await self._registrar.register(registration_form(body), bound_request(request, body))
 
     @endpoint("GET", "/register/available", auth="none", rate_limit="register")
     async def available(self, request, requester):
@@ -33,19 +41,3 @@ class RegisterApi:
             raise missing_param("Missing parameter: username")
         await self._registrar.check_available(username)
         return {"available": True}
-
-
-def _registration_form(body: dict, display_name: str | None) -> RegistrationForm:
-    password = get_field(body, "password", str, default=None)
-    if password is not None and len(password) > MAX_PASSWORD_LENGTH:
-        raise invalid_param(f"Password may not be longer than {MAX_PASSWORD_LENGTH} characters")
-    return RegistrationForm(
-        username=get_field(body, "username", str, default=None),
-        password=password,
-        device_id=get_field(body, "device_id", str, default=None),
-        initial_device_display_name=display_name,
-        inhibit_login=get_field(body, "inhibit_login", bool, default=False),
-        refresh_token=get_field(body, "refresh_token", bool, default=False),
-        guest_access_token=get_field(body, "guest_access_token", str, default=None),
-        auth=body.get("auth"),
-    )

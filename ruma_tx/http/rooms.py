@@ -80,7 +80,10 @@ class RoomApi:
     async def joined_rooms(self, request, requester):
         return {"joined_rooms": await self._reader.joined_rooms(requester.user_id)}
 
-    @endpoint("POST", "/join/<room_id_or_alias>")
+    # The spec's guest allow-list has POST /rooms/{roomId}/join only: guests
+    # are refused here (as by Synapse) and told which endpoint they may use.
+    @endpoint("POST", "/join/<room_id_or_alias>", guest_hint=(
+        "guests may only join a room with POST /_matrix/client/v3/rooms/{roomId}/join"))
     async def join_by_id_or_alias(self, request, requester, room_id_or_alias):
         body = read_json_object(request, allow_empty=True)
         room_id = await self._membership.resolve_room(room_id_or_alias)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 from urllib.parse import unquote
 
 from klein import Klein
@@ -31,12 +32,17 @@ NO_PREFIX = ("",)
 
 log = logger(__name__)
 
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
 
 @dataclass(frozen=True)
 class Endpoint:
     """
     @ivar auth: C{"required"}, C{"optional"} or C{"none"} (no token read).
     @ivar guest: whether guest accounts may call it (the spec's allow-list).
+    @ivar guest_hint: for an endpoint guests may not call, what to tell a
+        guest instead (appended to the 403 M_GUEST_ACCESS_FORBIDDEN
+        message), e.g. the allowed endpoint that does the same thing.
     @ivar rate_limit: the name of a rate-limited action, or C{None}. Keyed
         by user when authenticated, else by client IP.
     """
@@ -45,11 +51,12 @@ class Endpoint:
     path: str
     auth: str = "required"
     guest: bool = False
+    guest_hint: str | None = None
     rate_limit: str | None = None
     prefixes: tuple[str, ...] = CLIENT_PREFIXES
 
 
-def endpoint(method: str, path: str, **options):
+def endpoint(method: str, path: str, **options: Any) -> Callable[[_Fn], _Fn]:
     """
     Declare the decorated method as a client API endpoint; stack several
     declarations to serve more than one path.
@@ -57,9 +64,11 @@ def endpoint(method: str, path: str, **options):
     declared = Endpoint(method, path, **options)
     if declared.auth not in ("required", "optional", "none"):
         raise ValueError(f"bad auth mode {declared.auth!r}")
+    if declared.guest and declared.guest_hint is not None:
+        raise ValueError("a guest hint is for endpoints guests may not call")
 
-    def decorate(fn):
-        fn.endpoints = (declared, *getattr(fn, "endpoints", ()))
+    def decorate(fn: _Fn) -> _Fn:
+        setattr(fn, "endpoints", (declared, *getattr(fn, "endpoints", ())))
         return fn
 
     return decorate
@@ -98,7 +107,7 @@ class Router:
     def _add(self, declared: Endpoint, fn) -> None:
         self.endpoints.append(declared)
 
-        async def serve_request(request, **path_args):
+        async def serve_request(request: Any, **path_args: str) -> bytes:
             path_args = {name: unquote(value) for name, value in path_args.items()}
             requester = None
             if declared.auth != "none":
@@ -109,6 +118,7 @@ class Router:
                     ip=request.client_ip(),
                     required=declared.auth == "required",
                     guest_allowed=declared.guest,
+                    guest_hint=declared.guest_hint,
                     room_id=path_args.get("room_id"),
                 )
             if declared.rate_limit:

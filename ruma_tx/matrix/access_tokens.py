@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from pymacaroons import Macaroon, Verifier  # type: ignore[import-untyped]
-from pymacaroons.macaroon import MACAROON_V2  # type: ignore[import-untyped]
+from pymacaroons import Macaroon, Verifier
+from pymacaroons.macaroon import MACAROON_V2
 
 __all__ = [
     "InvalidToken",

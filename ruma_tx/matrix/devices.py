@@ -16,19 +16,23 @@ MAX_DEVICE_ID_LENGTH = 512
 
 # What a device id may hold: it becomes a C{device_id = ...} caveat of the
 # token, whose grammar (ruma_tx.matrix.access_tokens) forbids spaces and controls.
-_DEVICE_ID_RE = re.compile(r"[^\x00-\x20\x7f-\x9f\s]+")
+_DEVICE_ID_RE = re.compile(r"[^\x00-\x20\x7f-\x9f\s\ud800-\udfff]+")
 
 
 def check_device_display_name(display_name: str | None) -> None:
     """
     @raise MatrixError: 400 M_TOO_LARGE if longer than
         L{MAX_DEVICE_DISPLAY_NAME_LENGTH} characters (the spec sets no limit;
-        this is Synapse's, with its error code).
+        this is Synapse's, with its error code); 400 M_INVALID_PARAM if it
+        holds NUL or a lone surrogate.
     """
     if display_name is not None and len(display_name) > MAX_DEVICE_DISPLAY_NAME_LENGTH:
         raise BadRequest("M_TOO_LARGE",
             f"Device display name is too long (max {MAX_DEVICE_DISPLAY_NAME_LENGTH})",
         )
+    if display_name is not None and re.search("[\x00\ud800-\udfff]", display_name):
+        # PostgreSQL text holds neither.
+        raise invalid_param("A device display name may not hold NUL or lone surrogates")
 
 
 def check_requested_device_id(device_id: str | None) -> None:

@@ -4,10 +4,10 @@ user an identifier names, and which passwords are acceptable.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from ruma_tx.matrix.errors import (
-    BadRequest,
     Forbidden,
     MatrixError,
     bad_json,
@@ -16,26 +16,20 @@ from ruma_tx.matrix.errors import (
     missing_param,
 )
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
-from ruma_tx.matrix.uia import claimed_user_id
-
-#: One message for an unknown user, another server's user and a wrong
-#: password, so a failed login does not tell which (Synapse's wording).
-INVALID_CREDENTIALS = "Invalid username or password"
+from ruma_tx.matrix.uia import INVALID_CREDENTIALS, identified_user
 
 #: Synapse refuses longer new passwords; the spec is silent.
 MAX_PASSWORD_LENGTH = 512
 
-_THIRD_PARTY_IDENTIFIERS = ("m.id.thirdparty", "m.id.phone")
+#: A lone surrogate (Python strings hold them; Unicode text does not).
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def login_user_id(body: Mapping[str, Any], server_name: str) -> str:
     """
     The local user a password login names: C{identifier} of type
     C{m.id.user} or the legacy top-level C{user}, as a full user id or a
-    localpart (parsed by L{claimed_user_id}).
-
-    The localpart is lower-cased: new localparts are lower-case only, and
-    Synapse matches the user case-insensitively at login.
+    localpart (parsed by L{identified_user}), normalised by L{local_user_id}.
 
     @raise MatrixError: 400 for a missing or malformed identifier (M_UNKNOWN
         for an unknown identifier type, as Synapse); 403 M_FORBIDDEN for a
@@ -43,38 +37,42 @@ def login_user_id(body: Mapping[str, Any], server_name: str) -> str:
         we keep none) and for a user of another server, with the message of
         a wrong password.
     """
-    identifier = body.get("identifier")
-    if identifier is not None:
-        if not isinstance(identifier, dict):
-            raise bad_json("'identifier' must be an object")
-        kind = identifier.get("type")
-        if kind is None:
-            raise missing_param("'identifier' has no 'type'")
-        if kind in _THIRD_PARTY_IDENTIFIERS:
+    claimed = identified_user(body, server_name)
+    if claimed is None:
+        if "medium" in body and "address" in body:  # the legacy 3PID fields
             raise forbidden(INVALID_CREDENTIALS)
-        if kind != "m.id.user":
-            raise BadRequest("M_UNKNOWN", "Unknown login identifier type")
-        user = identifier.get("user")
-    elif "user" in body:
-        user = body["user"]
-    elif "medium" in body and "address" in body:  # the legacy 3PID fields
-        raise forbidden(INVALID_CREDENTIALS)
-    else:
         raise missing_param("Missing parameter: identifier")
-    if user is None:
-        raise missing_param("The user identifier has no 'user'")
-    if not isinstance(user, str):
-        raise bad_json("The identifier's 'user' must be a string")
-    claimed = claimed_user_id(body, server_name)
-    if claimed is None:  # not reached: C{user} was checked a string above
+    user_id = local_user_id(claimed, server_name)
+    if user_id is None:
         raise forbidden(INVALID_CREDENTIALS)
+    return user_id
+
+
+def local_user_id(claimed: str, server_name: str) -> str | None:
+    """
+    The local user C{claimed} names, its localpart lower-cased (new
+    localparts are lower-case only, and Synapse matches the user
+    case-insensitively at login); C{None} if it is malformed or of another
+    server.
+    """
     try:
         localpart, server = parse_user_id(claimed)
     except InvalidIdentifier:
-        raise forbidden(INVALID_CREDENTIALS) from None
+        return None
     if server.lower() != server_name.lower():
-        raise forbidden(INVALID_CREDENTIALS)
+        return None
     return f"@{localpart.lower()}:{server_name}"
+
+
+def check_password_text(password: str, field: str) -> None:
+    """
+    Refuse a password that is not valid Unicode text: JSON may escape a
+    lone surrogate, which no UTF-8 (and so no hash) can hold.
+
+    @raise MatrixError: 400 M_BAD_JSON naming C{field}.
+    """
+    if _SURROGATE_RE.search(password):
+        raise bad_json(f"'{field}' is not valid Unicode: it holds a lone surrogate")
 
 
 def check_new_password(password: str) -> None:
@@ -85,6 +83,7 @@ def check_new_password(password: str) -> None:
     """
     if not password:
         raise missing_param("Missing parameter: new_password")
+    check_password_text(password, "new_password")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise invalid_param(f"Password cannot be longer than {MAX_PASSWORD_LENGTH} characters")
 

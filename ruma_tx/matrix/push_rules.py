@@ -326,6 +326,42 @@ def _validate_condition(condition: object) -> None:
             raise BadRequest("M_BAD_JSON", f"A {kind} condition needs '{name}'")
 
 
+def check_kind(kind: str) -> None:
+    """
+    @raise BadRequest: 400 C{M_INVALID_PARAM} unless C{kind} is one of
+        L{RULE_KINDS}.
+    """
+    if kind not in RULE_KINDS:
+        raise BadRequest(
+            "M_INVALID_PARAM", f"Unknown push rule kind {kind!r}: expected one of {', '.join(RULE_KINDS)}")
+
+
+def check_rule_id(kind: str, rule_id: str, *, server_default: bool) -> None:
+    """
+    Check a path's rule id for its kind (pushrules.yaml: no slashes or
+    backslashes; a room rule's id is a room ID, a sender rule's a user ID).
+
+    @param server_default: whether the id may name a server-default rule
+        (start with C{.}): true to read or change one, false to create one
+        (the spec reserves those ids).
+    @raise BadRequest: 400 C{M_INVALID_PARAM} for an unknown kind or a bad id.
+    """
+    check_kind(kind)
+    if not rule_id:
+        raise BadRequest("M_INVALID_PARAM", "The rule id must not be empty")
+    if rule_id.startswith(".") and not server_default:
+        raise BadRequest(
+            "M_INVALID_PARAM", "Rule ids starting with '.' are reserved for server-default rules")
+    if "/" in rule_id or "\\" in rule_id:
+        raise BadRequest("M_INVALID_PARAM", "Rule ids may not contain slashes or backslashes")
+    if kind == "room" and not is_valid_room_id(rule_id):
+        raise BadRequest("M_INVALID_PARAM",
+                         f"The rule id of a room rule must be a room ID, not {rule_id!r}")
+    if kind == "sender" and not is_valid_user_id(rule_id):
+        raise BadRequest("M_INVALID_PARAM",
+                         f"The rule id of a sender rule must be a user ID, not {rule_id!r}")
+
+
 def validate_rule(kind: str, rule_id: str, body: JsonDict) -> JsonDict:
     """
     Check the body of C{PUT /pushrules/global/{kind}/{ruleId}} for a
@@ -342,19 +378,7 @@ def validate_rule(kind: str, rule_id: str, body: JsonDict) -> JsonDict:
         missing C{actions}, C{conditions} or C{pattern}; 400 C{M_BAD_JSON}
         for a malformed one.
     """
-    if kind not in RULE_KINDS:
-        raise BadRequest("M_INVALID_PARAM", f"Unknown push rule kind: {kind}")
-    if not rule_id:
-        raise BadRequest("M_INVALID_PARAM", "The rule id must not be empty")
-    if rule_id.startswith("."):
-        raise BadRequest(
-            "M_INVALID_PARAM", "Rule ids starting with '.' are reserved for server-default rules")
-    if "/" in rule_id or "\\" in rule_id:
-        raise BadRequest("M_INVALID_PARAM", "Rule ids may not contain slashes")
-    if kind == "room" and not is_valid_room_id(rule_id):
-        raise BadRequest("M_INVALID_PARAM", "The rule id of a room rule must be a room ID")
-    if kind == "sender" and not is_valid_user_id(rule_id):
-        raise BadRequest("M_INVALID_PARAM", "The rule id of a sender rule must be a user ID")
+    check_rule_id(kind, rule_id, server_default=False)
     if not isinstance(body, dict):
         raise BadRequest("M_BAD_JSON", "The push rule must be an object")
 

@@ -50,6 +50,7 @@ from ruma_tx.services.ephemeral import ReceiptKeeper, TypingTracker
 from ruma_tx.services.events import EventCreator
 from ruma_tx.services.filters import FilterKeeper
 from ruma_tx.services.guard import Guard
+from ruma_tx.services.guest_access import GuestEviction
 from ruma_tx.services.history import HistoryReader
 from ruma_tx.services.keys import DeviceKeys
 from ruma_tx.services.login import Authenticator
@@ -255,7 +256,7 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     sessions = SessionIssuer(
         tokens=tokens, macaroon_key=macaroon_key, clock=reactor,
         access_token_lifetime_ms=config.tokens.refreshable_access_token_lifetime_ms,
-        forget_tokens=guard.forget_tokens, device_added=device_lists.changed,
+        forget_tokens=guard.forget_tokens, devices_changed=device_lists.changed,
     )
     server_name = config.server_name
     registrar = Registrar(
@@ -276,10 +277,13 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
     unread_counts = UnreadCounts(store=push_store)
     typing = TypingTracker(events=events, streams=streams, clock=reactor)
+    # Its leaves go through `membership`, built below on `creator`.
+    guests = GuestEviction(guests=accounts, clock=reactor,
+                           leave=lambda user_id, room_id: membership.leave(user_id, room_id))
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
-                           push=push_evaluator, stored=[typing.event_stored])
+                           push=push_evaluator, stored=[typing.event_stored, guests.event_stored])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,

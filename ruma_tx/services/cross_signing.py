@@ -42,6 +42,8 @@ from ruma_tx.matrix.errors import (
     missing_param,
 )
 from ruma_tx.matrix.types import JsonDict
+from ruma_tx.matrix.uia import UiaRequest
+from ruma_tx.services.guard import Requester
 from ruma_tx.services.ports.accounts import Devices
 from ruma_tx.services.ports.keys import CrossSigningStorage
 from ruma_tx.services.streams import StreamWriter
@@ -302,7 +304,7 @@ class CrossSigning:
         self._device_lists = device_lists
         self._server_name = server_name
 
-    async def upload_keys(self, requester, body: dict) -> None:
+    async def upload_keys(self, requester: Requester, body: JsonDict, *, request: UiaRequest) -> None:
         """
         C{POST /keys/device_signing/upload}: store the user's master,
         self-signing and user-signing keys.
@@ -326,7 +328,8 @@ class CrossSigning:
                    for usage, key in given.items()):
                 return  # no new key: nothing to do, and no UIA asked
             await self._uia.authenticate(body, action="device_signing", user_id=user_id,
-                                         flows=[[PASSWORD]], server_name=self._server_name)
+                                         flows=[[PASSWORD]], server_name=self._server_name,
+                                         request=request)
         if not given:
             return
         master = given.get("master") or existing.get("master")

@@ -12,7 +12,9 @@ from twisted.internet.task import LoopingCall
 from ruma_tx.logs import logger
 from ruma_tx.matrix.devices import check_device_display_name
 from ruma_tx.matrix.errors import not_found
+from ruma_tx.matrix.uia import UiaRequest
 from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.guard import Requester
 from ruma_tx.services.ports.accounts import Devices
 from ruma_tx.services.sessions import SessionIssuer
 from ruma_tx.services.uia import PASSWORD, UserInteractiveAuth
@@ -79,7 +81,7 @@ class DeviceManager:
                  device_changed: Callable[[str], Awaitable[None]]) -> None:
         """
         @param device_changed: C{async (user_id)}, after one of the user's
-            devices was renamed (their device list changed).
+            devices was renamed or deleted (their device list changed).
         """
         self._device_changed = device_changed
         self._devices = devices
@@ -124,7 +126,8 @@ class DeviceManager:
         if not found:
             raise not_found("Unknown device")
 
-    async def delete_devices(self, requester, body: dict, device_ids: list[str]) -> None:
+    async def delete_devices(self, requester: Requester, body: dict, device_ids: list[str], *,
+                             request: UiaRequest) -> None:
         """
         Delete some of the requester's devices and revoke their tokens,
         once the request's C{auth} proves the password again (the spec's
@@ -135,16 +138,22 @@ class DeviceManager:
         Synapse does.
 
         @param body: the request body, for its C{auth} dict.
-        @raise MatrixError: 401 with the UIA flows until authenticated.
+        @param request: the request, to bind the UIA session to: a session
+            started to delete some devices deletes no others.
+        @raise MatrixError: 401 with the UIA flows until authenticated; 403
+            for a UIA session of another request.
         """
         await self._uia.authenticate(
             body, action="delete_devices", user_id=requester.user_id,
-            flows=[[PASSWORD]], server_name=self._server_name,
+            flows=[[PASSWORD]], server_name=self._server_name, request=request,
         )
         if not device_ids:
             return
         revoked = await self._devices.delete_devices(requester.user_id, list(dict.fromkeys(device_ids)))
         self._sessions.revoked(revoked)
+        # Heard here, before answering, so the client's next sync has it (the
+        # database's NOTIFY covers deletions made by other processes).
+        await self._device_changed(requester.user_id)
 
     def _describe(self, device) -> dict:
         last_seen_ts, last_seen_ip = device.last_seen_ts, device.last_seen_ip

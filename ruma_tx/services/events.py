@@ -329,7 +329,8 @@ class EventCreator:
         if spec.event_type == "m.room.redaction":
             redacted = await self._redacted_target(spec, {**pdu, "event_id": event_id},
                                                    auth_state, room_version)
-        return NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn, redacted, depth)
+        return NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn, redacted, depth,
+                        redacts=spec.redacts if spec.event_type == "m.room.redaction" else None)
 
     def _build(self, spec: EventSpec, room_version: RoomVersion, pdu_room_id: str | None,
                prev_events: list[str], auth_events: list[str], depth: int,
@@ -358,7 +359,7 @@ class EventCreator:
         """
         target = await self._events.get_event(spec.redacts) if spec.redacts else None
         if target is None or target.room_id != spec.room_id:
-            raise not_found("Event not found")
+            raise not_found(f"Cannot redact {spec.redacts}: no such event in room {spec.room_id}")
         if target.redacted_by is not None:
             return None
         try:

@@ -55,7 +55,7 @@ class Guard:
 
     async def authenticate(
         self, token: str | None, *, method: str, path: str, ip: str, required: bool,
-        guest_allowed: bool, room_id: str | None,
+        guest_allowed: bool, room_id: str | None, guest_hint: str | None = None,
     ) -> Requester | None:
         """
         Return the requester a request's token names, or C{None} when it
@@ -63,6 +63,8 @@ class Guard:
 
         @param method: the request's method, C{path} its raw path and
             C{room_id} the room the path names: what a narrowed token may do.
+        @param guest_hint: what a refused guest should do instead, added
+            to the refusal's message.
         @param ip: the client's address, for the device's last-seen record.
         """
         if token is None:
@@ -73,7 +75,10 @@ class Guard:
         if not requester.restrictions.allows(method, path, room_id):
             raise forbidden("This access token does not permit this request")
         if requester.is_guest and not guest_allowed:
-            raise Forbidden("M_GUEST_ACCESS_FORBIDDEN", "Guest access not allowed")
+            message = "Guest access not allowed"
+            if guest_hint is not None:
+                message = f"{message}: {guest_hint}"
+            raise Forbidden("M_GUEST_ACCESS_FORBIDDEN", message)
         self._on_activity(requester.user_id, requester.device_id, ip)
         return requester
 

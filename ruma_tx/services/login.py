@@ -12,17 +12,20 @@ from __future__ import annotations
 import secrets
 from typing import Awaitable, Callable, Sequence
 
+from ruma_tx.matrix.devices import check_device_display_name
 from ruma_tx.matrix.errors import (
     BadRequest,
     forbidden,
     missing_param,
 )
 from ruma_tx.matrix.login import (
-    INVALID_CREDENTIALS,
     check_new_password,
+    check_password_text,
     login_user_id,
     user_deactivated,
 )
+from ruma_tx.matrix.uia import INVALID_CREDENTIALS, UiaRequest
+from ruma_tx.services.guard import Requester
 from ruma_tx.services.passwords import PasswordHasher
 from ruma_tx.services.ports.accounts import Accounts
 from ruma_tx.services.sessions import SessionIssuer
@@ -76,14 +79,17 @@ class Authenticator:
             C{device_id}, C{home_server}, and C{refresh_token} with
             C{expires_in_ms} when C{refresh} is asked for.
         @raise MatrixError: 400 M_UNKNOWN for another login type (Synapse's
-            code); 400 for a missing password or bad identifier or device
-            id; 403 M_FORBIDDEN for wrong credentials, 403
-            M_USER_DEACTIVATED for a deactivated account.
+            code); 400 for a missing or non-Unicode password, a bad
+            identifier, device id or device name; 403 M_FORBIDDEN for wrong
+            credentials, 403 M_USER_DEACTIVATED for a deactivated account.
         """
         if login_type != PASSWORD:
             raise BadRequest("M_UNKNOWN", f"Unknown login type {login_type}")
         if password is None:
             raise missing_param("Missing parameter: password")
+        check_password_text(password, "password")
+        # As Synapse, the name of a new device is checked at login too.
+        check_device_display_name(display_name)
         user_id = login_user_id(body, self._server_name)
         account = await self._accounts.get_account(user_id)
         if account is not None and account.deactivated:
@@ -138,7 +144,8 @@ class Authenticator:
         }
 
     async def change_password(
-        self, requester, body: dict, *, new_password: str, logout_devices: bool
+        self, requester: Requester, body: dict, *, new_password: str, logout_devices: bool,
+        request: UiaRequest,
     ) -> None:
         """
         Set a new password once UIA has checked the current one.
@@ -149,20 +156,23 @@ class Authenticator:
         requester's stays (the spec: SHOULD NOT revoke the request's token).
 
         @param body: the request body, for its C{auth} dict.
+        @param request: the request, to bind the UIA session to.
         @raise MatrixError: 400 for a bad password, 401 with the UIA flows
-            until the current password is given.
+            until the current password is given, 403 for a UIA session of
+            another request or a password stage naming another user.
         """
         check_new_password(new_password)
         await self._uia.authenticate(
             body, action="password", user_id=requester.user_id, flows=[[PASSWORD]],
-            server_name=self._server_name,
+            server_name=self._server_name, request=request,
         )
         password_hash = await self._hasher.hash(new_password)
         await self._accounts.set_password_hash(requester.user_id, password_hash)
         if logout_devices:
             await self._sessions.log_out_all(requester.user_id, except_device=requester.device_id)
 
-    async def deactivate(self, requester, body: dict, *, erase: bool) -> dict:
+    async def deactivate(self, requester: Requester, body: dict, *, erase: bool,
+                         request: UiaRequest) -> dict:
         """
         Deactivate the requester's account once UIA has checked the
         password: no login any more, every device and token gone, profile
@@ -173,14 +183,17 @@ class Authenticator:
         hold no messages, account data or 3PIDs for now.
 
         @param body: the request body, for its C{auth} dict.
+        @param request: the request, to bind the UIA session to.
         @return: the response body. We hold no 3PIDs, so there is nothing to
             unbind: the spec says the result "must be C{success} if the
             homeserver has no identifiers to unbind", as Synapse answers.
-        @raise MatrixError: 401 with the UIA flows until authenticated.
+        @raise MatrixError: 401 with the UIA flows until authenticated (with
+            M_FORBIDDEN after a wrong password), 403 for a UIA session of
+            another request or a password stage naming another user.
         """
         await self._uia.authenticate(
             body, action="deactivate", user_id=requester.user_id, flows=[[PASSWORD]],
-            server_name=self._server_name,
+            server_name=self._server_name, request=request,
         )
         self._sessions.revoked(await self._accounts.deactivate(requester.user_id))
         for hook in self._on_deactivated:

@@ -14,6 +14,7 @@ from ruma_tx.matrix.errors import (
     forbidden,
     not_found,
 )
+from ruma_tx.matrix.guest_access import GUEST_ACCESS, admits_guests
 from ruma_tx.matrix.identifiers import (
     InvalidIdentifier,
     parse_room_alias,
@@ -73,9 +74,9 @@ class MembershipChanger:
         if await self._events.get_room_head(room_id) is None:
             raise not_found("Unknown room")
         if is_guest:
-            state = await self._events.get_state(room_id, [("m.room.guest_access", "")])
-            access = state.get(("m.room.guest_access", ""))
-            if access is None or access.content.get("guest_access") != "can_join":
+            state = await self._events.get_state(room_id, [(GUEST_ACCESS, "")])
+            access = state.get((GUEST_ACCESS, ""))
+            if not admits_guests(access.content if access is not None else None):
                 raise Forbidden("M_FORBIDDEN", "Guest access is not allowed in this room")
         displayname, avatar_url = await self._profiles(user_id)
         extra = {**(custom or {}), **await self._restricted_join_authoriser(user_id, room_id)}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import unicodedata
 
 import bcrypt
 from twisted.internet.interfaces import IReactorThreads
@@ -13,10 +14,22 @@ from ruma_tx.services.ports.accounts import Accounts
 
 def _prepare(password: str) -> bytes:
     """
+    The bytes bcrypt hashes for C{password}: its NFKC normal form (as
+    Synapse hashes it, so a password typed as composed or decomposed
+    characters on different keyboards is the same password), in UTF-8.
     bcrypt reads at most 72 bytes (and bcrypt 5 refuses more): longer
     passwords are first reduced with SHA-256 so every byte still counts.
     """
-    raw = password.encode("utf-8")
+    return _bytes_for_bcrypt(unicodedata.normalize("NFKC", password))
+
+
+def _bytes_for_bcrypt(password: str) -> bytes:
+    """
+    C{password} in UTF-8, reduced to fit bcrypt. A lone surrogate (refused
+    as input by L{ruma_tx.matrix.login.check_password_text}) is encoded as
+    is rather than failing the request.
+    """
+    raw = password.encode("utf-8", "surrogatepass")
     if len(raw) > 72:
         raw = base64.b64encode(hashlib.sha256(raw).digest())
     return raw
@@ -28,19 +41,30 @@ class PasswordHasher:
         self._rounds = rounds
 
     async def hash(self, password: str) -> str:
-        def work():
-            return bcrypt.hashpw(_prepare(password), bcrypt.gensalt(self._rounds)).decode("ascii")
+        """The bcrypt hash of C{password}, computed in a thread."""
+        prepared = _prepare(password)
+
+        def work() -> str:
+            return bcrypt.hashpw(prepared, bcrypt.gensalt(self._rounds)).decode("ascii")
 
         return await deferToThreadPool(self._reactor, self._reactor.getThreadPool(), work)
 
     async def check(self, password: str, password_hash: str | None) -> bool:
-        """Constant-time check (bcrypt's); C{False} for a missing hash."""
+        """
+        Constant-time check (bcrypt's); C{False} for a missing hash. A hash
+        made before passwords were normalised (of the password as typed)
+        still matches.
+        """
         if not password_hash:
             return False
+        candidates = [_prepare(password)]
+        if unicodedata.normalize("NFKC", password) != password:
+            candidates.append(_bytes_for_bcrypt(password))
 
-        def work():
+        def work() -> bool:
             try:
-                return bcrypt.checkpw(_prepare(password), password_hash.encode("ascii"))
+                return any(bcrypt.checkpw(candidate, password_hash.encode("ascii"))
+                           for candidate in candidates)
             except ValueError:
                 return False
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from ruma_tx.logs import logger
-from ruma_tx.matrix.errors import BadRequest, MatrixError, not_found
+from ruma_tx.matrix.errors import MatrixError, not_found
 from ruma_tx.matrix.events import client_event
 from ruma_tx.matrix.power_levels import CREATE, POWER_LEVELS, user_power_level
 from ruma_tx.matrix.push_evaluation import (
@@ -27,7 +27,8 @@ from ruma_tx.matrix.push_evaluation import (
     evaluate,
 )
 from ruma_tx.matrix.push_rules import (
-    RULE_KINDS,
+    check_kind,
+    check_rule_id,
     find_rule,
     merge_rules,
     place_rule,
@@ -45,11 +46,6 @@ from ruma_tx.services.streams import StreamWriter
 log = logger(__name__)
 
 PUSH_RULES_EVENT = "m.push_rules"
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in RULE_KINDS:
-        raise BadRequest("M_INVALID_PARAM", f"Unknown push rule kind: {kind}")
 
 
 def _rule_not_found() -> MatrixError:
@@ -106,12 +102,23 @@ class PushRules:
         """C{GET /pushrules/global/}: the global ruleset."""
         return (await self._one(user_id)).merged["global"]
 
+    async def get_kind(self, user_id: str, kind: str) -> list:
+        """
+        C{GET /pushrules/global/{kind}/}: the rules of one kind, in order
+        (not in the spec; served as Synapse does).
+
+        @raise MatrixError: 400 C{M_INVALID_PARAM} for an unknown kind.
+        """
+        check_kind(kind)
+        return (await self.get_global(user_id))[kind]
+
     async def get_rule(self, user_id: str, kind: str, rule_id: str) -> dict:
         """
-        @raise MatrixError: 400 C{M_INVALID_PARAM} for an unknown kind, 404
+        @raise MatrixError: 400 C{M_INVALID_PARAM} for an unknown kind or a
+            rule id that cannot be one of the kind's (L{check_rule_id}), 404
             C{M_NOT_FOUND} for an unknown rule.
         """
-        _check_kind(kind)
+        check_rule_id(kind, rule_id, server_default=True)
         rule = find_rule(await self.get_all(user_id), kind, rule_id)
         if rule is None:
             raise _rule_not_found()
@@ -150,9 +157,9 @@ class PushRules:
 
         @raise MatrixError: 404 C{M_NOT_FOUND} for an unknown rule, and for a
             server-default one, which cannot be deleted (the spec is silent;
-            Synapse answers 404 too).
+            Synapse answers 404 too); 400 as L{check_rule_id} says.
         """
-        _check_kind(kind)
+        check_rule_id(kind, rule_id, server_default=True)
         if rule_id.startswith("."):
             raise not_found("Server-default push rules cannot be deleted")
 
@@ -194,9 +201,10 @@ class PushRules:
     async def _check_exists(self, user_id: str, kind: str, rule_id: str) -> bool:
         """
         @return: whether the rule is a server-default one.
-        @raise MatrixError: 404 if the user has no such rule.
+        @raise MatrixError: 404 if the user has no such rule, 400 as
+            L{check_rule_id} says.
         """
-        _check_kind(kind)
+        check_rule_id(kind, rule_id, server_default=True)
         if rule_id.startswith("."):
             if find_rule(server_default_rules(user_id), kind, rule_id) is None:
                 raise _rule_not_found()

@@ -4,9 +4,11 @@ accounts without it, and the upgrade of a guest to a full account.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import replace
 
 from ruma_tx.matrix.errors import (
+    BadRequest,
     Forbidden,
     MatrixError,
     forbidden,
@@ -16,11 +18,18 @@ from ruma_tx.matrix.identifiers import (
     parse_user_id,
     user_id_for,
 )
-from ruma_tx.matrix.registration import new_user_id, user_in_use
+from ruma_tx.matrix.login import user_deactivated
+from ruma_tx.matrix.registration import (
+    RegistrationForm,
+    new_user_id,
+    registration_form,
+    user_in_use,
+)
+from ruma_tx.matrix.uia import NO_PARAMS, UiaRequest, auth_dict, operation_changed
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.guard import Guard
 from ruma_tx.services.passwords import PasswordHasher
-from ruma_tx.services.ports.accounts import Accounts, UserExists
+from ruma_tx.services.ports.accounts import Accounts, UiaSession, UserExists
 from ruma_tx.services.sessions import SessionIssuer
 from ruma_tx.services.uia import DUMMY, UserInteractiveAuth
 
@@ -30,27 +39,6 @@ REGISTRATION_FLOWS = [[DUMMY]]
 
 #: How many server-picked localparts to try before giving up (Synapse: 10).
 _GENERATED_ID_ATTEMPTS = 10
-
-
-@dataclass(frozen=True)
-class RegistrationForm:
-    """
-    The parsed body of a C{kind=user} registration.
-
-    @ivar username: the desired localpart, as sent, or C{None}.
-    @ivar password: C{None} when absent (allowed until auth is attempted).
-    @ivar auth: the UIA C{auth} member as sent (the UIA checks its shape).
-    @ivar guest_access_token: the token of a guest upgrading itself.
-    """
-
-    username: str | None = None
-    password: str | None = None
-    device_id: str | None = None
-    initial_device_display_name: str | None = None
-    inhibit_login: bool = False
-    refresh_token: bool = False
-    guest_access_token: str | None = None
-    auth: object = None
 
 
 class Registrar:
@@ -108,22 +96,34 @@ class Registrar:
             user_id, device_id=None, display_name=initial_device_display_name, is_guest=True,
         )
 
-    async def register(self, form: RegistrationForm) -> dict:
+    async def register(self, form: RegistrationForm, request: UiaRequest) -> dict:
         """
         Register a full account (or upgrade a guest), answering with the
         UIA 401 until the dummy stage is done.
+
+        The UIA session remembers the request: its parameters (a request
+        with only C{auth} uses them), the hash of its password (a later
+        different password is another request) and, once done, the
+        account it created. A repeat of the request in the session then
+        answers that same account, logged in again (as Synapse does).
 
         The username (and any guest token) is checked before the UIA, so a
         client learns early that a name is taken, and again at creation in
         case it was taken meanwhile.
 
+        @param request: the request, to bind the UIA session to.
         @return: the login response, or only C{user_id} with C{inhibit_login}.
         @raise MatrixError: 403 M_FORBIDDEN when registration is disabled
             or the guest token does not fit; 400 M_INVALID_USERNAME,
-            M_USER_IN_USE, M_MISSING_PARAM; the UIA's 401 and 400.
+            M_USER_IN_USE, M_MISSING_PARAM; the UIA's 401, 400 and 403.
         """
         if not self._registration_enabled:
             raise forbidden("Registration has been disabled")
+        auth = auth_dict({"auth": form.auth})
+        session = await self._uia.begin(auth, action="register", user_id=None, request=request)
+        form = _remembered(form, session, request)
+        if session.registered_user_id is not None:
+            return await self._registered_again(session, form)
         guest_user_id = None
         user_id = None
         if form.guest_access_token is not None:
@@ -135,15 +135,47 @@ class Registrar:
             user_id = new_user_id(form.username.lower(), self._server_name)
             if await self._accounts.user_exists(user_id):
                 raise user_in_use()
-        if form.password is None and form.auth is not None:
-            # Checked before the UIA so a failed attempt does not use up the
-            # session. Without "auth" the client may only be asking for the flows.
+        password_hash = await self._bind_password(session, form.password)
+        if password_hash is None and auth is not None:
+            # Checked before the stage so a failed attempt does not use up
+            # the session. Without "auth" the client may only be asking for the flows.
             raise missing_param("Missing parameter: password")
-        await self._uia.authenticate(
-            {"auth": form.auth}, action="register", user_id=None, flows=REGISTRATION_FLOWS,
-            server_name=self._server_name,
-        )
-        password_hash = await self._hasher.hash(form.password)
+        await self._uia.advance(session, auth, flows=REGISTRATION_FLOWS,
+                                server_name=self._server_name)
+        claimed = await self._uia.claim(session)
+        if claimed is None:
+            return await self._claimed_elsewhere(session, form)
+        password_hash = claimed.password_hash or password_hash
+        assert password_hash is not None
+        try:
+            user_id = await self._create(user_id, guest_user_id, password_hash)
+        except BaseException:
+            await self._uia.release(session)
+            raise
+        await self._uia.remember_registered_user(session, user_id)
+        return await self._logged_in(user_id, form)
+
+    async def _bind_password(self, session: UiaSession, password: str | None) -> str | None:
+        """
+        The hash of the registration's password: the one the session keeps,
+        else that of C{password}, which the session then keeps.
+
+        @raise MatrixError: 403 M_UNKNOWN when C{password} is not the one
+            the session keeps: the request has changed.
+        """
+        if password is None:
+            return session.password_hash
+        if session.password_hash is None:
+            password_hash = await self._hasher.hash(password)
+            await self._uia.remember_password_hash(session, password_hash)
+            return password_hash
+        if not await self._hasher.check(password, session.password_hash):
+            raise operation_changed()
+        return session.password_hash
+
+    async def _create(self, user_id: str | None, guest_user_id: str | None,
+                      password_hash: str) -> str:
+        """Create the account (or upgrade the guest); return its user id."""
         if guest_user_id is not None:
             localpart, _ = parse_user_id(guest_user_id)
             revoked = await self._accounts.upgrade_guest(guest_user_id, password_hash, localpart)
@@ -152,7 +184,8 @@ class Registrar:
                 raise user_in_use()
             # As Synapse: the old guest tokens stop working for the full account.
             self._sessions.revoked(revoked)
-        elif user_id is not None:
+            return guest_user_id
+        if user_id is not None:
             localpart, _ = parse_user_id(user_id)
             try:
                 await self._accounts.create_user(
@@ -160,9 +193,44 @@ class Registrar:
                 )
             except UserExists:
                 raise user_in_use() from None
-        else:
-            user_id = await self._create_with_generated_id(password_hash, is_guest=False)
+            return user_id
+        return await self._create_with_generated_id(password_hash, is_guest=False)
+
+    async def _registered_again(self, session: UiaSession, form: RegistrationForm) -> dict:
+        """
+        Answer a repeat of a registration its session already completed:
+        the same account (the spec: a retry once all stages are complete
+        gets "the result of the API call"), logged in anew unless
+        C{inhibit_login}.
+
+        @raise MatrixError: 403 M_UNKNOWN for another password than the
+            first; 403 M_USER_DEACTIVATED if the account is gone since.
+        """
+        user_id = session.registered_user_id
+        assert user_id is not None
+        if form.password is not None and not await self._hasher.check(
+            form.password, session.password_hash
+        ):
+            raise operation_changed()
+        account = await self._accounts.get_account(user_id)
+        if account is None or account.deactivated:
+            raise user_deactivated()
+        return await self._logged_in(user_id, form)
+
+    async def _claimed_elsewhere(self, session: UiaSession, form: RegistrationForm) -> dict:
+        """
+        Answer a request that completed the session while another was
+        creating its account: that account once created.
+        """
+        now = await self._uia.session(session.session_id)
+        if now is not None and now.registered_user_id is not None:
+            return await self._registered_again(now, form)
+        raise BadRequest("M_UNKNOWN", "Another request is completing this registration; retry it")
+
+    async def _logged_in(self, user_id: str, form: RegistrationForm) -> dict:
+        """The response: only C{user_id} with C{inhibit_login}, else a new login."""
         if form.inhibit_login:
+            # The spec: no access_token or device_id (nor refresh token), no device.
             return {"user_id": user_id}
         return await self._sessions.log_in(
             user_id, device_id=form.device_id, display_name=form.initial_device_display_name,
@@ -215,3 +283,17 @@ class Registrar:
                 continue
             return user_id
         raise RuntimeError("Unable to find a free user ID")
+
+
+def _remembered(form: RegistrationForm, session: UiaSession, request: UiaRequest) -> RegistrationForm:
+    """
+    The registration to perform: C{form}, or, when the request carries no
+    parameters but C{auth} (and secrets), those its session was started
+    with (as Synapse: a client need not send them again).
+    """
+    if request.params != NO_PARAMS or session.params in (None, NO_PARAMS):
+        return form
+    assert session.params is not None
+    remembered = registration_form(json.loads(session.params))
+    return replace(remembered, password=form.password, auth=form.auth,
+                   guest_access_token=form.guest_access_token)

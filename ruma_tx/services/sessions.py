@@ -27,12 +27,12 @@ class SessionIssuer:
 
     def __init__(self, *, tokens: Tokens, macaroon_key: bytes, clock: Clock, access_token_lifetime_ms: int,
                  forget_tokens: Callable[[Iterable[str]], None],
-                 device_added: Callable[[str], Awaitable[None]]) -> None:
+                 devices_changed: Callable[[str], Awaitable[None]]) -> None:
         """
-        @param device_added: C{async (user_id)}, after a login made a new
-            device (the user's device list changed).
+        @param devices_changed: C{async (user_id)}, after a login made a new
+            device or a logout deleted some (the user's device list changed).
         """
-        self._device_added = device_added
+        self._devices_changed = devices_changed
         self._tokens = tokens
         self._key = macaroon_key
         self._clock = clock
@@ -57,7 +57,7 @@ class SessionIssuer:
         )
         self._forget_tokens(revoked)
         if new_device:
-            await self._device_added(user_id)
+            await self._devices_changed(user_id)
         return self._response(user_id, device_id, is_guest, access_id, refresh_id, expires_at, now)
 
     def _response(self, user_id, device_id, is_guest, access_id, refresh_id, expires_at, now) -> dict:
@@ -105,12 +105,15 @@ class SessionIssuer:
 
     async def log_out(self, token_id: str) -> None:
         """Revoke one access token and delete its device."""
-        await self._tokens.delete_access_token(token_id)
+        user_id = await self._tokens.delete_access_token(token_id)
         self._forget_tokens([token_id])
+        if user_id is not None:
+            await self._devices_changed(user_id)
 
     async def log_out_all(self, user_id: str, except_device: str | None = None) -> None:
         """Delete every device (but C{except_device}) of the user, and their tokens."""
         self._forget_tokens(await self._tokens.delete_user_tokens(user_id, except_device))
+        await self._devices_changed(user_id)
 
     def revoked(self, token_ids) -> None:
         """Tell the guard that tokens were revoked elsewhere (device deletion)."""

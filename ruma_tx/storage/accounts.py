@@ -1,6 +1,8 @@
 """Users, their password hashes and profiles. SQL only; no Matrix rules."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import psycopg2.errors
 
 from ruma_tx.services.ports.accounts import Account, UserExists
@@ -116,3 +118,16 @@ class AccountStore:
         await self._db.execute(
             f"UPDATE profiles SET {column} = %s WHERE user_id = %s", (value, user_id)
         )
+
+    async def get_guest_members(self, room_id: str, memberships: Sequence[str]) -> list[str]:
+        """
+        The guest accounts whose current membership of the room is one of
+        C{memberships}, in user id order.
+        """
+        rows = await self._db.fetch_all(
+            "SELECT c.state_key FROM current_state c JOIN users u ON u.user_id = c.state_key"
+            " WHERE c.room_id = %s AND c.type = 'm.room.member' AND c.membership = ANY(%s)"
+            " AND u.is_guest ORDER BY c.state_key",
+            (room_id, list(memberships)),
+        )
+        return [row[0] for row in rows]

@@ -75,11 +75,10 @@ async def _apply_redaction(txn: Transaction, redaction: NewEvent) -> None:
     actions. Redacted content is dropped at once (Synapse keeps it a while
     for moderators; we keep nothing we were asked to remove).
     """
-    redacts = redaction.pdu.get("redacts") or redaction.pdu["content"].get("redacts")
     rows = await txn.fetch_all(
         "UPDATE events SET redacted_by = %s, pdu = %s"
         " WHERE event_id = %s AND room_id = %s AND redacted_by IS NULL RETURNING stream_ordering",
-        (redaction.event_id, redaction.redacted_pdu_json, redacts, redaction.room_id),
+        (redaction.event_id, redaction.redacted_pdu_json, redaction.redacts, redaction.room_id),
     )
     for (position,) in rows:
         await txn.execute(

@@ -93,20 +93,24 @@ class TokenStore:
 
         return await self._db.transaction("rotate_refresh_token", rotate)
 
-    async def delete_access_token(self, token_id: str) -> None:
-        """Log out one token: its device goes too, as the spec asks."""
+    async def delete_access_token(self, token_id: str) -> str | None:
+        """
+        Log out one token: its device goes too, as the spec asks.
+
+        @return: the token's user, or C{None} for an unknown token.
+        """
 
         async def logout(txn):
             row = await txn.fetch_one(
                 "DELETE FROM access_tokens WHERE token_id = %s RETURNING user_id, device_id",
                 (token_id,),
             )
-            if row is not None:
-                await txn.execute(
-                    "DELETE FROM devices WHERE user_id = %s AND device_id = %s", row
-                )
+            if row is None:
+                return None
+            await txn.execute("DELETE FROM devices WHERE user_id = %s AND device_id = %s", row)
+            return row[0]
 
-        await self._db.transaction("logout", logout)
+        return await self._db.transaction("logout", logout)
 
     async def delete_user_tokens(self, user_id: str, except_device: str | None = None) -> list[str]:
         """

@@ -110,7 +110,7 @@ async def test_change_password_needs_the_current_password(client):
 
 @pytest_twisted.ensureDeferred
 async def test_change_password_cannot_prove_another_user(client):
-    """Answering the password stage with another account's (correct) credentials does not change the password."""
+    """Answering the password stage with another account's (correct) credentials is 403 M_FORBIDDEN and changes nothing."""
     user = await client.register()
     other = await client.register()
     first = await client.request(
@@ -121,8 +121,9 @@ async def test_change_password_cannot_prove_another_user(client):
         "POST", "account/password", {"new_password": NEW_PASSWORD, "auth": auth},
         token=user["access_token"],
     )
-    assert response.code == 401
+    assert (response.code, response.json["errcode"]) == (403, "M_FORBIDDEN"), response
     assert (await client.login(user["user_id"])).code == 200
+    assert (await client.login(other["user_id"])).code == 200
 
 
 @pytest_twisted.ensureDeferred
@@ -201,3 +202,56 @@ async def test_third_party_ids_are_an_empty_list(client):
     response = await client.request("GET", "account/3pid", token=user["access_token"])
     assert (response.code, response.json) == (200, {"threepids": []})
     assert (await client.request("GET", "account/3pid")).code == 401
+
+
+@pytest_twisted.ensureDeferred
+async def test_change_password_to_and_from_non_ascii(client):
+    """A non-ASCII new password works at login, and proves the user in the next change's password stage."""
+    user = await client.register()
+    accented = "n\u00f6uv\u00eau mot de p\u00e4sse \u5bc6\u7801 \U0001f511"
+    response = await client.with_password_uia("POST", "account/password", {"new_password": accented}, user)
+    assert response.code == 200, response
+    assert (await client.login(user["user_id"], password=accented)).code == 200
+    assert (await client.login(user["user_id"])).code == 403
+    again = await client.with_password_uia(
+        "POST", "account/password", {"new_password": NEW_PASSWORD}, user, password=accented
+    )
+    assert again.code == 200, again
+    assert (await client.login(user["user_id"], password=NEW_PASSWORD)).code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_new_password_with_a_lone_surrogate_is_400(client):
+    """A new password holding a lone surrogate is 400 M_BAD_JSON naming new_password; the old one still works."""
+    user = await client.register()
+    response = await client.request(
+        "POST", "account/password", {"new_password": "bad\ud800pass"}, token=user["access_token"]
+    )
+    assert (response.code, response.json["errcode"]) == (400, "M_BAD_JSON"), response
+    assert "new_password" in response.json["error"]
+    assert (await client.login(user["user_id"])).code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_deactivate_with_a_wrong_password_keeps_the_account(client):
+    """A wrong password answers the UIA 401 with M_FORBIDDEN and the session; the account stays until the right password comes."""
+    user = await client.register()
+    token = user["access_token"]
+    first = await client.request("POST", "account/deactivate", {}, token=token)
+    assert first.code == 401, first
+    session = first.json["session"]
+    wrong = await client.request(
+        "POST", "account/deactivate", {"auth": password_auth(user["user_id"], session, "wrong")},
+        token=token,
+    )
+    assert (wrong.code, wrong.json["errcode"]) == (401, "M_FORBIDDEN"), wrong
+    assert wrong.json["session"] == session
+    assert wrong.json["flows"] == [{"stages": ["m.login.password"]}]
+    assert wrong.json["completed"] == []
+    assert (await _whoami(client, token)).code == 200
+    assert (await client.login(user["user_id"])).code == 200
+    right = await client.request(
+        "POST", "account/deactivate", {"auth": password_auth(user["user_id"], session)}, token=token
+    )
+    assert right.code == 200, right
+    assert (await client.login(user["user_id"])).json["errcode"] == "M_USER_DEACTIVATED"

@@ -206,3 +206,15 @@ async def test_guest_may_list_and_rename_but_not_delete_devices(client):
         refused = await client.request(method, target, body, token=token)
         assert refused.code == 403, refused
         assert refused.json["errcode"] == "M_GUEST_ACCESS_FORBIDDEN"
+
+
+@pytest_twisted.ensureDeferred
+async def test_rename_to_an_unstorable_name_is_400(client):
+    """A display name holding NUL or a lone surrogate is refused with 400 M_INVALID_PARAM, not a 500, and the name stays."""
+    user = await client.register(initial_device_display_name="phone")
+    path = f"devices/{user['device_id']}"
+    for name in ("ph\x00one", "ph\ud800one"):
+        response = await client.request("PUT", path, {"display_name": name}, token=user["access_token"])
+        assert (response.code, response.json["errcode"]) == (400, "M_INVALID_PARAM"), (name, response)
+    device = await client.request("GET", path, token=user["access_token"])
+    assert device.json["display_name"] == "phone"

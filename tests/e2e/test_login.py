@@ -308,13 +308,26 @@ async def test_r0_prefix_serves_login(client):
 
 @pytest_twisted.ensureDeferred
 async def test_malformed_identifiers_are_400(client):
-    """An identifier that is not an object, has no type, or whose 'user' is missing or not a string is a 400."""
+    """An identifier that is not an object, has no type or a non-string one, or whose 'user' is missing or not a string is a 400."""
     for identifier, errcode in (
         ("alice", "M_BAD_JSON"),
         ({"user": "alice"}, "M_MISSING_PARAM"),
         ({"type": "m.id.user"}, "M_MISSING_PARAM"),
         ({"type": "m.id.user", "user": ["alice"]}, "M_BAD_JSON"),
+        ({"type": ["m.id.user"], "user": "alice"}, "M_BAD_JSON"),
     ):
         response = await client.request("POST", "login", _password_login(identifier), validate=False)
         assert response.code == 400, (identifier, response)
         assert response.json["errcode"] == errcode, (identifier, response)
+        assert "identifier" in response.json["error"], (identifier, response)
+
+
+@pytest_twisted.ensureDeferred
+async def test_unstorable_device_ids_and_names_are_400(client):
+    """A device id with a lone surrogate, or a device name with NUL or a lone surrogate, is a 400 at login, not a 500."""
+    user_id = (await client.register())["user_id"]
+    for extra in ({"device_id": "PHONE\ud800"}, {"initial_device_display_name": "my\x00phone"},
+                  {"initial_device_display_name": "my\udc00phone"}):
+        response = await client.login(user_id, **extra)
+        assert (response.code, response.json["errcode"]) == (400, "M_INVALID_PARAM"), (extra, response)
+    assert (await client.login(user_id)).code == 200

@@ -10,7 +10,12 @@ from twisted.python.failure import Failure
 
 from ruma_tx.http.errors import status_code
 from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.matrix.uia import claimed_user_id, stage_in_order
+from ruma_tx.matrix.uia import (
+    claimed_user_id,
+    same_operation,
+    stage_in_order,
+    uia_request,
+)
 from ruma_tx.services.ports.accounts import UiaSession
 from ruma_tx.services.uia import (
     DUMMY,
@@ -29,8 +34,10 @@ class FakeUiaStore:
     def __init__(self):
         self.sessions: dict[str, UiaSession] = {}
 
-    async def create_session(self, session_id, user_id, action, now_ms, expires_ts):
-        self.sessions[session_id] = UiaSession(session_id, user_id, action, (), expires_ts)
+    async def create_session(self, session_id, user_id, action, now_ms, expires_ts, *,
+                             method=None, path=None, params=None):
+        self.sessions[session_id] = UiaSession(session_id, user_id, action, (), expires_ts,
+                                               method, path, params)
 
     async def get_session(self, session_id, now_ms):
         session = self.sessions.get(session_id)
@@ -43,8 +50,36 @@ class FakeUiaStore:
         if stage not in session.completed:
             self.sessions[session_id] = replace(session, completed=session.completed + (stage,))
 
+    async def set_params(self, session_id, params):
+        session = self.sessions[session_id]
+        if session.params == "{}":
+            self.sessions[session_id] = replace(session, params=params)
+
+    async def set_password_hash(self, session_id, password_hash):
+        session = self.sessions[session_id]
+        if session.password_hash is None:
+            self.sessions[session_id] = replace(session, password_hash=password_hash)
+
+    async def claim_session(self, session_id):
+        session = self.sessions.get(session_id)
+        if session is None or session.claimed:
+            return None
+        self.sessions[session_id] = replace(session, claimed=True)
+        return self.sessions[session_id]
+
+    async def release_session(self, session_id):
+        self.sessions[session_id] = replace(self.sessions[session_id], claimed=False)
+
+    async def set_registered_user(self, session_id, user_id):
+        self.sessions[session_id] = replace(self.sessions[session_id], registered_user_id=user_id)
+
     async def delete_session(self, session_id):
         return self.sessions.pop(session_id, None) is not None
+
+    async def delete_expired(self, now_ms):
+        for session_id, session in list(self.sessions.items()):
+            if session.expires_ts <= now_ms:
+                del self.sessions[session_id]
 
 
 class Passwords:
@@ -78,10 +113,12 @@ def make_uia():
     return UserInteractiveAuth(store, passwords.check, clock), store, clock, passwords
 
 
-def authenticate(uia, auth=None, *, action="register", user_id=None, flows=((DUMMY,),)):
+def authenticate(uia, auth=None, *, action="register", user_id=None, flows=((DUMMY,),),
+                 request=None):
     body = {} if auth is None else {"auth": auth}
     return run(uia.authenticate(body, action=action, user_id=user_id,
-                                flows=[list(f) for f in flows], server_name=SERVER))
+                                flows=[list(f) for f in flows], server_name=SERVER,
+                                request=request))
 
 
 def refused(uia, auth=None, **kwargs) -> MatrixError:
@@ -101,6 +138,7 @@ def test_missing_auth_starts_a_session():
     assert status_code(error) == 401
     assert error.errcode is None
     assert error.to_json() == {
+        "completed": [],
         "flows": [{"stages": [DUMMY]}, {"stages": [PASSWORD, DUMMY]}],
         "params": {},
         "session": error.fields["session"],
@@ -136,11 +174,12 @@ def test_unknown_session_is_refused():
 
 
 def test_session_of_another_action_is_refused():
-    """A session started for one action cannot complete another."""
-    uia, _, _, _ = make_uia()
+    """A session started for one action cannot complete another: 403 M_UNKNOWN, as Synapse."""
+    uia, store, _, _ = make_uia()
     session = new_session(uia, action="register")
     error = refused(uia, {"type": DUMMY, "session": session}, action="delete_devices")
-    assert (status_code(error), error.errcode) == (400, "M_UNKNOWN")
+    assert (status_code(error), error.errcode) == (403, "M_UNKNOWN")
+    assert store.sessions[session].completed == ()
 
 
 def test_session_of_another_user_is_refused():
@@ -199,14 +238,128 @@ def test_right_password_completes():
 
 
 def test_password_for_another_user_is_refused():
-    """A password stage naming a user other than the one who must authenticate fails."""
-    uia, _, _, passwords = make_uia()
+    """A password stage naming a user other than the requester is 403 M_FORBIDDEN, unchecked."""
+    uia, store, _, passwords = make_uia()
     flows = [[PASSWORD]]
     session = new_session(uia, action="delete_devices", user_id=ALICE, flows=flows)
-    auth = {"type": PASSWORD, "session": session, "password": "secret", "user": "bob"}
-    error = refused(uia, auth, action="delete_devices", user_id=ALICE, flows=flows)
-    assert (status_code(error), error.errcode) == (401, "M_FORBIDDEN")
+    for auth in ({"type": PASSWORD, "session": session, "password": "secret", "user": "bob"},
+                 {"type": PASSWORD, "session": session, "password": "secret",
+                  "identifier": {"type": "m.id.user", "user": "@alice:elsewhere.org"}}):
+        error = refused(uia, auth, action="delete_devices", user_id=ALICE, flows=flows)
+        assert (status_code(error), error.errcode) == (403, "M_FORBIDDEN"), auth
     assert passwords.asked == []
+    assert store.sessions[session].completed == ()
+
+
+def test_password_stage_matches_the_localpart_case_insensitively():
+    """The requester named with an upper-case localpart is still the requester, as at login."""
+    uia, _, _, passwords = make_uia()
+    flows = [[PASSWORD]]
+    kwargs = {"action": "delete_devices", "user_id": ALICE, "flows": flows}
+    session = new_session(uia, **kwargs)
+    auth = {"type": PASSWORD, "session": session, "password": "secret",
+            "identifier": {"type": "m.id.user", "user": "@Alice:example.org"}}
+    assert authenticate(uia, auth, **kwargs) is None
+    assert passwords.asked == [(ALICE, "secret")]
+
+
+def test_malformed_password_stage_is_400_naming_the_field():
+    """Wrong types in a password stage are 400s naming the member; nothing is checked or completed."""
+    uia, store, _, passwords = make_uia()
+    flows = [[PASSWORD]]
+    kwargs = {"action": "delete_devices", "user_id": ALICE, "flows": flows}
+    session = new_session(uia, **kwargs)
+    user = {"type": "m.id.user", "user": "alice"}
+    for extra, errcode, field in (
+        ({"password": 5, "identifier": user}, "M_BAD_JSON", "auth.password"),
+        ({"identifier": user}, "M_MISSING_PARAM", "auth.password"),
+        ({"password": "secret", "identifier": "alice"}, "M_BAD_JSON", "auth.identifier"),
+        ({"password": "secret", "identifier": {"type": 1, "user": "alice"}}, "M_BAD_JSON",
+         "auth.identifier.type"),
+        ({"password": "secret", "identifier": {"type": "m.id.user", "user": ["alice"]}},
+         "M_BAD_JSON", "auth.identifier.user"),
+        ({"password": "secret", "user": {"name": "alice"}}, "M_BAD_JSON", "auth.user"),
+        ({"password": "sec\ud800ret", "identifier": user}, "M_BAD_JSON", "auth.password"),
+    ):
+        error = refused(uia, {"type": PASSWORD, "session": session, **extra}, **kwargs)
+        assert (status_code(error), error.errcode) == (400, errcode), extra
+        assert field in error.message, (extra, error.message)
+    assert passwords.asked == []
+    assert store.sessions[session].completed == ()
+
+
+def test_third_party_identifier_is_403():
+    """A password stage naming an email address (a 3PID we do not know) is 403, as the spec says."""
+    uia, _, _, _ = make_uia()
+    flows = [[PASSWORD]]
+    kwargs = {"action": "delete_devices", "user_id": ALICE, "flows": flows}
+    session = new_session(uia, **kwargs)
+    auth = {"type": PASSWORD, "session": session, "password": "secret",
+            "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": "a@b.c"}}
+    error = refused(uia, auth, **kwargs)
+    assert (status_code(error), error.errcode) == (403, "M_FORBIDDEN")
+
+
+def test_session_is_bound_to_its_request():
+    """A session completes only the method, path and parameters it was started with."""
+    uia, store, _, _ = make_uia()
+    started = uia_request("DELETE", "/_matrix/client/v3/devices/A", {})
+    session = new_session(uia, request=started)
+    for other in (uia_request("DELETE", "/_matrix/client/v3/devices/B", {}),
+                  uia_request("POST", "/_matrix/client/v3/devices/A", {})):
+        error = refused(uia, {"type": DUMMY, "session": session}, request=other)
+        assert (status_code(error), error.errcode) == (403, "M_UNKNOWN"), other
+        assert "changed" in error.message
+    assert store.sessions[session].completed == ()
+    assert authenticate(uia, {"type": DUMMY, "session": session}, request=started) is None
+
+
+def test_session_is_bound_to_its_parameters():
+    """Other parameters are another request; a request with none (only auth) matches, as Synapse lets it."""
+    uia, _, _, _ = make_uia()
+    path = "/_matrix/client/v3/delete_devices"
+    started = uia_request("POST", path, {"devices": ["A"]})
+    session = new_session(uia, request=started)
+    error = refused(uia, {"type": DUMMY, "session": session},
+                    request=uia_request("POST", path, {"devices": ["B"]}))
+    assert (status_code(error), error.errcode) == (403, "M_UNKNOWN")
+    same = uia_request("POST", path, {"devices": ["A"], "auth": {"type": DUMMY}})
+    assert same == started
+    assert authenticate(uia, {"type": DUMMY, "session": session},
+                        request=uia_request("POST", path, {})) is None
+
+
+def test_session_without_parameters_takes_the_first_given():
+    """A session started with an empty body is bound to the parameters of its next request."""
+    uia, store, _, _ = make_uia()
+    path = "/_matrix/client/v3/register"
+    session = new_session(uia, request=uia_request("POST", path, {}))
+    first = uia_request("POST", path, {"username": "alice"})
+    refused(uia, {"session": session}, request=first)
+    assert store.sessions[session].params == first.params
+    error = refused(uia, {"type": DUMMY, "session": session},
+                    request=uia_request("POST", path, {"username": "bob"}))
+    assert (status_code(error), error.errcode) == (403, "M_UNKNOWN")
+
+
+def test_secrets_are_not_remembered():
+    """The parameters a session keeps leave out auth and passwords."""
+    request = uia_request("POST", "/p", {"password": "hunter2", "new_password": "x",
+                                         "guest_access_token": "t", "auth": {"a": 1}, "b": 2})
+    assert request.params == '{"b":2}'
+    assert same_operation(request, uia_request("POST", "/p", {"b": 2, "password": "other"}))
+
+
+def test_auth_without_type_completes_a_finished_session():
+    """Retrying with only the session once every stage is done completes the request."""
+    uia, store, _, _ = make_uia()
+    flows = [[PASSWORD, DUMMY]]
+    kwargs = {"action": "delete_devices", "user_id": ALICE, "flows": flows}
+    session = new_session(uia, **kwargs)
+    run(store.mark_completed(session, PASSWORD))
+    run(store.mark_completed(session, DUMMY))
+    assert authenticate(uia, {"session": session}, **kwargs) is None
+    assert store.sessions == {}
 
 
 def test_password_stage_without_a_user_fails():
@@ -222,7 +375,7 @@ def test_multi_stage_flow_reports_completed_stages():
     """After the first of two stages the 401 lists it as completed; the second finishes."""
     uia, _, _, _ = make_uia()
     flows = [[PASSWORD, DUMMY]]
-    kwargs = dict(action="delete_devices", user_id=ALICE, flows=flows)
+    kwargs = {"action": "delete_devices", "user_id": ALICE, "flows": flows}
     session = new_session(uia, **kwargs)
     error = refused(uia, {"type": PASSWORD, "session": session, "password": "secret"}, **kwargs)
     assert (status_code(error), error.errcode, error.fields["completed"]) == (401, None, [PASSWORD])
@@ -233,7 +386,7 @@ def test_stages_must_follow_the_flow_order():
     """A stage attempted before the earlier stages of its flow answers 401 and completes nothing."""
     uia, store, _, _ = make_uia()
     flows = [[PASSWORD, DUMMY]]
-    kwargs = dict(action="delete_devices", user_id=ALICE, flows=flows)
+    kwargs = {"action": "delete_devices", "user_id": ALICE, "flows": flows}
     session = new_session(uia, **kwargs)
     error = refused(uia, {"type": DUMMY, "session": session}, **kwargs)
     assert (status_code(error), error.errcode) == (401, "M_FORBIDDEN")

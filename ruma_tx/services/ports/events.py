@@ -55,6 +55,8 @@ class NewEvent:
     #: unsigned.redacted_because), which replaces its stored PDU.
     redacted_pdu_json: str | None = None
     depth: int = 0
+    #: For a redaction: the id of the event it redacts.
+    redacts: str | None = None
     push: PushOutcome = PushOutcome()
 
 

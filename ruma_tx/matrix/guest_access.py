@@ -1,0 +1,39 @@
+"""
+Guest access (spec: client-server API, module "Guest Access"): whether a
+room admits guests, and which events take that away from guests already in.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ruma_tx.matrix.types import JsonDict
+
+GUEST_ACCESS = "m.room.guest_access"
+
+#: The only C{guest_access} value that lets guests join.
+CAN_JOIN = "can_join"
+
+#: The memberships a guest loses when a room stops admitting guests: a
+#: joined guest leaves and an invited one is uninvited (as Synapse's
+#: C{kick_guest_users}; the spec says "those users").
+GUEST_MEMBERSHIPS_REVOKED = ("join", "invite")
+
+
+def admits_guests(guest_access_content: Any) -> bool:
+    """
+    Whether a room whose C{m.room.guest_access} has this content lets
+    guests join (spec: "present on the room, and has the guest_access
+    value can_join"). C{None} (no such event) admits none.
+    """
+    return isinstance(guest_access_content, dict) and guest_access_content.get("guest_access") == CAN_JOIN
+
+
+def closes_room_to_guests(pdu: JsonDict) -> bool:
+    """
+    Whether storing this event leaves its room not admitting guests: it is
+    the room's C{m.room.guest_access} state and its value is not
+    C{can_join}. Then the server MUST set its guests' membership to
+    C{leave} (spec, "Server behaviour").
+    """
+    return (pdu.get("type") == GUEST_ACCESS and pdu.get("state_key") == ""
+            and not admits_guests(pdu.get("content")))
