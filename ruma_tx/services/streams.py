@@ -67,6 +67,8 @@ class StreamWriter:
     def __init__(self, ids: StreamIdGenerator, notifier: Notifier) -> None:
         self._ids = ids
         self._notifier = notifier
+        # Writes answered once their position is visible: position -> waiters.
+        self._until_visible: dict[int, list[defer.Deferred[None]]] = {}
 
     @property
     def current(self) -> int:
@@ -82,7 +84,9 @@ class StreamWriter:
         C{persist} succeeds (the users are woken), released when it fails,
         so readers never wait on it. The write runs to its end even when the
         caller is cancelled (its client hung up): a stored change must reach
-        the notifier.
+        the notifier. It returns once its position is visible (every lower
+        one finished too), so a client reads its own writes: a sync made
+        after the answer includes the change.
 
         @param kind: what kind of change this is (C{"events"},
             C{"receipts"}, C{"account_data"}...): /sync asks a source for
@@ -119,7 +123,14 @@ class StreamWriter:
                 for visible, woken in self._ids.finish(position, payload):
                     if woken:
                         self._notifier.notify(visible, woken)
-        return positions[-1]
+                    for waiter in self._until_visible.pop(visible, ()):
+                        waiter.callback(None)
+        last = positions[-1]
+        if self._ids.current < last:
+            waiter: defer.Deferred[None] = defer.Deferred()
+            self._until_visible.setdefault(last, []).append(waiter)
+            await waiter
+        return last
 
 
 #: The users a change concerns: their ids, or C{kind -> user ids}.

@@ -27,7 +27,10 @@ def test_failed_position_does_not_block_the_stream():
 
 
 def test_writer_notifies_in_order_after_out_of_order_commits():
-    """The writer wakes users only once their change and every earlier one are visible."""
+    """
+    The writer wakes users, and answers a write, only once its change and
+    every earlier one are visible (a client then reads its own write).
+    """
     clock = task.Clock()
     notifier = Notifier(clock, 0)
     writer = StreamWriter(StreamIdGenerator(0), notifier)
@@ -42,10 +45,10 @@ def test_writer_notifies_in_order_after_out_of_order_commits():
 
     first = defer.ensureDeferred(writer.write(slow_persist))
     second = defer.ensureDeferred(writer.write(fast_persist))
-    assert second.called and not first.called
+    assert not second.called and not first.called  # stored, not visible yet
     assert not notifier.touched_since("@fast:x", 0)  # position 2 waits for 1
     slow.callback(None)
-    assert first.called
+    assert (first.result, second.result) == (1, 2)
     assert notifier.touched_since("@fast:x", 0) and notifier.touched_since("@slow:x", 0)
     assert notifier.current == 2
 
