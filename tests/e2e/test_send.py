@@ -292,11 +292,10 @@ async def test_content_must_be_a_json_object(client, raw, errcode):
 
 @pytest_twisted.ensureDeferred
 async def test_send_to_unknown_room(client):
-    """Sending into a room that does not exist is refused (403 or 404, as Synapse: 403 M_FORBIDDEN)."""
+    """Sending into a room that does not exist is refused with 404 M_NOT_FOUND (Synapse says 403)."""
     alice = await client.register()
     response = await send(client, alice, "!nosuchroom:test.local", "t")
-    assert response.code in (403, 404), response
-    assert response.json["errcode"] in ("M_FORBIDDEN", "M_NOT_FOUND")
+    assert response.code == 404 and response.json["errcode"] == "M_NOT_FOUND", response
 
 
 # -- state ------------------------------------------------------------------
