@@ -19,10 +19,10 @@ def extract_access_token(request: Request) -> str | None:
     header = request.getHeader(b"authorization")
     if header is not None:
         try:
-            header = header.decode("ascii")
+            value = header.decode("ascii")
         except UnicodeDecodeError:
             raise unknown_token() from None
-        scheme, _, token = header.partition(" ")
+        scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise missing_token("Authorization header is not a Bearer token")
         token = token.strip()

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.site import MatrixRequest
 from ruma_tx.http.uia import bound_request
 from ruma_tx.matrix.errors import bad_json, invalid_param, missing_param
 from ruma_tx.matrix.identifiers import is_valid_user_id
 from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.cross_signing import CrossSigning, KeyQueries
+from ruma_tx.services.guard import Requester
 
 
 class CrossSigningApi:
@@ -20,12 +24,12 @@ class CrossSigningApi:
     @param cross_signing: the L{ruma_tx.services.cross_signing.CrossSigning}.
     """
 
-    def __init__(self, *, queries, cross_signing):
+    def __init__(self, *, queries: KeyQueries, cross_signing: CrossSigning) -> None:
         self._queries = queries
         self._cross_signing = cross_signing
 
     @endpoint("POST", "/keys/query", guest=True)
-    async def query(self, request, requester):
+    async def query(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
         wanted = get_field(body, "device_keys", dict)
         for user_id, device_ids in wanted.items():
@@ -36,18 +40,18 @@ class CrossSigningApi:
         return await self._queries.query(requester, wanted)
 
     @endpoint("GET", "/keys/changes")
-    async def changes(self, request, requester):
+    async def changes(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         from_token, to_token = _token(request, "from"), _token(request, "to")
         return await self._queries.changes(requester, from_token.stream, to_token.stream)
 
     @endpoint("POST", "/keys/device_signing/upload")
-    async def upload_signing_keys(self, request, requester):
+    async def upload_signing_keys(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
         await self._cross_signing.upload_keys(requester, body, request=bound_request(request, body))
         return {}
 
     @endpoint("POST", "/keys/signatures/upload")
-    async def upload_signatures(self, request, requester):
+    async def upload_signatures(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
         for user_id, signed in body.items():
             if not isinstance(signed, dict) or not all(isinstance(o, dict) for o in signed.values()):
@@ -55,7 +59,7 @@ class CrossSigningApi:
         return await self._cross_signing.upload_signatures(requester, body)
 
 
-def _token(request, name: str) -> StreamToken:
+def _token(request: MatrixRequest, name: str) -> StreamToken:
     text = query_arg(request, name)
     if text is None:
         raise missing_param(f"Missing query parameter {name!r}")

@@ -8,7 +8,11 @@ import re
 
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.site import MatrixRequest
 from ruma_tx.matrix.errors import bad_json, invalid_param
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.directory import Directory
+from ruma_tx.services.guard import Requester
 
 
 class DirectoryApi:
@@ -16,34 +20,34 @@ class DirectoryApi:
     @param directory: the L{ruma_tx.services.directory.Directory}.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory: Directory) -> None:
         self._directory = directory
 
     @endpoint("PUT", "/directory/room/<room_alias>")
-    async def set_alias(self, request, requester, room_alias):
+    async def set_alias(self, request: MatrixRequest, requester: Requester, room_alias: str) -> JsonDict:
         room_id = get_field(read_json_object(request), "room_id", str)
         await self._directory.create_alias(requester.user_id, room_alias, room_id)
         return {}
 
     @endpoint("GET", "/directory/room/<room_alias>", auth="none")
-    async def get_alias(self, request, requester, room_alias):
+    async def get_alias(self, request: MatrixRequest, requester: None, room_alias: str) -> JsonDict:
         return await self._directory.resolve_alias(room_alias)
 
     @endpoint("DELETE", "/directory/room/<room_alias>")
-    async def delete_alias(self, request, requester, room_alias):
+    async def delete_alias(self, request: MatrixRequest, requester: Requester, room_alias: str) -> JsonDict:
         await self._directory.delete_alias(requester.user_id, room_alias)
         return {}
 
     @endpoint("GET", "/rooms/<room_id>/aliases")
-    async def local_aliases(self, request, requester, room_id):
+    async def local_aliases(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         return {"aliases": await self._directory.local_aliases(requester.user_id, room_id)}
 
     @endpoint("GET", "/directory/list/room/<room_id>", auth="none")
-    async def get_visibility(self, request, requester, room_id):
+    async def get_visibility(self, request: MatrixRequest, requester: None, room_id: str) -> JsonDict:
         return {"visibility": await self._directory.get_visibility(room_id)}
 
     @endpoint("PUT", "/directory/list/room/<room_id>")
-    async def set_visibility(self, request, requester, room_id):
+    async def set_visibility(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         # The spec: "Defaults to public".
         visibility = get_field(read_json_object(request), "visibility", str, "public")
         await self._directory.set_visibility(requester.user_id, room_id, visibility)
@@ -52,7 +56,7 @@ class DirectoryApi:
     # The spec puts no token on GET /publicRooms (Synapse asks for one
     # unless allow_public_rooms_without_auth), and one on POST.
     @endpoint("GET", "/publicRooms", auth="none")
-    async def public_rooms(self, request, requester):
+    async def public_rooms(self, request: MatrixRequest, requester: None) -> JsonDict:
         return await self._directory.public_rooms(
             limit=_query_int(request, "limit"),
             since=query_arg(request, "since"),
@@ -60,7 +64,7 @@ class DirectoryApi:
         )
 
     @endpoint("POST", "/publicRooms")
-    async def search_public_rooms(self, request, requester):
+    async def search_public_rooms(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
         search_filter = get_field(body, "filter", dict, {})
         room_types = get_field(search_filter, "room_types", list, None)
@@ -77,7 +81,7 @@ class DirectoryApi:
         )
 
 
-def _query_int(request, name: str) -> int | None:
+def _query_int(request: MatrixRequest, name: str) -> int | None:
     value = query_arg(request, name)
     if value is None:
         return None

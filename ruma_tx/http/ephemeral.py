@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.site import MatrixRequest
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.ephemeral import ReceiptKeeper, TypingTracker
+from ruma_tx.services.guard import Requester
 
 
 class EphemeralApi:
@@ -14,12 +18,13 @@ class EphemeralApi:
     @param receipts: the L{ruma_tx.services.ephemeral.ReceiptKeeper}.
     """
 
-    def __init__(self, *, typing, receipts):
+    def __init__(self, *, typing: TypingTracker, receipts: ReceiptKeeper) -> None:
         self._typing = typing
         self._receipts = receipts
 
     @endpoint("PUT", "/rooms/<room_id>/typing/<user_id>")
-    async def set_typing(self, request, requester, room_id, user_id):
+    async def set_typing(self, request: MatrixRequest, requester: Requester, room_id: str,
+                         user_id: str) -> JsonDict:
         body = read_json_object(request)
         typing = get_field(body, "typing", bool)
         timeout = get_field(body, "timeout", int, None)
@@ -27,14 +32,15 @@ class EphemeralApi:
         return {}
 
     @endpoint("POST", "/rooms/<room_id>/receipt/<receipt_type>/<event_id>")
-    async def send_receipt(self, request, requester, room_id, receipt_type, event_id):
+    async def send_receipt(self, request: MatrixRequest, requester: Requester, room_id: str,
+                           receipt_type: str, event_id: str) -> JsonDict:
         body = _object_or_empty(request)
         await self._receipts.send_receipt(requester.user_id, room_id, receipt_type, event_id,
                                           body.get("thread_id"))
         return {}
 
     @endpoint("POST", "/rooms/<room_id>/read_markers")
-    async def set_read_markers(self, request, requester, room_id):
+    async def set_read_markers(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         body = read_json_object(request)
         await self._receipts.set_read_markers(
             requester.user_id, room_id,
@@ -45,7 +51,7 @@ class EphemeralApi:
         return {}
 
 
-def _object_or_empty(request) -> dict:
+def _object_or_empty(request: MatrixRequest) -> JsonDict:
     """
     The JSON object body, or C{{}} when there is no body at all: the spec
     requires one, but clients written before threads sent none (Synapse

@@ -5,9 +5,9 @@ failure becomes a Matrix JSON error body.
 from __future__ import annotations
 
 from twisted.python.failure import Failure
-from twisted.web.server import Request
 
 from ruma_tx.http.parsing import respond
+from ruma_tx.http.site import MatrixRequest
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import (
     BadRequest,
@@ -56,7 +56,7 @@ class Unrecognized(MatrixError):
         self.code = code
 
 
-def render_error(request: Request, failure: Failure) -> bytes:
+def render_error(request: MatrixRequest, failure: Failure) -> bytes:
     """
     Render any failure as Matrix JSON: a L{MatrixError} with its status
     (and C{Retry-After} when it says when to retry), anything else as a

@@ -10,9 +10,18 @@ import re
 
 from ruma_tx.http.parsing import query_arg
 from ruma_tx.http.routing import CLIENT_V1, endpoint
+from ruma_tx.http.site import MatrixRequest
 from ruma_tx.matrix.errors import invalid_param, missing_param
-from ruma_tx.matrix.filters import MAX_LIMIT, FilterError, parse_room_event_filter_text
+from ruma_tx.matrix.filters import (
+    MAX_LIMIT,
+    FilterError,
+    RoomEventFilter,
+    parse_room_event_filter_text,
+)
 from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.guard import Requester
+from ruma_tx.services.history import HistoryReader
 
 #: The default page size of /messages and /context (spec: 10).
 DEFAULT_LIMIT = 10
@@ -27,11 +36,11 @@ class HistoryApi:
     @param reader: the L{ruma_tx.services.history.HistoryReader}.
     """
 
-    def __init__(self, reader):
+    def __init__(self, reader: HistoryReader) -> None:
         self._reader = reader
 
     @endpoint("GET", "/rooms/<room_id>/messages", guest=True)
-    async def messages(self, request, requester, room_id):
+    async def messages(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         backwards = _direction(request)
         from_text = query_arg(request, "from")
         from_token = _token(from_text, "from")
@@ -47,17 +56,19 @@ class HistoryApi:
         return response
 
     @endpoint("GET", "/rooms/<room_id>/context/<event_id>", guest=True)
-    async def context(self, request, requester, room_id, event_id):
+    async def context(self, request: MatrixRequest, requester: Requester, room_id: str,
+                      event_id: str) -> JsonDict:
         return await self._reader.context(
             requester.user_id, room_id, event_id, limit=_limit(request), event_filter=_filter(request),
         )
 
     @endpoint("GET", "/rooms/<room_id>/event/<event_id>", guest=True)
-    async def event(self, request, requester, room_id, event_id):
+    async def event(self, request: MatrixRequest, requester: Requester, room_id: str,
+                    event_id: str) -> JsonDict:
         return await self._reader.event(requester.user_id, room_id, event_id)
 
     @endpoint("GET", "/rooms/<room_id>/members", guest=True)
-    async def members(self, request, requester, room_id):
+    async def members(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         chunk = await self._reader.members(
             requester.user_id, room_id,
             at=_token(query_arg(request, "at"), "at"),
@@ -67,11 +78,12 @@ class HistoryApi:
         return {"chunk": chunk}
 
     @endpoint("GET", "/rooms/<room_id>/joined_members")
-    async def joined_members(self, request, requester, room_id):
+    async def joined_members(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         return {"joined": await self._reader.joined_members(requester.user_id, room_id)}
 
     @endpoint("GET", "/rooms/<room_id>/timestamp_to_event", prefixes=CLIENT_V1)
-    async def timestamp_to_event(self, request, requester, room_id):
+    async def timestamp_to_event(self, request: MatrixRequest, requester: Requester,
+                                 room_id: str) -> JsonDict:
         text = query_arg(request, "ts")
         if text is None:
             raise missing_param("Missing query parameter: ts")
@@ -80,7 +92,7 @@ class HistoryApi:
         return await self._reader.timestamp_to_event(requester.user_id, room_id, ts, forwards=not backwards)
 
 
-def _direction(request) -> bool:
+def _direction(request: MatrixRequest) -> bool:
     """@return: whether C{dir} is C{b} (backwards); C{f} is forwards."""
     value = query_arg(request, "dir")
     if value is None:
@@ -105,7 +117,7 @@ def _integer(text: str, name: str) -> int:
     return int(text)
 
 
-def _limit(request) -> int:
+def _limit(request: MatrixRequest) -> int:
     """C{limit}: default 10, capped at 1000 (as Synapse); negative is refused."""
     text = query_arg(request, "limit")
     if text is None:
@@ -116,7 +128,7 @@ def _limit(request) -> int:
     return min(limit, MAX_LIMIT)
 
 
-def _filter(request):
+def _filter(request: MatrixRequest) -> RoomEventFilter | None:
     text = query_arg(request, "filter")
     if text is None or text == "":
         return None
@@ -126,7 +138,7 @@ def _filter(request):
         raise invalid_param(str(e)) from None
 
 
-def _membership(request, name: str) -> str | None:
+def _membership(request: MatrixRequest, name: str) -> str | None:
     value = query_arg(request, name)
     if value is not None and value not in MEMBERSHIPS:
         raise invalid_param(f"Query parameter {name!r} must be one of {', '.join(MEMBERSHIPS)}")

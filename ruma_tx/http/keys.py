@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.site import MatrixRequest
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.guard import Requester
+from ruma_tx.services.keys import DeviceKeys
 
 
 class KeysApi:
@@ -15,11 +19,11 @@ class KeysApi:
     @param keys: the L{ruma_tx.services.keys.DeviceKeys}.
     """
 
-    def __init__(self, keys):
+    def __init__(self, keys: DeviceKeys) -> None:
         self._keys = keys
 
     @endpoint("POST", "/keys/upload", guest=True)
-    async def upload(self, request, requester):
+    async def upload(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
         return await self._keys.upload(
             requester,
@@ -29,7 +33,7 @@ class KeysApi:
         )
 
     @endpoint("POST", "/keys/claim", guest=True)
-    async def claim(self, request, requester):
+    async def claim(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
         # `timeout` bounds waiting for other servers: there are none yet.
         return await self._keys.claim(requester, get_field(body, "one_time_keys", dict))

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.site import MatrixRequest
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.guard import Requester
+from ruma_tx.services.login import Authenticator
 
 
 class LoginApi:
@@ -14,15 +18,15 @@ class LoginApi:
     @param authenticator: the L{ruma_tx.services.login.Authenticator}.
     """
 
-    def __init__(self, authenticator):
+    def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
 
     @endpoint("GET", "/login", auth="none")
-    async def login_flows(self, request, requester):
+    async def login_flows(self, request: MatrixRequest, requester: None) -> JsonDict:
         return {"flows": self._authenticator.login_flows()}
 
     @endpoint("POST", "/login", auth="none", rate_limit="login")
-    async def log_in(self, request, requester):
+    async def log_in(self, request: MatrixRequest, requester: None) -> JsonDict:
         body = read_json_object(request)
         return await self._authenticator.log_in(
             get_field(body, "type", str),
@@ -34,16 +38,16 @@ class LoginApi:
         )
 
     @endpoint("POST", "/refresh", auth="none")
-    async def refresh(self, request, requester):
+    async def refresh(self, request: MatrixRequest, requester: None) -> JsonDict:
         body = read_json_object(request)
         return await self._authenticator.refresh(get_field(body, "refresh_token", str))
 
     @endpoint("POST", "/logout")
-    async def log_out(self, request, requester):
+    async def log_out(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         await self._authenticator.log_out(requester)
         return {}
 
     @endpoint("POST", "/logout/all")
-    async def log_out_all(self, request, requester):
+    async def log_out_all(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         await self._authenticator.log_out_all(requester)
         return {}

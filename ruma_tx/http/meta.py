@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from ruma_tx.http.routing import NO_PREFIX, endpoint
+from ruma_tx.http.site import MatrixRequest
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.guard import Requester
 
 #: The spec versions whose required client endpoints we serve. Clients
 #: trust this list: a client seeing v1.11 or later downloads media from
@@ -44,24 +47,24 @@ SPEC_VERSIONS = ["r0.6.1", "v1.1", "v1.2"]
 
 class MetaApi:
     def __init__(self, *, public_baseurl: str | None, room_versions: dict[str, str],
-                 default_room_version: str):
+                 default_room_version: str) -> None:
         self._public_baseurl = public_baseurl
         self._room_versions = room_versions
         self._default_room_version = default_room_version
 
     @endpoint("GET", "/_matrix/client/versions", auth="none", prefixes=NO_PREFIX)
-    async def versions(self, request, requester):
+    async def versions(self, request: MatrixRequest, requester: None) -> JsonDict:
         return {"versions": SPEC_VERSIONS, "unstable_features": {}}
 
     @endpoint("GET", "/.well-known/matrix/client", auth="none", prefixes=NO_PREFIX)
-    async def well_known(self, request, requester):
+    async def well_known(self, request: MatrixRequest, requester: None) -> JsonDict | tuple[int, JsonDict]:
         if self._public_baseurl is None:
             # As Synapse: without a public base URL there is nothing to advertise.
             return 404, {"errcode": "M_NOT_FOUND", "error": "No .well-known configured"}
         return {"m.homeserver": {"base_url": self._public_baseurl}}
 
     @endpoint("GET", "/capabilities")
-    async def capabilities(self, request, requester):
+    async def capabilities(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         return {
             "capabilities": {
                 "m.change_password": {"enabled": True},

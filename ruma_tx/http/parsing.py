@@ -5,19 +5,25 @@ query strings, so every malformed input gets the same clear 400.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn, TypeVar, overload
+
+from twisted.web.server import Request
 
 from ruma_tx.matrix.errors import bad_json, invalid_param, missing_param, not_json
+from ruma_tx.matrix.types import JsonDict
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 
-def respond(request, code: int, body: Any) -> bytes:
+def respond(request: Request, code: int, body: Any) -> bytes:
     """Set the status and JSON content type; return the encoded body."""
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", b"application/json")
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def read_json_object(request, allow_empty: bool = False) -> dict:
+def read_json_object(request: Request, allow_empty: bool = False) -> JsonDict:
     """
     Parse the request body as a JSON object.
 
@@ -40,14 +46,22 @@ def read_json_object(request, allow_empty: bool = False) -> dict:
     return body
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
 _MISSING = object()
 
 
-def get_field(body: dict, name: str, kind, default=_MISSING):
+@overload
+def get_field(body: JsonDict, name: str, kind: type[T]) -> T: ...
+@overload
+def get_field(body: JsonDict, name: str, kind: type[T], default: D) -> T | D: ...
+@overload
+def get_field(body: JsonDict, name: str, kind: tuple[type, ...], default: object = ...) -> Any: ...
+
+
+def get_field(body: JsonDict, name: str, kind: type | tuple[type, ...], default: object = _MISSING) -> Any:
     """
     Return C{body[name]} checked to be of type C{kind} (a type or tuple).
 
@@ -67,7 +81,13 @@ def get_field(body: dict, name: str, kind, default=_MISSING):
     return value
 
 
-def query_arg(request, name: str, default: str | None = None) -> str | None:
+@overload
+def query_arg(request: Request, name: str) -> str | None: ...
+@overload
+def query_arg(request: Request, name: str, default: str) -> str: ...
+
+
+def query_arg(request: Request, name: str, default: str | None = None) -> str | None:
     """Return one query-string argument, decoded as UTF-8."""
     values = request.args.get(name.encode("ascii"))
     if not values:
@@ -78,7 +98,7 @@ def query_arg(request, name: str, default: str | None = None) -> str | None:
         raise invalid_param(f"Query parameter {name!r} is not UTF-8") from None
 
 
-def query_bool(request, name: str, default: bool = False) -> bool:
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
     value = query_arg(request, name)
     if value is None:
         return default

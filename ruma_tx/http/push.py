@@ -15,14 +15,18 @@ request names nothing it can serve.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import NoReturn
 from urllib.parse import unquote
 
 from ruma_tx.http.errors import Unrecognized
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.site import MatrixRequest
 from ruma_tx.matrix.errors import MatrixError, invalid_param, missing_param
 from ruma_tx.matrix.push_rules import RULE_KINDS
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.guard import Requester
+from ruma_tx.services.push import PushRules
 
 _KIND = "/pushrules/global/<kind>"
 _RULE = _KIND + "/<rule_id>"
@@ -38,29 +42,31 @@ class PushRulesApi:
     @param rules: the L{ruma_tx.services.push.PushRules}.
     """
 
-    def __init__(self, rules: Any) -> None:
+    def __init__(self, rules: PushRules) -> None:
         self._rules = rules
 
     @endpoint("GET", "/pushrules/")
     @endpoint("GET", "/pushrules")
-    async def get_all(self, request, requester):
+    async def get_all(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         return await self._rules.get_all(requester.user_id)
 
     @endpoint("GET", "/pushrules/global/")
     @endpoint("GET", "/pushrules/global")
-    async def get_global(self, request, requester):
+    async def get_global(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         return await self._rules.get_global(requester.user_id)
 
     @endpoint("GET", _KIND + "/")
-    async def get_kind(self, request: Any, requester: Any, kind: str) -> list[Any]:
+    async def get_kind(self, request: MatrixRequest, requester: Requester, kind: str) -> list[JsonDict]:
         return await self._rules.get_kind(requester.user_id, kind)
 
     @endpoint("GET", _RULE)
-    async def get_rule(self, request, requester, kind, rule_id):
+    async def get_rule(self, request: MatrixRequest, requester: Requester, kind: str,
+                       rule_id: str) -> JsonDict:
         return await self._rules.get_rule(requester.user_id, kind, rule_id)
 
     @endpoint("PUT", _RULE)
-    async def put_rule(self, request, requester, kind, rule_id):
+    async def put_rule(self, request: MatrixRequest, requester: Requester, kind: str,
+                       rule_id: str) -> JsonDict:
         body = read_json_object(request)
         await self._rules.put_rule(
             requester.user_id, kind, rule_id, body,
@@ -70,26 +76,31 @@ class PushRulesApi:
         return {}
 
     @endpoint("DELETE", _RULE)
-    async def delete_rule(self, request, requester, kind, rule_id):
+    async def delete_rule(self, request: MatrixRequest, requester: Requester, kind: str,
+                          rule_id: str) -> JsonDict:
         await self._rules.delete_rule(requester.user_id, kind, rule_id)
         return {}
 
     @endpoint("GET", _RULE + "/enabled")
-    async def get_enabled(self, request, requester, kind, rule_id):
+    async def get_enabled(self, request: MatrixRequest, requester: Requester, kind: str,
+                          rule_id: str) -> JsonDict:
         return {"enabled": await self._rules.get_enabled(requester.user_id, kind, rule_id)}
 
     @endpoint("PUT", _RULE + "/enabled")
-    async def set_enabled(self, request, requester, kind, rule_id):
+    async def set_enabled(self, request: MatrixRequest, requester: Requester, kind: str,
+                          rule_id: str) -> JsonDict:
         enabled = get_field(read_json_object(request), "enabled", bool)
         await self._rules.set_enabled(requester.user_id, kind, rule_id, enabled)
         return {}
 
     @endpoint("GET", _RULE + "/actions")
-    async def get_actions(self, request, requester, kind, rule_id):
+    async def get_actions(self, request: MatrixRequest, requester: Requester, kind: str,
+                          rule_id: str) -> JsonDict:
         return {"actions": await self._rules.get_actions(requester.user_id, kind, rule_id)}
 
     @endpoint("PUT", _RULE + "/actions")
-    async def set_actions(self, request, requester, kind, rule_id):
+    async def set_actions(self, request: MatrixRequest, requester: Requester, kind: str,
+                          rule_id: str) -> JsonDict:
         actions = get_field(read_json_object(request), "actions", list)
         await self._rules.set_actions(requester.user_id, kind, rule_id, actions)
         return {}
@@ -102,7 +113,7 @@ class PushRulesApi:
     @endpoint("GET", "/pushrules/<path:rest>")
     @endpoint("PUT", "/pushrules/<path:rest>")
     @endpoint("DELETE", "/pushrules/<path:rest>")
-    async def malformed(self, request: Any, requester: Any, **path_args: str) -> None:
+    async def malformed(self, request: MatrixRequest, requester: Requester, **path_args: str) -> NoReturn:
         # The raw path: the router unquotes path arguments, which would make
         # an encoded slash in a rule id look like a separator.
         raw = request.path.decode("utf-8", "replace").split("/pushrules/", 1)[1]

@@ -1,16 +1,15 @@
 """Account registration: POST /register and GET /register/available."""
 from __future__ import annotations
 
-from typing import Any
-
-from twisted.web.server import Request
-
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.site import MatrixRequest
 from ruma_tx.http.uia import bound_request
 from ruma_tx.matrix.devices import check_device_display_name
 from ruma_tx.matrix.errors import invalid_param, missing_param
 from ruma_tx.matrix.registration import registration_form
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.registration import Registrar
 
 
 class RegisterApi:
@@ -18,11 +17,11 @@ class RegisterApi:
     @param registrar: the L{ruma_tx.services.registration.Registrar}.
     """
 
-    def __init__(self, registrar: Any) -> None:
+    def __init__(self, registrar: Registrar) -> None:
         self._registrar = registrar
 
     @endpoint("POST", "/register", auth="none", rate_limit="register")
-    async def register(self, request: Request, requester: None) -> dict:
+    async def register(self, request: MatrixRequest, requester: None) -> JsonDict:
         kind = query_arg(request, "kind", "user")
         if kind not in ("user", "guest"):
             raise invalid_param("'kind' must be 'user' or 'guest'")
@@ -35,7 +34,7 @@ class RegisterApi:
         return await self._registrar.register(registration_form(body), bound_request(request, body))
 
     @endpoint("GET", "/register/available", auth="none", rate_limit="register")
-    async def available(self, request, requester):
+    async def available(self, request: MatrixRequest, requester: None) -> JsonDict:
         username = query_arg(request, "username")
         if username is None:
             raise missing_param("Missing parameter: username")

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, TypeVar, cast
 from urllib.parse import unquote
 
 from klein import Klein
 from twisted.internet import defer
 from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from ruma_tx.cancellation import shielded
 from ruma_tx.http.auth import extract_access_token
 from ruma_tx.http.errors import Unrecognized, render_error
 from ruma_tx.http.parsing import respond
+from ruma_tx.http.site import MatrixRequest
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import MatrixError, RateLimited
+from ruma_tx.services.guard import Guard
+from ruma_tx.services.ratelimit import RateLimiter
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
 CLIENT_V1 = ("/_matrix/client/v1",)
@@ -33,6 +38,10 @@ NO_PREFIX = ("",)
 log = logger(__name__)
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+#: An endpoint, called as C{handler(request, requester, **path_args)}: a JSON
+#: body, or C{(status, body)}.
+Handler = Callable[..., Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -74,9 +83,9 @@ def endpoint(method: str, path: str, **options: Any) -> Callable[[_Fn], _Fn]:
     return decorate
 
 
-def declared_endpoints(api) -> list[tuple[Endpoint, object]]:
+def declared_endpoints(api: object) -> list[tuple[Endpoint, Handler]]:
     """The C{(Endpoint, bound method)} pairs an API object declares."""
-    found = []
+    found: list[tuple[Endpoint, Handler]] = []
     for _, member in inspect.getmembers(api, inspect.ismethod):
         for declared in getattr(member, "endpoints", ()):
             found.append((declared, member))
@@ -92,7 +101,7 @@ class Router:
     body, or C{(status, body)}.
     """
 
-    def __init__(self, apis, *, guard, rate_limiter):
+    def __init__(self, apis: Iterable[object], *, guard: Guard, rate_limiter: RateLimiter) -> None:
         self._guard = guard
         self._rate_limiter = rate_limiter
         self.endpoints: list[Endpoint] = []
@@ -104,10 +113,10 @@ class Router:
         self.app.handle_errors(MethodNotAllowed)(self._not_allowed)
         self.app.handle_errors(Exception)(self._failed)
 
-    def _add(self, declared: Endpoint, fn) -> None:
+    def _add(self, declared: Endpoint, fn: Handler) -> None:
         self.endpoints.append(declared)
 
-        async def serve_request(request: Any, **path_args: str) -> bytes:
+        async def serve_request(request: MatrixRequest, **path_args: str) -> bytes:
             path_args = {name: unquote(value) for name, value in path_args.items()}
             requester = None
             if declared.auth != "none":
@@ -130,7 +139,7 @@ class Router:
             code, body = result if isinstance(result, tuple) else (200, result)
             return respond(request, code, body)
 
-        def serve(request, **path_args):
+        def serve(request: MatrixRequest, **path_args: str) -> defer.Deferred[bytes]:
             """
             Klein cancels this when the client hangs up. A read stops there;
             a write, once started, runs to its end (its result is dropped):
@@ -148,25 +157,26 @@ class Router:
                 endpoint=f"{declared.method} {prefix}{declared.path}",
             )(serve)
 
-    def resource(self):
+    def resource(self) -> IResource:
         return self.app.resource()
 
     @staticmethod
-    def _not_found(request, failure):
-        return render_error(request, Failure(Unrecognized(404)))
+    def _not_found(request: IRequest, failure: Failure) -> bytes:
+        # Klein hands error handlers an IRequest: ours are MatrixSite's MatrixRequests.
+        return render_error(cast(MatrixRequest, request), Failure(Unrecognized(404)))
 
     @staticmethod
-    def _not_allowed(request, failure):
-        return render_error(request, Failure(Unrecognized(405, "Method not allowed")))
+    def _not_allowed(request: IRequest, failure: Failure) -> bytes:
+        return render_error(cast(MatrixRequest, request), Failure(Unrecognized(405, "Method not allowed")))
 
     @staticmethod
-    def _failed(request, failure):
+    def _failed(request: IRequest, failure: Failure) -> bytes:
         if failure.check(defer.CancelledError):
             return b""  # the client hung up: there is nobody to answer
-        return render_error(request, failure)
+        return render_error(cast(MatrixRequest, request), failure)
 
 
-def _log_abandoned(request, result: object) -> None:
+def _log_abandoned(request: MatrixRequest, result: object) -> None:
     """A write whose client hung up failed unexpectedly: log it, as a 500 would be."""
     if isinstance(result, Failure) and not result.check(MatrixError):
         log.failure("{request_id}: {method} {path} failed after the client left", result,

@@ -5,10 +5,11 @@ sets CORS headers and refuses over-large bodies before routing.
 from __future__ import annotations
 
 import itertools
+from typing import Any, cast
 
 from twisted.logger import LogLevel
-from twisted.web import server
-from twisted.web.resource import Resource
+from twisted.web import http, server
+from twisted.web.resource import IResource, Resource
 
 from ruma_tx.http.parsing import respond
 from ruma_tx.logs import logger
@@ -33,27 +34,32 @@ class MatrixRequest(server.Request):
 
     body_too_large = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request_id = f"{next(_request_numbers):x}"
         self._body_size = 0
 
-    def gotLength(self, length):
-        limit = self.channel.site.max_body_bytes
+    def _site(self) -> MatrixSite:
+        """The site this request came to (before L{process} sets C{self.site})."""
+        site: MatrixSite = self.channel.site  # type: ignore[attr-defined]  # set by Site.buildProtocol
+        return site
+
+    def gotLength(self, length: int | None) -> None:
+        limit = self._site().max_body_bytes
         if length is not None and length > limit:
             self.body_too_large = True
             length = 0  # do not allocate a buffer for it
         super().gotLength(length)
 
-    def handleContentChunk(self, data):
+    def handleContentChunk(self, data: bytes) -> None:
         self._body_size += len(data)
-        if self._body_size > self.channel.site.max_body_bytes:
+        if self._body_size > self._site().max_body_bytes:
             self.body_too_large = True
         if not self.body_too_large:
             super().handleContentChunk(data)
 
-    def process(self):
-        in_flight = self.channel.site.in_flight
+    def process(self) -> None:
+        in_flight = self._site().in_flight
         in_flight.add(self)
         self.notifyFinish().addBoth(lambda _: in_flight.discard(self))
         super().process()
@@ -73,15 +79,17 @@ class MatrixSite(server.Site):
     displayTracebacks = False
     noisy = False
 
-    def __init__(self, resource, *, max_body_bytes: int, request_log_level: LogLevel | None):
+    def __init__(self, resource: IResource, *, max_body_bytes: int,
+                 request_log_level: LogLevel | None) -> None:
         super().__init__(resource)
         self.max_body_bytes = max_body_bytes
         self._request_log_level = request_log_level
         self.in_flight: set[MatrixRequest] = set()
 
-    def log(self, request):
+    def log(self, request: http.Request) -> None:
         if self._request_log_level is None:
             return
+        request = cast(MatrixRequest, request)  # the requestFactory's
         # Only the path: the query string may hold an access token.
         log.emit(
             self._request_log_level,
@@ -103,11 +111,11 @@ class MatrixRoot(Resource):
 
     isLeaf = True
 
-    def __init__(self, router: Resource):
+    def __init__(self, router: IResource) -> None:
         super().__init__()
         self._router = router
 
-    def render(self, request):
+    def render(self, request: MatrixRequest) -> bytes:
         for name, value in CORS_HEADERS.items():
             request.setHeader(name, value)
         request.setHeader(b"X-Request-Id", request.request_id.encode("ascii"))

@@ -1,12 +1,17 @@
 """GET /sync."""
 from __future__ import annotations
 
+from typing import Awaitable, Callable
+
 from ruma_tx.http.parsing import query_arg, query_bool
 from ruma_tx.http.routing import endpoint
+from ruma_tx.http.site import MatrixRequest
 from ruma_tx.matrix.errors import BadRequest, invalid_param
 from ruma_tx.matrix.filters import Filter, FilterError, parse_filter_text
 from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
-from ruma_tx.services.sync import SyncRequest
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.guard import Requester
+from ruma_tx.services.sync import SyncRequest, SyncResponder
 
 #: Longest long-poll we honour (Synapse does not cap; keep connections sane).
 MAX_TIMEOUT_MS = 5 * 60 * 1000
@@ -19,13 +24,15 @@ class SyncApi:
     @param presence: C{async (user_id, state)}: applies C{set_presence}.
     """
 
-    def __init__(self, *, sync, filters, presence):
+    def __init__(self, *, sync: SyncResponder,
+                 filters: Callable[[str, str], Awaitable[Filter | None]],
+                 presence: Callable[[str, str], Awaitable[None]]) -> None:
         self._sync = sync
         self._filters = filters
         self._presence = presence
 
     @endpoint("GET", "/sync", guest=True)
-    async def sync(self, request, requester):
+    async def sync(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         since = query_arg(request, "since")
         try:
             since_token = StreamToken.parse(since) if since else None

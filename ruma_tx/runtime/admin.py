@@ -21,7 +21,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import TYPE_CHECKING, Awaitable, Callable, NoReturn, TypeVar
 
 import psycopg2
 import psycopg2.errors
@@ -35,7 +35,13 @@ from ruma_tx.matrix.identifiers import (
     validate_localpart,
 )
 from ruma_tx.runtime.config import Config, ConfigError, generate_config, load_config
+from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.runtime.secrets import create_secrets
+
+if TYPE_CHECKING:
+    from ruma_tx.storage.database import Database
+
+T = TypeVar("T")
 
 PROG = "ruma-admin"
 #: Seconds to wait for the database to accept a connection.
@@ -86,7 +92,8 @@ def running_embedded_dsn(config: Config) -> str | None:
     )
 
 
-async def _with_database(reactor, config: Config, work: Callable) -> object:
+async def _with_database(reactor: IRuntimeReactor, config: Config,
+                         work: Callable[[Database], Awaitable[T]]) -> T:
     """
     Open a one-connection pool on the configured database and run
     C{await work(database)}; start (then stop) the embedded cluster when
@@ -141,7 +148,7 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def _now_ms(reactor) -> int:
+def _now_ms(reactor: IRuntimeReactor) -> int:
     return int(reactor.seconds() * 1000)
 
 
@@ -149,7 +156,7 @@ def _now_ms(reactor) -> int:
 # Commands
 
 
-def cmd_generate_config(args) -> None:
+def cmd_generate_config(args: argparse.Namespace) -> None:
     """Write a config, then create the secrets it names (removing the config if that fails)."""
     path = Path(args.output)
     generate_config(path, args.server_name, data_dir=args.data_dir, port=args.port)
@@ -163,7 +170,7 @@ def cmd_generate_config(args) -> None:
     print(f"secret key: {config.macaroon_key_path}")
 
 
-async def cmd_migrate(reactor, config: Config, args) -> None:
+async def cmd_migrate(reactor: IRuntimeReactor, config: Config, args: argparse.Namespace) -> None:
     from ruma_tx.storage.migrations import available_migrations, migrate
 
     applied = await _with_database(
@@ -207,7 +214,7 @@ def _new_user_id(config: Config, name: str) -> tuple[str, str]:
     return user_id, localpart
 
 
-def read_password(args) -> str:
+def read_password(args: argparse.Namespace) -> str:
     """
     The password from C{--password}, else asked twice on a terminal, else
     the first line of stdin.
@@ -225,14 +232,14 @@ def read_password(args) -> str:
     return password
 
 
-async def cmd_register_user(reactor, config: Config, args, user_id: str, localpart: str,
-                            password: str) -> None:
+async def cmd_register_user(reactor: IRuntimeReactor, config: Config, args: argparse.Namespace,
+                            user_id: str, localpart: str, password: str) -> None:
     from ruma_tx.services.passwords import PasswordHasher
     from ruma_tx.storage.accounts import AccountStore, UserExists
 
     password_hash = await PasswordHasher(reactor, config.passwords.bcrypt_rounds).hash(password)
 
-    async def register(database):
+    async def register(database: Database) -> None:
         # The display name defaults to the localpart, as Synapse's does.
         await AccountStore(database).create_user(
             user_id, password_hash, _now_ms(reactor), is_admin=args.admin, displayname=localpart
@@ -245,12 +252,12 @@ async def cmd_register_user(reactor, config: Config, args, user_id: str, localpa
     print(user_id)
 
 
-async def cmd_deactivate_user(reactor, config: Config, args) -> None:
+async def cmd_deactivate_user(reactor: IRuntimeReactor, config: Config, args: argparse.Namespace) -> None:
     from ruma_tx.storage.accounts import AccountStore
 
     user_id = _target_user_id(config, args.user_id)
 
-    async def deactivate(database):
+    async def deactivate(database: Database) -> list[str]:
         accounts = AccountStore(database)
         if await accounts.get_account(user_id) is None:
             raise AdminError(f"no such user: {user_id}")
@@ -329,7 +336,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _fail(str(e))
     except (EOFError, KeyboardInterrupt):
         _fail("interrupted")
-    interrupted = []
+    interrupted: list[bool] = []
     try:
         task.react(lambda reactor: defer.ensureDeferred(_run(reactor, run, interrupted)))
     except SystemExit as e:
@@ -339,11 +346,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         raise
 
 
-async def _run(reactor, run, interrupted: list) -> None:
+async def _run(reactor: IRuntimeReactor, run: Callable[[IRuntimeReactor], Awaitable[None]],
+               interrupted: list[bool]) -> None:
     """Run one command inside the reactor; errors become one line and exit 1."""
-    done = []
+    done: list[bool] = []
 
-    def on_shutdown():
+    def on_shutdown() -> None:
         if not done:
             interrupted.append(True)
             print(f"{PROG}: error: interrupted", file=sys.stderr)

@@ -14,8 +14,14 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ruma_tx.matrix.identifiers import is_valid_server_name
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_D = TypeVar("_D", bound="DataclassInstance")
 
 
 class ConfigError(Exception):
@@ -150,7 +156,7 @@ def load_config(path: str | os.PathLike) -> Config:
 
 
 def _check_values(config: Config, path: Path) -> None:
-    def bad(key, why):
+    def bad(key: str, why: str) -> NoReturn:
         raise ConfigError(f"{path}: {key}: {why}")
 
     if not is_valid_server_name(config.server_name):
@@ -188,7 +194,7 @@ def _check_values(config: Config, path: Path) -> None:
         bad("public_baseurl", "must start with http:// or https://")
 
 
-def _build(cls, raw, path: Path, prefix: str):
+def _build(cls: type[_D], raw: object, path: Path, prefix: str) -> _D:
     """Build dataclass C{cls} from the TOML table C{raw}, strictly."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: {prefix.rstrip('.') or 'top level'}: must be a table")
@@ -197,7 +203,7 @@ def _build(cls, raw, path: Path, prefix: str):
     for key in raw:
         if key not in fields:
             raise ConfigError(f"{path}: unknown key {prefix + key!r}")
-    values = {}
+    values: dict[str, object] = {}
     for name, f in fields.items():
         key = prefix + name
         if name not in raw:
@@ -208,13 +214,14 @@ def _build(cls, raw, path: Path, prefix: str):
     return cls(**values)
 
 
-def _convert(hint, value, path: Path, key: str):
+def _convert(hint: Any, value: object, path: Path, key: str) -> object:
+    """C{value} checked against the type hint C{hint} (a class, a union, a tuple type)."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         return _convert(options[0], value, path, key)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, path, key + ".")
     if origin is tuple:
         if not isinstance(value, list):

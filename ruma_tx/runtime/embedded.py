@@ -25,7 +25,8 @@ from typing import Any, Callable, TypeVar
 
 import psycopg2
 import psycopg2.errors
-from twisted.internet import defer, error, threads
+from twisted.internet import defer, error, protocol, threads
+from twisted.internet.interfaces import IProcessTransport
 from twisted.internet.task import deferLater
 
 from ruma_tx.logs import logger
@@ -46,6 +47,7 @@ from ruma_tx.runtime.postgres_tools import (
     socket_dir_setting,
     tail_of,
 )
+from ruma_tx.runtime.reactor import IRuntimeReactor
 
 log = logger(__name__)
 T = TypeVar("T")
@@ -79,7 +81,7 @@ _POLL_INTERVAL = 0.1
 class EmbeddedPostgres:
     """A private PostgreSQL cluster, a child process of the daemon."""
 
-    def __init__(self, data_dir: pathlib.Path, reactor, dbname: str = "ruma"):
+    def __init__(self, data_dir: pathlib.Path, reactor: IRuntimeReactor, dbname: str = "ruma") -> None:
         self.data_dir = pathlib.Path(os.path.abspath(os.fspath(data_dir)))
         self.cluster_dir = self.data_dir / "postgres"
         self.reactor = reactor
@@ -93,8 +95,8 @@ class EmbeddedPostgres:
         self._uid: int | None = None
         self._gid: int | None = None
         self._protocol: PostmasterProtocol | None = None
-        self._transport = None
-        self._trigger = None
+        self._transport: IProcessTransport | None = None
+        self._trigger: object | None = None  # the shutdown trigger's id
         self._starting = False
 
     # -- public API --------------------------------------------------------
@@ -201,7 +203,7 @@ class EmbeddedPostgres:
         if blocked is not None:
             self.cluster_dir = self._relocate(pw, groups, blocked)
 
-    def _relocate(self, pw, groups: set[int], blocked: pathlib.Path) -> pathlib.Path:
+    def _relocate(self, pw: pwd.struct_passwd, groups: set[int], blocked: pathlib.Path) -> pathlib.Path:
         """
         The postgres user cannot reach data_dir (say, a checkout under a
         mode-700 home of root): keep the cluster in that user's own home
@@ -282,7 +284,7 @@ class EmbeddedPostgres:
         building = self.cluster_dir.with_name(self.cluster_dir.name + ".initdb")
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir(mode=0o700)
-        if self._uid is not None:
+        if self._uid is not None and self._gid is not None:  # set together
             os.chown(building, self._uid, self._gid)
         log.info("creating the embedded PostgreSQL cluster in {dir}",
                  dir=str(self.cluster_dir))
@@ -322,7 +324,7 @@ class EmbeddedPostgres:
         else:
             self.socket_dir = pathlib.Path(tempfile.mkdtemp(prefix="ruma-pg-"))
             self._temp_socket_dir = True
-        if self._uid is not None:
+        if self._uid is not None and self._gid is not None:  # set together
             os.chown(self.socket_dir, self._uid, self._gid)
         os.chmod(self.socket_dir, 0o700)
 
@@ -354,6 +356,7 @@ class EmbeddedPostgres:
         # No live postmaster owns this cluster: socket leftovers in our
         # private socket directory are stale too (their lock names a pid
         # that may have been reused).
+        assert self.socket_dir is not None  # _prepare_socket_dir has set it
         for name in (f".s.PGSQL.{PORT}", f".s.PGSQL.{PORT}.lock"):
             try:
                 (self.socket_dir / name).unlink()
@@ -377,7 +380,8 @@ class EmbeddedPostgres:
         self._transport = self._spawn_process(proto, argv, path=self.cluster_dir)
         self.pid = self._transport.pid
 
-    def _spawn_process(self, proto, argv: list[str], path=None):
+    def _spawn_process(self, proto: protocol.ProcessProtocol, argv: list[str],
+                       path: pathlib.Path | None = None) -> IProcessTransport:
         try:
             return self.reactor.spawnProcess(
                 proto, argv[0], argv, env=child_env(),
@@ -388,6 +392,7 @@ class EmbeddedPostgres:
 
     async def _wait_ready(self) -> None:
         proto = self._protocol
+        assert proto is not None and self.socket_dir is not None  # _spawn has run
         socket_path = self.socket_dir / f".s.PGSQL.{PORT}"
         admin_dsn = self._dsn_for("postgres")
         deadline = self.reactor.seconds() + START_TIMEOUT
@@ -433,7 +438,7 @@ class EmbeddedPostgres:
             return False
         return True
 
-    def _on_shutdown(self) -> defer.Deferred:
+    def _on_shutdown(self) -> defer.Deferred[None]:
         self._trigger = None  # firing: must not be removed any more
         return defer.ensureDeferred(self.stop())
 
@@ -459,7 +464,7 @@ class EmbeddedPostgres:
             f"user={DB_ROLE}",
         ])
 
-    def _in_thread(self, fn: Callable[..., T], *args: Any) -> defer.Deferred:
+    def _in_thread(self, fn: Callable[..., T], *args: Any) -> defer.Deferred[T]:
         return threads.deferToThreadPool(
             self.reactor, self.reactor.getThreadPool(), fn, *args
         )

@@ -12,10 +12,12 @@ import re
 import shutil
 import stat
 from collections import deque
+from typing import Iterable
 
 import psycopg2.errors
 from psycopg2 import sql
 from twisted.internet import defer, protocol
+from twisted.python.failure import Failure
 
 from ruma_tx.logs import logger
 
@@ -133,7 +135,7 @@ def is_postgres_process(pid: int) -> bool:
     return comm.startswith("postgres") or comm.startswith("postmaster")
 
 
-def tail_of(lines) -> str:
+def tail_of(lines: Iterable[str]) -> str:
     text = "\n".join(f"  {line}" for line in lines)
     return text or "  (no output)"
 
@@ -144,9 +146,10 @@ class CollectingProtocol(protocol.ProcessProtocol):
     def __init__(self) -> None:
         self.output: list[bytes] = []
         self.result: tuple[int | None, int | None] | None = None
-        self._waiters: list[defer.Deferred] = []
+        self._waiters: list[defer.Deferred[tuple[int | None, int | None]]] = []
 
     def connectionMade(self) -> None:
+        assert self.transport is not None  # makeConnection has set it
         self.transport.closeStdin()
 
     def outReceived(self, data: bytes) -> None:
@@ -155,18 +158,18 @@ class CollectingProtocol(protocol.ProcessProtocol):
     def errReceived(self, data: bytes) -> None:
         self.output.append(data)
 
-    def processEnded(self, reason) -> None:
+    def processEnded(self, reason: Failure) -> None:
         value = reason.value
         self.result = (getattr(value, "exitCode", None), getattr(value, "signal", None))
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.callback(self.result)
 
-    def wait(self) -> defer.Deferred:
+    def wait(self) -> defer.Deferred[tuple[int | None, int | None]]:
         """A new Deferred firing C{(exit code, signal)} once the child exited."""
         if self.result is not None:
             return defer.succeed(self.result)
-        waiter: defer.Deferred = defer.Deferred()
+        waiter: defer.Deferred[tuple[int | None, int | None]] = defer.Deferred()
         self._waiters.append(waiter)
         return waiter
 
@@ -188,9 +191,10 @@ class PostmasterProtocol(protocol.ProcessProtocol):
         self.stopping = False
         self.reason: BaseException | None = None
         self._buffer = b""
-        self._waiters: list[defer.Deferred] = []
+        self._waiters: list[defer.Deferred[None]] = []
 
     def connectionMade(self) -> None:
+        assert self.transport is not None  # makeConnection has set it
         self.transport.closeStdin()
 
     def outReceived(self, data: bytes) -> None:
@@ -215,7 +219,7 @@ class PostmasterProtocol(protocol.ProcessProtocol):
         else:
             log.info("postgres: {line}", line=text)
 
-    def processEnded(self, reason) -> None:
+    def processEnded(self, reason: Failure) -> None:
         if self._buffer:
             self._line(self._buffer)
             self._buffer = b""
@@ -230,9 +234,9 @@ class PostmasterProtocol(protocol.ProcessProtocol):
         for waiter in waiters:
             waiter.callback(None)
 
-    def wait(self) -> defer.Deferred:
+    def wait(self) -> defer.Deferred[None]:
         """A new Deferred that fires when the process has exited."""
-        waiter: defer.Deferred = defer.Deferred()
+        waiter: defer.Deferred[None] = defer.Deferred()
         if self.ended:
             waiter.callback(None)
         else:

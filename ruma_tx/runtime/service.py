@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Coroutine, cast
 
+from signedjson.types import SigningKey
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, ITCPTransport
 from twisted.internet.task import deferLater
 from twisted.logger import LogLevel
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from ruma_tx.http.account import AccountApi
 from ruma_tx.http.account_data import AccountDataApi
@@ -39,7 +43,8 @@ from ruma_tx.http.sync import SyncApi
 from ruma_tx.http.to_device import ToDeviceApi
 from ruma_tx.logs import logger, set_level
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
-from ruma_tx.runtime.config import ConfigError, load_config
+from ruma_tx.runtime.config import Config, ConfigError, load_config
+from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.runtime.secrets import load_or_create_signing_key, read_or_create_secret
 from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
@@ -91,6 +96,9 @@ from ruma_tx.storage.to_device import ToDeviceStore
 from ruma_tx.storage.tokens import TokenStore
 from ruma_tx.storage.uia import UiaStore
 
+if TYPE_CHECKING:
+    from ruma_tx.runtime.embedded import EmbeddedPostgres
+
 log = logger(__name__)
 
 
@@ -98,17 +106,18 @@ log = logger(__name__)
 class Options(usage.Options):
     optParameters = [["config", "c", "etc/ruma.toml", "The TOML configuration file."]]
 
-    def postOptions(self):
+    def postOptions(self) -> None:
         try:
             self.config = load_config(self["config"])
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
 
 
-def makeService(options) -> Service:
+def makeService(options: Options) -> Service:
     from twisted.internet import reactor
 
-    return HomeserverService(options.config, reactor)
+    # The default reactor provides every interface the runtime uses.
+    return HomeserverService(options.config, cast(IRuntimeReactor, reactor))
 
 
 class HomeserverService(Service):
@@ -119,25 +128,25 @@ class HomeserverService(Service):
     stops the cluster.
     """
 
-    def __init__(self, config, reactor):
+    def __init__(self, config: Config, reactor: IRuntimeReactor) -> None:
         self._config = config
         self._reactor = reactor
-        self._cluster = None
-        self._database = None
-        self._ports = []
-        self._sites = []
-        self._activity = None
-        self._listener = None
-        self._notifier = None
-        self._started = None
+        self._cluster: EmbeddedPostgres | None = None
+        self._database: Database | None = None
+        self._ports: list[IListeningPort] = []
+        self._sites: list[MatrixSite] = []
+        self._activity: DeviceActivity | None = None
+        self._listener: NotificationListener | None = None
+        self._notifier: Notifier | None = None
+        self._started: defer.Deferred[None] | None = None
 
-    def startService(self):
+    def startService(self) -> None:
         super().startService()
         set_level(self._config.logging.level)
         self._started = defer.ensureDeferred(self._start())
         self._started.addErrback(self._start_failed)
 
-    def _start_failed(self, failure):
+    def _start_failed(self, failure: Failure) -> None:
         if not self.running:
             return  # stopped while starting: stopService cleans up
         log.failure("ruma_tx could not start", failure, LogLevel.critical)
@@ -146,13 +155,13 @@ class HomeserverService(Service):
         # twistd would exit 0 after reactor.stop(): make the failure visible.
         self._reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
 
-    def stopService(self):
+    def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         if self._started is not None and not self._started.called:
             self._started.cancel()
         return defer.ensureDeferred(self._stop())
 
-    async def _start(self):
+    async def _start(self) -> None:
         config, reactor = self._config, self._reactor
         dsn = config.database.dsn
         if dsn is None:
@@ -191,9 +200,11 @@ class HomeserverService(Service):
             log.info("listening on {endpoint}", endpoint=listener.endpoint)
         log.info("ruma_tx serving {server_name}", server_name=config.server_name)
 
-    async def _stop(self):
+    async def _stop(self) -> None:
         for port in self._ports:
-            await port.stopListening()
+            stopped = port.stopListening()
+            if stopped is not None:
+                await stopped
         self._ports = []
         if self._notifier is not None:
             self._notifier.shutdown()  # long-polls answer at once
@@ -207,23 +218,27 @@ class HomeserverService(Service):
         if self._cluster is not None:
             await self._cluster.stop()
 
-    async def _drain_requests(self):
+    async def _drain_requests(self) -> None:
         """Wait for requests in flight, then drop whatever is left."""
         deadline = self._reactor.seconds() + self._config.http.shutdown_grace_s
         while any(site.in_flight for site in self._sites) and self._reactor.seconds() < deadline:
             await deferLater(self._reactor, 0.05, lambda: None)
         for site in self._sites:
             for request in list(site.in_flight):
-                request.channel.transport.abortConnection()
+                transport = request.channel.transport
+                if transport is not None:
+                    # TCP and TLS transports abort; plain ITransport does not say so.
+                    cast(ITCPTransport, transport).abortConnection()
 
 
-def log_failure(coroutine) -> None:
+def log_failure(coroutine: Coroutine[Any, Any, object]) -> None:
     """Run a coroutine started by a notification; log (never raise) its failure."""
     defer.ensureDeferred(coroutine).addErrback(
         lambda failure: log.failure("handling a notification failed", failure))
 
 
-def build_client_api(config, database, reactor, macaroon_key, signing_key, stream_start: int):
+def build_client_api(config: Config, database: Database, reactor: IRuntimeReactor, macaroon_key: bytes,
+                     signing_key: SigningKey, stream_start: int) -> ClientApi:
     """
     Wire the client API: stores, rules, handlers, endpoints.
 
@@ -267,7 +282,7 @@ def build_client_api(config, database, reactor, macaroon_key, signing_key, strea
     device_manager = DeviceManager(devices=devices, activity=activity, uia=uia, sessions=sessions,
                                    server_name=server_name, device_changed=device_lists.changed)
 
-    async def profile_of(user_id):
+    async def profile_of(user_id: str) -> tuple[str | None, str | None]:
         return await accounts.get_profile(user_id) or (None, None)
 
     events = EventStore(database)

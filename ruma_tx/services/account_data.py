@@ -23,11 +23,13 @@ from ruma_tx.matrix.account_data import (
 from ruma_tx.matrix.errors import (
     not_found,
 )
+from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.ports.ephemeral import AccountDataStorage
 from ruma_tx.services.ports.events import Events
 from ruma_tx.services.streams import StreamWriter
+from ruma_tx.services.sync import SyncContext
 
 TAG = "m.tag"
 IGNORED_USER_LIST = "m.ignored_user_list"
@@ -101,7 +103,7 @@ class AccountDataKeeper:
         want it in /sync).
         """
 
-        async def persist(position: int):
+        async def persist(position: int) -> list[str]:
             await self._store.put(user_id, room_id, data_type, content, position)
             if data_type == IGNORED_USER_LIST and room_id is None:
                 self._ignored_writes += 1
@@ -126,7 +128,7 @@ class AccountDataKeeper:
         check_room_id(room_id)
         check_tag(tag, content)
 
-        async def persist(position: int):
+        async def persist(position: int) -> list[str]:
             await self._store.put_tag(user_id, room_id, tag, content, position)
             return [user_id]
 
@@ -137,7 +139,7 @@ class AccountDataKeeper:
         check_self(requester_id, user_id)
         check_room_id(room_id)
 
-        async def persist(position: int):
+        async def persist(position: int) -> list[str]:
             removed = await self._store.remove_tag(user_id, room_id, tag, position)
             return [user_id] if removed else []
 
@@ -145,7 +147,7 @@ class AccountDataKeeper:
 
     # ------------------------------------------------ the fully read marker
 
-    async def set_fully_read(self, user_id: str, room_id: str, event) -> None:
+    async def set_fully_read(self, user_id: str, room_id: str, event: StoredEvent) -> None:
         """
         Move the user's fully read marker in the room to C{event} (a
         L{ruma_tx.storage.events.StoredEvent} of that room), unless it is
@@ -179,7 +181,7 @@ class AccountDataKeeper:
 
     # --------------------------------------------------------------- sync
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         """
         Add the entries changed in C{(since, now]} (all of them for an
         initial sync): global ones to the top-level C{account_data}, those

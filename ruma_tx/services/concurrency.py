@@ -4,7 +4,7 @@ and sharing one result among identical operations in flight.
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Hashable, TypeVar
+from typing import Any, Awaitable, Callable, Hashable, TypeVar, cast
 
 from twisted.internet import defer
 
@@ -20,12 +20,13 @@ class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[Hashable, defer.DeferredLock] = {}
 
-    async def run(self, key: Hashable, fn: Callable[..., Awaitable], *args):
+    async def run(self, key: Hashable, fn: Callable[..., Awaitable[T]], *args: object) -> T:
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = defer.DeferredLock()
         try:
-            return await lock.run(fn, *args)
+            # run() awaits a coroutine as well as a Deferred; its stub names them apart.
+            return await lock.run(cast(Callable[..., defer.Deferred[T]], fn), *args)
         finally:
             if not lock.locked and not lock.waiting and self._locks.get(key) is lock:
                 del self._locks[key]

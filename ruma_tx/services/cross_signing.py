@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping, Sequence
 
 from ruma_tx.matrix.cross_signing import (
     ED25519,
     INVALID_SIGNATURE,
     KEY_FIELDS,
+    CrossSigningKey,
     DeviceSignature,
     MasterKeySignature,
     Refused,
@@ -47,6 +48,7 @@ from ruma_tx.services.guard import Requester
 from ruma_tx.services.ports.accounts import Devices
 from ruma_tx.services.ports.keys import CrossSigningStorage
 from ruma_tx.services.streams import StreamWriter
+from ruma_tx.services.sync import SyncContext
 from ruma_tx.services.uia import PASSWORD, UserInteractiveAuth
 
 #: C{async (user_ids) -> user_id -> device_id -> device keys}.
@@ -114,7 +116,7 @@ class DeviceLists:
     async def record(self, changes: list[tuple[str, str | None]]) -> int:
         """Record device-list C{changes} at a new position and wake who hears of them."""
 
-        async def persist(position: int):
+        async def persist(position: int) -> set[str]:
             await self._store.record_changes(changes, position)
             return await self.audience(changes)
 
@@ -128,7 +130,7 @@ class DeviceLists:
         """
         await self.record([(user_id, None)])
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         """Add C{device_lists} to an incremental sync when anything changed."""
         if ctx.since is None:
             return  # spec: only for an incremental sync
@@ -199,7 +201,7 @@ class KeyQueries:
         self._device_lists = device_lists
         self._server_name = server_name
 
-    async def query(self, requester, wanted: dict[str, list[str]]) -> dict:
+    async def query(self, requester: Requester, wanted: dict[str, list[str]]) -> dict:
         """
         The keys of the C{wanted} users' devices (all of a user's when the
         list is empty), with cross-signing signatures merged in, and the
@@ -233,7 +235,8 @@ class KeyQueries:
         return response
 
     @staticmethod
-    def _device_info(user_id, keys: dict, display_name, signatures: dict) -> dict:
+    def _device_info(user_id: str, keys: JsonDict, display_name: str | None,
+                     signatures: dict[str, str]) -> JsonDict:
         info = copy.deepcopy(keys)
         if signatures:
             merged = info.setdefault("signatures", {})
@@ -267,7 +270,7 @@ class KeyQueries:
         return {"master_keys": master_keys, "self_signing_keys": self_signing,
                 "user_signing_keys": user_signing}
 
-    async def changes(self, requester, from_stream: int, to_stream: int) -> dict:
+    async def changes(self, requester: Requester, from_stream: int, to_stream: int) -> dict:
         """
         C{/keys/changes}: the C{device_lists} computation between two sync
         tokens (C{to} capped at the current position).
@@ -346,13 +349,13 @@ class CrossSigning:
             if await self._devices.get_device(user_id, key.public_key) is not None:
                 raise forbidden("Key ID in use")
 
-        async def persist(position: int):
+        async def persist(position: int) -> set[str]:
             await self._store.put_keys(user_id, list(given.values()), position)
             return await self._device_lists.audience([(user_id, None)])
 
         await self._streams.write(persist, kind="device_lists")
 
-    async def upload_signatures(self, requester, signed: dict[str, dict[str, dict]]) -> dict:
+    async def upload_signatures(self, requester: Requester, signed: dict[str, dict[str, dict]]) -> dict:
         """
         C{POST /keys/signatures/upload}: verify and store signatures on the
         requester's own device keys (by their self-signing key), on their
@@ -370,7 +373,7 @@ class CrossSigning:
         device_sigs: list[DeviceSignature] = []
         master_sigs: list[MasterKeySignature] = []
         changes: list[tuple[str, str | None]] = []
-        own_devices = {}
+        own_devices: dict[str, JsonDict] = {}
         if signed.get(user_id):
             own_devices = (await self._device_keys([user_id])).get(user_id, {})
         for target, objects in signed.items():
@@ -392,7 +395,7 @@ class CrossSigning:
                 changes.append((target, None if target == user_id else user_id))
         if changes:
 
-            async def persist(position: int):
+            async def persist(position: int) -> set[str]:
                 await self._store.put_signatures(device_sigs, master_sigs, changes, position)
                 return await self._device_lists.audience(changes)
 
@@ -400,7 +403,9 @@ class CrossSigning:
         return {"failures": failures}
 
     @staticmethod
-    def _own_signatures(user_id, key_id, key_object, mine, own_devices) -> list:
+    def _own_signatures(user_id: str, key_id: str, key_object: JsonDict,
+                        mine: Mapping[str, CrossSigningKey], own_devices: Mapping[str, JsonDict],
+                        ) -> Sequence[DeviceSignature | MasterKeySignature]:
         """Signatures on the user's own master key (by devices) or device (by the self-signing key)."""
         master = mine.get("master")
         if master is not None and key_id == master.public_key:
@@ -435,7 +440,9 @@ class CrossSigning:
         return [DeviceSignature(user_id, key_id, self_signing.key_id, signature)]
 
     @staticmethod
-    def _user_signature(user_id, target, key_id, key_object, mine, theirs) -> MasterKeySignature:
+    def _user_signature(user_id: str, target: str, key_id: str, key_object: JsonDict,
+                        mine: Mapping[str, CrossSigningKey], theirs: Mapping[str, CrossSigningKey],
+                        ) -> MasterKeySignature:
         """A signature of the requester's user-signing key on C{target}'s master key."""
         user_signing = mine.get("user_signing")
         if user_signing is None:

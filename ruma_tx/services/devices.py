@@ -12,10 +12,11 @@ from twisted.internet.task import LoopingCall
 from ruma_tx.logs import logger
 from ruma_tx.matrix.devices import check_device_display_name
 from ruma_tx.matrix.errors import not_found
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.matrix.uia import UiaRequest
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.guard import Requester
-from ruma_tx.services.ports.accounts import Devices
+from ruma_tx.services.ports.accounts import Device, Devices
 from ruma_tx.services.sessions import SessionIssuer
 from ruma_tx.services.uia import PASSWORD, UserInteractiveAuth
 
@@ -37,7 +38,8 @@ class DeviceActivity:
         self._clock = clock
         self._pending: dict[tuple[str, str], tuple[int, str]] = {}
         self._loop = LoopingCall(self.flush)
-        self._loop.clock = clock
+        # A LoopingCall only calls seconds() and callLater(), which every Clock has.
+        self._loop.clock = clock  # type: ignore[assignment]
 
     def start(self) -> None:
         self._loop.start(FLUSH_INTERVAL_S, now=False)
@@ -90,12 +92,12 @@ class DeviceManager:
         self._sessions = sessions
         self._server_name = server_name
 
-    async def list_devices(self, requester) -> list[dict]:
+    async def list_devices(self, requester: Requester) -> list[dict]:
         """The requester's devices, as the spec's C{Device} objects."""
         devices = await self._devices.get_devices(requester.user_id)
         return [self._describe(device) for device in devices]
 
-    async def get_device(self, requester, device_id: str) -> dict:
+    async def get_device(self, requester: Requester, device_id: str) -> dict:
         """
         One of the requester's devices.
 
@@ -106,7 +108,7 @@ class DeviceManager:
             raise not_found("Unknown device")
         return self._describe(device)
 
-    async def update_device(self, requester, device_id: str, display_name: str | None) -> None:
+    async def update_device(self, requester: Requester, device_id: str, display_name: str | None) -> None:
         """
         Rename one of the requester's devices; C{None} leaves the name as it
         is (the spec: "If not given, the display name is unchanged"; Synapse
@@ -155,12 +157,12 @@ class DeviceManager:
         # database's NOTIFY covers deletions made by other processes).
         await self._device_changed(requester.user_id)
 
-    def _describe(self, device) -> dict:
+    def _describe(self, device: Device) -> JsonDict:
         last_seen_ts, last_seen_ip = device.last_seen_ts, device.last_seen_ip
         pending = self._activity.pending(device.user_id, device.device_id)
         if pending is not None:
             last_seen_ts, last_seen_ip = pending
-        described = {"device_id": device.device_id}
+        described: JsonDict = {"device_id": device.device_id}
         if device.display_name is not None:
             described["display_name"] = device.display_name
         if last_seen_ip is not None:

@@ -10,7 +10,10 @@ database write, so incremental syncs see the change and its waiters wake).
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
 
 from ruma_tx.logs import logger
 from ruma_tx.matrix.ephemeral import (
@@ -24,12 +27,14 @@ from ruma_tx.matrix.ephemeral import (
     typing_timeout_ms,
 )
 from ruma_tx.matrix.errors import bad_json, forbidden, not_found
+from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.caches import LastPositions
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.ephemeral import Receipts
 from ruma_tx.services.ports.events import Events, NewEvent
 from ruma_tx.services.streams import StreamWriter
+from ruma_tx.services.sync import SyncContext
 
 log = logger(__name__)
 
@@ -56,7 +61,7 @@ class TypingTracker:
         self._events = events
         self._streams = streams
         self._clock = clock
-        self._typers: dict[str, dict[str, object]] = {}   # room -> user -> expiry timer
+        self._typers: dict[str, dict[str, IDelayedCall]] = {}   # room -> user -> expiry timer
         # Room -> the position of its last typing change. At first, positions
         # before this start count as forgotten (typing is not kept across
         # restarts).
@@ -113,10 +118,10 @@ class TypingTracker:
         members = await self._events.get_members(room_id, ("join",))
         await self._record_change(room_id, members)
 
-    async def _record_change(self, room_id: str, members) -> None:
+    async def _record_change(self, room_id: str, members: Iterable[str]) -> None:
         """Take a stream position for the room's change and wake its members."""
 
-        async def mark(position: int):
+        async def mark(position: int) -> list[str]:
             self._mark(room_id, position)
             return list(members)
 
@@ -136,14 +141,15 @@ class TypingTracker:
         if pdu.get("type") != "m.room.member" or pdu.get("content", {}).get("membership") == "join":
             return
         room = self._typers.get(event.room_id, {})
-        timer = room.get(pdu.get("state_key"))
+        state_key = pdu.get("state_key")
+        timer = room.get(state_key) if state_key is not None else None
         if timer is None:
             return
         timer.cancel()
         self._remove(event.room_id, pdu["state_key"])
         self._mark(event.room_id, position)
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         """
         Add C{m.typing} to joined rooms whose typing changed in
         C{(since, now]}; for an initial sync, to rooms with typers.
@@ -204,7 +210,8 @@ class ReceiptKeeper:
         if receipt_type == FULLY_READ:
             await self._account_data.set_fully_read(user_id, room_id, event)
         else:
-            await self._put(user_id, room_id, receipt_type, event, thread_id, members)
+            thread = thread_id if isinstance(thread_id, str) else None  # checked: a string or None
+            await self._put(user_id, room_id, receipt_type, event, thread, members)
 
     async def set_read_markers(self, user_id: str, room_id: str, *, fully_read: str | None,
                                read: str | None, read_private: str | None) -> None:
@@ -214,7 +221,7 @@ class ReceiptKeeper:
         changes.
         """
         members = await self._joined_members(user_id, room_id)
-        found = {}
+        found: dict[str, StoredEvent] = {}
         for event_id in (fully_read, read, read_private):
             if event_id is not None and event_id not in found:
                 found[event_id] = await self._room_event(room_id, event_id)
@@ -241,13 +248,13 @@ class ReceiptKeeper:
         """
         return await self._store.get_thread_read_up_to(user_id, room_id)
 
-    async def _joined_members(self, user_id: str, room_id: str) -> dict:
+    async def _joined_members(self, user_id: str, room_id: str) -> dict[str, str]:
         members = await self._events.get_members(room_id, ("join",))
         if user_id not in members:
             raise forbidden("You are not in this room")
         return members
 
-    async def _room_event(self, room_id: str, event_id: str):
+    async def _room_event(self, room_id: str, event_id: str) -> StoredEvent:
         if not isinstance(event_id, str):
             raise bad_json("Event ids must be strings")
         event = await self._events.get_event(event_id)
@@ -255,13 +262,14 @@ class ReceiptKeeper:
             raise not_found("Event not found")
         return event
 
-    async def _put(self, user_id, room_id, receipt_type, event, thread_id, members) -> None:
+    async def _put(self, user_id: str, room_id: str, receipt_type: str, event: StoredEvent,
+                   thread_id: str | None, members: Iterable[str]) -> None:
         receipt = Receipt(room_id, user_id, receipt_type, thread_id, event.event_id,
                           now_ms(self._clock))
         # m.read.private "MUST NOT" reach other users: wake only its sender.
         audience = [user_id] if receipt_type == READ_PRIVATE else list(members)
 
-        async def persist(position: int):
+        async def persist(position: int) -> list[str]:
             # Room-wide counts: a receipt inside a thread does not clear them.
             stored = await self._store.put_receipt(
                 receipt, event.stream_ordering, position,
@@ -270,7 +278,7 @@ class ReceiptKeeper:
 
         await self._streams.write(persist, kind="receipts")
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         """
         Add one C{m.receipt} per joined room with receipts changed in
         C{(since, now]} (all current receipts for an initial sync); other

@@ -8,7 +8,7 @@ room, under the room's lock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from canonicaljson import encode_canonical_json
 from signedjson.types import SigningKey
@@ -169,6 +169,7 @@ class EventCreator:
 
     async def _create(self, spec: EventSpec, txn: tuple[str, str, str, str] | None
                       ) -> NewEvent | StoredEvent:
+        assert spec.room_id is not None  # as _create_locked checked
         room = await self._room(spec.room_id)
         if spec.state_key is not None:
             current = await self._auth_state(spec.room_id, room, [(spec.event_type, spec.state_key)])
@@ -263,7 +264,7 @@ class EventCreator:
                             push_state: RoomPushState) -> None:
         now = now_ms(self._clock)
 
-        async def persist(positions: list[int]) -> dict[str, Sequence[str]]:
+        async def persist(positions: list[int]) -> dict[str, Iterable[str]]:
             await self._events.persist_room(new_room, events, positions, now)
             stored = RoomCache(room.room_version, "", 0, members={}, complete=True)
             for event, position in zip(events, positions):

@@ -5,7 +5,7 @@ The auth guard: the one place an access token becomes a L{Requester}, or a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from ruma_tx.matrix.access_tokens import InvalidToken, Restrictions, verify_token
 from ruma_tx.matrix.errors import Forbidden, forbidden, missing_token, unknown_token
@@ -120,7 +120,7 @@ class Guard:
         self._revocations += 1
         self._cache.clear()
 
-    def forget_tokens(self, token_ids) -> None:
+    def forget_tokens(self, token_ids: Iterable[str]) -> None:
         """Drop revoked tokens (and tokens attenuated from them) from the cache."""
         self._revocations += 1
         for token_id in token_ids:

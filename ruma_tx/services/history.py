@@ -65,7 +65,7 @@ class HistoryReader:
         """L{filter_visible} for many rooms, with one read of their histories."""
         rooms = [room_id for room_id, room_events in events.items() if room_events]
         timelines = await self._history.get_timelines_many(rooms, user_id) if rooms else {}
-        visible = {room_id: [] for room_id in events}
+        visible: dict[str, list[StoredEvent]] = {room_id: [] for room_id in events}
         for room_id in rooms:
             view = HistoryView(*map(tuple, timelines[room_id]))
             visible[room_id] = [e for e in events[room_id] if view.can_see(e.stream_ordering)]
@@ -220,8 +220,9 @@ class HistoryReader:
         position = self._current()
         if at is not None:
             position = min(position, at.stream)
-        if view.current_membership in _DEPARTED:
-            position = min(position, view.current_membership_position)
+        departed_at = view.current_membership_position
+        if view.current_membership in _DEPARTED and departed_at is not None:
+            position = min(position, departed_at)
         if not view.can_see(position):
             raise forbidden("You may not see the members of this room at that point")
         state = await self._events.get_state_at(room_id, position, types=["m.room.member"])

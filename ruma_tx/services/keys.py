@@ -32,11 +32,23 @@ from ruma_tx.matrix.errors import (
     not_found,
 )
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import KeyedLocks
-from ruma_tx.services.ports.keys import DeviceKeyStorage, StoredKeys, UnknownDevice
+from ruma_tx.services.guard import Requester
+from ruma_tx.services.ports.keys import (
+    ClaimedKey,
+    DeviceKeyStorage,
+    StoredKeys,
+    SyncKeyCounts,
+    UnknownDevice,
+)
 from ruma_tx.services.streams import StreamWriter
+from ruma_tx.services.sync import SyncContext
+
+#: A key of an upload: C{(algorithm, key_id, key object)}.
+UploadedKey = tuple[str, str, object]
 
 # ------------------------------------------------------------------ rules
 
@@ -68,11 +80,11 @@ class DeviceKeys:
         self._locks = KeyedLocks()
         # Per device, the counts read at a stream position: still right while
         # no upload or claim ("key_counts" change) concerned the user since.
-        self._counts: LRUCache[tuple[str, str], tuple[int, object]] = LRUCache(counts_cache_size)
+        self._counts: LRUCache[tuple[str, str], tuple[int, SyncKeyCounts]] = LRUCache(counts_cache_size)
 
     # ----------------------------------------------------------- upload
 
-    async def upload(self, requester, *, device_keys: dict | None, one_time_keys: dict,
+    async def upload(self, requester: Requester, *, device_keys: dict | None, one_time_keys: dict,
                      fallback_keys: dict) -> dict:
         """
         Store the requester's device's keys; answer the counts of its
@@ -96,7 +108,7 @@ class DeviceKeys:
             # uploaded" (Synapse keeps whichever it stores last).
             raise invalid_param("At most one fallback key per algorithm may be uploaded")
 
-        async def checked_upload():
+        async def checked_upload() -> StoredKeys:
             return await self._upload(user_id, device_id, device_keys, new_otks, new_fallbacks)
 
         stored = await self._locks.run((user_id, device_id), checked_upload)
@@ -104,7 +116,8 @@ class DeviceKeys:
             await self._on_device_keys_changed(user_id)
         return {"one_time_key_counts": one_time_key_counts(stored.one_time_key_counts)}
 
-    async def _upload(self, user_id, device_id, device_keys, new_otks, new_fallbacks):
+    async def _upload(self, user_id: str, device_id: str, device_keys: JsonDict | None,
+                      new_otks: list[UploadedKey], new_fallbacks: list[UploadedKey]) -> StoredKeys:
         signed = any(not isinstance(value, str) for _, _, value in new_otks + new_fallbacks)
         stored_device_keys = None
         if device_keys is not None or signed:
@@ -146,9 +159,9 @@ class DeviceKeys:
                     return StoredKeys(counts)
                 return await self._store.store_keys(user_id, device_id, now_ms=now,
                                                     device_keys=device_json)
-            result = []
+            result: list[StoredKeys] = []
 
-            async def persist(position: int):
+            async def persist(position: int) -> list[str]:
                 stored = await self._store.store_keys(
                     user_id, device_id, now_ms=now, device_keys=device_json,
                     one_time_keys=otks, fallback_keys=fallbacks, position=position)
@@ -162,7 +175,7 @@ class DeviceKeys:
 
     # ------------------------------------------------------------ claim
 
-    async def claim(self, requester, one_time_keys: dict) -> dict:
+    async def claim(self, requester: Requester, one_time_keys: dict) -> dict:
         """
         Hand out one key per requested device: its oldest one-time key of
         the algorithm (each only ever once), else its fallback key (left in
@@ -173,7 +186,8 @@ class DeviceKeys:
         @raise MatrixError: 400 M_BAD_JSON for a malformed request, 400
             M_INVALID_PARAM for a malformed user ID (as Synapse).
         """
-        local, failures = [], {}
+        local: list[tuple[str, str, str]] = []
+        failures: dict[str, JsonDict] = {}
         for user_id, device_id, algorithm in parse_claims(one_time_keys):
             try:
                 _, server = parse_user_id(user_id)
@@ -183,10 +197,10 @@ class DeviceKeys:
                 local.append((user_id, device_id, algorithm))
             else:
                 failures[server] = {"status": 503, "message": "Federation is not supported"}
-        claimed = []
+        claimed: list[ClaimedKey] = []
         if local:
 
-            async def persist(position: int):
+            async def persist(position: int) -> list[str]:
                 claimed.extend(await self._store.claim_keys(local, position))
                 return sorted({key.user_id for key in claimed if not key.fallback or key.newly_used})
 
@@ -199,7 +213,7 @@ class DeviceKeys:
 
     # ------------------------------------------------------------- sync
 
-    async def _sync_counts(self, ctx):
+    async def _sync_counts(self, ctx: SyncContext) -> SyncKeyCounts:
         """The device's key counts, from memory unless they may have changed."""
         key = (ctx.request.user_id, ctx.request.device_id)
         cached = self._counts.get(key)
@@ -210,7 +224,7 @@ class DeviceKeys:
         self._counts[key] = (ctx.now.stream, counts)
         return counts
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         """
         Add the syncing device's C{device_one_time_keys_count} and
         C{device_unused_fallback_key_types} to initial syncs, and to

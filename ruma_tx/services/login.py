@@ -124,15 +124,15 @@ class Authenticator:
         """
         return await self._sessions.refresh(refresh_token)
 
-    async def log_out(self, requester) -> None:
+    async def log_out(self, requester: Requester) -> None:
         """Revoke the requester's token and delete its device."""
         await self._sessions.log_out(requester.token_id)
 
-    async def log_out_all(self, requester) -> None:
+    async def log_out_all(self, requester: Requester) -> None:
         """Delete every device of the requester, this one included."""
         await self._sessions.log_out_all(requester.user_id)
 
-    def whoami(self, requester) -> dict:
+    def whoami(self, requester: Requester) -> dict:
         """
         The owner of the token. C{is_guest} is always given, as Synapse
         does (the spec lets it be left out when false).

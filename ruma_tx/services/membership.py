@@ -95,7 +95,7 @@ class MembershipChanger:
         state = await self._events.get_state(room_id)
         join_rules = state.get(("m.room.join_rules", ""))
         rule = join_rules.content.get("join_rule") if join_rules else None
-        if rule not in ("restricted", "knock_restricted"):
+        if join_rules is None or rule not in ("restricted", "knock_restricted"):
             return {}
         current = state.get(("m.room.member", user_id))
         if current is not None and current.content.get("membership") in ("join", "invite"):
@@ -103,9 +103,12 @@ class MembershipChanger:
         allowed_rooms = {entry.get("room_id") for entry in join_rules.content.get("allow", [])
                          if isinstance(entry, dict) and entry.get("type") == "m.room_membership"}
         mine = await self._events.get_rooms_for_user(user_id)
-        if not any(mine.get(room, (None,))[0] == "join" for room in allowed_rooms):
+        joined = {room for room, (membership, _) in mine.items() if membership == "join"}
+        if joined.isdisjoint(allowed_rooms):
             return {}
         head = await self._events.get_room_head(room_id)
+        if head is None:
+            raise not_found("Unknown room")
         version = ROOM_VERSIONS[head.room_version]
         auth_state = {key: {**e.pdu, "event_id": e.event_id} for key, e in state.items()}
         needed = power_level_for("invite", auth_state)
@@ -116,10 +119,10 @@ class MembershipChanger:
                 return {"join_authorised_via_users_server": member}
         return {}
 
-    async def leave(self, user_id: str, room_id: str, *, reason=None) -> None:
+    async def leave(self, user_id: str, room_id: str, *, reason: str | None = None) -> None:
         await self._change(user_id, room_id, user_id, "leave", reason)
 
-    async def invite(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+    async def invite(self, user_id: str, room_id: str, target: str, *, reason: str | None = None) -> None:
         self._check_user_id(target)
         members = await self._events.get_members(room_id, ("join", "ban"))
         if members.get(target) == "ban":
@@ -130,25 +133,25 @@ class MembershipChanger:
         await self._send(user_id, room_id, target, member_content(
             "invite", reason=reason, displayname=displayname, avatar_url=avatar_url))
 
-    async def kick(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+    async def kick(self, user_id: str, room_id: str, target: str, *, reason: str | None = None) -> None:
         self._check_user_id(target)
         members = await self._events.get_members(room_id, ("join", "invite", "knock"))
         if target not in members:
             raise forbidden(f"{target} is not in the room")
         await self._change(user_id, room_id, target, "leave", reason)
 
-    async def ban(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+    async def ban(self, user_id: str, room_id: str, target: str, *, reason: str | None = None) -> None:
         self._check_user_id(target)
         await self._change(user_id, room_id, target, "ban", reason)
 
-    async def unban(self, user_id: str, room_id: str, target: str, *, reason=None) -> None:
+    async def unban(self, user_id: str, room_id: str, target: str, *, reason: str | None = None) -> None:
         self._check_user_id(target)
         members = await self._events.get_members(room_id, ("ban",))
         if target not in members:
             raise forbidden(f"{target} is not banned")
         await self._change(user_id, room_id, target, "leave", reason)
 
-    async def knock(self, user_id: str, room_id: str, *, reason=None) -> str:
+    async def knock(self, user_id: str, room_id: str, *, reason: str | None = None) -> str:
         if await self._events.get_room_head(room_id) is None:
             raise not_found("Unknown room")
         displayname, avatar_url = await self._profiles(user_id)
@@ -161,10 +164,10 @@ class MembershipChanger:
         Forget a room the user has left: it no longer shows in their
         archived rooms. Forgetting a room one is in is refused (as Synapse).
         """
-        membership, position = (await self._events.get_rooms_for_user(user_id)).get(
-            room_id, (None, None))
-        if membership is None:
+        current = (await self._events.get_rooms_for_user(user_id)).get(room_id)
+        if current is None:
             return  # never in it: nothing to forget (Synapse answers 200 too)
+        membership, position = current
         if membership in ("join", "invite", "knock"):
             raise BadRequest("M_UNKNOWN", "You must leave the room before forgetting it")
         await self._events.forget_room(user_id, room_id, position)
@@ -178,7 +181,7 @@ class MembershipChanger:
                 except MatrixError:
                     pass  # a room whose rules refuse even leaving: nothing to do
 
-    async def update_profile(self, user_id: str, displayname, avatar_url) -> None:
+    async def update_profile(self, user_id: str, displayname: str | None, avatar_url: str | None) -> None:
         """Republish the user's member event, with the new profile, in every joined room."""
         memberships = await self._events.get_rooms_for_user(user_id)
         for room_id, (membership, _) in memberships.items():
@@ -190,14 +193,15 @@ class MembershipChanger:
             except MatrixError:
                 pass  # e.g. a room whose rules no longer let the user act; as Synapse
 
-    async def _change(self, user_id, room_id, target, membership, reason) -> None:
+    async def _change(self, user_id: str, room_id: str, target: str, membership: str,
+                      reason: str | None) -> None:
         await self._send(user_id, room_id, target, member_content(membership, reason=reason))
 
     async def _send(self, sender: str, room_id: str, target: str, content: dict) -> None:
         await self._creator.send(EventSpec(room_id, sender, "m.room.member", content, target))
 
     @staticmethod
-    def _check_user_id(user_id) -> None:
+    def _check_user_id(user_id: str) -> None:
         try:
             parse_user_id(user_id)
         except (InvalidIdentifier, TypeError):

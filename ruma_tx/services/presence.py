@@ -111,8 +111,9 @@ class PresenceTracker:
         if presence is not None:
             return presence
         stored = await self._store.get(user_id)
-        if user_id in self._cache:  # written while we read
-            return self._cache.get(user_id)
+        written = self._cache.get(user_id)
+        if written is not None:  # written while we read
+            return written
         presence = NEVER_SEEN if stored is None else _presence(stored)
         self._remember(user_id, presence)
         return presence
@@ -121,7 +122,7 @@ class PresenceTracker:
         self._cache[user_id] = presence
 
     async def _write(self, user_id: str, presence: Presence) -> None:
-        async def persist(position: int):
+        async def persist(position: int) -> list[str]:
             await self._store.put(StoredPresence(
                 user_id, presence.state, presence.status_msg, presence.last_active_ts, position))
             self._last_change = max(self._last_change, position)

@@ -14,6 +14,7 @@ from ruma_tx.matrix.profile import (
     check_key_name,
     checked_user_id,
 )
+from ruma_tx.services.guard import Requester
 from ruma_tx.services.ports.accounts import Accounts
 
 DISPLAYNAME = "displayname"
@@ -72,7 +73,7 @@ class ProfileEditor:
             raise not_found(f"The user has no {key_name!r} profile field")
         return {key_name: profile[key_name]}
 
-    async def set_displayname(self, requester, user_id: str, displayname: str | None) -> None:
+    async def set_displayname(self, requester: Requester, user_id: str, displayname: str | None) -> None:
         """
         Set (or, with C{None} or C{""}, clear) the requester's display name.
 
@@ -84,7 +85,7 @@ class ProfileEditor:
         await self._accounts.set_profile_field(user_id, DISPLAYNAME, value)
         await self._propagate(user_id)
 
-    async def set_avatar_url(self, requester, user_id: str, avatar_url: str | None) -> None:
+    async def set_avatar_url(self, requester: Requester, user_id: str, avatar_url: str | None) -> None:
         """
         Set (or, with C{None} or C{""}, clear) the requester's avatar.
 
@@ -98,10 +99,13 @@ class ProfileEditor:
 
     async def _propagate(self, user_id: str) -> None:
         if self._on_change is not None:
-            displayname, avatar_url = await self._accounts.get_profile(user_id)
+            profile = await self._accounts.get_profile(user_id)
+            if profile is None:
+                raise not_found("Profile not found")
+            displayname, avatar_url = profile
             await self._on_change(user_id, displayname, avatar_url)
 
-    async def change_unsupported_field(self, requester, user_id: str, key_name: str, *,
+    async def change_unsupported_field(self, requester: Requester, user_id: str, key_name: str, *,
                                        delete: bool) -> None:
         """
         A request to set or delete a profile key this server does not store
@@ -121,7 +125,7 @@ class ProfileEditor:
             raise forbidden(f"This server does not support the {key_name!r} profile field")
 
     @staticmethod
-    def _check_own(requester, user_id: str) -> None:
+    def _check_own(requester: Requester, user_id: str) -> None:
         checked_user_id(user_id)
         if requester.user_id != user_id:
             raise forbidden("You may only change your own profile")

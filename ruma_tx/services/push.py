@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import MatrixError, not_found
@@ -42,6 +42,7 @@ from ruma_tx.services.concurrency import KeyedLocks
 from ruma_tx.services.ports.ephemeral import PushStorage
 from ruma_tx.services.ports.events import NewEvent, PushOutcome
 from ruma_tx.services.streams import StreamWriter
+from ruma_tx.services.sync import SyncContext
 
 log = logger(__name__)
 
@@ -145,7 +146,7 @@ class PushRules:
         def order(current: list[str]) -> list[str]:
             return place_rule(current, rule_id, before=before, after=after)
 
-        async def change(position):
+        async def change(position: int) -> bool:
             await self._store.put_user_rule(user_id, kind, rule_id, rule, order, position)
             return True
 
@@ -163,7 +164,7 @@ class PushRules:
         if rule_id.startswith("."):
             raise not_found("Server-default push rules cannot be deleted")
 
-        async def change(position):
+        async def change(position: int) -> bool:
             return await self._store.delete_user_rule(user_id, kind, rule_id, position)
 
         await self._change(user_id, change)
@@ -176,7 +177,7 @@ class PushRules:
         """
         server_default = await self._check_exists(user_id, kind, rule_id)
 
-        async def change(position):
+        async def change(position: int) -> bool:
             return await self._store.set_rule_enabled(
                 user_id, kind, rule_id, enabled, position, server_default=server_default)
 
@@ -192,7 +193,7 @@ class PushRules:
         server_default = await self._check_exists(user_id, kind, rule_id)
         checked = validate_actions(actions)
 
-        async def change(position):
+        async def change(position: int) -> bool:
             return await self._store.set_rule_actions(
                 user_id, kind, rule_id, checked, position, server_default=server_default)
 
@@ -213,7 +214,7 @@ class PushRules:
             raise _rule_not_found()
         return False
 
-    async def _change(self, user_id: str, change) -> None:
+    async def _change(self, user_id: str, change: Callable[[int], Awaitable[bool]]) -> None:
         """
         Run C{await change(position) -> bool} at a fresh stream position,
         one change of the user at a time; wake the user if it changed
@@ -221,7 +222,7 @@ class PushRules:
         """
         changed = False
 
-        async def persist(position):
+        async def persist(position: int) -> list[str]:
             nonlocal changed
             try:
                 changed = await change(position)
@@ -235,7 +236,7 @@ class PushRules:
 
     # -- /sync ------------------------------------------------------------
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         """
         Add C{m.push_rules} to the global account data: on an initial sync,
         and when the user's rules changed in C{(since, now]}.
@@ -448,7 +449,7 @@ class UnreadCounts:
     def __init__(self, *, store: PushStorage) -> None:
         self._store = store
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         join = ctx.response.get("rooms", {}).get("join", {})
         if not join:
             return

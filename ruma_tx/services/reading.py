@@ -4,7 +4,7 @@ Reading rooms: state and single events, as the user may see them.
 from __future__ import annotations
 
 from ruma_tx.matrix.errors import forbidden, not_found
-from ruma_tx.matrix.events import room_event
+from ruma_tx.matrix.events import StoredEvent, room_event
 from ruma_tx.services.ports.events import Events
 
 
@@ -28,7 +28,7 @@ class RoomReader:
         membership, position = memberships.get(room_id, (None, None))
         if membership == "join":
             return await self._events.get_state(room_id)
-        if membership in ("leave", "ban"):
+        if membership in ("leave", "ban") and position is not None:
             return await self._events.get_state_at(room_id, position)
         visibility = await self._events.get_state(room_id, [("m.room.history_visibility", "")])
         event = visibility.get(("m.room.history_visibility", ""))
@@ -41,7 +41,8 @@ class RoomReader:
         state = await self.visible_state(user_id, room_id)
         return [room_event(e) for e in state.values()]
 
-    async def get_state_event(self, user_id: str, room_id: str, event_type: str, state_key: str):
+    async def get_state_event(self, user_id: str, room_id: str, event_type: str,
+                              state_key: str) -> StoredEvent:
         state = await self.visible_state(user_id, room_id)
         event = state.get((event_type, state_key))
         if event is None:

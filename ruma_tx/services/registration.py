@@ -252,6 +252,8 @@ class Registrar:
             # The spec: an upgrading guest is "required to specify the username".
             raise missing_param("Missing parameter: username (required with guest_access_token)")
         user_id = new_user_id(form.username.lower(), self._server_name, numeric_allowed=True)
+        if form.guest_access_token is None:
+            raise forbidden("Invalid guest access token")
         try:
             requester = await self._guard.verify(form.guest_access_token)
         except MatrixError:

@@ -145,7 +145,7 @@ class KeyBackup:
         if keys is None:
             raise unknown_version()
         if session_id is not None:
-            key = keys.get(room_id, {}).get(session_id)
+            key = keys.get(room_id, {}).get(session_id) if room_id is not None else None
             if key is None:
                 raise not_found("Key not found")
             return key.to_json()

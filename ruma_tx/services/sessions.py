@@ -10,6 +10,7 @@ from typing import Awaitable, Callable, Iterable
 from ruma_tx.matrix.access_tokens import InvalidToken, mint_token, verify_token
 from ruma_tx.matrix.devices import check_requested_device_id, new_device_id
 from ruma_tx.matrix.errors import Unauthorized
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.accounts import NewLogin, Tokens
 
@@ -60,8 +61,9 @@ class SessionIssuer:
             await self._devices_changed(user_id)
         return self._response(user_id, device_id, is_guest, access_id, refresh_id, expires_at, now)
 
-    def _response(self, user_id, device_id, is_guest, access_id, refresh_id, expires_at, now) -> dict:
-        body = {
+    def _response(self, user_id: str, device_id: str, is_guest: bool, access_id: str, refresh_id: str | None,
+                  expires_at: int | None, now: int) -> JsonDict:
+        body: JsonDict = {
             "user_id": user_id,
             "device_id": device_id,
             "access_token": mint_token(
@@ -70,6 +72,7 @@ class SessionIssuer:
             ),
         }
         if refresh_id is not None:
+            assert expires_at is not None  # a refreshable access token always expires
             body["refresh_token"] = mint_token(
                 self._key, token_id=refresh_id, user_id=user_id, device_id=device_id,
                 token_type="refresh", guest=is_guest,
@@ -115,6 +118,6 @@ class SessionIssuer:
         self._forget_tokens(await self._tokens.delete_user_tokens(user_id, except_device))
         await self._devices_changed(user_id)
 
-    def revoked(self, token_ids) -> None:
+    def revoked(self, token_ids: Iterable[str]) -> None:
         """Tell the guard that tokens were revoked elsewhere (device deletion)."""
         self._forget_tokens(token_ids)

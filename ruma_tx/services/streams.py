@@ -10,7 +10,7 @@ per stream and has the others hear positions by NOTIFY).
 from __future__ import annotations
 
 import heapq
-from typing import Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Generic, Iterable, TypeVar
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -22,8 +22,11 @@ from ruma_tx.services.notifier import Notifier
 
 log = logger(__name__)
 
+#: What a finished position carries (the writer's: who to wake).
+Payload = TypeVar("Payload")
 
-class StreamIdGenerator:
+
+class StreamIdGenerator(Generic[Payload]):
     """
     Hands out increasing positions and tracks which have finished.
 
@@ -31,11 +34,11 @@ class StreamIdGenerator:
         have finished: what clients may be told.
     """
 
-    def __init__(self, start: int):
+    def __init__(self, start: int) -> None:
         self.current = start
         self._next = start + 1
         self._in_flight: list[int] = []  # a heap
-        self._finished: dict[int, object] = {}
+        self._finished: dict[int, Payload | None] = {}
 
     def allocate(self) -> int:
         position = self._next
@@ -43,7 +46,7 @@ class StreamIdGenerator:
         heapq.heappush(self._in_flight, position)
         return position
 
-    def finish(self, position: int, payload: object = None) -> list[tuple[int, object]]:
+    def finish(self, position: int, payload: Payload | None = None) -> list[tuple[int, Payload | None]]:
         """
         Mark C{position} finished (committed, or failed with C{payload}
         C{None}); return the C{(position, payload)} pairs that have just
@@ -64,7 +67,7 @@ class StreamWriter:
     users each one concerns once it is visible.
     """
 
-    def __init__(self, ids: StreamIdGenerator, notifier: Notifier) -> None:
+    def __init__(self, ids: StreamIdGenerator[dict[str, Iterable[str]]], notifier: Notifier) -> None:
         self._ids = ids
         self._notifier = notifier
         # Writes answered once their position is visible: position -> waiters.
@@ -112,7 +115,7 @@ class StreamWriter:
     async def _write(self, count: int, persist: Callable[[list[int]], Awaitable[Touched]],
                      kind: str) -> int:
         positions = [self._ids.allocate() for _ in range(count)]
-        touched = None
+        touched: dict[str, Iterable[str]] | None = None
         try:
             users = await persist(positions)
             if users:
@@ -123,8 +126,8 @@ class StreamWriter:
                 for visible, woken in self._ids.finish(position, payload):
                     if woken:
                         self._notifier.notify(visible, woken)
-                    for waiter in self._until_visible.pop(visible, ()):
-                        waiter.callback(None)
+                    for ready in self._until_visible.pop(visible, ()):
+                        ready.callback(None)
         last = positions[-1]
         if self._ids.current < last:
             waiter: defer.Deferred[None] = defer.Deferred()

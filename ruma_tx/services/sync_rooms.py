@@ -167,8 +167,8 @@ class RoomSections:
             elif any(e.type in SUMMARY_TYPES for e in shown + room_state):
                 needs_summary.append(room_id)
             result[room_id] = room
-        for room_id, room_state in (await self._reads.get_current_state(needs_summary)).items():
-            result[room_id]["summary"] = room_summary(room_state, user_id)
+        for room_id, current_state in (await self._reads.get_current_state(needs_summary)).items():
+            result[room_id]["summary"] = room_summary(current_state, user_id)
         await self._add_transaction_ids(request, sync_filter, own_events)
         return result
 

@@ -54,6 +54,7 @@ from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.services.ports.ephemeral import ToDeviceQueue
 from ruma_tx.services.streams import StreamWriter
+from ruma_tx.services.sync import SyncContext
 
 #: Most messages in one /sync response (the spec's recommended limit).
 BATCH_LIMIT = 100
@@ -94,16 +95,17 @@ class ToDeviceMessages:
         txn = (sender, sender_device, f"sendToDevice/{event_type}", txn_id)
         await self._in_flight.run(txn, lambda: self._queue(txn, sender, event_type, outgoing))
 
-    async def _queue(self, txn, sender: str, event_type: str, outgoing: list[Outgoing]) -> None:
+    async def _queue(self, txn: tuple[str, str, str, str], sender: str, event_type: str,
+                     outgoing: list[Outgoing]) -> None:
         now = now_ms(self._clock)
 
-        async def persist(position: int):
+        async def persist(position: int) -> list[str]:
             recipients = await self._store.queue(txn, sender, event_type, outgoing, position, now)
             return recipients or []  # None: a retry, nobody to wake
 
         await self._streams.write(persist, kind="to_device")
 
-    async def add_to_sync(self, ctx) -> None:
+    async def add_to_sync(self, ctx: SyncContext) -> None:
         """
         Acknowledge what the device's C{since} covers, then add the next
         messages of its queue (at most L{BATCH_LIMIT}) as C{to_device}; see
@@ -126,7 +128,7 @@ class ToDeviceMessages:
         ctx.response["to_device"] = {"events": [m.as_event() for m in messages]}
         user_id = request.user_id
 
-        async def wake(position: int):
+        async def wake(position: int) -> list[str]:
             return [user_id]
 
         await self._streams.write(wake, kind="to_device")

@@ -6,15 +6,16 @@ from typing import Sequence
 import psycopg2.errors
 
 from ruma_tx.services.ports.accounts import Account, UserExists
+from ruma_tx.storage.database import Database, Transaction
 
 
 class AccountStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def create_user(
-        self, user_id: str, password_hash: str | None, now_ms: int, *, is_guest=False, is_admin=False,
-        displayname: str | None = None,
+        self, user_id: str, password_hash: str | None, now_ms: int, *, is_guest: bool = False,
+        is_admin: bool = False, displayname: str | None = None,
     ) -> None:
         """
         Create a user and its profile.
@@ -22,7 +23,7 @@ class AccountStore:
         @raise UserExists: if the id is taken.
         """
 
-        async def create(txn):
+        async def create(txn: Transaction) -> None:
             await txn.execute(
                 "INSERT INTO users (user_id, password_hash, is_guest, is_admin, created_ts)"
                 " VALUES (%s, %s, %s, %s, %s)",
@@ -39,6 +40,7 @@ class AccountStore:
 
     async def next_guest_number(self) -> int:
         row = await self._db.fetch_one("SELECT nextval('guest_localparts')")
+        assert row is not None  # a SELECT without FROM: always one row
         return row[0]
 
     async def upgrade_guest(self, user_id: str, password_hash: str, displayname: str) -> list[str] | None:
@@ -48,7 +50,7 @@ class AccountStore:
         the user is no longer a guest.
         """
 
-        async def upgrade(txn):
+        async def upgrade(txn: Transaction) -> list[str] | None:
             row = await txn.fetch_one(
                 "UPDATE users SET is_guest = FALSE, password_hash = %s"
                 " WHERE user_id = %s AND is_guest AND NOT deactivated RETURNING user_id",
@@ -89,7 +91,7 @@ class AccountStore:
         its devices (and so its tokens); return the revoked token ids.
         """
 
-        async def deactivate(txn):
+        async def deactivate(txn: Transaction) -> list[str]:
             await txn.execute(
                 "UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE user_id = %s",
                 (user_id,),

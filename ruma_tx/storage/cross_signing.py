@@ -6,6 +6,7 @@ L{ruma_tx.services.cross_signing}.
 from __future__ import annotations
 
 import json
+from typing import Sequence
 
 from canonicaljson import encode_canonical_json
 
@@ -15,6 +16,7 @@ from ruma_tx.matrix.cross_signing import (
     MasterKeySignature,
 )
 from ruma_tx.services.ports.keys import USAGES, DeviceListChange
+from ruma_tx.storage.database import Database, Transaction
 
 #: The usages of cross-signing keys, as stored.
 
@@ -32,12 +34,13 @@ def _json(value: dict) -> str:
 
 
 class CrossSigningStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     # ------------------------------------------------ cross-signing keys
 
-    async def get_keys(self, user_ids: list[str], usages=USAGES) -> dict[str, dict[str, CrossSigningKey]]:
+    async def get_keys(self, user_ids: list[str], usages: Sequence[str] = USAGES
+                       ) -> dict[str, dict[str, CrossSigningKey]]:
         """C{user_id -> usage -> key} for those of C{user_ids} who have keys."""
         if not user_ids:
             return {}
@@ -55,7 +58,7 @@ class CrossSigningStore:
     async def put_keys(self, user_id: str, keys: list[CrossSigningKey], position: int) -> None:
         """Store (replace) C{keys} of C{user_id} and record a device-list change at C{position}."""
 
-        async def put(txn):
+        async def put(txn: Transaction) -> None:
             await txn.insert_many(
                 "cross_signing_keys", ("user_id", "usage", "key_id", "public_key", "key_json"),
                 [(user_id, k.usage, k.key_id, k.public_key, _json(k.key_json)) for k in keys],
@@ -110,7 +113,7 @@ class CrossSigningStore:
         its signature (nothing is stored for it).
         """
 
-        async def put(txn):
+        async def put(txn: Transaction) -> None:
             if device_signatures:
                 values = ", ".join(["(%s, %s, %s, %s)"] * len(device_signatures))
                 await txn.execute(
@@ -169,7 +172,8 @@ class CrossSigningStore:
 
     # -------------------------------------------- who shares rooms with whom
 
-    async def get_users_sharing_rooms(self, user_id: str, memberships=("join",)) -> set[str]:
+    async def get_users_sharing_rooms(self, user_id: str,
+                                      memberships: Sequence[str] = ("join",)) -> set[str]:
         """
         The users who, like C{user_id}, have one of C{memberships} in some
         room (C{user_id} included when they have any such room).
@@ -226,7 +230,7 @@ class CrossSigningStore:
         return [tuple(row) for row in rows]
 
 
-async def _record_changes(txn, changes, position: int) -> None:
+async def _record_changes(txn: Transaction, changes: list[tuple[str, str | None]], position: int) -> None:
     await txn.insert_many(
         "device_list_changes", ("stream_position", "user_id", "viewer"),
         [(position, user_id, viewer) for user_id, viewer in dict.fromkeys(changes)],

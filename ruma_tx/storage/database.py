@@ -11,11 +11,23 @@ C{executemany} fails in async mode (use L{Transaction.insert_many}).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Awaitable, Callable, Sequence, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Concatenate,
+    Coroutine,
+    Iterator,
+    ParamSpec,
+    Sequence,
+    TypeVar,
+    cast,
+)
 
 import psycopg2
 import psycopg2.errors
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 from txpostgres import retrying, txpostgres
 from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 
@@ -25,13 +37,14 @@ from ruma_tx.matrix.errors import Unavailable
 
 log = logger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: SQLSTATEs after which a transaction is simply run again.
 _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _MAX_ATTEMPTS = 5
 
 
-def _connection_lost(failure) -> bool:
+def _connection_lost(failure: Failure) -> bool:
     """
     Whether C{failure} means the connection itself is gone, for the
     connections' L{DeadConnectionDetector}.
@@ -44,22 +57,28 @@ def _connection_lost(failure) -> bool:
     """
     if failure.check(psycopg2.InterfaceError, txpostgres.RollbackFailed):
         return True
-    if not failure.check(psycopg2.OperationalError):
+    error = failure.value
+    if not isinstance(error, psycopg2.OperationalError):
         return False
-    code = failure.value.pgcode
+    code = error.pgcode
     # No SQLSTATE: the socket broke. Class 08 is connection_exception;
     # 57P01-57P03 are admin_shutdown, crash_shutdown, cannot_connect_now.
     return not code or code.startswith(("08", "57P"))
 
 
-def _reconnection_delays():
+def _reconnection_delays() -> Iterator[float]:
     """Retry soon and often: requests fail with 503 until we are back."""
     return retrying.simpleBackoffIterator(
         initialDelay=0.2, maxDelay=2.0, factor=1.5, maxRetries=0, now=True
     )
 
 
-def new_detector(reactor) -> DeadConnectionDetector:
+def _first_failure(failure: Failure) -> Failure:
+    """The failure inside the C{FirstError} of a C{gatherResults(consumeErrors=True)}."""
+    return cast(defer.FirstError, failure.value).subFailure
+
+
+def new_detector(reactor: IReactorTime) -> DeadConnectionDetector:
     """The dead-connection detector every connection of ours uses."""
     return DeadConnectionDetector(
         deathChecker=_connection_lost, reconnectionIterator=_reconnection_delays, reactor=reactor
@@ -82,7 +101,7 @@ class Transaction:
     The cursor of one running transaction, handed to transaction functions.
     """
 
-    def __init__(self, cursor):
+    def __init__(self, cursor: txpostgres.Cursor) -> None:
         self._cursor = cursor
 
     async def execute(self, sql: str, args: Sequence[Any] | dict = ()) -> int:
@@ -124,12 +143,12 @@ class Database:
     at a time per connection; callers beyond C{pool_size} wait in line.
     """
 
-    def __init__(self, dsn: str, pool_size: int, reactor):
+    def __init__(self, dsn: str, pool_size: int, reactor: IReactorTime) -> None:
         self._dsn = dsn
         self._reactor = reactor
         self._connections = [self._new_connection() for _ in range(pool_size)]
         self._free: list[txpostgres.Connection] = []
-        self._waiting: deque[defer.Deferred] = deque()
+        self._waiting: deque[defer.Deferred[txpostgres.Connection]] = deque()
         self._closed = False
 
     def _new_connection(self) -> txpostgres.Connection:
@@ -143,10 +162,10 @@ class Database:
         await defer.gatherResults(
             [defer.ensureDeferred(self._connect(c)) for c in self._connections],
             consumeErrors=True,
-        ).addErrback(lambda f: f.value.subFailure)
+        ).addErrback(_first_failure)
         self._free = list(self._connections)
 
-    async def _connect(self, connection) -> None:
+    async def _connect(self, connection: txpostgres.Connection) -> None:
         await connection.connect(self._dsn)
 
     def close(self) -> None:
@@ -172,7 +191,8 @@ class Database:
         await self._use(lambda c: c.runOperation(sql, args))
 
     async def transaction(
-        self, name: str, fn: Callable[..., Awaitable[T]], *args, **kwargs
+        self, name: str, fn: Callable[Concatenate[Transaction, P], Coroutine[Any, Any, T]],
+        *args: P.args, **kwargs: P.kwargs,
     ) -> T:
         """
         Run C{await fn(txn, *args, **kwargs)} inside one transaction.
@@ -184,7 +204,7 @@ class Database:
         @param name: names the transaction in logs.
         """
 
-        def interaction(cursor):
+        def interaction(cursor: txpostgres.Cursor) -> defer.Deferred[T]:
             return defer.ensureDeferred(fn(Transaction(cursor), *args, **kwargs))
 
         for attempt in range(1, _MAX_ATTEMPTS + 1):
@@ -227,16 +247,17 @@ class Database:
         self._checkin(connection)
         return result
 
-    def _checkout(self) -> defer.Deferred:
+    def _checkout(self) -> defer.Deferred[txpostgres.Connection]:
         if self._closed:
             return defer.fail(DatabaseUnavailable("database pool closed"))
         if self._free:
             return defer.succeed(self._free.pop())
-        d = defer.Deferred(canceller=lambda d: self._waiting.remove(d))
+        d: defer.Deferred[txpostgres.Connection] = defer.Deferred(
+            canceller=lambda d: self._waiting.remove(d))
         self._waiting.append(d)
         return d
 
-    def _checkin(self, connection) -> None:
+    def _checkin(self, connection: txpostgres.Connection) -> None:
         if self._waiting:
             self._waiting.popleft().callback(connection)
         else:

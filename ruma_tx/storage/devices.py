@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from ruma_tx.services.ports.accounts import Device
+from ruma_tx.storage.database import Database, Transaction
 
 _COLUMNS = "user_id, device_id, display_name, last_seen_ts, last_seen_ip"
 
 
 class DeviceStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def get_devices(self, user_id: str) -> list[Device]:
@@ -34,7 +35,7 @@ class DeviceStore:
     async def delete_devices(self, user_id: str, device_ids: list[str]) -> list[str]:
         """Delete devices with their tokens; return the revoked token ids."""
 
-        async def delete(txn):
+        async def delete(txn: Transaction) -> list[str]:
             rows = await txn.fetch_all(
                 "DELETE FROM access_tokens WHERE user_id = %s AND device_id = ANY(%s) RETURNING token_id",
                 (user_id, device_ids),

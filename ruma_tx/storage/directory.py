@@ -7,6 +7,7 @@ import psycopg2.errors
 
 from ruma_tx.matrix.directory import DirectoryPage, ListedRoom
 from ruma_tx.services.ports.directory import AliasExists
+from ruma_tx.storage.database import Database
 
 #: The state a directory entry is built from (all with state key "").
 DIRECTORY_STATE_TYPES = (
@@ -76,7 +77,7 @@ _BACKWARD = ("joined ASC, room_id DESC",
 
 
 class DirectoryStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def get_alias(self, room_alias: str) -> tuple[str, str] | None:

@@ -12,6 +12,7 @@ import json
 
 from ruma_tx.matrix.ephemeral import Receipt
 from ruma_tx.services.ports.ephemeral import AccountData, StoredPresence
+from ruma_tx.storage.database import Database
 
 #: The room id of global account data rows.
 GLOBAL = ""
@@ -26,7 +27,7 @@ READ_TYPES = ("m.read", "m.read.private")
 
 
 class ReceiptStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def put_receipt(self, receipt: Receipt, event_stream_ordering: int, position: int,
@@ -119,7 +120,7 @@ def _content(text: str) -> dict:
 
 
 class AccountDataStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def put(self, user_id: str, room_id: str | None, data_type: str, content: dict,
@@ -193,7 +194,7 @@ _PRESENCE_COLUMNS = "user_id, state, status_msg, last_active_ts, stream_position
 
 
 class PresenceStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def put(self, presence: StoredPresence) -> None:

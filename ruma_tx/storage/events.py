@@ -15,12 +15,12 @@ from ruma_tx.services.ports.events import (
     RoomExists,
     RoomHead,
 )
-from ruma_tx.storage.database import Transaction
+from ruma_tx.storage.database import Database, Transaction
 
 _EVENT_COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
 
 
-def _event(row) -> StoredEvent:
+def _event(row: tuple) -> StoredEvent:
     return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])
 
 
@@ -88,7 +88,7 @@ async def _apply_redaction(txn: Transaction, redaction: NewEvent) -> None:
 
 
 class EventStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def get_room_head(self, room_id: str) -> RoomHead | None:
@@ -127,6 +127,7 @@ class EventStore:
                         " WHERE user_id = %s AND device_id = %s AND scope = %s AND txn_id = %s",
                         event.txn,
                     )
+                    assert existing is not None  # it conflicted, and transaction ids stay
                     raise DuplicateTransaction(existing[0])
             await _insert_events(txn, [event], [position])
             if event.redacted_pdu_json is not None:
@@ -177,7 +178,11 @@ class EventStore:
              push.read_by, event.room_id, position, push.read_by),
         )
         if not rows:
-            raise DuplicateTransaction(await self.get_txn_event(*event.txn))
+            # Only a taken transaction id stops the insert; transaction ids stay.
+            assert event.txn is not None
+            existing = await self.get_txn_event(*event.txn)
+            assert existing is not None
+            raise DuplicateTransaction(existing)
 
     async def persist_room(self, room: NewRoom, events: Sequence[NewEvent], positions: Sequence[int],
                            now_ms: int) -> None:
@@ -260,7 +265,8 @@ class EventStore:
         rows = await self._db.fetch_all(sql, args)
         return {(e.type, e.state_key): e for e in map(_event, rows)}
 
-    async def get_members(self, room_id: str, memberships=("join", "invite")) -> dict[str, str]:
+    async def get_members(self, room_id: str,
+                          memberships: Sequence[str] = ("join", "invite")) -> dict[str, str]:
         """C{user_id -> membership} of the room's current members."""
         rows = await self._db.fetch_all(
             "SELECT state_key, membership FROM current_state"

@@ -1,9 +1,11 @@
 """Client-uploaded filters. SQL only."""
 from __future__ import annotations
 
+from ruma_tx.storage.database import Database
+
 
 class FilterStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def add_filter(self, user_id: str, filter_json: str) -> str:
@@ -11,6 +13,7 @@ class FilterStore:
             "INSERT INTO user_filters (user_id, filter_json) VALUES (%s, %s) RETURNING filter_id",
             (user_id, filter_json),
         )
+        assert row is not None  # INSERT ... RETURNING: always one row
         return str(row[0])
 
     async def get_filter(self, user_id: str, filter_id: str) -> str | None:

@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 
 from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.services.ports.events import Ranges
+from ruma_tx.storage.database import Database
 from ruma_tx.storage.event_filters import filter_clause
 
 _COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
 
 
 
-def _event(row) -> StoredEvent:
+def _event(row: tuple) -> StoredEvent:
     return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])
 
 
@@ -42,7 +44,7 @@ class HistoryStore:
     @param database: the L{ruma_tx.storage.database.Database}.
     """
 
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def get_timelines(self, room_id: str, user_id: str) -> tuple[list, list]:
@@ -96,7 +98,7 @@ class HistoryStore:
 
     async def get_page(
         self, room_id: str, *, after: int, upto: int, ranges: Ranges, limit: int,
-        backwards: bool, event_filter=None,
+        backwards: bool, event_filter: RoomEventFilter | None = None,
     ) -> list[StoredEvent]:
         """
         Up to C{limit} events of the room with C{after < stream_ordering <=

@@ -9,6 +9,7 @@ Key objects are kept as canonical JSON text, exactly as signed.
 from __future__ import annotations
 
 import json
+from typing import Iterable, Sequence
 
 import psycopg2.errors
 
@@ -18,6 +19,7 @@ from ruma_tx.services.ports.keys import (
     SyncKeyCounts,
     UnknownDevice,
 )
+from ruma_tx.storage.database import Database, Transaction
 
 
 def _values(rows: int, columns: int) -> str:
@@ -25,12 +27,12 @@ def _values(rows: int, columns: int) -> str:
     return ", ".join([row] * rows)
 
 
-def _flat(rows) -> list:
+def _flat(rows: Iterable[Sequence[object]]) -> list[object]:
     return [value for row in rows for value in row]
 
 
 class KeyStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     # ---------------------------------------------------------- device keys
@@ -84,8 +86,8 @@ class KeyStore:
     async def store_keys(
         self, user_id: str, device_id: str, *, now_ms: int,
         device_keys: str | None = None,
-        one_time_keys: list[tuple[str, str, str]] = (),
-        fallback_keys: list[tuple[str, str, str]] = (),
+        one_time_keys: Sequence[tuple[str, str, str]] = (),
+        fallback_keys: Sequence[tuple[str, str, str]] = (),
         position: int | None = None,
     ) -> StoredKeys:
         """
@@ -103,7 +105,7 @@ class KeyStore:
         @raise UnknownDevice: if the device does not exist.
         """
 
-        async def store(txn):
+        async def store(txn: Transaction) -> StoredKeys:
             device_keys_changed = counts_changed = False
             if device_keys is not None:
                 device_keys_changed = bool(await txn.execute(
@@ -163,7 +165,7 @@ class KeyStore:
         if not claims:
             return []
 
-        async def claim(txn):
+        async def claim(txn: Transaction) -> list[ClaimedKey]:
             rows = await txn.fetch_all(
                 f"WITH wanted (user_id, device_id, algorithm) AS (VALUES {_values(len(claims), 3)}),"
                 " picked AS ("
@@ -232,7 +234,8 @@ class KeyStore:
                 changed_at = value
         return SyncKeyCounts(one_time_key_counts, sorted(unused_fallback_key_types), changed_at)
 
-    async def _record_count_change_txn(self, txn, devices: list[tuple[str, str]], position: int) -> None:
+    async def _record_count_change_txn(self, txn: Transaction, devices: list[tuple[str, str]],
+                                       position: int) -> None:
         await txn.insert_many(
             "e2e_key_count_changes", ("user_id", "device_id", "stream_position"),
             [(user_id, device_id, position) for user_id, device_id in devices],

@@ -10,6 +10,7 @@ import re
 from importlib import resources
 
 from ruma_tx.logs import logger
+from ruma_tx.storage.database import Database, Transaction
 
 log = logger(__name__)
 
@@ -33,13 +34,13 @@ def available_migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-async def migrate(database, now_ms: int) -> list[int]:
+async def migrate(database: Database, now_ms: int) -> list[int]:
     """
     Apply every migration not yet recorded; return the versions applied.
     """
     migrations = available_migrations()
 
-    async def apply(txn):
+    async def apply(txn: Transaction) -> list[int]:
         await txn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         await txn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("

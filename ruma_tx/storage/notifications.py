@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from psycopg2.extensions import Notify
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from txpostgres import txpostgres
 
 from ruma_tx.logs import logger
@@ -24,7 +26,7 @@ class NotificationListener:
     they may have missed, e.g. the whole token cache).
     """
 
-    def __init__(self, dsn: str, reactor):
+    def __init__(self, dsn: str, reactor: IReactorTime) -> None:
         self._dsn = dsn
         self._detector = new_detector(reactor)
         self._connection = txpostgres.Connection(reactor=reactor, detector=self._detector)
@@ -55,7 +57,7 @@ class NotificationListener:
         for channel in self._callbacks:
             await self._connection.runOperation(f'LISTEN "{channel}"')
 
-    def _recovery_handler(self):
+    def _recovery_handler(self) -> defer.Deferred[None]:
         return defer.ensureDeferred(self._recovered())
 
     async def _recovered(self) -> None:
@@ -64,7 +66,7 @@ class NotificationListener:
             callback()
         log.info("notification listener reconnected")
 
-    def _dispatch(self, notify) -> None:
+    def _dispatch(self, notify: Notify) -> None:
         callback = self._callbacks.get(notify.channel)
         if callback is not None:
             callback(notify.payload)

@@ -1,6 +1,8 @@
 """Where the one stream stands: the highest position anything was stored at."""
 from __future__ import annotations
 
+from ruma_tx.storage.database import Database
+
 #: Every table whose rows carry a stream position, and that column.
 STREAM_TABLES = (
     ("events", "stream_ordering"),
@@ -14,7 +16,7 @@ STREAM_TABLES = (
 )
 
 
-async def max_stream_position(database) -> int:
+async def max_stream_position(database: Database) -> int:
     """
     The highest stream position stored anywhere (0 if none): after a
     restart the stream continues above it, so no position is reused.
@@ -22,4 +24,5 @@ async def max_stream_position(database) -> int:
     parts = ", ".join(f"(SELECT COALESCE(max({column}), 0) FROM {table})"
                       for table, column in STREAM_TABLES)
     row = await database.fetch_one(f"SELECT GREATEST({parts})")
+    assert row is not None  # a SELECT without FROM: always one row
     return row[0]

@@ -5,9 +5,10 @@ rules themselves live in L{ruma_tx.matrix.push_rules}.
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from ruma_tx.matrix.push_rules import UserRule
+from ruma_tx.storage.database import Database, Transaction
 
 
 def _user_rule(kind: str, rule_id: str, rule_json: str | None, enabled: bool | None,
@@ -16,7 +17,7 @@ def _user_rule(kind: str, rule_id: str, rule_json: str | None, enabled: bool | N
                     enabled, priority)
 
 
-async def _record_change(txn, user_id: str, position: int) -> None:
+async def _record_change(txn: Transaction, user_id: str, position: int) -> None:
     """Remember that the user's rules changed at C{position} (never going back)."""
     await txn.execute(
         "INSERT INTO push_rules_changes (user_id, stream_ordering) VALUES (%s, %s)"
@@ -31,7 +32,7 @@ class PushStore:
     @param database: the L{ruma_tx.storage.database.Database}.
     """
 
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     # -- push rules ----------------------------------------------------------
@@ -74,7 +75,7 @@ class PushStore:
         @param position: the stream position of the change.
         """
 
-        async def put(txn):
+        async def put(txn: Transaction) -> None:
             rows = await txn.fetch_all(
                 "SELECT rule_id FROM push_rules WHERE user_id = %s AND kind = %s"
                 " AND rule_id NOT LIKE '.%%' ORDER BY priority DESC, rule_id FOR UPDATE",
@@ -109,7 +110,7 @@ class PushStore:
         @return: whether it existed.
         """
 
-        async def delete(txn):
+        async def delete(txn: Transaction) -> bool:
             deleted = await txn.execute(
                 "DELETE FROM push_rules WHERE user_id = %s AND kind = %s AND rule_id = %s",
                 (user_id, kind, rule_id),
@@ -128,6 +129,7 @@ class PushStore:
 
         @return: whether the rule was changed (C{False}: no such user rule).
         """
+        args: tuple[object, ...]
         if server_default:
             sql = ("INSERT INTO push_rules (user_id, kind, rule_id, rule_json, enabled, priority)"
                    " VALUES (%s, %s, %s, NULL, %s, 0)"
@@ -161,8 +163,9 @@ class PushStore:
             args = (encoded, user_id, kind, rule_id)
         return await self._change_one("set_push_rule_actions", user_id, position, sql, args)
 
-    async def _change_one(self, name: str, user_id: str, position: int, sql: str, args) -> bool:
-        async def change(txn):
+    async def _change_one(self, name: str, user_id: str, position: int, sql: str,
+                          args: Sequence[object]) -> bool:
+        async def change(txn: Transaction) -> bool:
             if not await txn.execute(sql, args):
                 return False
             await _record_change(txn, user_id, position)

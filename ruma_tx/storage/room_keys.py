@@ -16,6 +16,7 @@ from typing import Callable
 
 from ruma_tx.matrix.key_backup import BackupVersion, Keys, RoomKey
 from ruma_tx.services.ports.keys import KeysWritten
+from ruma_tx.storage.database import Database, Transaction
 
 #: The first key of the per-user advisory locks (the second is the hash of
 #: the user id); two-key advisory locks never collide with one-key ones.
@@ -37,11 +38,11 @@ _CURRENT_VERSION = (
 
 
 class RoomKeyStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     @staticmethod
-    async def _lock(txn, user_id: str) -> None:
+    async def _lock(txn: Transaction, user_id: str) -> None:
         await txn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, user_id))
 
     # ------------------------------------------------------------ versions
@@ -54,7 +55,7 @@ class RoomKeyStore:
         @return: its number.
         """
 
-        async def create(txn):
+        async def create(txn: Transaction) -> int:
             await self._lock(txn, user_id)
             row = await txn.fetch_one(
                 "INSERT INTO room_key_versions (user_id, version, algorithm, auth_data)"
@@ -62,6 +63,7 @@ class RoomKeyStore:
                 " FROM room_key_versions WHERE user_id = %s RETURNING version",
                 (user_id, algorithm, json.dumps(auth_data), user_id),
             )
+            assert row is not None  # an aggregate: the INSERT always returns one row
             return row[0]
 
         return await self._db.transaction("create_room_key_version", create)
@@ -97,7 +99,7 @@ class RoomKeyStore:
         @return: whether it did.
         """
 
-        async def update(txn):
+        async def update(txn: Transaction) -> int:
             return await txn.execute(
                 "UPDATE room_key_versions SET auth_data = %s"
                 " WHERE user_id = %s AND version = %s AND NOT deleted AND algorithm = %s",
@@ -114,7 +116,7 @@ class RoomKeyStore:
         @return: whether the user ever had this version.
         """
 
-        async def delete(txn):
+        async def delete(txn: Transaction) -> bool:
             await self._lock(txn, user_id)
             found = await txn.execute(
                 "UPDATE room_key_versions SET deleted = TRUE, key_count = 0, etag = etag + 1"
@@ -135,7 +137,7 @@ class RoomKeyStore:
         account deactivation (Synapse deletes a deactivated user's backups).
         """
 
-        async def delete(txn):
+        async def delete(txn: Transaction) -> None:
             await self._lock(txn, user_id)
             await txn.execute("DELETE FROM room_key_versions WHERE user_id = %s", (user_id,))
 
@@ -191,7 +193,7 @@ class RoomKeyStore:
         multi-row upsert, one update of the version row.
         """
 
-        async def put(txn):
+        async def put(txn: Transaction) -> KeysWritten:
             await self._lock(txn, user_id)
             row = await txn.fetch_one(_CURRENT_VERSION, (user_id,))
             if row is None or row[0] != version:
@@ -219,17 +221,20 @@ class RoomKeyStore:
                 " is_verified = EXCLUDED.is_verified, session_data = EXCLUDED.session_data",
             )
             added = sum(1 for where, _ in chosen if where not in stored)
-            etag, count = await txn.fetch_one(
+            updated = await txn.fetch_one(
                 "UPDATE room_key_versions SET etag = etag + 1, key_count = key_count + %s"
                 " WHERE user_id = %s AND version = %s RETURNING etag, key_count",
                 (added, user_id, version),
             )
+            assert updated is not None  # the current version, read under the lock
+            etag, count = updated
             return KeysWritten(current=version, written=True, etag=etag, count=count)
 
         return await self._db.transaction("put_room_keys", put)
 
     @staticmethod
-    async def _stored_metadata(txn, user_id: str, version: int, where: list[tuple[str, str]]) -> Keys:
+    async def _stored_metadata(txn: Transaction, user_id: str, version: int,
+                               where: list[tuple[str, str]]) -> Keys:
         """The stored keys (without their data) of the given sessions."""
         if not where:
             return {}
@@ -254,7 +259,7 @@ class RoomKeyStore:
             it does not exist or was deleted.
         """
 
-        async def delete(txn):
+        async def delete(txn: Transaction) -> tuple[int, int] | None:
             await self._lock(txn, user_id)
             row = await txn.fetch_one(
                 "SELECT etag, key_count FROM room_key_versions"
@@ -274,10 +279,12 @@ class RoomKeyStore:
             removed = await txn.execute(sql, args)
             if not removed:
                 return tuple(row)
-            return tuple(await txn.fetch_one(
+            updated = await txn.fetch_one(
                 "UPDATE room_key_versions SET etag = etag + 1, key_count = key_count - %s"
                 " WHERE user_id = %s AND version = %s RETURNING etag, key_count",
                 (removed, user_id, version),
-            ))
+            )
+            assert updated is not None  # the version, read under the lock
+            return tuple(updated)
 
         return await self._db.transaction("delete_room_keys", delete)

@@ -8,10 +8,11 @@ import json
 
 from ruma_tx.matrix.to_device import Outgoing
 from ruma_tx.services.ports.ephemeral import QueuedMessage
+from ruma_tx.storage.database import Database, Transaction
 
 
 class ToDeviceStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def queue(self, txn: tuple[str, str, str, str], sender: str, event_type: str,
@@ -25,7 +26,7 @@ class ToDeviceStore:
             C{txn} was already used (nothing is queued again).
         """
 
-        async def persist(t):
+        async def persist(t: Transaction) -> list[str] | None:
             row = await t.fetch_one(
                 "INSERT INTO to_device_txn_ids (user_id, device_id, scope, txn_id, created_ts)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from ruma_tx.services.ports.accounts import AccessTokenRecord, NewLogin
+from ruma_tx.storage.database import Database, Transaction
 
 
 class TokenStore:
-    def __init__(self, database):
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def get_access_token(self, token_id: str) -> AccessTokenRecord | None:
@@ -23,7 +24,7 @@ class TokenStore:
         @return: the ids of the tokens so revoked, and whether the device is new.
         """
 
-        async def create(txn):
+        async def create(txn: Transaction) -> tuple[list[str], bool]:
             new_device = bool(await txn.fetch_all(
                 "INSERT INTO devices (user_id, device_id, display_name, created_ts)"
                 " VALUES (%s, %s, %s, %s)"
@@ -66,7 +67,7 @@ class TokenStore:
         refresh token is unknown (already used, or its device deleted).
         """
 
-        async def rotate(txn):
+        async def rotate(txn: Transaction) -> list[str] | None:
             row = await txn.fetch_one(
                 "DELETE FROM refresh_tokens WHERE token_id = %s AND user_id = %s AND device_id = %s"
                 " RETURNING token_id",
@@ -100,7 +101,7 @@ class TokenStore:
         @return: the token's user, or C{None} for an unknown token.
         """
 
-        async def logout(txn):
+        async def logout(txn: Transaction) -> str | None:
             row = await txn.fetch_one(
                 "DELETE FROM access_tokens WHERE token_id = %s RETURNING user_id, device_id",
                 (token_id,),
@@ -118,7 +119,7 @@ class TokenStore:
         the revoked token ids.
         """
 
-        async def delete(txn):
+        async def delete(txn: Transaction) -> list[str]:
             rows = await txn.fetch_all(
                 "DELETE FROM access_tokens WHERE user_id = %s AND device_id IS DISTINCT FROM %s"
                 " RETURNING token_id",

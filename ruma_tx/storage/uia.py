@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ruma_tx.services.ports.accounts import UiaSession
+from ruma_tx.storage.database import Database
 
 _COLUMNS = ("session_id, user_id, action, completed, expires_ts, method, path, params,"
             " password_hash, registered_user_id, claimed")
@@ -13,7 +14,7 @@ def _session(row: tuple) -> UiaSession:
 
 
 class UiaStore:
-    def __init__(self, database) -> None:
+    def __init__(self, database: Database) -> None:
         self._db = database
 
     async def create_session(
