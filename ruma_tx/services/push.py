@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
-from typing import Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import MatrixError, not_found
@@ -55,10 +55,23 @@ def _rule_not_found() -> MatrixError:
 
 @dataclass(frozen=True)
 class _CachedRules:
-    """A user's merged ruleset and the stream position of their last change."""
+    """
+    A user's merged ruleset and the stream position of their last change.
 
-    merged: dict
+    @ivar customised: the merged ruleset of a user who changed some rule,
+        C{None} for one who has the server's defaults (most users: not
+        kept in memory, and evaluated once for all of them).
+    """
+
+    user_id: str
+    customised: JsonDict | None
     changed_at: int
+
+    @property
+    def merged(self) -> JsonDict:
+        if self.customised is not None:
+            return self.customised
+        return server_default_rules(self.user_id)
 
 
 class PushRules:
@@ -86,14 +99,16 @@ class PushRules:
 
     # -- reading ----------------------------------------------------------
 
-    async def rules_for(self, user_ids: list[str]) -> dict[str, dict]:
+    async def customised_rules(self, user_ids: list[str]) -> dict[str, JsonDict | None]:
         """
         The merged rulesets of many users (one query for those not cached).
 
-        @return: C{user_id -> {"global": {kind: [rule, ...]}}}; callers must
-            not modify them.
+        @return: C{user_id -> {"global": {kind: [rule, ...]}}} for users who
+            changed a rule, C{None} for those with the server's defaults;
+            callers must not modify them.
         """
-        return {user_id: cached.merged for user_id, cached in (await self._cached(user_ids)).items()}
+        return {user_id: cached.customised
+                for user_id, cached in (await self._cached(user_ids)).items()}
 
     async def get_all(self, user_id: str) -> dict:
         """C{GET /pushrules/}: every ruleset of the user (only C{global})."""
@@ -282,8 +297,8 @@ class PushRules:
         loaded = {}
         for user_id in user_ids:
             user_rows, changed_at = rows.get(user_id, ([], 0))
-            loaded[user_id] = _CachedRules(
-                merge_rules(server_default_rules(user_id), user_rows), changed_at)
+            customised = merge_rules(server_default_rules(user_id), user_rows) if user_rows else None
+            loaded[user_id] = _CachedRules(user_id, customised, changed_at)
             if user_id not in self._stale:
                 self._cache[user_id] = loaded[user_id]
         for user_id in done:
@@ -405,19 +420,34 @@ class PushEvaluator:
                 users.append(invitee)
         actions = []
         if users:
-            rulesets = await self._rules.rules_for(users)
+            rulesets = await self._rules.customised_rules(users)
             flat = client_event(pdu, event.event_id, event.room_id)
             sender_level = room.sender_power_level(sender)
             notification_levels = room.notification_levels()
-            for user_id in users:
-                ctx = PushContext(
+
+            def context(user_id: str) -> PushContext:
+                return PushContext(
                     user_id=user_id,
                     user_display_name=room.members.get(user_id),
                     room_member_count=len(room.members),
                     sender_power_level=sender_level,
                     notification_power_levels=notification_levels,
                 )
-                result = evaluate(rulesets[user_id], flat, ctx)
+
+            # The default rules read the user only to match invites to them
+            # and mentions of them: for everyone else they say the same, so
+            # they are evaluated once (a join into a room of 10,000 would
+            # otherwise evaluate them 10,000 times).
+            named = _users_named_by(flat)
+            anonymous: list[Any] | None = None
+            for user_id in users:
+                ruleset = rulesets[user_id]
+                if ruleset is None and user_id not in named:
+                    if anonymous is None:
+                        anonymous = evaluate(_ANONYMOUS_RULES, flat, context(_ANONYMOUS))
+                    result = anonymous
+                else:
+                    result = evaluate(ruleset or server_default_rules(user_id), flat, context(user_id))
                 notify, highlight = actions_notify(result), actions_highlight(result)
                 if notify or highlight:
                     actions.append((user_id, notify, highlight))
@@ -434,6 +464,30 @@ class PushEvaluator:
     def forget(self, room_id: str) -> None:
         """What was stored for the room is uncertain: read it again next time."""
         self._rooms.pop(room_id, None)
+
+
+#: A user the server-default rules cannot name: nobody is invited or
+#: mentioned as it. Its rules stand for those of every user with the
+#: defaults whom an event does not name.
+_ANONYMOUS = "@\x00:anonymous.invalid"
+_ANONYMOUS_RULES = server_default_rules(_ANONYMOUS)
+
+
+def _users_named_by(event: JsonDict) -> set[str]:
+    """
+    The users an event names the way the default rules look for: the
+    target of a member event (C{.m.rule.invite_for_me}) and the users it
+    mentions (C{.m.rule.is_user_mention}).
+    """
+    named = set()
+    if event.get("type") == "m.room.member" and isinstance(event.get("state_key"), str):
+        named.add(event["state_key"])
+    content = event.get("content")
+    mentions = content.get("m.mentions") if isinstance(content, dict) else None
+    user_ids = mentions.get("user_ids") if isinstance(mentions, dict) else None
+    if isinstance(user_ids, list):
+        named.update(u for u in user_ids if isinstance(u, str))
+    return named
 
 
 class UnreadCounts:

@@ -416,3 +416,22 @@ async def test_a_read_receipt_resets_the_counts(client):
         token=b["access_token"])
     assert response.code == 200, response
     assert counts(await sync(client, b), room_id)["notification_count"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_mention_highlights_only_the_named_member(client):
+    """Of several members with the default rules, the mentioned one is highlighted, the others only notified; a member event notifies nobody."""
+    a, b, room_id = await shared_room(client)
+    others = [await client.register() for _ in range(3)]
+    for other in others:
+        joined = await client.request("POST", f"rooms/{quote(room_id)}/join", {}, token=other["access_token"])
+        assert joined.code == 200, joined
+    await send(client, a, room_id, "hey", **{"m.mentions": {"user_ids": [others[1]["user_id"]]}})
+    assert counts(await sync(client, others[1]), room_id) == {"notification_count": 1, "highlight_count": 1}
+    for user in (b, others[0], others[2]):
+        assert counts(await sync(client, user), room_id) == {"notification_count": 1, "highlight_count": 0}
+    invitee = await client.register()
+    invited = await client.request("POST", f"rooms/{quote(room_id)}/invite", {"user_id": invitee["user_id"]},
+                                   token=a["access_token"])
+    assert invited.code == 200, invited
+    assert counts(await sync(client, b), room_id)["notification_count"] == 1  # a member event notifies no member
