@@ -340,7 +340,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         DeviceApi(device_manager),
         ProfileApi(profiles),
         RoomApi(rooms=room_creator, creator=creator, membership=membership,
-                reader=RoomReader(events=events)),
+                reader=RoomReader(events=events, history=history)),
         FilterApi(filters),
         SyncApi(sync=sync, filters=filters.get_parsed, presence=presence.set_from_sync),
         PushRulesApi(push_rules),

@@ -49,20 +49,12 @@ class HistoryReader:
         memberships, visibilities = await self._history.get_timelines(room_id, user_id)
         return HistoryView(tuple(memberships), tuple(visibilities))
 
-    async def filter_visible(self, user_id: str, room_id: str, events: list) -> list:
-        """
-        Keep the events of C{room_id} the user may see (history visibility),
-        in their order. C{events} are L{StoredEvent}s (or anything with a
-        C{stream_ordering}).
-        """
-        if not events:
-            return []
-        view = await self.view(user_id, room_id)
-        return [event for event in events if view.can_see(event.stream_ordering)]
-
     async def filter_visible_rooms(self, user_id: str,
                                    events: Mapping[str, list[StoredEvent]]) -> dict[str, list[StoredEvent]]:
-        """L{filter_visible} for many rooms, with one read of their histories."""
+        """
+        Keep, of each room's events, those the user may see (history
+        visibility), in their order; one read for all the rooms.
+        """
         rooms = [room_id for room_id, room_events in events.items() if room_events]
         timelines = await self._history.get_timelines_many(rooms, user_id) if rooms else {}
         visible: dict[str, list[StoredEvent]] = {room_id: [] for room_id in events}
@@ -71,7 +63,7 @@ class HistoryReader:
             visible[room_id] = [e for e in events[room_id] if view.can_see(e.stream_ordering)]
         return visible
 
-    async def _readable_view(self, user_id: str, room_id: str) -> HistoryView:
+    async def readable_view(self, user_id: str, room_id: str) -> HistoryView:
         """
         The user's view of a room they may read: they are joined, have
         left or been banned (and see what they could before), or the room
@@ -103,7 +95,7 @@ class HistoryReader:
         the page is not empty (as Synapse: the room goes on growing, and the
         client continues from it), and left out for an empty page.
         """
-        view = await self._readable_view(user_id, room_id)
+        view = await self.readable_view(user_id, room_id)
         ranges = _ranges(view, room_id, event_filter)
         current = self._current()
         if backwards:
@@ -148,7 +140,7 @@ class HistoryReader:
         @raise MatrixError: 404 for an event not in the room, 403 for one
             the user may not see (as Synapse), 403 for a room they may not read.
         """
-        view = await self._readable_view(user_id, room_id)
+        view = await self.readable_view(user_id, room_id)
         event = await self._events.get_event(event_id)
         if event is None or event.room_id != room_id:
             raise not_found("Event not found")
@@ -216,7 +208,7 @@ class HistoryReader:
         @raise MatrixError: 403 when the user may not read the room, or not
             see it as it was at that position.
         """
-        view = await self._readable_view(user_id, room_id)
+        view = await self.readable_view(user_id, room_id)
         position = self._current()
         if at is not None:
             position = min(position, at.stream)
@@ -268,7 +260,7 @@ class HistoryReader:
         @raise MatrixError: 403 when the user may not read the room, 404
             when there is no such event.
         """
-        view = await self._readable_view(user_id, room_id)
+        view = await self.readable_view(user_id, room_id)
         event = await self._history.find_by_timestamp(
             room_id, ts, forwards=forwards, upto=self._current(), ranges=view.visible_ranges(),
         )

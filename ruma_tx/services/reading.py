@@ -3,39 +3,37 @@ Reading rooms: state and single events, as the user may see them.
 """
 from __future__ import annotations
 
-from ruma_tx.matrix.errors import forbidden, not_found
+from ruma_tx.matrix.errors import not_found
 from ruma_tx.matrix.events import StoredEvent, room_event
+from ruma_tx.services.history import HistoryReader
 from ruma_tx.services.ports.events import Events
 
 
 class RoomReader:
     """
-    @param events: the L{ruma_tx.storage.events.EventStore}.
+    @param events: the rooms' state and events.
+    @param history: who may read which room (history visibility).
     """
 
-    def __init__(self, *, events: Events) -> None:
+    def __init__(self, *, events: Events, history: HistoryReader) -> None:
         self._events = events
+        self._history = history
 
     async def visible_state(self, user_id: str, room_id: str) -> dict:
         """
         The state the user may read: the current state while joined, the
         state when they left otherwise, or the current state of a
-        world-readable room.
+        world-readable room (who may read a room is the history reader's
+        one decision).
 
-        @raise MatrixError: 403 when they may not.
+        @raise Forbidden: when they may not (the same answer whether or not
+            the room exists, as Synapse).
         """
-        memberships = await self._events.get_rooms_for_user(user_id)
-        membership, position = memberships.get(room_id, (None, None))
-        if membership == "join":
-            return await self._events.get_state(room_id)
-        if membership in ("leave", "ban") and position is not None:
+        view = await self._history.readable_view(user_id, room_id)
+        position = view.current_membership_position
+        if view.current_membership in ("leave", "ban") and position is not None:
             return await self._events.get_state_at(room_id, position)
-        visibility = await self._events.get_state(room_id, [("m.room.history_visibility", "")])
-        event = visibility.get(("m.room.history_visibility", ""))
-        if event is not None and event.content.get("history_visibility") == "world_readable":
-            return await self._events.get_state(room_id)
-        # As Synapse: the same answer whether or not the room exists.
-        raise forbidden("You are not in this room")
+        return await self._events.get_state(room_id)
 
     async def get_state(self, user_id: str, room_id: str) -> list[dict]:
         state = await self.visible_state(user_id, room_id)
