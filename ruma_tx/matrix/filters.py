@@ -21,11 +21,12 @@ All functions are pure.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, overload
+
+from cachetools import LRUCache, cached
 
 from ruma_tx.matrix.identifiers import is_valid_room_id, is_valid_user_id
 from ruma_tx.matrix.property_paths import split_property_path
@@ -56,7 +57,7 @@ class FilterError(ValueError):
 # --------------------------------------------------------------- matching
 
 
-@functools.lru_cache(maxsize=1024)
+@cached(LRUCache(maxsize=1024))  # a pure function: nothing to invalidate
 def _wildcard_regex(pattern: str) -> re.Pattern[str]:
     """
     @param pattern: An event type pattern in which C{*} matches any sequence

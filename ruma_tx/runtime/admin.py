@@ -37,6 +37,7 @@ from ruma_tx.matrix.identifiers import (
 from ruma_tx.runtime.config import Config, ConfigError, generate_config, load_config
 from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.runtime.secrets import create_secrets
+from ruma_tx.services.clock import now_ms
 
 if TYPE_CHECKING:
     from ruma_tx.storage.database import Database
@@ -148,10 +149,6 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def _now_ms(reactor: IRuntimeReactor) -> int:
-    return int(reactor.seconds() * 1000)
-
-
 # --------------------------------------------------------------------------
 # Commands
 
@@ -174,7 +171,7 @@ async def cmd_migrate(reactor: IRuntimeReactor, config: Config, args: argparse.N
     from ruma_tx.storage.migrations import available_migrations, migrate
 
     applied = await _with_database(
-        reactor, config, lambda database: migrate(database, _now_ms(reactor))
+        reactor, config, lambda database: migrate(database, now_ms(reactor))
     )
     names = {version: name for version, name, _ in available_migrations()}
     for version in applied:
@@ -242,7 +239,7 @@ async def cmd_register_user(reactor: IRuntimeReactor, config: Config, args: argp
     async def register(database: Database) -> None:
         # The display name defaults to the localpart, as Synapse's does.
         await AccountStore(database).create_user(
-            user_id, password_hash, _now_ms(reactor), is_admin=args.admin, displayname=localpart
+            user_id, password_hash, now_ms(reactor), is_admin=args.admin, displayname=localpart
         )
 
     try:

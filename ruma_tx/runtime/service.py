@@ -6,7 +6,6 @@ every component and listens.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Coroutine, cast
 
@@ -48,6 +47,7 @@ from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.runtime.secrets import load_or_create_signing_key, read_or_create_secret
 from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
+from ruma_tx.services.clock import now_ms
 from ruma_tx.services.cross_signing import CrossSigning, DeviceLists, KeyQueries
 from ruma_tx.services.devices import DeviceActivity, DeviceManager
 from ruma_tx.services.directory import Directory
@@ -83,7 +83,6 @@ from ruma_tx.storage.devices import DeviceStore
 from ruma_tx.storage.directory import DirectoryStore
 from ruma_tx.storage.ephemeral import AccountDataStore, PresenceStore, ReceiptStore
 from ruma_tx.storage.events import EventStore
-from ruma_tx.storage.sync_reads import SyncReadStore
 from ruma_tx.storage.filters import FilterStore
 from ruma_tx.storage.history import HistoryStore
 from ruma_tx.storage.keys import KeyStore
@@ -92,6 +91,7 @@ from ruma_tx.storage.notifications import NotificationListener
 from ruma_tx.storage.positions import max_stream_position
 from ruma_tx.storage.push import PushStore
 from ruma_tx.storage.room_keys import RoomKeyStore
+from ruma_tx.storage.sync_reads import SyncReadStore
 from ruma_tx.storage.to_device import ToDeviceStore
 from ruma_tx.storage.tokens import TokenStore
 from ruma_tx.storage.uia import UiaStore
@@ -171,7 +171,7 @@ class HomeserverService(Service):
             dsn = await self._cluster.start()
         self._database = Database(dsn, config.database.pool_size, reactor)
         await self._database.open()
-        await migrate(self._database, int(time.time() * 1000))
+        await migrate(self._database, now_ms(self._reactor))
         macaroon_key = read_or_create_secret(config.macaroon_key_path)
         signing_key = load_or_create_signing_key(config.signing_key_path)
         stream_start = await max_stream_position(self._database)
