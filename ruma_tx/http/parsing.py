@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn, TypeVar, overload
 
+import orjson
 from twisted.web.server import Request
 
 from ruma_tx.matrix.errors import bad_json, invalid_param, missing_param, not_json
+from ruma_tx.matrix.sync import StoredJson
 from ruma_tx.matrix.types import JsonDict
 
 T = TypeVar("T")
@@ -20,7 +22,28 @@ def respond(request: Request, code: int, body: Any) -> bytes:
     """Set the status and JSON content type; return the encoded body."""
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", b"application/json")
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        # orjson writes compact UTF-8 JSON, ~8 times faster than json for a big /sync.
+        return orjson.dumps(body, default=_stored_fragment)
+    except orjson.JSONEncodeError:
+        # What orjson refuses and json writes: integers past 64 bits that a
+        # client stored in its account data, say.
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
+                          default=_stored_json).encode("utf-8")
+
+
+def _stored_fragment(value: object) -> object:
+    """For orjson: an event's stored JSON, written as it is."""
+    if isinstance(value, StoredJson):
+        return orjson.Fragment(value.json)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _stored_json(value: object) -> object:
+    """For json: an event's stored JSON, parsed back (the rare response orjson refuses)."""
+    if isinstance(value, StoredJson):
+        return json.loads(value.json)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def read_json_object(request: Request, allow_empty: bool = False) -> JsonDict:

@@ -21,8 +21,8 @@ JSON comes from C{canonicaljson} and signatures from C{signedjson}.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
+import orjson
 from canonicaljson import encode_canonical_json
 from signedjson.sign import sign_json
 from signedjson.types import SigningKey
@@ -239,33 +239,102 @@ def client_event(pdu: JsonDict, event_id: str, room_id: str, *,
     return event
 
 
-@dataclass(frozen=True)
 class StoredEvent:
-    stream_ordering: int
-    event_id: str
-    room_id: str
-    pdu: JsonDict
-    redacted_by: str | None = None
+    """
+    An event as stored, at its stream position.
+
+    Its PDU is parsed only when read: the columns stored beside it (type,
+    state key, sender, membership) answer what most readers ask, and
+    C{client_json}, the event as clients see it in /sync (no C{room_id}),
+    lets /sync show it without parsing it (decoding PDUs was most of a big
+    initial sync's cost).
+    """
+
+    __slots__ = ("stream_ordering", "event_id", "room_id", "redacted_by", "client_json",
+                 "_pdu", "_pdu_json", "_columns")
+
+    def __init__(self, stream_ordering: int, event_id: str, room_id: str, pdu: JsonDict | None = None,
+                 redacted_by: str | None = None, *, pdu_json: str | bytes | None = None,
+                 columns: tuple[str, str | None, str, str | None] | None = None,
+                 client_json: str | None = None) -> None:
+        """
+        @param pdu: the PDU, or C{None} with C{pdu_json} (parsed when read).
+        @param columns: C{(type, state_key, sender, membership)} as stored,
+            when known without the PDU.
+        @param client_json: the event in /sync's client format, if stored.
+        """
+        if pdu is None and pdu_json is None and client_json is None:
+            raise ValueError("a stored event needs its PDU or its client JSON")
+        self.stream_ordering = stream_ordering
+        self.event_id = event_id
+        self.room_id = room_id
+        self.redacted_by = redacted_by
+        self.client_json = client_json
+        self._pdu = pdu
+        self._pdu_json = pdu_json
+        self._columns = columns
+
+    @property
+    def pdu(self) -> JsonDict:
+        """
+        @raise LookupError: the event was read without its PDU (a reader
+            that only shows it as stored).
+        """
+        if self._pdu is None:
+            if self._pdu_json is None:
+                raise LookupError(f"{self.event_id} was read without its PDU")
+            self._pdu = orjson.loads(self._pdu_json)
+        return self._pdu
 
     @property
     def type(self) -> str:
+        if self._columns is not None:
+            return self._columns[0]
         event_type: str = self.pdu["type"]
         return event_type
 
     @property
     def state_key(self) -> str | None:
+        if self._columns is not None:
+            return self._columns[1]
         state_key: str | None = self.pdu.get("state_key")
         return state_key
 
     @property
     def sender(self) -> str:
+        if self._columns is not None:
+            return self._columns[2]
         sender: str = self.pdu["sender"]
         return sender
+
+    @property
+    def membership(self) -> str | None:
+        """The C{membership} of a member event (C{None} for other events)."""
+        if self._columns is not None:
+            return self._columns[3]
+        if self.type != "m.room.member":
+            return None
+        membership = self.content.get("membership")
+        return membership if isinstance(membership, str) else None
 
     @property
     def content(self) -> JsonDict:
         content: JsonDict = self.pdu.get("content", {})
         return content
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredEvent):
+            return NotImplemented
+        return (self.stream_ordering, self.event_id, self.room_id, self.redacted_by) == (
+            other.stream_ordering, other.event_id, other.room_id, other.redacted_by) and (
+            self._pdu_json is None and self._pdu is None or other._pdu_json is None and other._pdu is None
+            or self.pdu == other.pdu)
+
+    def __hash__(self) -> int:
+        return hash((self.stream_ordering, self.event_id))
+
+    def __repr__(self) -> str:
+        return f"StoredEvent({self.stream_ordering}, {self.event_id!r}, {self.room_id!r})"
 
 
 def pdu_with_id(event: StoredEvent) -> JsonDict:

@@ -6,13 +6,38 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence, TypeAlias
 
-from ruma_tx.matrix.events import StoredEvent, pdu_with_id, room_event
+import orjson
+
+from ruma_tx.matrix.events import StoredEvent, client_event, pdu_with_id, room_event
 from ruma_tx.matrix.filters import Filter, apply_event_fields
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.types import JsonDict
 
-#: How /sync shows one event (see L{event_serializer}).
-EventSerializer: TypeAlias = Callable[[StoredEvent], JsonDict]
+
+class StoredJson:
+    """
+    An event's JSON as stored: the HTTP layer writes it into a response as
+    it is (it is valid JSON already), never parsing it.
+    """
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: str) -> None:
+        self.json = json
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoredJson) and other.json == self.json
+
+    def __hash__(self) -> int:
+        return hash(self.json)
+
+    def __repr__(self) -> str:
+        return f"StoredJson({self.json!r})"
+
+
+#: How /sync shows one event (see L{event_serializer}): a JSON object, or
+#: the event's stored JSON.
+EventSerializer: TypeAlias = Callable[[StoredEvent], "JsonDict | StoredJson"]
 
 #: A room's state as stored events: C{(type, state_key) -> event}.
 StoredState: TypeAlias = Mapping[tuple[str, str], StoredEvent]
@@ -47,16 +72,58 @@ def sync_event(event: StoredEvent) -> JsonDict:
     return room_event(event, include_room_id=False)
 
 
+def sync_event_json(pdu: JsonDict, event_id: str, room_id: str) -> str:
+    """
+    L{sync_event} of an event not stored yet, as JSON: stored beside the
+    PDU, so /sync shows the event without parsing it.
+    """
+    shown = client_event(pdu, event_id, room_id, include_room_id=False, unsigned=pdu.get("unsigned"))
+    return orjson.dumps(shown).decode("utf-8")
+
+
 def event_serializer(sync_filter: Filter) -> EventSerializer:
     """
     How the filter wants events: client format (default) or the PDU as
     stored (C{event_format: federation}), cut to C{event_fields} if given.
     """
-    base: EventSerializer = pdu_with_id if sync_filter.event_format == "federation" else sync_event
+    if sync_filter.event_format != "federation" and not sync_filter.event_fields:
+        return shown_as_stored
+    return event_dict_serializer(sync_filter)
+
+
+def event_dict_serializer(sync_filter: Filter) -> Callable[[StoredEvent], JsonDict]:
+    """L{event_serializer}, always as a JSON object (one the caller may change)."""
+    base: Callable[[StoredEvent], JsonDict] = (
+        pdu_with_id if sync_filter.event_format == "federation" else sync_event)
     fields = sync_filter.event_fields
     if not fields:
         return base
     return lambda event: apply_event_fields(base(event), fields)
+
+
+def with_transaction_id(event: StoredEvent, txn_id: str, sync_filter: Filter) -> JsonDict | StoredJson:
+    """
+    An event its sender's device sent, as /sync shows it to that device:
+    with C{unsigned.transaction_id}. Added to the stored JSON when that has
+    no C{unsigned} (the usual case), without parsing it.
+    """
+    stored = event.client_json
+    if stored is not None and sync_filter.event_format != "federation" and not sync_filter.event_fields:
+        if '"unsigned"' not in stored:
+            unsigned = orjson.dumps({"transaction_id": txn_id}).decode("utf-8")
+            return StoredJson(f'{stored[:-1]},"unsigned":{unsigned}}}')
+        shown: JsonDict = orjson.loads(stored)
+    else:
+        shown = event_dict_serializer(sync_filter)(event)
+    shown.setdefault("unsigned", {})["transaction_id"] = txn_id
+    return shown
+
+
+def shown_as_stored(event: StoredEvent) -> JsonDict | StoredJson:
+    """L{sync_event}, from the event's stored client JSON when it has one (never parsed)."""
+    if event.client_json is not None:
+        return StoredJson(event.client_json)
+    return sync_event(event)
 
 
 def stripped_event(event: StoredEvent) -> JsonDict:
@@ -75,10 +142,8 @@ def lazy_members(state_events: Sequence[StoredEvent], timeline: Sequence[StoredE
 
 
 def room_summary(state: StoredState, user_id: str) -> JsonDict:
-    joined = sorted(k for (t, k), e in state.items()
-                    if t == "m.room.member" and e.content.get("membership") == "join")
-    invited = sorted(k for (t, k), e in state.items()
-                     if t == "m.room.member" and e.content.get("membership") == "invite")
+    joined = sorted(k for (t, k), e in state.items() if t == "m.room.member" and e.membership == "join")
+    invited = sorted(k for (t, k), e in state.items() if t == "m.room.member" and e.membership == "invite")
     summary: JsonDict = {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited)}
     if ("m.room.name", "") not in state and ("m.room.canonical_alias", "") not in state:
         summary["m.heroes"] = [u for u in joined + invited if u != user_id][:MAX_HEROES]

@@ -25,6 +25,7 @@ from ruma_tx.matrix.events import (
 )
 from ruma_tx.matrix.redaction import check_redaction, redact
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
+from ruma_tx.matrix.sync import sync_event_json
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
@@ -246,7 +247,8 @@ class EventCreator:
         event_id, pdu = self._build(create, room_version, pdu_room_id, [], [], 1, origin_ts)
         room_id = room_id_for_create_event(event_id) if pdu_room_id is None else pdu_room_id
         self._authorise(pdu, event_id, {}, room_version)
-        first = NewEvent(event_id, room_id, pdu, _encode(pdu), depth=1)
+        first = NewEvent(event_id, room_id, pdu, _encode(pdu), depth=1,
+                         client_json=sync_event_json(pdu, event_id, room_id))
         room = RoomCache(room_version, event_id, 0, members={}, complete=True)
         push_state = RoomPushState(room_version.identifier, "")
         push, push_state = await self._push.evaluate(first, push_state)
@@ -326,12 +328,18 @@ class EventCreator:
         self._authorise(pdu, event_id, auth_state, room_version)
         if spec.event_type == "m.room.canonical_alias" and spec.state_key == "":
             await self._check_canonical_alias(spec.room_id, spec.content, pending_aliases)
-        redacted = None
+        pruned = None
         if spec.event_type == "m.room.redaction":
-            redacted = await self._redacted_target(spec, {**pdu, "event_id": event_id},
-                                                   auth_state, room_version)
-        return NewEvent(event_id, spec.room_id, pdu, _encode(pdu), txn, redacted, depth,
-                        redacts=spec.redacts if spec.event_type == "m.room.redaction" else None)
+            pruned = await self._redacted_target(spec, {**pdu, "event_id": event_id},
+                                                 auth_state, room_version)
+        return NewEvent(
+            event_id, spec.room_id, pdu, _encode(pdu), txn, depth=depth,
+            client_json=sync_event_json(pdu, event_id, spec.room_id),
+            redacts=spec.redacts if spec.event_type == "m.room.redaction" else None,
+            redacted_pdu_json=None if pruned is None else _encode(pruned),
+            redacted_client_json=None if pruned is None or spec.redacts is None
+            else sync_event_json(pruned, spec.redacts, spec.room_id),
+        )
 
     def _build(self, spec: EventSpec, room_version: RoomVersion, pdu_room_id: str | None,
                prev_events: list[str], auth_events: list[str], depth: int,
@@ -350,10 +358,11 @@ class EventCreator:
 
     async def _redacted_target(self, spec: EventSpec, redaction: JsonDict,
                                state: Mapping[tuple[str, str], JsonDict],
-                               room_version: RoomVersion) -> str | None:
+                               room_version: RoomVersion) -> JsonDict | None:
         """
-        The pruned PDU that replaces the redacted event's, or C{None} when
-        it is already redacted (a second redaction changes nothing).
+        The pruned PDU that replaces the redacted event's (with
+        C{unsigned.redacted_because}), or C{None} when it is already
+        redacted (a second redaction changes nothing).
 
         @raise NotFound: for an event not in this room.
         @raise Forbidden: when the sender may not redact it.
@@ -370,7 +379,7 @@ class EventCreator:
         pruned = redact(target.pdu, room_version)
         because = client_event(redaction, redaction["event_id"], spec.room_id)
         pruned["unsigned"] = {"redacted_because": because}
-        return _encode(pruned)
+        return pruned
 
     @staticmethod
     def _authorise(pdu: JsonDict, event_id: str, state: Mapping[tuple[str, str], JsonDict],

@@ -19,6 +19,7 @@ from ruma_tx.matrix.sync import (
     lazy_members,
     room_summary,
     stripped_event,
+    with_transaction_id,
 )
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.concurrency import SingleFlight
@@ -41,6 +42,15 @@ class RoomsRequest:
     #: The user's own member events in C{(since, now]}, by room.
     changes: Mapping[str, StoredEvent]
     ignored: frozenset[str]
+
+
+def _needs_pdu(sync_filter: Filter) -> bool:
+    """
+    Whether the response needs events' PDUs: not when every event is shown
+    as stored (the usual filter), which lets the reads leave the PDUs out.
+    """
+    return (sync_filter.event_format == "federation" or bool(sync_filter.event_fields)
+            or _is_restrictive(sync_filter.room.state))
 
 
 def _is_restrictive(event_filter: RoomEventFilter) -> bool:
@@ -101,16 +111,16 @@ class RoomSections:
 
     # -- joined rooms ------------------------------------------------------
 
-    async def _latest(self, windows: dict[str, tuple[int, int]], limit: int,
-                      event_filter: RoomEventFilter, ignored: frozenset[str]) -> dict[str, list[StoredEvent]]:
+    async def _latest(self, windows: dict[str, tuple[int, int]], limit: int, event_filter: RoomEventFilter,
+                      ignored: frozenset[str], pdu: bool) -> dict[str, list[StoredEvent]]:
         """
         The rooms' latest events; identical reads in flight at once share
         one query (a message wakes every member's sync with the same
         window, and they all ask for the same rows).
         """
-        key = (tuple(sorted(windows.items())), limit, event_filter, ignored)
+        key = (tuple(sorted(windows.items())), limit, event_filter, ignored, pdu)
         return await self._reads_in_flight.run(key, lambda: self._reads.get_latest_events(
-            windows, limit=limit, event_filter=event_filter, hidden_senders=sorted(ignored)))
+            windows, limit=limit, event_filter=event_filter, hidden_senders=sorted(ignored), pdu=pdu))
 
     async def _joined(self, request: RoomsRequest, sync_filter: Filter, joined: list[str],
                       newly_joined: set[str]) -> JsonDict:
@@ -122,9 +132,10 @@ class RoomSections:
         # A room joined since the last sync is synced in full, timeline too.
         windows = {room_id: (0 if room_id in newly_joined else since.stream if since else 0, now.stream)
                    for room_id in joined}
-        latest = await self._latest(windows, limit, timeline_filter, request.ignored)
+        pdu = _needs_pdu(sync_filter)
+        latest = await self._latest(windows, limit, timeline_filter, request.ignored, pdu)
         full = [room_id for room_id in joined if room_id in newly_joined]
-        current = await self._reads.get_current_state(full)
+        current = await self._reads.get_current_state(full, pdu=pdu)
 
         timelines: dict[str, list[StoredEvent]] = {}
         limited: dict[str, bool] = {}
@@ -142,39 +153,40 @@ class RoomSections:
         if self._visible is not None and reaching_back:
             timelines.update(await self._visible(user_id, reaching_back))
 
-        state = await self._state_sections(request, timelines, current, limited, starts, restrictive)
+        state = await self._state_sections(request, timelines, current, limited, starts, restrictive, pdu)
         if state_filter.lazy_load_members:
             state = await self._lazy_members(request, timelines, state, current)
 
         serialize = event_serializer(sync_filter)
+        txn_ids = await self._transaction_ids(request, sync_filter, [
+            e.event_id for shown in timelines.values() for e in shown if e.sender == user_id])
+        state_restricted = _is_restrictive(state_filter)
         result: JsonDict = {}
-        own_events: dict[str, JsonDict] = {}
         needs_summary = []
         for room_id, shown in timelines.items():
             room = empty_joined_room(now)
-            timeline = []
+            timeline: list[object] = []
             for event in shown:
-                timeline.append(serialize(event))
-                if event.sender == user_id:
-                    own_events[event.event_id] = timeline[-1]
+                txn_id = txn_ids.get(event.event_id)
+                timeline.append(serialize(event) if txn_id is None
+                                else with_transaction_id(event, txn_id, sync_filter))
             room["timeline"] = {"events": timeline, "limited": limited[room_id],
                                 "prev_batch": str(StreamToken(starts[room_id]))}
-            room_state = state.get(room_id, [])
+            room_state = state.get(room_id, []) if state_filter.matches_room(room_id) else []
             room["state"] = {"events": [serialize(e) for e in room_state
-                                        if state_filter.matches(e.pdu, room_id)]}
+                                        if not state_restricted or state_filter.matches(e.pdu, room_id)]}
             if room_id in current:
                 room["summary"] = room_summary(current[room_id], user_id)
             elif any(e.type in SUMMARY_TYPES for e in shown + room_state):
                 needs_summary.append(room_id)
             result[room_id] = room
-        for room_id, current_state in (await self._reads.get_current_state(needs_summary)).items():
+        for room_id, current_state in (await self._reads.get_current_state(needs_summary, pdu=False)).items():
             result[room_id]["summary"] = room_summary(current_state, user_id)
-        await self._add_transaction_ids(request, sync_filter, own_events)
         return result
 
     async def _state_sections(self, request: RoomsRequest, timelines: dict[str, list[StoredEvent]],
                               current: StateByRoom, limited: dict[str, bool], starts: dict[str, int],
-                              restrictive: bool) -> dict[str, list[StoredEvent]]:
+                              restrictive: bool, pdu: bool) -> dict[str, list[StoredEvent]]:
         """
         Each room's C{state}: synced in full, the state at the start of its
         timeline; incrementally, the keys that changed between the last sync
@@ -184,13 +196,13 @@ class RoomSections:
         now = request.now.stream
         rewind = {room_id: starts[room_id] for room_id in timelines if room_id in current
                   and any(e.state_key is not None for e in timelines[room_id])}
-        at_start = await self._reads.get_state_at(rewind)
+        at_start = await self._reads.get_state_at(rewind, pdu=pdu)
         gaps = {} if request.since is None else {
             room_id: (request.since.stream, starts[room_id]) for room_id in timelines
             if room_id not in current and limited[room_id]}
-        in_gap = await self._reads.get_state_changes(gaps)
+        in_gap = await self._reads.get_state_changes(gaps, pdu=pdu)
         hidden = await self._reads.get_state_changes(
-            {room_id: (starts[room_id], now) for room_id in timelines} if restrictive else {})
+            {room_id: (starts[room_id], now) for room_id in timelines} if restrictive else {}, pdu=pdu)
         sections: dict[str, list[StoredEvent]] = {}
         for room_id, shown in timelines.items():
             if room_id in current:
@@ -228,15 +240,17 @@ class RoomSections:
             state[room_id] += list(members.values())
         return state
 
-    async def _add_transaction_ids(self, request: RoomsRequest, sync_filter: Filter,
-                                   own_events: dict[str, JsonDict]) -> None:
-        """The sender's device sees the transaction id of what it sent (unsigned.transaction_id)."""
+    async def _transaction_ids(self, request: RoomsRequest, sync_filter: Filter,
+                               own_event_ids: list[str]) -> dict[str, str]:
+        """
+        The transaction ids of the user's events sent from this device: its
+        client sees them (unsigned.transaction_id), unless its event_fields
+        leave them out.
+        """
         fields = sync_filter.event_fields
-        if not own_events or (fields and not {"unsigned", "unsigned.transaction_id"} & set(fields)):
-            return
-        txn_ids = await self._events.get_txn_ids(request.user_id, request.device_id, list(own_events))
-        for event_id, txn_id in txn_ids.items():
-            own_events[event_id].setdefault("unsigned", {})["transaction_id"] = txn_id
+        if not own_event_ids or (fields and not {"unsigned", "unsigned.transaction_id"} & set(fields)):
+            return {}
+        return await self._events.get_txn_ids(request.user_id, request.device_id, own_event_ids)
 
     # -- invites, knocks, left rooms ----------------------------------------
 
@@ -266,7 +280,8 @@ class RoomSections:
         after = 0 if request.since is None else request.since.stream
         windows = {room_id: (after, request.memberships[room_id][1]) for room_id in room_ids}
         latest = await self._reads.get_latest_events(windows, limit=limit, event_filter=timeline_filter,
-                                                     hidden_senders=sorted(request.ignored))
+                                                     hidden_senders=sorted(request.ignored),
+                                                     pdu=_needs_pdu(sync_filter))
         timelines = {room_id: latest.get(room_id, [])[-limit:] for room_id in room_ids}
         if self._visible is not None:
             timelines = await self._visible(request.user_id, timelines)

@@ -1,7 +1,6 @@
 """Rooms, events and room state. SQL only; the rules live in ruma_tx.matrix."""
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
 import psycopg2.errors
@@ -16,16 +15,13 @@ from ruma_tx.services.ports.events import (
     RoomHead,
 )
 from ruma_tx.storage.database import Database, Transaction
+from ruma_tx.storage.event_rows import event_columns, stored_event
 
-_EVENT_COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
-
-
-def _event(row: tuple) -> StoredEvent:
-    return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])
+_COLUMNS = event_columns()
 
 
 _EVENT_ROW_COLUMNS = ("stream_ordering", "event_id", "room_id", "type", "state_key", "sender",
-                      "origin_server_ts", "depth", "membership", "pdu")
+                      "origin_server_ts", "depth", "membership", "pdu", "client_json")
 
 #: Moves a read position forward only.
 _READ_POSITION_CONFLICT = (
@@ -38,7 +34,7 @@ def _event_row(event: NewEvent, position: int) -> tuple:
     pdu = event.pdu
     membership = pdu["content"].get("membership") if pdu["type"] == "m.room.member" else None
     return (position, event.event_id, event.room_id, pdu["type"], pdu.get("state_key"), pdu["sender"],
-            pdu["origin_server_ts"], event.depth, membership, event.pdu_json)
+            pdu["origin_server_ts"], event.depth, membership, event.pdu_json, event.client_json)
 
 
 async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions: Sequence[int]) -> None:
@@ -46,7 +42,7 @@ async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions
     rows = [_event_row(event, position) for event, position in zip(events, positions)]
     await txn.insert_many("events", _EVENT_ROW_COLUMNS, rows)
     state: dict[tuple[str, str], tuple] = {}   # the last event of each key wins
-    for (position, event_id, room_id, event_type, state_key, _, _, _, membership, _) in rows:
+    for (position, event_id, room_id, event_type, state_key, _, _, _, membership, _, _) in rows:
         if state_key is not None:
             state[(event_type, state_key)] = (room_id, event_type, state_key, event_id, position, membership)
     await txn.insert_many(
@@ -76,9 +72,10 @@ async def _apply_redaction(txn: Transaction, redaction: NewEvent) -> None:
     for moderators; we keep nothing we were asked to remove).
     """
     rows = await txn.fetch_all(
-        "UPDATE events SET redacted_by = %s, pdu = %s"
+        "UPDATE events SET redacted_by = %s, pdu = %s, client_json = %s"
         " WHERE event_id = %s AND room_id = %s AND redacted_by IS NULL RETURNING stream_ordering",
-        (redaction.event_id, redaction.redacted_pdu_json, redaction.redacts, redaction.room_id),
+        (redaction.event_id, redaction.redacted_pdu_json, redaction.redacted_client_json, redaction.redacts,
+         redaction.room_id),
     )
     for (position,) in rows:
         await txn.execute(
@@ -163,9 +160,8 @@ class EventStore:
             txn_args = [*event.txn, event.event_id, now_ms]
         rows = await self._db.fetch_all(
             "WITH " + txn_cte
-            + "ev AS (INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
-            " origin_server_ts, depth, membership, pdu)"
-            " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s" + gate + " RETURNING 1),"
+            + f"ev AS (INSERT INTO events ({', '.join(_EVENT_ROW_COLUMNS)})"
+            f" SELECT {', '.join(['%s'] * len(_EVENT_ROW_COLUMNS))}" + gate + " RETURNING 1),"
             " actions AS (INSERT INTO event_push_actions (user_id, room_id, stream_ordering, notify, highlight)"
             " SELECT a.user_id, %s, %s, a.notify, a.highlight"
             " FROM unnest(%s::text[], %s::boolean[], %s::boolean[]) AS a(user_id, notify, highlight)"
@@ -228,9 +224,9 @@ class EventStore:
 
     async def get_event(self, event_id: str) -> StoredEvent | None:
         row = await self._db.fetch_one(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = %s", (event_id,)
+            f"SELECT {_COLUMNS} FROM events WHERE event_id = %s", (event_id,)
         )
-        return _event(row) if row else None
+        return stored_event(row) if row else None
 
     async def get_state(self, room_id: str, keys: list[tuple[str, str]] | None = None) -> dict:
         """
@@ -240,7 +236,7 @@ class EventStore:
         if keys is not None and not keys:
             return {}
         sql = (
-            "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.redacted_by"
+            f"SELECT {event_columns('e')}"
             " FROM current_state c JOIN events e ON e.event_id = c.event_id"
             " WHERE c.room_id = %s"
         )
@@ -249,12 +245,12 @@ class EventStore:
             sql += " AND (c.type, c.state_key) IN (" + ", ".join(["(%s, %s)"] * len(keys)) + ")"
             args += [part for key in keys for part in key]
         rows = await self._db.fetch_all(sql, args)
-        return {(e.type, e.state_key): e for e in map(_event, rows)}
+        return {(e.type, e.state_key): e for e in map(stored_event, rows)}
 
     async def get_state_at(self, room_id: str, position: int, types: list[str] | None = None) -> dict:
         """The room's state as it was just after stream position C{position}."""
         sql = (
-            f"SELECT DISTINCT ON (type, state_key) {_EVENT_COLUMNS} FROM events"
+            f"SELECT DISTINCT ON (type, state_key) {_COLUMNS} FROM events"
             f" WHERE room_id = %s AND state_key IS NOT NULL AND stream_ordering <= %s"
         )
         args: list = [room_id, position]
@@ -263,7 +259,7 @@ class EventStore:
             args.append(types)
         sql += " ORDER BY type, state_key, stream_ordering DESC"
         rows = await self._db.fetch_all(sql, args)
-        return {(e.type, e.state_key): e for e in map(_event, rows)}
+        return {(e.type, e.state_key): e for e in map(stored_event, rows)}
 
     async def get_members(self, room_id: str,
                           memberships: Sequence[str] = ("join", "invite")) -> dict[str, str]:
@@ -300,11 +296,11 @@ class EventStore:
 
     async def get_membership_changes(self, user_id: str, after: int, upto: int) -> list[StoredEvent]:
         rows = await self._db.fetch_all(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE type = 'm.room.member' AND state_key = %s"
+            f"SELECT {_COLUMNS} FROM events WHERE type = 'm.room.member' AND state_key = %s"
             f" AND stream_ordering > %s AND stream_ordering <= %s ORDER BY stream_ordering",
             (user_id, after, upto),
         )
-        return [_event(row) for row in rows]
+        return [stored_event(row) for row in rows]
 
     async def get_room_events(
         self, room_id: str, *, after: int | None, upto: int, limit: int, backwards: bool = True
@@ -315,12 +311,12 @@ class EventStore:
         """
         order = "DESC" if backwards else "ASC"
         rows = await self._db.fetch_all(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE room_id = %s"
+            f"SELECT {_COLUMNS} FROM events WHERE room_id = %s"
             f" AND stream_ordering > %s AND stream_ordering <= %s"
             f" ORDER BY stream_ordering {order} LIMIT %s",
             (room_id, after if after is not None else 0, upto, limit),
         )
-        events = [_event(row) for row in rows]
+        events = [stored_event(row) for row in rows]
         if backwards:
             events.reverse()
         return events

@@ -5,20 +5,14 @@ by id and by timestamp. SQL only; the rules live in ruma_tx.matrix.visibility.
 """
 from __future__ import annotations
 
-import json
-
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.services.ports.events import Ranges
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.event_filters import filter_clause
+from ruma_tx.storage.event_rows import event_columns, stored_event
 
-_COLUMNS = "stream_ordering, event_id, room_id, pdu, redacted_by"
-
-
-
-def _event(row: tuple) -> StoredEvent:
-    return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])
+_COLUMNS = event_columns()
 
 
 def _ranges_clause(ranges: Ranges) -> tuple[str, list]:
@@ -116,7 +110,7 @@ class HistoryStore:
             f" ORDER BY stream_ordering {order} LIMIT %s",
             [room_id, after, upto, *range_args, *filter_args, limit],
         )
-        return [_event(row) for row in rows]
+        return [stored_event(row) for row in rows]
 
     async def get_state_keys_at(
         self, room_id: str, position: int, keys: list[tuple[str, str]]
@@ -135,17 +129,17 @@ class HistoryStore:
             f" ORDER BY type, state_key, stream_ordering DESC",
             [room_id, position, *(part for key in keys for part in key)],
         )
-        return {(e.type, e.state_key): e for e in map(_event, rows)}
+        return {(e.type, e.state_key): e for e in map(stored_event, rows)}
 
     async def get_joined_member_events(self, room_id: str) -> list[StoredEvent]:
         """The current C{m.room.member} events of the room's joined members."""
         rows = await self._db.fetch_all(
-            "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.redacted_by"
+            f"SELECT {event_columns('e')}"
             " FROM current_state c JOIN events e ON e.event_id = c.event_id"
             " WHERE c.room_id = %s AND c.type = 'm.room.member' AND c.membership = 'join'",
             (room_id,),
         )
-        return [_event(row) for row in rows]
+        return [stored_event(row) for row in rows]
 
     async def find_by_timestamp(
         self, room_id: str, ts: int, *, forwards: bool, upto: int, ranges: Ranges
@@ -166,4 +160,4 @@ class HistoryStore:
             f" ORDER BY origin_server_ts {order}, stream_ordering {order} LIMIT 1",
             [room_id, ts, upto, *range_args],
         )
-        return _event(row) if row else None
+        return stored_event(row) if row else None

@@ -2,30 +2,29 @@
 What /sync reads of rooms, for all of a user's rooms at once: one query per
 kind of read, never one per room. SQL only; the rules live in
 ruma_tx.matrix.sync and ruma_tx.services.sync_rooms.
+
+With C{pdu=False} an event with a stored client JSON is read without its
+PDU (most of its bytes): for a response that shows events as stored.
 """
 from __future__ import annotations
 
-import json
 from typing import Iterable, Mapping, Sequence
 
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.event_filters import filter_clause
+from ruma_tx.storage.event_rows import event_columns, stored_event
 
-_COLUMNS = "e.stream_ordering, e.event_id, e.room_id, e.pdu, e.redacted_by"
+
 
 StateByRoom = dict[str, dict[tuple[str, str], StoredEvent]]
-
-
-def _event(row: Sequence[object]) -> StoredEvent:
-    return StoredEvent(row[0], row[1], row[2], json.loads(row[3]), row[4])  # type: ignore[arg-type]
 
 
 def _by_room(rows: Iterable[Sequence[object]], room_ids: Iterable[str]) -> StateByRoom:
     states: StateByRoom = {room_id: {} for room_id in room_ids}
     for row in rows:
-        event = _event(row)
+        event = stored_event(row)
         states.setdefault(event.room_id, {})[(event.type, event.state_key or "")] = event
     return states
 
@@ -41,7 +40,7 @@ class SyncReadStore:
 
     async def get_latest_events(
         self, windows: Mapping[str, tuple[int, int]], *, limit: int,
-        event_filter: RoomEventFilter | None = None, hidden_senders: Sequence[str] = (),
+        event_filter: RoomEventFilter | None = None, hidden_senders: Sequence[str] = (), pdu: bool = True,
     ) -> dict[str, list[StoredEvent]]:
         """
         Per room, its latest C{limit} events in its window C{(after, upto]}
@@ -55,31 +54,31 @@ class SyncReadStore:
             return {}
         room_ids, afters, uptos = _windows(windows)
         matching, filter_args = filter_clause(event_filter, "e.")
+        # Per room, an index scan backwards from its upper bound that stops
+        # at the limit: the cost does not grow with the room's history.
         rows = await self._db.fetch_all(
-            "SELECT stream_ordering, event_id, room_id, pdu, redacted_by FROM ("
-            f" SELECT {_COLUMNS}, row_number() OVER"
-            "  (PARTITION BY e.room_id ORDER BY e.stream_ordering DESC) AS n"
-            " FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS w(room_id, after, upto)"
-            " JOIN events e ON e.room_id = w.room_id"
-            "  AND e.stream_ordering > w.after AND e.stream_ordering <= w.upto"
-            f" WHERE {matching}"
-            "  AND (e.state_key IS NOT NULL OR NOT (e.sender = ANY(%s)))"
-            ") AS latest WHERE n <= %s ORDER BY stream_ordering",
+            f"SELECT {event_columns('latest')} FROM unnest(%s::text[], %s::bigint[], %s::bigint[])"
+            " AS w(room_id, after, upto)"
+            f" CROSS JOIN LATERAL (SELECT {event_columns('e', pdu=pdu)} FROM events e"
+            "  WHERE e.room_id = w.room_id AND e.stream_ordering > w.after AND e.stream_ordering <= w.upto"
+            f"  AND {matching} AND (e.state_key IS NOT NULL OR NOT (e.sender = ANY(%s)))"
+            "  ORDER BY e.stream_ordering DESC LIMIT %s) AS latest"
+            " ORDER BY latest.stream_ordering",
             [room_ids, afters, uptos, *filter_args, list(hidden_senders), limit + 1],
         )
         found: dict[str, list[StoredEvent]] = {}
         for row in rows:
-            event = _event(row)
+            event = stored_event(row)
             found.setdefault(event.room_id, []).append(event)
         return found
 
-    async def get_current_state(self, room_ids: Sequence[str]) -> StateByRoom:
+    async def get_current_state(self, room_ids: Sequence[str], *, pdu: bool = True) -> StateByRoom:
         """The current state of each room."""
         if not room_ids:
             return {}
         rows = await self._db.fetch_all(
-            f"SELECT {_COLUMNS} FROM current_state c JOIN events e ON e.event_id = c.event_id"
-            " WHERE c.room_id = ANY(%s)",
+            f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[]) AS r(room_id)"
+            " JOIN current_state c ON c.room_id = r.room_id JOIN events e ON e.event_id = c.event_id",
             (list(room_ids),),
         )
         return _by_room(rows, room_ids)
@@ -92,20 +91,20 @@ class SyncReadStore:
         if not room_ids:
             return {room_id: {} for room_id in keys}
         rows = await self._db.fetch_all(
-            f"SELECT {_COLUMNS} FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(room_id, type, state_key)"
+            f"SELECT {event_columns('e')} FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(room_id, type, state_key)"
             " JOIN current_state c ON c.room_id = k.room_id AND c.type = k.type AND c.state_key = k.state_key"
             " JOIN events e ON e.event_id = c.event_id",
             (room_ids, types, state_keys),
         )
         return _by_room(rows, keys)
 
-    async def get_state_at(self, positions: Mapping[str, int]) -> StateByRoom:
+    async def get_state_at(self, positions: Mapping[str, int], *, pdu: bool = True) -> StateByRoom:
         """Per room, its state just after its stream position."""
         if not positions:
             return {}
         room_ids = list(positions)
         rows = await self._db.fetch_all(
-            f"SELECT DISTINCT ON (e.room_id, e.type, e.state_key) {_COLUMNS}"
+            f"SELECT DISTINCT ON (e.room_id, e.type, e.state_key) {event_columns('e', pdu=pdu)}"
             " FROM unnest(%s::text[], %s::bigint[]) AS p(room_id, position)"
             " JOIN events e ON e.room_id = p.room_id AND e.stream_ordering <= p.position"
             " WHERE e.state_key IS NOT NULL"
@@ -114,13 +113,14 @@ class SyncReadStore:
         )
         return _by_room(rows, room_ids)
 
-    async def get_state_changes(self, windows: Mapping[str, tuple[int, int]]) -> StateByRoom:
+    async def get_state_changes(self, windows: Mapping[str, tuple[int, int]], *,
+                                pdu: bool = True) -> StateByRoom:
         """Per room, the latest state event of each key changed in its window C{(after, upto]}."""
         if not windows:
             return {}
         room_ids, afters, uptos = _windows(windows)
         rows = await self._db.fetch_all(
-            f"SELECT DISTINCT ON (e.room_id, e.type, e.state_key) {_COLUMNS}"
+            f"SELECT DISTINCT ON (e.room_id, e.type, e.state_key) {event_columns('e', pdu=pdu)}"
             " FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS w(room_id, after, upto)"
             " JOIN events e ON e.room_id = w.room_id"
             "  AND e.stream_ordering > w.after AND e.stream_ordering <= w.upto"

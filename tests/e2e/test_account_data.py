@@ -288,3 +288,20 @@ async def test_account_data_set_after_a_restart_reaches_an_old_token(start_homes
     await client.request("PUT", global_path(user, "org.example.after"), {"n": 2}, token=user["access_token"])
     body = await sync(client, user, since=since, set_presence="offline")
     assert global_data(body) == {"org.example.after": {"n": 2}}
+
+
+@pytest_twisted.ensureDeferred
+async def test_account_data_with_big_integers_reads_back(client):
+    """Account data holding an integer past 64 bits (valid JSON) is stored and read back whole, never a 500."""
+    user = await client.register()
+    content = {"n": 2**70, "m": -(2**65)}
+    put = await client.request("PUT", global_path(user, "org.example.big"), content, token=user["access_token"])
+    assert put.code == 200, put
+    got = await client.request("GET", global_path(user, "org.example.big"), token=user["access_token"])
+    assert got.code == 200 and got.json == content
+    room = await client.request("POST", "createRoom", {"name": "with events"}, token=user["access_token"])
+    body = await sync(client, user)
+    assert global_data(body)["org.example.big"] == content
+    joined_room = body["rooms"]["join"][room.json["room_id"]]
+    shown = joined_room["state"]["events"] + joined_room["timeline"]["events"]
+    assert any(e["type"] == "m.room.name" and e["content"] == {"name": "with events"} for e in shown)

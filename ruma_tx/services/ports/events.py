@@ -57,6 +57,10 @@ class NewEvent:
     depth: int = 0
     #: For a redaction: the id of the event it redacts.
     redacts: str | None = None
+    #: The event in /sync's client format (see C{StoredEvent.client_json});
+    #: for a redaction, C{redacted_client_json} is the redacted event's.
+    client_json: str | None = None
+    redacted_client_json: str | None = None
     push: PushOutcome = PushOutcome()
 
 
@@ -125,12 +129,13 @@ class SyncReads(Protocol):
 
     async def get_latest_events(
         self, windows: Mapping[str, tuple[int, int]], *, limit: int,
-        event_filter: RoomEventFilter | None = None, hidden_senders: Sequence[str] = (),
+        event_filter: RoomEventFilter | None = None, hidden_senders: Sequence[str] = (), pdu: bool = True,
     ) -> dict[str, list[StoredEvent]]: ...
-    async def get_current_state(self, room_ids: Sequence[str]) -> StateByRoom: ...
+    async def get_current_state(self, room_ids: Sequence[str], *, pdu: bool = True) -> StateByRoom: ...
     async def get_current_state_keys(self, keys: Mapping[str, Sequence[tuple[str, str]]]) -> StateByRoom: ...
-    async def get_state_at(self, positions: Mapping[str, int]) -> StateByRoom: ...
-    async def get_state_changes(self, windows: Mapping[str, tuple[int, int]]) -> StateByRoom: ...
+    async def get_state_at(self, positions: Mapping[str, int], *, pdu: bool = True) -> StateByRoom: ...
+    async def get_state_changes(self, windows: Mapping[str, tuple[int, int]], *,
+                                pdu: bool = True) -> StateByRoom: ...
 
 
 class History(Protocol):
