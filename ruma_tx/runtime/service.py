@@ -298,13 +298,17 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
     unread_counts = UnreadCounts(store=push_store)
     typing = TypingTracker(events=events, streams=streams, clock=reactor)
+    history = HistoryReader(events=events, history=HistoryStore(database),
+                            current_position=lambda: streams.current)
+    rooms = RoomSections(reads=SyncReadStore(database), events=events, visible=history.filter_visible_rooms,
+                         start_position=stream_start)
     # Its leaves go through `membership`, built below on `creator`.
     guests = GuestEviction(guests=accounts, clock=reactor,
                            leave=lambda user_id, room_id: membership.leave(user_id, room_id))
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
-                           push=push_evaluator, stored=[typing.event_stored, guests.event_stored])
+                           push=push_evaluator, stored=[typing.event_stored, guests.event_stored, rooms.event_stored])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
@@ -321,14 +325,11 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     receipts = ReceiptKeeper(store=ReceiptStore(database), events=events, streams=streams,
                              account_data=account_data, clock=reactor)
     presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)
-    history = HistoryReader(events=events, history=HistoryStore(database),
-                            current_position=lambda: streams.current)
     to_device = ToDeviceMessages(store=ToDeviceStore(database), streams=streams, clock=reactor,
                                  server_name=server_name)
     key_store = KeyStore(database)
     device_keys = DeviceKeys(store=key_store, streams=streams, clock=reactor, server_name=server_name,
                              on_device_keys_changed=device_lists.changed)
-    rooms = RoomSections(reads=SyncReadStore(database), events=events, visible=history.filter_visible_rooms)
     sync = SyncResponder(events=events, rooms=rooms, notifier=notifier, clock=reactor,
                          sources=[push_rules, typing, receipts, account_data, presence,
                                   unread_counts, to_device, device_lists,

@@ -22,8 +22,9 @@ from ruma_tx.matrix.sync import (
     with_transaction_id,
 )
 from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.caches import LastPositions
 from ruma_tx.services.concurrency import SingleFlight
-from ruma_tx.services.ports.events import Events, StateByRoom, SyncReads
+from ruma_tx.services.ports.events import Events, NewEvent, StateByRoom, SyncReads
 
 #: C{async (user_id, {room_id: events}) -> the events the user may see, per room}.
 VisibilityFilter = Callable[[str, Mapping[str, list[StoredEvent]]], Awaitable[dict[str, list[StoredEvent]]]]
@@ -68,11 +69,24 @@ class RoomSections:
         the user joined (or after they left).
     """
 
-    def __init__(self, *, reads: SyncReads, events: Events, visible: VisibilityFilter | None) -> None:
+    def __init__(self, *, reads: SyncReads, events: Events, visible: VisibilityFilter | None,
+                 start_position: int, max_rooms: int = 100_000) -> None:
+        """
+        @param start_position: the stream position at start: what happened
+            in rooms before it is unknown to L{event_stored}.
+        """
         self._reads = reads
         self._events = events
         self._visible = visible
         self._reads_in_flight = SingleFlight()
+        # Room -> position of its last event: an incremental sync reads only
+        # the rooms that changed since its token (a user in 1,000 rooms woken
+        # by one message reads one room). Bounded; when unsure, a room is read.
+        self._room_changes: LastPositions[str] = LastPositions(max_rooms, start_position)
+
+    def event_stored(self, event: NewEvent, position: int) -> None:
+        """Told by the event creator of each stored event."""
+        self._room_changes.record(event.room_id, position)
 
     async def build(self, request: RoomsRequest, sync_filter: Filter) -> tuple[JsonDict, list[str]]:
         """
@@ -129,9 +143,11 @@ class RoomSections:
         state_filter = sync_filter.room.state
         limit = timeline_filter.effective_limit()
         restrictive = _is_restrictive(timeline_filter)
-        # A room joined since the last sync is synced in full, timeline too.
-        windows = {room_id: (0 if room_id in newly_joined else since.stream if since else 0, now.stream)
-                   for room_id in joined}
+        # A room joined since the last sync is synced in full, timeline too;
+        # others only when an event came since.
+        windows = {room_id: (0 if room_id in newly_joined or since is None else since.stream, now.stream)
+                   for room_id in joined if since is None or room_id in newly_joined
+                   or self._room_changes.changed_since(room_id, since.stream)}
         pdu = _needs_pdu(sync_filter)
         latest = await self._latest(windows, limit, timeline_filter, request.ignored, pdu)
         full = [room_id for room_id in joined if room_id in newly_joined]
@@ -140,7 +156,7 @@ class RoomSections:
         timelines: dict[str, list[StoredEvent]] = {}
         limited: dict[str, bool] = {}
         starts: dict[str, int] = {}
-        for room_id in joined:
+        for room_id in windows:
             events = latest.get(room_id, [])
             if room_id not in current and not events:
                 continue
