@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ruma_tx.matrix.identifiers import is_valid_server_name
+from ruma_tx.runtime.outbound import DEFAULT_BLOCKLIST, parse_networks
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -94,6 +95,19 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class OutboundConfig:
+    """Requests the server makes to other hosts (push gateways, URL previews)."""
+
+    # CIDR ranges never connected to; the default blocks private, loopback,
+    # link-local and other non-public ranges.
+    ip_range_blocklist: tuple[str, ...] = DEFAULT_BLOCKLIST
+    # Exceptions to the blocklist (e.g. a push gateway on the local network).
+    ip_range_allowlist: tuple[str, ...] = ()
+    # The longest a request may take, in seconds.
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; C{path} is the file it came from."""
 
@@ -110,6 +124,7 @@ class Config:
     tokens: TokensConfig = TokensConfig()
     http: HttpConfig = HttpConfig()
     logging: LoggingConfig = LoggingConfig()
+    outbound: OutboundConfig = OutboundConfig()
 
     @property
     def macaroon_key_path(self) -> Path:
@@ -188,6 +203,13 @@ def _check_values(config: Config, path: Path) -> None:
         bad("tokens.cache_size", "must be at least 1")
     if config.tokens.refreshable_access_token_lifetime_ms < 1000:
         bad("tokens.refreshable_access_token_lifetime_ms", "must be at least 1000")
+    for key in ("ip_range_blocklist", "ip_range_allowlist"):
+        try:
+            parse_networks(getattr(config.outbound, key))
+        except ValueError as e:
+            bad(f"outbound.{key}", f"not a list of CIDR ranges: {e}")
+    if not 0 < config.outbound.timeout_s < float("inf"):
+        bad("outbound.timeout_s", "must be a positive number of seconds")
     if config.public_baseurl is not None and not config.public_baseurl.startswith(
         ("http://", "https://")
     ):
@@ -301,6 +323,15 @@ shutdown_grace_s = 5.0
 level = "info"
 # Level of the one line logged per request, or "off".
 requests = "info"
+
+[outbound]
+# Requests to other hosts (push gateways, URL previews) never connect to
+# these CIDR ranges (the default: private, loopback, link-local and other
+# non-public ranges; leave the key out to keep it) unless a range is in
+# ip_range_allowlist, e.g. ["192.168.1.10/32"] for a gateway on your LAN.
+# ip_range_blocklist = [...]
+ip_range_allowlist = []
+timeout_s = 10.0
 """
 
 

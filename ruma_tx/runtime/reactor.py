@@ -8,13 +8,15 @@ from __future__ import annotations
 from twisted.internet.interfaces import (
     IReactorCore,
     IReactorFDSet,
+    IReactorPluggableNameResolver,
     IReactorProcess,
     IReactorThreads,
     IReactorTime,
 )
 
 
-class IRuntimeReactor(IReactorCore, IReactorTime, IReactorFDSet, IReactorProcess, IReactorThreads):
+class IRuntimeReactor(IReactorCore, IReactorTime, IReactorFDSet, IReactorProcess, IReactorThreads,
+                      IReactorPluggableNameResolver):
     """
     Every reactor interface the runtime uses. Twisted's default reactor
     provides them all, though the type of C{twisted.internet.reactor} names

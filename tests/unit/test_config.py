@@ -255,3 +255,14 @@ def test_generate_refuses_bad_port(tmp_path):
     with pytest.raises(ConfigError, match="port"):
         generate_config(tmp_path / "ruma.toml", "example.org", port=70000)
     assert not (tmp_path / "ruma.toml").exists()
+
+
+def test_outbound_ranges_are_checked_at_load(tmp_path):
+    """A blocklist or allowlist entry that is not a CIDR range stops the load, naming the key."""
+    path = write(tmp_path, MINIMAL + '[outbound]\nip_range_allowlist = ["10.0.0.0/8", "not-a-range"]\n')
+    with pytest.raises(ConfigError, match="outbound.ip_range_allowlist"):
+        load_config(path)
+    config = load_config(write(tmp_path, MINIMAL + '[outbound]\nip_range_allowlist = ["192.168.1.10/32"]\n',
+                               name="ok.toml"))
+    assert config.outbound.ip_range_allowlist == ("192.168.1.10/32",)
+    assert "127.0.0.0/8" in config.outbound.ip_range_blocklist
