@@ -34,7 +34,8 @@ from ruma_tx.matrix.identifiers import (
     user_id_for,
     validate_localpart,
 )
-from ruma_tx.runtime.config import Config, ConfigError, generate_config, load_config
+from ruma_tx.runtime.config import Config, ConfigError, load_config
+from ruma_tx.runtime.config_template import generate_config
 from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.runtime.secrets import create_secrets
 from ruma_tx.services.clock import now_ms

@@ -10,9 +10,9 @@ from ruma_tx.runtime.config import (
     ConfigError,
     DatabaseConfig,
     RateLimitsConfig,
-    generate_config,
     load_config,
 )
+from ruma_tx.runtime.config_template import generate_config
 from ruma_tx.runtime.secrets import (
     create_secrets,
     load_or_create_signing_key,
