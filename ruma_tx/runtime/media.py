@@ -1,0 +1,78 @@
+"""
+Building the media repository from C{[media]}: its thread pools, its byte
+store (local disk under C{data_dir/media}, or S3), and the upload spooling
+the site uses for the upload paths.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from twisted.python.threadpool import ThreadPool
+
+from ruma_tx.http.media import MediaApi, is_upload_request
+from ruma_tx.http.uploads import UploadBodies
+from ruma_tx.runtime.config import Config
+from ruma_tx.runtime.reactor import IRuntimeReactor
+from ruma_tx.services.media import MediaLimits, MediaRepository, sniff_content_types
+from ruma_tx.services.ports.media import MediaFiles
+from ruma_tx.services.thumbnails import Thumbnailer
+from ruma_tx.storage.database import Database
+from ruma_tx.storage.media import MediaStore
+from ruma_tx.storage.media_files import LocalMediaFiles, S3MediaFiles
+
+
+@dataclass(frozen=True)
+class Media:
+    """
+    @ivar repository: started here; stop it at shutdown (it flushes the
+        last-access times).
+    @ivar uploads: for the listeners' sites.
+    """
+
+    repository: MediaRepository
+    api: MediaApi
+    uploads: UploadBodies
+
+
+def build_media(config: Config, database: Database, reactor: IRuntimeReactor) -> Media:
+    settings = config.media
+    root = config.data_dir / "media"
+    temp_dir = root / "tmp"
+    io_pool = _thread_pool(reactor, "media-io", settings.io_threads)
+    uploads = UploadBodies(directory=temp_dir, max_bytes=settings.max_upload_size, reactor=reactor,
+                           pool=io_pool, accepts=is_upload_request, sniff=sniff_content_types)
+    limits = MediaLimits(
+        max_upload_size=settings.max_upload_size, max_pending=settings.max_pending_uploads,
+        unused_expiry_ms=settings.unused_expiration_ms, quota_bytes=settings.max_bytes_per_user,
+        thumbnail_sizes=settings.thumbnail_size_list(), max_pixels=settings.max_thumbnail_pixels,
+    )
+    repository = MediaRepository(
+        store=MediaStore(database), files=_byte_store(config, reactor, io_pool, root, temp_dir),
+        thumbnailer=Thumbnailer(reactor, _thread_pool(reactor, "thumbnails", settings.thumbnail_threads),
+                                settings.max_thumbnail_pixels),
+        clock=reactor, reactor=reactor, pool=io_pool, server_name=config.server_name, limits=limits,
+    )
+    repository.start()
+    return Media(repository=repository, uploads=uploads,
+                 api=MediaApi(repository, legacy_unauthenticated=settings.legacy_unauthenticated))
+
+
+def _byte_store(config: Config, reactor: IRuntimeReactor, pool: ThreadPool, root: Path,
+                temp_dir: Path) -> MediaFiles:
+    s3 = config.media.s3
+    if config.media.backend != "s3" or s3 is None:
+        return LocalMediaFiles(root, reactor, pool)
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3.endpoint_url, region_name=s3.region,
+                          aws_access_key_id=s3.access_key_id, aws_secret_access_key=s3.secret_access_key)
+    return S3MediaFiles(client, s3.bucket, s3.prefix, reactor, pool, temp_dir)
+
+
+def _thread_pool(reactor: IRuntimeReactor, name: str, size: int) -> ThreadPool:
+    """A pool of at most C{size} threads, stopped when the reactor stops."""
+    pool = ThreadPool(minthreads=0, maxthreads=size, name=name)
+    pool.start()
+    reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+    return pool
