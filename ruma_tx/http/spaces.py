@@ -1,0 +1,56 @@
+"""
+Room discovery beyond the directory (spec: "Spaces" GET /hierarchy, "Room
+Summaries", "Mutual Rooms").
+"""
+from __future__ import annotations
+
+from ruma_tx.http.parsing import query_arg, query_bool
+from ruma_tx.http.routing import CLIENT_V1, endpoint
+from ruma_tx.http.site import MatrixRequest
+from ruma_tx.matrix.errors import missing_param
+from ruma_tx.matrix.spaces import parse_positive
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.guard import Requester
+from ruma_tx.services.spaces import MutualRooms, RoomSummaries
+
+#: The room summary's unstable path (MSC3266), which clients still use (as Synapse serves it).
+_SUMMARY_UNSTABLE = ("/_matrix/client/unstable/im.nheko.summary",)
+
+#: Mutual rooms before spec v1.19 (MSC2666), as clients still call it.
+_MUTUAL_ROOMS_UNSTABLE = ("/_matrix/client/unstable/uk.half-shot.msc2666/user",)
+
+
+class SpacesApi:
+    """
+    @param summaries: the L{ruma_tx.services.spaces.RoomSummaries}.
+    @param mutual_rooms: the L{ruma_tx.services.spaces.MutualRooms}.
+    """
+
+    def __init__(self, *, summaries: RoomSummaries, mutual_rooms: MutualRooms) -> None:
+        self._summaries = summaries
+        self._mutual_rooms = mutual_rooms
+
+    @endpoint("GET", "/rooms/<room_id>/hierarchy", guest=True, prefixes=CLIENT_V1)
+    async def hierarchy(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
+        return await self._summaries.hierarchy(
+            requester.user_id, room_id,
+            suggested_only=query_bool(request, "suggested_only"),
+            max_depth=parse_positive(query_arg(request, "max_depth"), "max_depth", minimum=0),
+            limit=parse_positive(query_arg(request, "limit"), "limit", minimum=1),
+            from_token=query_arg(request, "from"),
+        )
+
+    # Spec: servers MAY answer without a token for rooms anyone may preview.
+    @endpoint("GET", "/summary/<room_id_or_alias>", auth="optional", guest=True, prefixes=_SUMMARY_UNSTABLE)
+    @endpoint("GET", "/room_summary/<room_id_or_alias>", auth="optional", guest=True, prefixes=CLIENT_V1)
+    async def room_summary(self, request: MatrixRequest, requester: Requester | None,
+                           room_id_or_alias: str) -> JsonDict:
+        return await self._summaries.summary(requester.user_id if requester else None, room_id_or_alias)
+
+    @endpoint("GET", "/mutual_rooms", prefixes=_MUTUAL_ROOMS_UNSTABLE)
+    @endpoint("GET", "/mutual_rooms", prefixes=CLIENT_V1)
+    async def mutual_rooms(self, request: MatrixRequest, requester: Requester) -> JsonDict:
+        user_id = query_arg(request, "user_id")
+        if user_id is None:
+            raise missing_param("Missing query parameter: user_id")
+        return await self._mutual_rooms.mutual_rooms(requester.user_id, user_id, query_arg(request, "from"))
