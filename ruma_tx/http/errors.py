@@ -16,6 +16,8 @@ from ruma_tx.matrix.errors import (
     MatrixError,
     NotAllowed,
     NotFound,
+    NotYetAvailable,
+    RangeNotSatisfiable,
     RateLimited,
     RemoteUnavailable,
     TooLarge,
@@ -34,9 +36,11 @@ STATUS_CODES: tuple[tuple[type[MatrixError], int], ...] = (
     (NotAllowed, 405),
     (Conflict, 409),
     (TooLarge, 413),
+    (RangeNotSatisfiable, 416),
     (RateLimited, 429),
     (RemoteUnavailable, 502),
     (Unavailable, 503),
+    (NotYetAvailable, 504),
 )
 
 

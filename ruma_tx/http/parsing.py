@@ -5,13 +5,14 @@ query strings, so every malformed input gets the same clear 400.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NoReturn, TypeVar, overload
 
 import orjson
 from twisted.web.server import Request
 
 from ruma_tx.matrix.errors import bad_json, invalid_param, missing_param, not_json
-from ruma_tx.matrix.sync import StoredJson
+from ruma_tx.matrix.sync import StoredJson, stored_fragment
 from ruma_tx.matrix.types import JsonDict
 
 T = TypeVar("T")
@@ -24,19 +25,12 @@ def respond(request: Request, code: int, body: Any) -> bytes:
     request.setHeader(b"Content-Type", b"application/json")
     try:
         # orjson writes compact UTF-8 JSON, ~8 times faster than json for a big /sync.
-        return orjson.dumps(body, default=_stored_fragment)
+        return orjson.dumps(body, default=stored_fragment)
     except orjson.JSONEncodeError:
         # What orjson refuses and json writes: integers past 64 bits that a
         # client stored in its account data, say.
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
                           default=_stored_json).encode("utf-8")
-
-
-def _stored_fragment(value: object) -> object:
-    """For orjson: an event's stored JSON, written as it is."""
-    if isinstance(value, StoredJson):
-        return orjson.Fragment(value.json)
-    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _stored_json(value: object) -> object:
@@ -74,6 +68,9 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 _MISSING = object()
+
+#: A query-string integer: optional minus sign, at most 15 digits.
+_INTEGER = re.compile(r"-?[0-9]{1,15}")
 
 
 @overload
@@ -119,6 +116,20 @@ def query_arg(request: Request, name: str, default: str | None = None) -> str | 
         return values[0].decode("utf-8")
     except UnicodeDecodeError:
         raise invalid_param(f"Query parameter {name!r} is not UTF-8") from None
+
+
+def query_int(request: Request, name: str) -> int | None:
+    """
+    One query-string argument as an integer, or C{None} when absent.
+
+    @raise BadRequest: M_INVALID_PARAM when it is not a (decimal) integer.
+    """
+    value = query_arg(request, name)
+    if value is None:
+        return None
+    if _INTEGER.fullmatch(value) is None:
+        raise invalid_param(f"Query parameter {name!r} must be an integer")
+    return int(value)
 
 
 def query_bool(request: Request, name: str, default: bool = False) -> bool:

@@ -10,6 +10,7 @@ from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.http.site import MatrixRequest
 from ruma_tx.matrix.events import room_event
+from ruma_tx.matrix.redaction import redacts_in_content
 from ruma_tx.matrix.room_creation import parse_room_request
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.events import EventCreator, EventSpec
@@ -50,7 +51,10 @@ class RoomApi:
     async def send(self, request: MatrixRequest, requester: Requester, room_id: str, event_type: str,
                    txn_id: str) -> JsonDict:
         content = read_json_object(request)
-        spec = EventSpec(room_id, requester.user_id, event_type, content)
+        if event_type == "m.room.redaction":
+            spec = _redaction(room_id, requester.user_id, redacts_in_content(content), content)
+        else:
+            spec = EventSpec(room_id, requester.user_id, event_type, content)
         # The spec scopes transaction ids to the request path: room and type.
         txn = (requester.user_id, requester.device_id, f"send/{room_id}/{event_type}", txn_id)
         return {"event_id": await self._creator.send(spec, txn=txn)}
@@ -89,12 +93,8 @@ class RoomApi:
     @endpoint("PUT", "/rooms/<room_id>/redact/<event_id>/<txn_id>", rate_limit="message")
     async def redact(self, request: MatrixRequest, requester: Requester, room_id: str, event_id: str,
                      txn_id: str) -> JsonDict:
-        body = read_json_object(request)
-        content = {}  # build_pdu places "redacts" where the room version wants it
-        reason = _reason(body)
-        if reason is not None:
-            content["reason"] = reason
-        spec = EventSpec(room_id, requester.user_id, "m.room.redaction", content, redacts=event_id)
+        reason = _reason(read_json_object(request))
+        spec = _redaction(room_id, requester.user_id, event_id, {} if reason is None else {"reason": reason})
         txn = (requester.user_id, requester.device_id, f"redact/{room_id}/{event_id}", txn_id)
         return {"event_id": await self._creator.send(spec, txn=txn)}
 
@@ -167,6 +167,19 @@ class RoomApi:
 
 def _reason(body: JsonDict) -> str | None:
     return get_field(body, "reason", str, None)
+
+
+def _redaction(room_id: str, sender: str, redacts: str, content: JsonDict) -> EventSpec:
+    """
+    The redaction of C{redacts}, the same whether sent with C{/redact} or
+    with C{/send} (whose C{content.redacts} is taken out: build_pdu places
+    C{redacts} where the room version wants it, in content from v11 on).
+
+    @raise BadRequest: for a C{reason} that is not a string.
+    """
+    _reason(content)
+    content = {key: value for key, value in content.items() if key != "redacts"}
+    return EventSpec(room_id, sender, "m.room.redaction", content, redacts=redacts)
 
 
 #: Keys of a join's body that are not member event content.

@@ -40,7 +40,8 @@ log = logger(__name__)
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 #: An endpoint, called as C{handler(request, requester, **path_args)}: a JSON
-#: body, or C{(status, body)}.
+#: body, or C{(status, body)}, or the last C{bytes} of a response that is
+#: not JSON (media), whose status and headers the endpoint set itself.
 Handler = Callable[..., Awaitable[object]]
 
 
@@ -136,6 +137,8 @@ class Router:
                 if retry_after is not None:
                     raise RateLimited(retry_after)
             result = await fn(request, requester, **path_args)
+            if isinstance(result, bytes):
+                return result  # not JSON: the endpoint set its status and headers
             code, body = result if isinstance(result, tuple) else (200, result)
             return respond(request, code, body)
 

@@ -5,13 +5,16 @@ sets CORS headers and refuses over-large bodies before routing.
 from __future__ import annotations
 
 import itertools
+from io import BytesIO
 from typing import Any, cast
 
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import LogLevel
 from twisted.web import http, server
 from twisted.web.resource import IResource, Resource
 
 from ruma_tx.http.parsing import respond
+from ruma_tx.http.uploads import UploadBodies, UploadSpool
 from ruma_tx.logs import logger
 
 log = logger(__name__)
@@ -33,6 +36,9 @@ class MatrixRequest(server.Request):
     """
 
     body_too_large = False
+    #: The body of a media upload, spooled to disk (see L{ruma_tx.http.uploads}).
+    upload: UploadSpool | None = None
+    _body_received = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,13 +51,60 @@ class MatrixRequest(server.Request):
         return site
 
     def gotLength(self, length: int | None) -> None:
+        uploads = self._site().uploads
+        # The request line is known to the channel only until the body is
+        # in (twisted hands it to the request after the body).
+        method, uri = getattr(self.channel, "_command", b""), getattr(self.channel, "_path", b"")
+        if uploads is not None and uploads.accepts(method, uri):
+            self._spool_upload(uploads, length)
+            return
         limit = self._site().max_body_bytes
         if length is not None and length > limit:
             self.body_too_large = True
             length = 0  # do not allocate a buffer for it
         super().gotLength(length)
 
+    def _spool_upload(self, uploads: UploadBodies, length: int | None) -> None:
+        """Receive this body into an upload spool, up to the upload size limit."""
+        self.content = BytesIO()  # stays empty: the body goes to the spool
+        if length is not None and length > uploads.max_bytes:
+            self._refuse_upload()
+            return
+        transport = cast(IPushProducer, self.channel.transport)  # TCP and TLS transports are
+        self.upload = uploads.open(pause=transport.pauseProducing, resume=transport.resumeProducing)
+        self.notifyFinish().addBoth(self._upload_ended)
+
+    def _upload_ended(self, result: object) -> None:
+        """The request is over (answered, or its client gone): drop an unclaimed upload."""
+        if self.upload is not None:
+            self.upload.release_unclaimed()
+
+    def _refuse_upload(self) -> None:
+        """
+        An upload over the size limit: store nothing, stop reading it, and
+        answer 413 at once (the body is taken as ended), then close the
+        connection, which still carries the rest of the body.
+        """
+        self.body_too_large = True
+        self.channel.persistent = False
+        self.setHeader(b"Connection", b"close")
+        self._site().reactor.callLater(0, self._end_body)
+
+    def _end_body(self) -> None:
+        # Called outside the channel's body decoder, which must not be
+        # running while the channel is told the body is complete.
+        if not self._body_received and not self._disconnected:
+            self.channel.allContentReceived()
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        self._body_received = True
+        super().requestReceived(command, path, version)
+
     def handleContentChunk(self, data: bytes) -> None:
+        if self.upload is not None:
+            if not self.body_too_large and not self.upload.write(data):
+                self._refuse_upload()
+            return
         self._body_size += len(data)
         if self._body_size > self._site().max_body_bytes:
             self.body_too_large = True
@@ -80,9 +133,11 @@ class MatrixSite(server.Site):
     noisy = False
 
     def __init__(self, resource: IResource, *, max_body_bytes: int,
-                 request_log_level: LogLevel | None) -> None:
+                 request_log_level: LogLevel | None, uploads: UploadBodies | None = None) -> None:
         super().__init__(resource)
         self.max_body_bytes = max_body_bytes
+        # The media upload paths, whose bodies are spooled to disk.
+        self.uploads = uploads
         self._request_log_level = request_log_level
         self.in_flight: set[MatrixRequest] = set()
 

@@ -96,6 +96,22 @@ class RemoteUnavailable(MatrixError):
     """Another homeserver would have to answer, and cannot be reached."""
 
 
+class NotYetAvailable(MatrixError):
+    """What the request names exists but has no content yet (media created, not yet uploaded)."""
+
+
+class RangeNotSatisfiable(MatrixError):
+    """
+    A byte range that starts past the end of the content.
+
+    @ivar size: the content's size in bytes (for C{Content-Range: bytes */size}).
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__("M_UNKNOWN", "The requested range is not satisfiable")
+        self.size = size
+
+
 def bad_json(message: str) -> BadRequest:
     return BadRequest("M_BAD_JSON", message)
 

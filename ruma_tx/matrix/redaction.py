@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 
 from ruma_tx.matrix.auth_rules import AuthError, _domain
+from ruma_tx.matrix.errors import bad_json, missing_param
 from ruma_tx.matrix.power_levels import (
     CREATE,
     event_content,
@@ -113,6 +114,23 @@ def redacted_event_id(event: JsonDict, room_version: RoomVersion | str) -> str |
     else:
         redacts = event.get("redacts")
     return redacts if isinstance(redacts, str) else None
+
+
+def redacts_in_content(content: JsonDict) -> str:
+    """
+    The event a redaction sent with C{PUT /send/m.room.redaction} names:
+    its content's C{redacts} (spec, since v1.18: for every room version;
+    before v11 the server moves it to the top level).
+
+    @raise BadRequest: M_MISSING_PARAM when absent, M_BAD_JSON when not a
+        string.
+    """
+    redacts = content.get("redacts")
+    if redacts is None:
+        raise missing_param("A redaction needs content.redacts: the event to redact")
+    if not isinstance(redacts, str):
+        raise bad_json("content.redacts must be an event id")
+    return redacts
 
 
 def check_redaction(

@@ -31,3 +31,18 @@ class StreamToken:
         if match is None:
             raise InvalidToken(f"Invalid token {text!r}")
         return cls(int(match.group(1)), int(match.group(2)))
+
+
+def pagination_window(*, backwards: bool, from_token: StreamToken | None, to_token: StreamToken | None,
+                      current: int) -> tuple[int, int]:
+    """
+    The stream positions C{(after, upto]} a page may take events from:
+    backwards from C{from_token} (default: C{current}) down to C{to_token},
+    or forwards from C{from_token} (default: the start) up to C{to_token};
+    never past C{current}.
+    """
+    if backwards:
+        upto = min(from_token.stream, current) if from_token is not None else current
+        return (to_token.stream if to_token is not None else 0), upto
+    after = from_token.stream if from_token is not None else 0
+    return after, min(to_token.stream, current) if to_token is not None else current

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ruma_tx.matrix.identifiers import is_valid_server_name
+from ruma_tx.runtime.config_clients import VoipConfig, WellKnownConfig, check_voip, check_well_known
+from ruma_tx.runtime.config_media import MediaConfig, check_media
+from ruma_tx.runtime.config_push import PushConfig, check_push
 from ruma_tx.runtime.outbound import DEFAULT_BLOCKLIST, parse_networks
 
 if TYPE_CHECKING:
@@ -27,6 +30,12 @@ _D = TypeVar("_D", bound="DataclassInstance")
 
 class ConfigError(Exception):
     """The configuration file is missing, unreadable or invalid."""
+
+
+#: What a listener can serve: "client" is the client API (with the OpenID
+#: userinfo endpoint); "openid" only C{/_matrix/federation/v1/openid/userinfo}
+#: (as Synapse's resource of that name), for integrations checking tokens.
+LISTENER_RESOURCES = ("client", "openid")
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,12 @@ class RateLimitsConfig:
     register: ActionLimit = ActionLimit(per_second=1.0, burst_count=30)
     # Keyed by user: messages and state events sent.
     message: ActionLimit = ActionLimit(per_second=20.0, burst_count=200)
+    # Keyed by user: reports of events, rooms and users (Synapse's rc_reports).
+    report: ActionLimit = ActionLimit(per_second=1.0, burst_count=5)
+
+
+#: The actions of L{RateLimitsConfig}.
+RATE_LIMITED_ACTIONS = ("login", "register", "message", "report")
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,13 @@ class OutboundConfig:
 
 
 @dataclass(frozen=True)
+class UserDirectoryConfig:
+    # Every local user may be found, not only those sharing a room with the
+    # searcher or in public rooms (Synapse's search_all_users).
+    search_all_users: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; C{path} is the file it came from."""
 
@@ -125,6 +147,11 @@ class Config:
     http: HttpConfig = HttpConfig()
     logging: LoggingConfig = LoggingConfig()
     outbound: OutboundConfig = OutboundConfig()
+    push: PushConfig = PushConfig()
+    voip: VoipConfig = VoipConfig()
+    well_known: WellKnownConfig = WellKnownConfig()
+    user_directory: UserDirectoryConfig = UserDirectoryConfig()
+    media: MediaConfig = MediaConfig()
 
     @property
     def macaroon_key_path(self) -> Path:
@@ -180,13 +207,13 @@ def _check_values(config: Config, path: Path) -> None:
         bad("listeners", "at least one listener is needed")
     for i, listener in enumerate(config.listeners):
         for resource in listener.resources:
-            if resource != "client":
+            if resource not in LISTENER_RESOURCES:
                 bad(f"listeners[{i}].resources", f"unknown resource {resource!r}")
     if config.database.pool_size < 1:
         bad("database.pool_size", "must be at least 1")
     if not 4 <= config.passwords.bcrypt_rounds <= 31:
         bad("passwords.bcrypt_rounds", "must be between 4 and 31")
-    for name in ("login", "register", "message"):
+    for name in RATE_LIMITED_ACTIONS:
         limit = getattr(config.rate_limits, name)
         # "not > 0" also refuses nan, which TOML allows.
         if not limit.per_second > 0 or limit.burst_count < 1:
@@ -210,10 +237,14 @@ def _check_values(config: Config, path: Path) -> None:
             bad(f"outbound.{key}", f"not a list of CIDR ranges: {e}")
     if not 0 < config.outbound.timeout_s < float("inf"):
         bad("outbound.timeout_s", "must be a positive number of seconds")
+    check_push(config.push, bad)
     if config.public_baseurl is not None and not config.public_baseurl.startswith(
         ("http://", "https://")
     ):
         bad("public_baseurl", "must start with http:// or https://")
+    check_voip(config.voip, bad)
+    check_well_known(config.well_known, bad)
+    check_media(config.media, bad)
 
 
 def _build(cls: type[_D], raw: object, path: Path, prefix: str) -> _D:

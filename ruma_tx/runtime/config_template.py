@@ -25,6 +25,8 @@ data_dir = "{data_dir}"
 
 # One table per listening socket: a Twisted endpoint description
 # (tcp:PORT:interface=ADDR, or ssl:PORT:privateKey=KEY:certKey=CERT).
+# resources: "client" (the client API, with the OpenID userinfo endpoint
+# that integrations call), or "openid" (that endpoint alone).
 [[listeners]]
 endpoint = "tcp:{port}:interface=127.0.0.1"
 resources = ["client"]
@@ -47,10 +49,12 @@ bcrypt_rounds = 12
 
 [rate_limits]
 enabled = true
-# Leaky buckets: login and register per client IP, message per user.
+# Leaky buckets: login and register per client IP, message (events sent)
+# and report (reports of content) per user.
 login = {{ per_second = 1.0, burst_count = 30 }}
 register = {{ per_second = 1.0, burst_count = 30 }}
 message = {{ per_second = 20.0, burst_count = 200 }}
+report = {{ per_second = 1.0, burst_count = 5 }}
 
 [tokens]
 # Lifetime of access tokens that come with a refresh token.
@@ -76,6 +80,86 @@ requests = "info"
 # ip_range_blocklist = [...]
 ip_range_allowlist = []
 timeout_s = 10.0
+
+[push]
+# Notifications to push gateways (phones), sent through [outbound]: a
+# gateway in a blocked range is never reached unless allowlisted there.
+# Send events' content to the gateways (false: ids, type and sender only).
+include_content = true
+# A failing gateway is retried after backoff_initial_s, doubling up to
+# backoff_max_s; a notification it has refused for give_up_after_s is skipped.
+backoff_initial_s = 1.0
+backoff_max_s = 3600.0
+give_up_after_s = 86400.0
+max_concurrent_deliveries = 10
+
+[voip]
+# TURN servers for calls (GET /voip/turnServer), e.g.
+# ["turn:turn.{server_name}:3478?transport=udp", "turns:turn.{server_name}:5349?transport=tcp"].
+# With none, clients are told there is none (404 M_NOT_FOUND).
+turn_uris = []
+# Credentials: a secret shared with the TURN server (coturn: use-auth-secret
+# and static-auth-secret), inline or in a file (an absolute path); clients
+# get credentials that expire after turn_user_lifetime_s.
+# turn_shared_secret = "..."
+# turn_shared_secret_path = "/etc/ruma/turn_shared_secret"
+# Or static credentials, handed to every client as they are:
+# turn_username = "..."
+# turn_password = "..."
+turn_user_lifetime_s = 3600
+turn_allow_guests = true
+
+[well_known]
+# /.well-known/matrix/support: where users find help, who runs the server.
+# With neither set it answers 404 (spec).
+# support_page = "https://{server_name}/support.html"
+# support_contacts = [
+#     {{ matrix_id = "@admin:{server_name}", email_address = "admin@{server_name}", role = "m.role.admin" }},
+#     {{ email_address = "security@{server_name}", role = "m.role.security" }},
+# ]
+
+[user_directory]
+# POST /user_directory/search finds users who share a room with the
+# searcher and users in rooms anyone may join or read; true: every local user.
+search_all_users = false
+
+[media]
+# Uploads (POST /_matrix/media/v3/upload) up to this many bytes (Synapse:
+# 50 MiB); advertised to clients as m.upload.size. Bodies stream to disk.
+max_upload_size = 52428800
+# The total bytes one user may upload (403 M_FORBIDDEN past it); absent: no quota.
+# max_bytes_per_user = 1073741824
+# Media ids reserved by POST /_matrix/media/v1/create a user may hold before
+# uploading to them, and how long one waits for its content (24 h).
+max_pending_uploads = 5
+unused_expiration_ms = 86400000
+# Thumbnails are made of PNG, JPEG, GIF and WebP images only, at these sizes
+# (once per image and size, on first request), from images of at most
+# max_thumbnail_pixels (width x height), thumbnail_threads at a time.
+thumbnail_sizes = [
+    {{ width = 32, height = 32, method = "crop" }},
+    {{ width = 96, height = 96, method = "crop" }},
+    {{ width = 320, height = 240, method = "scale" }},
+    {{ width = 640, height = 480, method = "scale" }},
+    {{ width = 800, height = 600, method = "scale" }},
+]
+max_thumbnail_pixels = 32000000
+thumbnail_threads = 2
+# Threads reading and writing media files (and talking to S3).
+io_threads = 8
+# The deprecated unauthenticated /_matrix/media/v3/download and /thumbnail
+# are frozen (404) as the spec asks; true serves every media there again.
+legacy_unauthenticated = false
+# Where the files go: "local" (data_dir/media) or "s3" (the bucket below;
+# boto3 finds credentials itself when the keys are left out).
+backend = "local"
+# [media.s3]
+# bucket = "matrix-media"
+# endpoint_url = "https://s3.example.net"
+# region = "eu-west-1"
+# access_key_id = "..."
+# secret_access_key = "..."
+# prefix = "media/"
 """
 
 

@@ -29,24 +29,39 @@ from ruma_tx.http.ephemeral import EphemeralApi
 from ruma_tx.http.filters import FilterApi
 from ruma_tx.http.history import HistoryApi
 from ruma_tx.http.keys import KeysApi
+from ruma_tx.http.legacy import LegacyApi
 from ruma_tx.http.login import LoginApi
 from ruma_tx.http.meta import MetaApi
+from ruma_tx.http.notifications import NotificationsApi
+from ruma_tx.http.openid import OpenIdApi, OpenIdUserInfoApi
 from ruma_tx.http.presence import PresenceApi
 from ruma_tx.http.profile import ProfileApi
 from ruma_tx.http.push import PushRulesApi
+from ruma_tx.http.pushers import PushersApi
 from ruma_tx.http.register import RegisterApi
+from ruma_tx.http.relations import RelationsApi
+from ruma_tx.http.reports import ReportApi
 from ruma_tx.http.room_keys import RoomKeysApi
+from ruma_tx.http.room_upgrade import RoomUpgradeApi
 from ruma_tx.http.rooms import RoomApi
 from ruma_tx.http.routing import Router
+from ruma_tx.http.search import SearchApi
 from ruma_tx.http.site import MatrixRoot, MatrixSite
+from ruma_tx.http.spaces import SpacesApi
 from ruma_tx.http.sync import SyncApi
 from ruma_tx.http.to_device import ToDeviceApi
+from ruma_tx.http.voip import VoipApi
+from ruma_tx.http.well_known import SupportApi
 from ruma_tx.logs import logger, set_level
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
-from ruma_tx.runtime.config import Config, ConfigError, load_config
+from ruma_tx.matrix.support import support_body
+from ruma_tx.runtime.config import RATE_LIMITED_ACTIONS, Config, ConfigError, load_config
+from ruma_tx.runtime.media import Media, build_media
+from ruma_tx.runtime.outbound import OutboundHttpClient
 from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.runtime.secrets import load_or_create_signing_key, read_or_create_secret
 from ruma_tx.services.account_data import AccountDataKeeper
+from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.clock import now_ms
 from ruma_tx.services.cross_signing import CrossSigning, DeviceLists, KeyQueries
@@ -58,25 +73,38 @@ from ruma_tx.services.filters import FilterKeeper
 from ruma_tx.services.guard import Guard
 from ruma_tx.services.guest_access import GuestEviction
 from ruma_tx.services.history import HistoryReader
+from ruma_tx.services.initial_sync import InitialSync
 from ruma_tx.services.keys import DeviceKeys
+from ruma_tx.services.legacy_events import EventStream
 from ruma_tx.services.login import Authenticator
 from ruma_tx.services.membership import MembershipChanger
+from ruma_tx.services.notifications import NotificationList
 from ruma_tx.services.notifier import Notifier
+from ruma_tx.services.openid import OpenIdTokens
 from ruma_tx.services.passwords import PasswordChecker, PasswordHasher
 from ruma_tx.services.presence import PresenceTracker
 from ruma_tx.services.profile import ProfileEditor
 from ruma_tx.services.push import PushEvaluator, PushRules, UnreadCounts
+from ruma_tx.services.push_delivery import PushDelivery
+from ruma_tx.services.pushers import Pushers
 from ruma_tx.services.ratelimit import RateLimit, RateLimiter
 from ruma_tx.services.reading import RoomReader
 from ruma_tx.services.registration import Registrar
+from ruma_tx.services.relations import RelationChecker, RelationsReader
+from ruma_tx.services.reports import ContentReports
 from ruma_tx.services.room_keys import KeyBackup
+from ruma_tx.services.room_upgrade import RoomUpgrader
 from ruma_tx.services.rooms import RoomCreator
+from ruma_tx.services.search import RoomSearch, SearchBackfill
 from ruma_tx.services.sessions import SessionIssuer
+from ruma_tx.services.spaces import MutualRooms, RoomSummaries
 from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 from ruma_tx.services.sync import SyncResponder
 from ruma_tx.services.sync_rooms import RoomSections
 from ruma_tx.services.to_device import ToDeviceMessages
 from ruma_tx.services.uia import UserInteractiveAuth
+from ruma_tx.services.user_directory import UserDirectory
+from ruma_tx.services.voip import TurnServer
 from ruma_tx.storage.accounts import AccountStore
 from ruma_tx.storage.cross_signing import CrossSigningStore
 from ruma_tx.storage.database import Database
@@ -87,15 +115,24 @@ from ruma_tx.storage.events import EventStore
 from ruma_tx.storage.filters import FilterStore
 from ruma_tx.storage.history import HistoryStore
 from ruma_tx.storage.keys import KeyStore
+from ruma_tx.storage.legacy_events import LegacyEventStore
 from ruma_tx.storage.migrations import migrate
+from ruma_tx.storage.relations import RelationStore
 from ruma_tx.storage.notifications import NotificationListener
+from ruma_tx.storage.openid import OpenIdStore
 from ruma_tx.storage.positions import max_stream_position
 from ruma_tx.storage.push import PushStore
+from ruma_tx.storage.pushers import PusherStore
+from ruma_tx.storage.reports import ReportStore
 from ruma_tx.storage.room_keys import RoomKeyStore
+from ruma_tx.storage.room_summaries import RoomSummaryStore
+from ruma_tx.storage.room_upgrade import RoomUpgradeStore
+from ruma_tx.storage.search import SearchStore
 from ruma_tx.storage.sync_reads import SyncReadStore
 from ruma_tx.storage.to_device import ToDeviceStore
 from ruma_tx.storage.tokens import TokenStore
 from ruma_tx.storage.uia import UiaStore
+from ruma_tx.storage.user_directory import UserDirectoryStore
 
 if TYPE_CHECKING:
     from ruma_tx.runtime.embedded import EmbeddedPostgres
@@ -139,6 +176,8 @@ class HomeserverService(Service):
         self._activity: DeviceActivity | None = None
         self._listener: NotificationListener | None = None
         self._notifier: Notifier | None = None
+        self._push_delivery: PushDelivery | None = None
+        self._media: Media | None = None
         self._started: defer.Deferred[None] | None = None
 
     def startService(self) -> None:
@@ -184,6 +223,9 @@ class HomeserverService(Service):
         api = build_client_api(config, self._database, reactor, macaroon_key, signing_key, stream_start)
         self._activity = api.activity
         self._notifier = api.notifier
+        self._push_delivery = api.push_delivery
+        self._media = api.media
+        await api.push_delivery.start()
         self._listener = NotificationListener(dsn, reactor)
         await self._listener.start()
         await self._listener.listen(
@@ -197,9 +239,10 @@ class HomeserverService(Service):
         )
         level = None if config.logging.requests == "off" else LogLevel.levelWithName(config.logging.requests)
         for listener in config.listeners:
-            site = MatrixSite(
-                api.root, max_body_bytes=config.http.max_body_bytes, request_log_level=level
-            )
+            # A listener serving "openid" alone serves the OpenID userinfo endpoint only.
+            root = api.openid_root if set(listener.resources) == {"openid"} else api.root
+            site = MatrixSite(root, max_body_bytes=config.http.max_body_bytes, request_log_level=level,
+                              uploads=api.media.uploads)
             port = await serverFromString(reactor, listener.endpoint).listen(site)
             self._sites.append(site)
             self._ports.append(port)
@@ -215,8 +258,12 @@ class HomeserverService(Service):
         if self._notifier is not None:
             self._notifier.shutdown()  # long-polls answer at once
         await self._drain_requests()
+        if self._push_delivery is not None:
+            self._push_delivery.stop()
         if self._activity is not None:
             await self._activity.stop()
+        if self._media is not None:
+            await self._media.repository.stop()
         if self._listener is not None:
             self._listener.close()
         if self._database is not None:
@@ -268,7 +315,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     rate_limiter = RateLimiter(
         reactor,
         {name: RateLimit(getattr(limits, name).per_second, getattr(limits, name).burst_count)
-         for name in ("login", "register", "message")},
+         for name in RATE_LIMITED_ACTIONS},
         enabled=limits.enabled,
     )
     hasher = PasswordHasher(reactor, config.passwords.bcrypt_rounds)
@@ -298,17 +345,28 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
     unread_counts = UnreadCounts(store=push_store)
     typing = TypingTracker(events=events, streams=streams, clock=reactor)
+    relation_store = RelationStore(database)
+    relation_checker = RelationChecker(store=relation_store)
+    # `account_data` is built below; it does not depend on these.
+    aggregations = Aggregator(store=relation_store, ignored=lambda user_id: account_data.ignored_users(user_id))
     history = HistoryReader(events=events, history=HistoryStore(database),
-                            current_position=lambda: streams.current)
+                            current_position=lambda: streams.current, aggregations=aggregations)
     rooms = RoomSections(reads=SyncReadStore(database), events=events, visible=history.filter_visible_rooms,
-                         start_position=stream_start)
+                         aggregations=aggregations, start_position=stream_start)
     # Its leaves go through `membership`, built below on `creator`.
     guests = GuestEviction(guests=accounts, clock=reactor,
                            leave=lambda user_id, room_id: membership.leave(user_id, room_id))
+    outbound = OutboundHttpClient(reactor, blocklist=config.outbound.ip_range_blocklist,
+                                  allowlist=config.outbound.ip_range_allowlist,
+                                  timeout_s=config.outbound.timeout_s)
+    pusher_store = PusherStore(database)
+    push_delivery = PushDelivery(store=pusher_store, http=outbound, streams=streams, clock=reactor,
+                                 settings=config.push.delivery_settings())
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
-                           push=push_evaluator, stored=[typing.event_stored, guests.event_stored, rooms.event_stored])
+                           push=push_evaluator, relations=relation_checker.check, stored=[typing.event_stored, guests.event_stored, rooms.event_stored,
+                                                         push_delivery.event_stored])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
@@ -323,7 +381,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     account_data = AccountDataKeeper(store=AccountDataStore(database), streams=streams, events=events,
                                      managed_readers={"m.push_rules": push_rules.get_all})
     receipts = ReceiptKeeper(store=ReceiptStore(database), events=events, streams=streams,
-                             account_data=account_data, clock=reactor)
+                             account_data=account_data, clock=reactor, fits_thread=relation_checker.fits_thread,
+                             read_moved=[push_delivery.read_moved])
     presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)
     to_device = ToDeviceMessages(store=ToDeviceStore(database), streams=streams, clock=reactor,
                                  server_name=server_name)
@@ -337,6 +396,30 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                          ignored=account_data.ignored_users)
     directory_handler = Directory(directory=directory, events=events, creator=creator,
                                   accounts=accounts, server_name=server_name)
+    openid = OpenIdTokens(store=OpenIdStore(database), clock=reactor, server_name=server_name)
+    legacy_reads = LegacyEventStore(database)
+    legacy = LegacyApi(
+        stream=EventStream(reads=legacy_reads, events=events, history=history, notifier=notifier, clock=reactor,
+                           current_position=lambda: streams.current, ignored=account_data.ignored_users),
+        initial_sync=InitialSync(events=events, reads=SyncReadStore(database), legacy=legacy_reads,
+                                 history=history, rooms=RoomReader(events=events, history=history),
+                                 account_data=account_data, presence=presence,
+                                 current_position=lambda: streams.current, ignored=account_data.ignored_users))
+    room_summaries = RoomSummaryStore(database)
+    room_upgrader = RoomUpgrader(creator=creator, events=events, directory=directory,
+                                 upgrades=RoomUpgradeStore(database), summaries=room_summaries,
+                                 account_data=account_data, push_rules=push_rules, profiles=profile_of,
+                                 server_name=server_name)
+    reports = ContentReports(reports=ReportStore(database), events=events, history=history, accounts=accounts,
+                             clock=reactor, server_name=server_name)
+    search_index = SearchStore(database)
+    SearchBackfill(search_index, reactor).start()   # events stored before the index existed
+    search = SearchApi(
+        search=RoomSearch(history=history, index=search_index, state=SyncReadStore(database),
+                          ignored_users=account_data.ignored_users, current_position=lambda: streams.current),
+        directory=UserDirectory(index=UserDirectoryStore(database),
+                                search_all_users=config.user_directory.search_all_users))
+    media = build_media(config, database, reactor)
     apis = [
         MetaApi(public_baseurl=config.public_baseurl,
                 room_versions={version: "stable" for version in ROOM_VERSIONS},
@@ -351,7 +434,13 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         FilterApi(filters),
         SyncApi(sync=sync, filters=filters.get_parsed, presence=presence.set_from_sync),
         PushRulesApi(push_rules),
+        PushersApi(Pushers(store=pusher_store, clock=reactor, current_position=lambda: streams.current,
+                           changed=push_delivery.pushers_changed)),
+        NotificationsApi(NotificationList(store=pusher_store, current_position=lambda: streams.current)),
         HistoryApi(history),
+        RelationsApi(RelationsReader(events=events, history=history, store=relation_store,
+                                     aggregations=aggregations, ignored=account_data.ignored_users,
+                                     current_position=lambda: streams.current)),
         DirectoryApi(directory_handler),
         EphemeralApi(typing=typing, receipts=receipts),
         AccountDataApi(account_data),
@@ -366,16 +455,37 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                        uia=uia, streams=streams, device_lists=device_lists,
                                        server_name=server_name)),
         RoomKeysApi(KeyBackup(room_keys)),
+        RoomUpgradeApi(room_upgrader),
+        SpacesApi(summaries=RoomSummaries(summaries=room_summaries, events=events, directory=directory,
+                                          clock=reactor),
+                  mutual_rooms=MutualRooms(summaries=room_summaries)),
+        ReportApi(reports),
+        OpenIdApi(openid),
+        OpenIdUserInfoApi(openid),
+        VoipApi(TurnServer(settings=config.voip.turn_settings(), allow_guests=config.voip.turn_allow_guests,
+                           clock=reactor)),
+        SupportApi(support_body(config.well_known.support_page, config.well_known.support_contacts)),
+        legacy,
+        search,
+        media.api,
     ]
     router = Router(apis, guard=guard, rate_limiter=rate_limiter)
-    return ClientApi(root=MatrixRoot(router.resource()), activity=activity, guard=guard,
-                     notifier=notifier, device_lists=device_lists)
+    openid_router = Router([OpenIdUserInfoApi(openid)], guard=guard, rate_limiter=rate_limiter)
+    return ClientApi(root=MatrixRoot(router.resource()), openid_root=MatrixRoot(openid_router.resource()),
+                     activity=activity, guard=guard, notifier=notifier, device_lists=device_lists,
+                     push_delivery=push_delivery, media=media)
 
 
 @dataclass(frozen=True)
 class ClientApi:
     root: MatrixRoot
+    #: The root of listeners serving only the "openid" resource.
+    openid_root: MatrixRoot
     activity: DeviceActivity
     guard: Guard
     notifier: Notifier
     device_lists: DeviceLists
+    #: Started before the server listens, stopped once requests are drained.
+    push_delivery: PushDelivery
+    #: The media repository (stopped once requests are drained) and its upload spooling.
+    media: Media

@@ -10,7 +10,7 @@ database write, so incremental syncs see the change and its waiters wake).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Awaitable, Callable, Iterable, Sequence
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
@@ -26,7 +26,7 @@ from ruma_tx.matrix.ephemeral import (
     typing_event,
     typing_timeout_ms,
 )
-from ruma_tx.matrix.errors import bad_json, forbidden, not_found
+from ruma_tx.matrix.errors import bad_json, forbidden, invalid_param, not_found
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.caches import LastPositions
@@ -37,10 +37,6 @@ from ruma_tx.services.streams import StreamWriter
 from ruma_tx.services.sync import SyncContext
 
 log = logger(__name__)
-
-
-#: The C{thread_id} of a receipt for the main timeline.
-MAIN_THREAD = "main"
 
 
 class TypingTracker:
@@ -184,15 +180,24 @@ class ReceiptKeeper:
     @param account_data: the L{ruma_tx.services.account_data.AccountDataKeeper}
         (the fully read marker is room account data).
     @param clock: an C{IReactorTime}, for the receipts' C{ts}.
+    @param fits_thread: C{async (event_id, thread_id) -> bool}: whether a
+        receipt for that thread (C{"main"} or a thread root) may point at
+        the event (spec: 400 otherwise).
+    @param read_moved: told the user's id once a receipt moved their read
+        position (must not wait: push delivery sends badge updates).
     """
 
     def __init__(self, *, store: Receipts, events: Events, streams: StreamWriter,
-                 account_data: AccountDataKeeper, clock: Clock) -> None:
+                 account_data: AccountDataKeeper, clock: Clock,
+                 fits_thread: Callable[[str, str], Awaitable[bool]],
+                 read_moved: Sequence[Callable[[str], None]] = ()) -> None:
         self._store = store
         self._events = events
         self._streams = streams
         self._account_data = account_data
         self._clock = clock
+        self._fits_thread = fits_thread
+        self._read_moved = list(read_moved)
 
     async def send_receipt(self, user_id: str, room_id: str, receipt_type: str, event_id: str,
                            thread_id: object = None) -> None:
@@ -201,12 +206,15 @@ class ReceiptKeeper:
         to C{event_id}; C{m.fully_read} moves the fully read marker instead
         (spec: this endpoint "effectively calls /read_markers").
 
-        @raise MatrixError: 400 for a bad type or thread id, 403 when not
-            joined, 404 when the event is not in the room.
+        @raise MatrixError: 400 for a bad type or thread id (or an event
+            not in that thread), 403 when not joined, 404 when the event
+            is not in the room.
         """
         check_receipt(receipt_type, thread_id)
         members = await self._joined_members(user_id, room_id)
         event = await self._room_event(room_id, event_id)
+        if isinstance(thread_id, str) and not await self._fits_thread(event.event_id, thread_id):
+            raise invalid_param(f"event_id {event.event_id} is not related to thread {thread_id}")
         if receipt_type == FULLY_READ:
             await self._account_data.set_fully_read(user_id, room_id, event)
         else:
@@ -270,10 +278,11 @@ class ReceiptKeeper:
         audience = [user_id] if receipt_type == READ_PRIVATE else list(members)
 
         async def persist(position: int) -> list[str]:
-            # Room-wide counts: a receipt inside a thread does not clear them.
-            stored = await self._store.put_receipt(
-                receipt, event.stream_ordering, position,
-                moves_read_position=thread_id in (None, MAIN_THREAD))
+            # It moves the read position of its thread (or the room's, unthreaded).
+            stored = await self._store.put_receipt(receipt, event.stream_ordering, position)
+            if stored:
+                for hook in self._read_moved:
+                    hook(user_id)
             return audience if stored else []
 
         await self._streams.write(persist, kind="receipts")

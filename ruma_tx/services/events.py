@@ -8,7 +8,7 @@ room, under the room's lock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from canonicaljson import encode_canonical_json
 from signedjson.types import SigningKey
@@ -24,6 +24,7 @@ from ruma_tx.matrix.events import (
     room_id_for_create_event,
 )
 from ruma_tx.matrix.redaction import check_redaction, redact
+from ruma_tx.matrix.relations import EventRelation
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
 from ruma_tx.matrix.sync import sync_event_json
 from ruma_tx.matrix.types import JsonDict
@@ -44,6 +45,10 @@ from ruma_tx.services.streams import StreamWriter
 #: C{(event, position)}: told of each event once it is stored, before
 #: anyone is woken; must not fail or wait (in-memory bookkeeping only).
 EventStored = Callable[[NewEvent, int], None]
+
+#: C{(event) -> its relation as stored, or None}: run on each event sent
+#: into an existing room, under its lock; raises for a refused relation.
+RelationCheck = Callable[[NewEvent], Awaitable[EventRelation | None]]
 
 #: Spec: "The size of an event ... MUST NOT exceed 65536 bytes" (the PDU).
 MAX_EVENT_BYTES = 65536
@@ -112,13 +117,14 @@ class EventCreator:
     @param streams: the stream writer that positions them.
     @param check_canonical_alias: validates C{m.room.canonical_alias} events.
     @param push: push rule evaluation, run before each event is stored.
+    @param relations: checks the relation an event declares, if any.
     @param stored: told of each event once stored (e.g. typing: a member
         who leaves stops typing).
     """
 
     def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, server_name: str,
                  signing_key: SigningKey, check_canonical_alias: CanonicalAliasCheck,
-                 push: PushEvaluator, stored: Sequence[EventStored] = (),
+                 push: PushEvaluator, relations: RelationCheck, stored: Sequence[EventStored] = (),
                  txn_cache_size: int = 10_000, rooms_cache_size: int = 5_000) -> None:
         self._events = events
         self._streams = streams
@@ -127,6 +133,7 @@ class EventCreator:
         self._signing_key = signing_key
         self._check_canonical_alias = check_canonical_alias
         self._push = push
+        self._relations = relations
         self._stored_hooks = list(stored)
         self._locks = KeyedLocks()
         # Invalidation: updated after each stored event; dropped when what
@@ -181,6 +188,9 @@ class EventCreator:
                 # current event answers and nothing new is sent.
                 return same
         event = await self._next_event(room, spec, txn)
+        relation = await self._relations(event)
+        if relation is not None:
+            event = replace(event, relation=relation)
         push, push_after = await self._push.evaluate(event, await self._push.state_before(event))
         event = replace(event, push=push)
         audience = await self._audience(event, room)
@@ -407,6 +417,9 @@ class EventCreator:
 def _touched(event: NewEvent, audience: set[str]) -> dict[str, Sequence[str]]:
     """The kinds of change the event is, per user (a member event also changes the target's rooms)."""
     touched: dict[str, Sequence[str]] = {"events": list(audience)}
+    # Keyed by the room: clients peeking into it (GET /events?room_id=)
+    # wait on its id; room and user ids never collide (their sigils differ).
+    touched["room_events"] = [event.room_id]
     if event.pdu["type"] == "m.room.member":
         touched["membership"] = [event.pdu["state_key"]]   # the target's own rooms changed
         touched["room_membership"] = list(audience)        # who is in their rooms changed

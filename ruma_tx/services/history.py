@@ -20,8 +20,9 @@ from typing import Callable, Mapping
 from ruma_tx.matrix.errors import forbidden, not_found
 from ruma_tx.matrix.events import StoredEvent, room_event
 from ruma_tx.matrix.filters import RoomEventFilter
-from ruma_tx.matrix.stream_token import StreamToken
+from ruma_tx.matrix.stream_token import StreamToken, pagination_window
 from ruma_tx.matrix.visibility import WORLD_READABLE, HistoryView
+from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.ports.events import Events, History
 
 #: Memberships that let a user read a room they are not joined to (what
@@ -35,12 +36,15 @@ class HistoryReader:
     @param history: the L{ruma_tx.storage.history.HistoryStore}.
     @param current_position: returns the highest stream position clients
         may be shown (C{StreamWriter.current}); later events are in flight.
+    @param aggregations: the bundled aggregations of the events served.
     """
 
-    def __init__(self, *, events: Events, history: History, current_position: Callable[[], int]) -> None:
+    def __init__(self, *, events: Events, history: History, current_position: Callable[[], int],
+                 aggregations: Aggregator) -> None:
         self._events = events
         self._history = history
         self._current = current_position
+        self._aggregations = aggregations
 
     # ------------------------------------------------------------ visibility
 
@@ -49,17 +53,20 @@ class HistoryReader:
         memberships, visibilities = await self._history.get_timelines(room_id, user_id)
         return HistoryView(tuple(memberships), tuple(visibilities))
 
+    async def views(self, user_id: str, room_ids: list[str]) -> dict[str, HistoryView]:
+        """What C{user_id} may see of each room's history; one read for all the rooms."""
+        timelines = await self._history.get_timelines_many(room_ids, user_id) if room_ids else {}
+        return {room_id: HistoryView(*map(tuple, timelines[room_id])) for room_id in room_ids}
+
     async def filter_visible_rooms(self, user_id: str,
                                    events: Mapping[str, list[StoredEvent]]) -> dict[str, list[StoredEvent]]:
         """
         Keep, of each room's events, those the user may see (history
         visibility), in their order; one read for all the rooms.
         """
-        rooms = [room_id for room_id, room_events in events.items() if room_events]
-        timelines = await self._history.get_timelines_many(rooms, user_id) if rooms else {}
+        views = await self.views(user_id, [room_id for room_id, room_events in events.items() if room_events])
         visible: dict[str, list[StoredEvent]] = {room_id: [] for room_id in events}
-        for room_id in rooms:
-            view = HistoryView(*map(tuple, timelines[room_id]))
+        for room_id, view in views.items():
             visible[room_id] = [e for e in events[room_id] if view.can_see(e.stream_ordering)]
         return visible
 
@@ -97,20 +104,15 @@ class HistoryReader:
         """
         view = await self.readable_view(user_id, room_id)
         ranges = _ranges(view, room_id, event_filter)
-        current = self._current()
-        if backwards:
-            upto = min(from_token.stream, current) if from_token is not None else current
-            after = to_token.stream if to_token is not None else 0
-        else:
-            after = from_token.stream if from_token is not None else 0
-            upto = min(to_token.stream, current) if to_token is not None else current
+        after, upto = pagination_window(backwards=backwards, from_token=from_token, to_token=to_token,
+                                        current=self._current())
         page = await self._history.get_page(
             room_id, after=after, upto=upto, ranges=ranges, limit=limit + 1,
             backwards=backwards, event_filter=event_filter,
         )
         more, page = len(page) > limit, page[:limit]
         start = from_token if from_token is not None else StreamToken(upto if backwards else 0)
-        response: dict = {"start": str(start), "chunk": _serve(page)}
+        response: dict = {"start": str(start), "chunk": await self._aggregations.serve(user_id, page)}
         if backwards:
             if more:
                 response["end"] = str(StreamToken(page[-1].stream_ordering - 1 if page else upto))
@@ -166,7 +168,7 @@ class HistoryReader:
             )
         if event_filter is not None:
             state = [e for e in state if event_filter.matches(e)]
-        served = _serve(shown)
+        served = await self._aggregations.serve(user_id, shown)
         return {
             "start": str(StreamToken((before[-1].stream_ordering if before else position) - 1)),
             "end": str(StreamToken(last.stream_ordering)),
@@ -185,13 +187,23 @@ class HistoryReader:
         @raise MatrixError: 404 M_NOT_FOUND when it is unknown, in another
             room, or not visible to the user (spec).
         """
+        event, _ = await self.visible_event(user_id, room_id, event_id)
+        return (await self._aggregations.serve(user_id, [event]))[0]
+
+    async def visible_event(self, user_id: str, room_id: str, event_id: str) -> tuple[StoredEvent, HistoryView]:
+        """
+        An event of the room the user may see, with their view of the room.
+
+        @raise MatrixError: 404 M_NOT_FOUND when it is unknown, in another
+            room, or not visible to the user.
+        """
         event = await self._events.get_event(event_id)
         if event is None or event.room_id != room_id:
             raise not_found("Event not found")
         view = await self.view(user_id, room_id)
         if not view.can_see(event.stream_ordering):
             raise not_found("Event not found")
-        return (_serve([event]))[0]
+        return event, view
 
     # --------------------------------------------------------------- members
 

@@ -36,6 +36,8 @@ from ruma_tx.matrix.push_rules import (
     validate_actions,
     validate_rule,
 )
+from ruma_tx.matrix.pushers import detailed_actions_json
+from ruma_tx.matrix.relations import MAIN_THREAD
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.concurrency import KeyedLocks
@@ -419,6 +421,7 @@ class PushEvaluator:
                     and invitee.endswith(self._suffix) and invitee not in room.members:
                 users.append(invitee)
         actions = []
+        detailed: dict[str, str] = {}
         if users:
             rulesets = await self._rules.customised_rules(users)
             flat = client_event(pdu, event.event_id, event.room_id)
@@ -439,20 +442,22 @@ class PushEvaluator:
             # they are evaluated once (a join into a room of 10,000 would
             # otherwise evaluate them 10,000 times).
             named = _users_named_by(flat)
-            anonymous: list[Any] | None = None
+            anonymous: tuple[bool, bool, str | None] | None = None
             for user_id in users:
                 ruleset = rulesets[user_id]
                 if ruleset is None and user_id not in named:
                     if anonymous is None:
-                        anonymous = evaluate(_ANONYMOUS_RULES, flat, context(_ANONYMOUS))
-                    result = anonymous
+                        anonymous = _outcome(evaluate(_ANONYMOUS_RULES, flat, context(_ANONYMOUS)))
+                    notify, highlight, detail = anonymous
                 else:
-                    result = evaluate(ruleset or server_default_rules(user_id), flat, context(user_id))
-                notify, highlight = actions_notify(result), actions_highlight(result)
+                    notify, highlight, detail = _outcome(
+                        evaluate(ruleset or server_default_rules(user_id), flat, context(user_id)))
                 if notify or highlight:
                     actions.append((user_id, notify, highlight))
+                    if detail is not None:
+                        detailed[user_id] = detail
         read_by = sender if sender.endswith(self._suffix) else None
-        return PushOutcome(tuple(actions), read_by), room
+        return PushOutcome(tuple(actions), read_by, detailed), room
 
     def stored(self, event: NewEvent, after: RoomPushState) -> None:
         """C{event} is stored: C{after} is the room's current push state."""
@@ -471,6 +476,12 @@ class PushEvaluator:
 #: defaults whom an event does not name.
 _ANONYMOUS = "@\x00:anonymous.invalid"
 _ANONYMOUS_RULES = server_default_rules(_ANONYMOUS)
+
+
+def _outcome(actions: list[Any]) -> tuple[bool, bool, str | None]:
+    """What is stored of actions: notify, highlight, and the actions themselves when they say more."""
+    notify, highlight = actions_notify(actions), actions_highlight(actions)
+    return notify, highlight, detailed_actions_json(actions, notify, highlight)
 
 
 def _users_named_by(event: JsonDict) -> set[str]:
@@ -504,13 +515,29 @@ class UnreadCounts:
         self._store = store
 
     async def add_to_sync(self, ctx: SyncContext) -> None:
+        """
+        With the timeline filter's C{unread_thread_notifications} (as
+        Synapse reads it), C{unread_notifications} counts the main timeline
+        only and C{unread_thread_notifications} each thread with unread
+        notifications (spec: threads without any may be left out).
+        """
         join = ctx.response.get("rooms", {}).get("join", {})
         if not join:
             return
         room_ids = list(join)
-        counts = await self._store.get_unread_counts(ctx.request.user_id, room_ids, ctx.now.stream)
+        if not ctx.request.filter.room.timeline.unread_thread_notifications:
+            counts = await self._store.get_unread_counts(ctx.request.user_id, room_ids, ctx.now.stream)
+            for room_id in room_ids:
+                join[room_id]["unread_notifications"] = _counts(*counts.get(room_id, (0, 0)))
+            return
+        by_thread = await self._store.get_thread_unread_counts(ctx.request.user_id, room_ids, ctx.now.stream)
         for room_id in room_ids:
-            notify, highlight = counts.get(room_id, (0, 0))
-            join[room_id]["unread_notifications"] = {
-                "notification_count": notify, "highlight_count": highlight,
-            }
+            threads = dict(by_thread.get(room_id, {}))
+            join[room_id]["unread_notifications"] = _counts(*threads.pop(MAIN_THREAD, (0, 0)))
+            if threads:
+                join[room_id]["unread_thread_notifications"] = {
+                    root: _counts(*counts) for root, counts in threads.items()}
+
+
+def _counts(notify: int, highlight: int) -> JsonDict:
+    return {"notification_count": notify, "highlight_count": highlight}

@@ -77,6 +77,14 @@ class StreamWriter:
     def current(self) -> int:
         return self._ids.current
 
+    def until_visible(self, position: int) -> defer.Deferred[None]:
+        """Fires once C{position} and every lower one have finished (at once if they have)."""
+        if self._ids.current >= position:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._until_visible.setdefault(position, []).append(waiter)
+        return waiter
+
     def write(self, persist: Callable[[int], Awaitable[Touched]], kind: str = "events") -> defer.Deferred[int]:
         """
         Call C{await persist(position)}, which stores its change at
@@ -129,10 +137,7 @@ class StreamWriter:
                     for ready in self._until_visible.pop(visible, ()):
                         ready.callback(None)
         last = positions[-1]
-        if self._ids.current < last:
-            waiter: defer.Deferred[None] = defer.Deferred()
-            self._until_visible.setdefault(last, []).append(waiter)
-            await waiter
+        await self.until_visible(last)
         return last
 
 

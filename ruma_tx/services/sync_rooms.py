@@ -10,6 +10,7 @@ from typing import Awaitable, Callable, Mapping
 
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import Filter, RoomEventFilter
+from ruma_tx.matrix.relations import with_relations
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.sync import (
     STRIPPED_STATE_TYPES,
@@ -22,6 +23,7 @@ from ruma_tx.matrix.sync import (
     with_transaction_id,
 )
 from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.caches import LastPositions
 from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.services.ports.events import Events, NewEvent, StateByRoom, SyncReads
@@ -67,10 +69,11 @@ class RoomSections:
     @param events: transaction ids and forgotten rooms.
     @param visible: history visibility, for timelines reaching back before
         the user joined (or after they left).
+    @param aggregations: the bundled aggregations of timeline events.
     """
 
     def __init__(self, *, reads: SyncReads, events: Events, visible: VisibilityFilter | None,
-                 start_position: int, max_rooms: int = 100_000) -> None:
+                 aggregations: Aggregator, start_position: int, max_rooms: int = 100_000) -> None:
         """
         @param start_position: the stream position at start: what happened
             in rooms before it is unknown to L{event_stored}.
@@ -78,6 +81,7 @@ class RoomSections:
         self._reads = reads
         self._events = events
         self._visible = visible
+        self._aggregations = aggregations
         self._reads_in_flight = SingleFlight()
         # Room -> position of its last event: an incremental sync reads only
         # the rooms that changed since its token (a user in 1,000 rooms woken
@@ -176,6 +180,14 @@ class RoomSections:
         serialize = event_serializer(sync_filter)
         txn_ids = await self._transaction_ids(request, sync_filter, [
             e.event_id for shown in timelines.values() for e in shown if e.sender == user_id])
+        # Spec: aggregations are bundled in a "limited" timeline; Synapse
+        # also bundles those of rooms synced in full. Not when event_fields
+        # leave unsigned out.
+        fields = set(sync_filter.event_fields or ())
+        bundled = not fields or bool({"unsigned", "unsigned.m\\.relations"} & fields)
+        bundles = await self._aggregations.bundle(
+            user_id, [e for room_id, shown in timelines.items() if limited[room_id] or room_id in newly_joined
+                      for e in shown] if bundled else [], ignored=request.ignored, include_room_id=False)
         state_restricted = _is_restrictive(state_filter)
         result: JsonDict = {}
         needs_summary = []
@@ -184,8 +196,10 @@ class RoomSections:
             timeline: list[object] = []
             for event in shown:
                 txn_id = txn_ids.get(event.event_id)
-                timeline.append(serialize(event) if txn_id is None
-                                else with_transaction_id(event, txn_id, sync_filter))
+                shown_event = (serialize(event) if txn_id is None
+                               else with_transaction_id(event, txn_id, sync_filter))
+                bundle = bundles.get(event.event_id)
+                timeline.append(shown_event if bundle is None else with_relations(shown_event, bundle))
             room["timeline"] = {"events": timeline, "limited": limited[room_id],
                                 "prev_batch": str(StreamToken(starts[room_id]))}
             room_state = state.get(room_id, []) if state_filter.matches_room(room_id) else []

@@ -30,19 +30,33 @@ class ReceiptStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def put_receipt(self, receipt: Receipt, event_stream_ordering: int, position: int,
-                          *, moves_read_position: bool) -> bool:
+    async def put_receipt(self, receipt: Receipt, event_stream_ordering: int, position: int) -> bool:
         """
         Store C{receipt} at stream position C{position} unless the user's
         receipt of that type and thread already points at this event or a
         later one (as Synapse does: receipts mark "read up to" and never
         move back).
 
-        @param moves_read_position: the receipt also marks the room's
-            notifications read up to the event (in the same statement, so
-            unread counts never lag behind a stored receipt).
+        It also marks notifications read up to the event, in the same
+        statement (unread counts never lag behind a stored receipt): the
+        room's when unthreaded, else its thread's (C{"main"} or a root).
+
         @return: whether it was stored.
         """
+        if receipt.thread_id is None:
+            read_position = (
+                "INSERT INTO push_read_position (user_id, room_id, stream_ordering)"
+                " SELECT %s, %s, %s WHERE EXISTS (SELECT 1 FROM receipt)"
+                " ON CONFLICT (user_id, room_id) DO UPDATE SET stream_ordering ="
+                " GREATEST(push_read_position.stream_ordering, EXCLUDED.stream_ordering)")
+            read_args: tuple = (receipt.user_id, receipt.room_id, event_stream_ordering)
+        else:
+            read_position = (
+                "INSERT INTO push_thread_read_position (user_id, room_id, thread_id, stream_ordering)"
+                " SELECT %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM receipt)"
+                " ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering ="
+                " GREATEST(push_thread_read_position.stream_ordering, EXCLUDED.stream_ordering)")
+            read_args = (receipt.user_id, receipt.room_id, receipt.thread_id, event_stream_ordering)
         row = await self._db.fetch_one(
             "WITH receipt AS (INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id,"
             " event_stream_ordering, ts, stream_position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
@@ -51,14 +65,10 @@ class ReceiptStore:
             " ts = EXCLUDED.ts, stream_position = EXCLUDED.stream_position"
             " WHERE receipts.event_stream_ordering < EXCLUDED.event_stream_ordering"
             " RETURNING 1),"
-            " read AS (INSERT INTO push_read_position (user_id, room_id, stream_ordering)"
-            " SELECT %s, %s, %s WHERE %s AND EXISTS (SELECT 1 FROM receipt)"
-            " ON CONFLICT (user_id, room_id) DO UPDATE SET stream_ordering ="
-            " GREATEST(push_read_position.stream_ordering, EXCLUDED.stream_ordering))"
+            f" read AS ({read_position})"
             " SELECT 1 FROM receipt",
             (receipt.room_id, receipt.user_id, receipt.receipt_type, receipt.thread_id or "",
-             receipt.event_id, event_stream_ordering, receipt.ts, position,
-             receipt.user_id, receipt.room_id, event_stream_ordering, moves_read_position),
+             receipt.event_id, event_stream_ordering, receipt.ts, position, *read_args),
         )
         return row is not None
 

@@ -6,6 +6,7 @@ from typing import Sequence
 import psycopg2.errors
 
 from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.matrix.relations import thread_key
 from ruma_tx.services.ports.directory import AliasExists
 from ruma_tx.services.ports.events import (
     DuplicateTransaction,
@@ -16,6 +17,9 @@ from ruma_tx.services.ports.events import (
 )
 from ruma_tx.storage.database import Database, Transaction
 from ruma_tx.storage.event_rows import event_columns, stored_event
+from ruma_tx.storage.relations import forget_relation, insert_relations, message_relation_ctes
+from ruma_tx.storage.search import index_events, message_search_cte, unindex_event
+from ruma_tx.storage.user_directory import record_room_publicity
 
 _COLUMNS = event_columns()
 
@@ -23,10 +27,10 @@ _COLUMNS = event_columns()
 _EVENT_ROW_COLUMNS = ("stream_ordering", "event_id", "room_id", "type", "state_key", "sender",
                       "origin_server_ts", "depth", "membership", "pdu", "client_json")
 
-#: Moves a read position forward only.
+#: Moves the read position of the sender's own event's thread forward only.
 _READ_POSITION_CONFLICT = (
-    " ON CONFLICT (user_id, room_id) DO UPDATE SET stream_ordering ="
-    " GREATEST(push_read_position.stream_ordering, EXCLUDED.stream_ordering)"
+    " ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering ="
+    " GREATEST(push_thread_read_position.stream_ordering, EXCLUDED.stream_ordering)"
 )
 
 
@@ -38,7 +42,7 @@ def _event_row(event: NewEvent, position: int) -> tuple:
 
 
 async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions: Sequence[int]) -> None:
-    """Insert events of one room, the current state they set, and their push actions."""
+    """Insert events of one room, the current state they set, their relations and push actions."""
     rows = [_event_row(event, position) for event, position in zip(events, positions)]
     await txn.insert_many("events", _EVENT_ROW_COLUMNS, rows)
     state: dict[tuple[str, str], tuple] = {}   # the last event of each key wins
@@ -51,25 +55,32 @@ async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions
         "ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id,"
         " stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership",
     )
-    actions = [(user_id, event.room_id, position, notify, highlight)
+    await insert_relations(txn, events, positions)
+    await index_events(txn, events, positions)
+    await record_room_publicity(txn, events)
+    actions = [(user_id, event.room_id, position, notify, highlight, event.push.detailed.get(user_id),
+                thread_key(event.relation))
                for event, position in zip(events, positions)
                for user_id, notify, highlight in event.push.actions]
     await txn.insert_many("event_push_actions",
-                          ("user_id", "room_id", "stream_ordering", "notify", "highlight"),
+                          ("user_id", "room_id", "stream_ordering", "notify", "highlight", "actions",
+                           "thread_id"),
                           actions, "ON CONFLICT DO NOTHING")
-    read: dict[str, tuple] = {}
+    read: dict[tuple[str, str], tuple] = {}
     for event, position in zip(events, positions):
         if event.push.read_by is not None:
-            read[event.push.read_by] = (event.push.read_by, event.room_id, position)
-    await txn.insert_many("push_read_position", ("user_id", "room_id", "stream_ordering"),
+            thread = thread_key(event.relation)
+            read[(event.push.read_by, thread)] = (event.push.read_by, event.room_id, thread, position)
+    await txn.insert_many("push_thread_read_position", ("user_id", "room_id", "thread_id", "stream_ordering"),
                           list(read.values()), _READ_POSITION_CONFLICT)
 
 
 async def _apply_redaction(txn: Transaction, redaction: NewEvent) -> None:
     """
     Replace the redacted event by its pruned form and forget its push
-    actions. Redacted content is dropped at once (Synapse keeps it a while
-    for moderators; we keep nothing we were asked to remove).
+    actions and its relation. Redacted content is dropped at once
+    (Synapse keeps it a while for moderators; we keep nothing we were
+    asked to remove).
     """
     rows = await txn.fetch_all(
         "UPDATE events SET redacted_by = %s, pdu = %s, client_json = %s"
@@ -82,6 +93,9 @@ async def _apply_redaction(txn: Transaction, redaction: NewEvent) -> None:
             "DELETE FROM event_push_actions WHERE room_id = %s AND stream_ordering = %s",
             (redaction.room_id, position),
         )
+        assert redaction.redacts is not None  # the event updated is the one it redacts
+        await forget_relation(txn, redaction.redacts)
+        await unindex_event(txn, position)
 
 
 class EventStore:
@@ -143,13 +157,14 @@ class EventStore:
     async def _persist_message(self, event: NewEvent, position: int, now_ms: int) -> None:
         """
         A message event (no state, no redaction) in one statement: its
-        transaction id, the event and its push actions are inserted
-        together, and nothing is when the transaction id is taken.
+        transaction id, the event, its relation and its push actions are
+        inserted together, and nothing is when the transaction id is taken.
         """
         push = event.push
         users = [user_id for user_id, _, _ in push.actions]
         notify = [n for _, n, _ in push.actions]
         highlight = [h for _, _, h in push.actions]
+        detailed = [push.detailed.get(user_id) for user_id in users]
         txn_cte, gate, txn_args = "", "", []
         if event.txn is not None:
             txn_cte = (
@@ -158,20 +173,27 @@ class EventStore:
             )
             gate = " WHERE EXISTS (SELECT 1 FROM txn)"
             txn_args = [*event.txn, event.event_id, now_ms]
+        relation_ctes, relation_args = message_relation_ctes(event, position)
+        search_cte, search_args = message_search_cte(event, position)
+        thread = thread_key(event.relation)
         rows = await self._db.fetch_all(
             "WITH " + txn_cte
             + f"ev AS (INSERT INTO events ({', '.join(_EVENT_ROW_COLUMNS)})"
             f" SELECT {', '.join(['%s'] * len(_EVENT_ROW_COLUMNS))}" + gate + " RETURNING 1),"
-            " actions AS (INSERT INTO event_push_actions (user_id, room_id, stream_ordering, notify, highlight)"
-            " SELECT a.user_id, %s, %s, a.notify, a.highlight"
-            " FROM unnest(%s::text[], %s::boolean[], %s::boolean[]) AS a(user_id, notify, highlight)"
+            + relation_ctes + search_cte +
+            " actions AS (INSERT INTO event_push_actions"
+            " (user_id, room_id, stream_ordering, notify, highlight, actions, thread_id)"
+            " SELECT a.user_id, %s, %s, a.notify, a.highlight, a.actions, %s"
+            " FROM unnest(%s::text[], %s::boolean[], %s::boolean[], %s::text[])"
+            " AS a(user_id, notify, highlight, actions)"
             " WHERE EXISTS (SELECT 1 FROM ev) ON CONFLICT DO NOTHING),"
-            " read_by AS (INSERT INTO push_read_position (user_id, room_id, stream_ordering)"
-            " SELECT %s, %s, %s WHERE %s::text IS NOT NULL AND EXISTS (SELECT 1 FROM ev)"
+            " read_by AS (INSERT INTO push_thread_read_position (user_id, room_id, thread_id, stream_ordering)"
+            " SELECT %s, %s, %s, %s WHERE %s::text IS NOT NULL AND EXISTS (SELECT 1 FROM ev)"
             + _READ_POSITION_CONFLICT + ")"
             " SELECT 1 FROM ev",
-            (*txn_args, *_event_row(event, position), event.room_id, position, users, notify, highlight,
-             push.read_by, event.room_id, position, push.read_by),
+            (*txn_args, *_event_row(event, position), *relation_args, *search_args, event.room_id, position,
+             thread, users, notify, highlight, detailed, push.read_by, event.room_id, thread, position,
+             push.read_by),
         )
         if not rows:
             # Only a taken transaction id stops the insert; transaction ids stay.

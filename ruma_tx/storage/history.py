@@ -15,7 +15,7 @@ from ruma_tx.storage.event_rows import event_columns, stored_event
 _COLUMNS = event_columns()
 
 
-def _ranges_clause(ranges: Ranges) -> tuple[str, list]:
+def ranges_clause(ranges: Ranges) -> tuple[str, list]:
     """
     SQL restricting C{stream_ordering} to inclusive C{(low, high)} ranges
     (C{high} L{None}: unbounded). An empty list matches nothing.
@@ -101,7 +101,7 @@ class HistoryStore:
         """
         if limit <= 0 or after >= upto:
             return []
-        in_ranges, range_args = _ranges_clause(ranges)
+        in_ranges, range_args = ranges_clause(ranges)
         matching, filter_args = filter_clause(event_filter)
         order = "DESC" if backwards else "ASC"
         rows = await self._db.fetch_all(
@@ -149,7 +149,7 @@ class HistoryStore:
         >= ts} when C{forwards}, else the last with C{origin_server_ts <= ts};
         only events at positions up to C{upto} and inside C{ranges}.
         """
-        in_ranges, range_args = _ranges_clause(ranges)
+        in_ranges, range_args = ranges_clause(ranges)
         if forwards:
             condition, order = "origin_server_ts >= %s", "ASC"
         else:

@@ -3,11 +3,12 @@ Ports: records and protocols shared by services and the storage that implements 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import RoomEventFilter
+from ruma_tx.matrix.relations import EventRelation
 from ruma_tx.matrix.types import JsonDict
 
 #: Rooms' state: C{room_id -> (type, state_key) -> event}.
@@ -36,10 +37,14 @@ class PushOutcome:
         event notifies or highlights.
     @ivar read_by: the local sender, whose read position moves to the event
         (spec, "Marking notifications as read": "by sending an event").
+    @ivar detailed: C{user_id -> actions as JSON} for the users whose
+        actions say more than notify and highlight (a sound, say): push
+        gateways get them as tweaks, C{/notifications} as actions.
     """
 
     actions: tuple[tuple[str, bool, bool], ...] = ()
     read_by: str | None = None
+    detailed: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class NewEvent:
     client_json: str | None = None
     redacted_client_json: str | None = None
     push: PushOutcome = PushOutcome()
+    #: Its relation to another event (C{content["m.relates_to"]}), if valid.
+    relation: EventRelation | None = None
 
 
 @dataclass(frozen=True)
