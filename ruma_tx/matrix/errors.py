@@ -93,7 +93,10 @@ class Unavailable(MatrixError):
 
 
 class RemoteUnavailable(MatrixError):
-    """Another homeserver would have to answer, and cannot be reached."""
+    """
+    Another host would have to answer (a homeserver, a page to preview),
+    and gives no usable answer.
+    """
 
 
 class NotYetAvailable(MatrixError):

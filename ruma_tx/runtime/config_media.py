@@ -5,10 +5,12 @@ kept here with its checks so that module stays small.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, NoReturn
 
 from ruma_tx.matrix.media import DEFAULT_THUMBNAIL_SIZES, METHODS, ThumbnailSize
+from ruma_tx.matrix.url_previews import UrlPattern
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,19 @@ class MediaConfig:
     # "local" (files under data_dir/media) or "s3" (the [media.s3] bucket).
     backend: str = "local"
     s3: S3Config | None = None
+    # URL previews (GET /_matrix/client/v1/media/preview_url); off, the
+    # endpoints do not exist (404 M_UNRECOGNIZED, as in Synapse). Pages are
+    # fetched through [outbound]: blocked address ranges are never reached.
+    url_preview_enabled: bool = False
+    # The largest page or image fetched for a preview (Synapse's
+    # max_spider_size: 10 MiB), and the longest one fetch may take.
+    url_preview_max_bytes: int = 10 * 1024 * 1024
+    url_preview_timeout_s: float = 10.0
+    # URLs never previewed: an entry blocks the URLs whose every named part
+    # (scheme, netloc, hostname, port, username, password, path, query,
+    # fragment) matches its glob, or its regular expression when it starts
+    # with ^ (Synapse's url_preview_url_blacklist).
+    url_preview_url_blocklist: tuple[UrlPattern, ...] = ()
 
     def thumbnail_size_list(self) -> tuple[ThumbnailSize, ...]:
         return tuple(ThumbnailSize(s.width, s.height, s.method) for s in self.thumbnail_sizes)
@@ -92,3 +107,17 @@ def check_media(media: MediaConfig, bad: Callable[[str, str], NoReturn]) -> None
         bad("media.s3", "backend = \"s3\" needs a [media.s3] table with at least a bucket")
     if media.s3 is not None and not media.s3.bucket:
         bad("media.s3.bucket", "must not be empty")
+    if media.url_preview_max_bytes < 1024:
+        bad("media.url_preview_max_bytes", "must be at least 1024")
+    if not 0 < media.url_preview_timeout_s < float("inf"):
+        bad("media.url_preview_timeout_s", "must be a positive number of seconds")
+    for i, pattern in enumerate(media.url_preview_url_blocklist):
+        key = f"media.url_preview_url_blocklist[{i}]"
+        if not pattern.parts():
+            bad(key, "must name at least one part of a URL")
+        for part, text in pattern.parts().items():
+            if text.startswith("^"):
+                try:
+                    re.compile(text)
+                except re.error as e:
+                    bad(f"{key}.{part}", f"not a regular expression: {e}")

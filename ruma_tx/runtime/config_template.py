@@ -153,6 +153,18 @@ legacy_unauthenticated = false
 # Where the files go: "local" (data_dir/media) or "s3" (the bucket below;
 # boto3 finds credentials itself when the keys are left out).
 backend = "local"
+# URL previews (GET /_matrix/client/v1/media/preview_url): off, the
+# endpoint does not exist (404). Pages and their images are fetched through
+# [outbound], so blocked address ranges are never reached; each fetch may
+# be at most url_preview_max_bytes (10 MiB) and take url_preview_timeout_s.
+url_preview_enabled = false
+url_preview_max_bytes = 10485760
+url_preview_timeout_s = 10.0
+# URLs never previewed: a URL whose every named part (scheme, netloc,
+# hostname, port, username, password, path, query, fragment) matches the
+# glob (or, starting with ^, the regular expression) of an entry, e.g.
+# [{{ hostname = "*.internal.example.org" }}, {{ scheme = "http" }}].
+url_preview_url_blocklist = []
 # [media.s3]
 # bucket = "matrix-media"
 # endpoint_url = "https://s3.example.net"

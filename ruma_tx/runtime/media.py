@@ -1,7 +1,7 @@
 """
 Building the media repository from C{[media]}: its thread pools, its byte
-store (local disk under C{data_dir/media}, or S3), and the upload spooling
-the site uses for the upload paths.
+store (local disk under C{data_dir/media}, or S3), the upload spooling
+the site uses for the upload paths, and URL previews when enabled.
 """
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from twisted.python.threadpool import ThreadPool
 
 from ruma_tx.http.media import MediaApi, is_upload_request
 from ruma_tx.http.uploads import UploadBodies
+from ruma_tx.http.url_previews import UrlPreviewApi
 from ruma_tx.runtime.config import Config
 from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.services.media import MediaLimits, MediaRepository, sniff_content_types
 from ruma_tx.services.ports.media import MediaFiles
+from ruma_tx.services.ports.outbound import OutboundHttp
 from ruma_tx.services.thumbnails import Thumbnailer
+from ruma_tx.services.url_previews import PreviewSettings, UrlPreviewer
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.media import MediaStore
 from ruma_tx.storage.media_files import LocalMediaFiles, S3MediaFiles
@@ -27,15 +30,17 @@ class Media:
     """
     @ivar repository: started here; stop it at shutdown (it flushes the
         last-access times).
+    @ivar apis: the endpoints (URL previews' only when enabled).
     @ivar uploads: for the listeners' sites.
     """
 
     repository: MediaRepository
-    api: MediaApi
+    apis: tuple[object, ...]
     uploads: UploadBodies
 
 
-def build_media(config: Config, database: Database, reactor: IRuntimeReactor) -> Media:
+def build_media(config: Config, database: Database, reactor: IRuntimeReactor,
+                outbound: OutboundHttp) -> Media:
     settings = config.media
     root = config.data_dir / "media"
     temp_dir = root / "tmp"
@@ -47,15 +52,25 @@ def build_media(config: Config, database: Database, reactor: IRuntimeReactor) ->
         unused_expiry_ms=settings.unused_expiration_ms, quota_bytes=settings.max_bytes_per_user,
         thumbnail_sizes=settings.thumbnail_size_list(), max_pixels=settings.max_thumbnail_pixels,
     )
+    thumbnailer = Thumbnailer(reactor, _thread_pool(reactor, "thumbnails", settings.thumbnail_threads),
+                              settings.max_thumbnail_pixels)
     repository = MediaRepository(
         store=MediaStore(database), files=_byte_store(config, reactor, io_pool, root, temp_dir),
-        thumbnailer=Thumbnailer(reactor, _thread_pool(reactor, "thumbnails", settings.thumbnail_threads),
-                                settings.max_thumbnail_pixels),
-        clock=reactor, reactor=reactor, pool=io_pool, server_name=config.server_name, limits=limits,
+        thumbnailer=thumbnailer, clock=reactor, reactor=reactor, pool=io_pool,
+        server_name=config.server_name, limits=limits,
     )
     repository.start()
-    return Media(repository=repository, uploads=uploads,
-                 api=MediaApi(repository, legacy_unauthenticated=settings.legacy_unauthenticated))
+    apis: tuple[object, ...] = (MediaApi(repository, legacy_unauthenticated=settings.legacy_unauthenticated),)
+    if settings.url_preview_enabled:
+        previewer = UrlPreviewer(
+            http=outbound, store_image=repository.add_local_media, image_size=thumbnailer.image_size_of,
+            clock=reactor, reactor=reactor, pool=io_pool,
+            settings=PreviewSettings(max_bytes=settings.url_preview_max_bytes,
+                                     timeout_s=settings.url_preview_timeout_s,
+                                     url_blocklist=settings.url_preview_url_blocklist),
+        )
+        apis += (UrlPreviewApi(previewer),)
+    return Media(repository=repository, uploads=uploads, apis=apis)
 
 
 def _byte_store(config: Config, reactor: IRuntimeReactor, pool: ThreadPool, root: Path,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 from io import BytesIO
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from twisted.internet import defer, protocol
+from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import (
     IAddress,
     IHostnameResolver,
@@ -36,7 +37,12 @@ from zope.interface import implementer
 
 from ruma_tx.logs import logger
 from ruma_tx.runtime.reactor import IRuntimeReactor
-from ruma_tx.services.ports.outbound import OutboundError, OutboundResponse
+from ruma_tx.services.ports.outbound import (
+    OutboundBlocked,
+    OutboundError,
+    OutboundResponse,
+    OutboundTooLarge,
+)
 
 log = logger(__name__)
 
@@ -77,16 +83,21 @@ def is_blocked(ip: str, blocklist: Sequence[IPNetwork], allowlist: Sequence[IPNe
     return any(address in network for network in blocklist)
 
 
+#: Told of each address a request did not connect to because it is blocked.
+BlockedAddress = Callable[[str], None]
+
+
 @implementer(IResolutionReceiver)
 class _FilteringReceiver:
     """Passes on the addresses a name resolves to, except blocked ones."""
 
     def __init__(self, receiver: IResolutionReceiver, host: str, blocklist: Sequence[IPNetwork],
-                 allowlist: Sequence[IPNetwork]) -> None:
+                 allowlist: Sequence[IPNetwork], on_blocked: BlockedAddress) -> None:
         self._receiver = receiver
         self._host = host
         self._blocklist = blocklist
         self._allowlist = allowlist
+        self._on_blocked = on_blocked
 
     def resolutionBegan(self, resolution: IHostResolution) -> None:  # noqa: N802
         self._receiver.resolutionBegan(resolution)
@@ -95,6 +106,7 @@ class _FilteringReceiver:
         host = getattr(address, "host", "")
         if is_blocked(host, self._blocklist, self._allowlist):
             log.info("not connecting to {host}: {ip} is in a blocked range", host=self._host, ip=host)
+            self._on_blocked(host)
             return
         self._receiver.addressResolved(address)
 
@@ -105,15 +117,17 @@ class _FilteringReceiver:
 @implementer(IHostnameResolver)
 class _BlockingResolver:
     def __init__(self, resolver: IHostnameResolver, blocklist: Sequence[IPNetwork],
-                 allowlist: Sequence[IPNetwork]) -> None:
+                 allowlist: Sequence[IPNetwork], on_blocked: BlockedAddress) -> None:
         self._resolver = resolver
         self._blocklist = blocklist
         self._allowlist = allowlist
+        self._on_blocked = on_blocked
 
     def resolveHostName(self, resolutionReceiver: IResolutionReceiver, hostName: str,  # noqa: N802, N803
                         portNumber: int = 0, addressTypes: Any = None,  # noqa: N803
                         transportSemantics: str = "TCP") -> IHostResolution:  # noqa: N803
-        receiver = _FilteringReceiver(resolutionReceiver, hostName, self._blocklist, self._allowlist)
+        receiver = _FilteringReceiver(resolutionReceiver, hostName, self._blocklist, self._allowlist,
+                                      self._on_blocked)
         return self._resolver.resolveHostName(receiver, hostName, portNumber, addressTypes,
                                               transportSemantics)
 
@@ -123,9 +137,9 @@ class _BlockingReactor:
     """The reactor, but resolving names through L{_BlockingResolver}."""
 
     def __init__(self, reactor: IRuntimeReactor, blocklist: Sequence[IPNetwork],
-                 allowlist: Sequence[IPNetwork]) -> None:
+                 allowlist: Sequence[IPNetwork], on_blocked: BlockedAddress) -> None:
         self._reactor = reactor
-        self.nameResolver = _BlockingResolver(reactor.nameResolver, blocklist, allowlist)
+        self.nameResolver = _BlockingResolver(reactor.nameResolver, blocklist, allowlist, on_blocked)
 
     def installNameResolver(self, resolver: IHostnameResolver) -> IHostnameResolver:  # noqa: N802
         raise NotImplementedError("the outbound client's resolver is fixed")
@@ -148,7 +162,7 @@ class _LimitedBody(protocol.Protocol):
             return
         self._size += len(data)
         if self._size > self._max_bytes:
-            self._finished.errback(OutboundError(f"answer larger than {self._max_bytes} bytes"))
+            self._finished.errback(OutboundTooLarge(f"answer larger than {self._max_bytes} bytes"))
             if self.transport is not None:
                 self.transport.loseConnection()
             return
@@ -185,9 +199,8 @@ class OutboundHttpClient:
         self._timeout_s = timeout_s
         self._max_bytes = max_bytes
         self._user_agent = user_agent
-        self._agent = Agent(_BlockingReactor(reactor, self._blocklist, self._allowlist),
-                            contextFactory=BrowserLikePolicyForHTTPS(),
-                            pool=HTTPConnectionPool(reactor, persistent=True), connectTimeout=timeout_s)
+        self._tls = BrowserLikePolicyForHTTPS()
+        self._pool = HTTPConnectionPool(reactor, persistent=True)
 
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
@@ -212,11 +225,21 @@ class OutboundHttpClient:
 
     async def _send(self, method: str, url: str, headers: Headers, producer: Any,
                     limit: int) -> OutboundResponse:
-        response: IResponse = await self._agent.request(method.encode("ascii"), url.encode("utf-8"),
-                                                        headers, producer)
+        # An agent per request (they share the connection pool) to learn
+        # whether this request's host resolved only to blocked addresses.
+        blocked: list[str] = []
+        agent = Agent(_BlockingReactor(self._reactor, self._blocklist, self._allowlist, blocked.append),
+                      contextFactory=self._tls, pool=self._pool, connectTimeout=self._timeout_s)
+        try:
+            response: IResponse = await agent.request(method.encode("ascii"), url.encode("utf-8"),
+                                                      headers, producer)
+        except DNSLookupError:
+            if blocked:
+                raise OutboundBlocked("the host is in a blocked address range") from None
+            raise
         if response.length is not None and isinstance(response.length, int) and response.length > limit:
             response.deliverBody(protocol.Protocol())  # discard it
-            raise OutboundError(f"answer larger than {limit} bytes")
+            raise OutboundTooLarge(f"answer larger than {limit} bytes")
         finished: defer.Deferred[bytes] = defer.Deferred()
         response.deliverBody(_LimitedBody(finished, limit))
         content = await finished

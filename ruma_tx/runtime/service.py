@@ -419,7 +419,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                           ignored_users=account_data.ignored_users, current_position=lambda: streams.current),
         directory=UserDirectory(index=UserDirectoryStore(database),
                                 search_all_users=config.user_directory.search_all_users))
-    media = build_media(config, database, reactor)
+    media = build_media(config, database, reactor, outbound)
     apis = [
         MetaApi(public_baseurl=config.public_baseurl,
                 room_versions={version: "stable" for version in ROOM_VERSIONS},
@@ -467,7 +467,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         SupportApi(support_body(config.well_known.support_page, config.well_known.support_contacts)),
         legacy,
         search,
-        media.api,
+        *media.apis,
     ]
     router = Router(apis, guard=guard, rate_limiter=rate_limiter)
     openid_router = Router([OpenIdUserInfoApi(openid)], guard=guard, rate_limiter=rate_limiter)

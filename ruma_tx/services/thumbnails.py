@@ -17,7 +17,7 @@ import hashlib
 import io
 import math
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import IO, Callable, TypeVar
 
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from twisted.internet.interfaces import IReactorFromThreads
@@ -58,7 +58,7 @@ def _too_large() -> TooLarge:
     return TooLarge("M_TOO_LARGE", "Content is too large to thumbnail")
 
 
-def _open(path: str, max_pixels: int) -> Image.Image:
+def _open(path: str | IO[bytes], max_pixels: int) -> Image.Image:
     """Open an image (its header only) of an allowed format and size."""
     try:
         image = Image.open(path, formats=SOURCE_FORMATS)
@@ -86,7 +86,7 @@ def displayed_size(image: Image.Image) -> tuple[int, int]:
     return (height, width) if _orientation(image) in _SWAPPING_ORIENTATIONS else (width, height)
 
 
-def read_image_size(path: str, max_pixels: int) -> tuple[int, int]:
+def read_image_size(path: str | IO[bytes], max_pixels: int) -> tuple[int, int]:
     """The displayed size of the image at C{path} (its header only is read)."""
     with _open(path, max_pixels) as image:
         return displayed_size(image)
@@ -188,6 +188,14 @@ class Thumbnailer:
         @raise MatrixError: 413 M_TOO_LARGE, 400 M_UNKNOWN (see the module).
         """
         return await self._run(read_image_size, path, self._max_pixels)
+
+    async def image_size_of(self, data: bytes) -> tuple[int, int]:
+        """
+        The displayed size of an image held in memory (a URL preview's).
+
+        @raise MatrixError: as L{image_size}.
+        """
+        return await self._run(read_image_size, io.BytesIO(data), self._max_pixels)
 
     async def make(self, path: str, size: ThumbnailSize, animated: bool) -> Thumbnail:
         """

@@ -11,7 +11,7 @@ from twisted.internet import defer, reactor
 from twisted.web import resource, server
 
 from ruma_tx.runtime.outbound import DEFAULT_BLOCKLIST, OutboundHttpClient, is_blocked, parse_networks
-from ruma_tx.services.ports.outbound import OutboundError
+from ruma_tx.services.ports.outbound import OutboundBlocked, OutboundError, OutboundTooLarge
 
 
 class _Answer(resource.Resource):
@@ -49,11 +49,23 @@ def test_default_blocklist_covers_private_loopback_and_link_local():
 
 @pytest_twisted.ensureDeferred
 async def test_loopback_is_refused_by_default(local_server):
-    """A request to a loopback address fails before anything is sent, by IP literal and by name."""
+    """A request to a loopback address fails as blocked before anything is sent, by IP literal and by name."""
     client = OutboundHttpClient(reactor, timeout_s=5)
     for url in (local_server + "/", local_server.replace("127.0.0.1", "localhost") + "/"):
-        with pytest.raises(OutboundError):
+        with pytest.raises(OutboundBlocked):
             await client.request("GET", url)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_allowed_address_that_refuses_is_not_reported_as_blocked(local_server):
+    """A connection refused by an allowlisted address is an OutboundError, not OutboundBlocked."""
+    client = OutboundHttpClient(reactor, allowlist=["127.0.0.0/8"], timeout_s=5)
+    listening = reactor.listenTCP(0, server.Site(_Answer()), interface="127.0.0.1")
+    port = listening.getHost().port
+    await listening.stopListening()
+    with pytest.raises(OutboundError) as caught:
+        await client.request("GET", f"http://127.0.0.1:{port}/")
+    assert not isinstance(caught.value, OutboundBlocked)
 
 
 @pytest_twisted.ensureDeferred
@@ -70,7 +82,7 @@ async def test_allowlisted_range_is_reached(local_server):
 async def test_answers_are_bounded_in_size_and_time(local_server):
     """An answer over the size limit, or one that never comes, is an OutboundError, not a hang."""
     client = OutboundHttpClient(reactor, allowlist=["127.0.0.0/8"], timeout_s=5)
-    with pytest.raises(OutboundError, match="larger"):
+    with pytest.raises(OutboundTooLarge, match="larger"):
         await client.request("GET", local_server + "/big", max_bytes=1000)
     with pytest.raises(OutboundError, match="in time"):
         await client.request("GET", local_server + "/slow", timeout_s=0.5)

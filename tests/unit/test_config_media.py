@@ -47,9 +47,26 @@ def test_sizes_quota_and_s3_are_read(tmp_path):
     ('[media]\nbackend = "s3"\n', "media.s3"),
     ('[media.s3]\nregion = "x"\n', "media.s3.bucket"),
     ("[media]\nlegacy_unauthenticated = 1\n", "media.legacy_unauthenticated"),
+    ("[media]\nurl_preview_max_bytes = 10\n", "media.url_preview_max_bytes"),
+    ("[media]\nurl_preview_timeout_s = 0\n", "media.url_preview_timeout_s"),
+    ("[media]\nurl_preview_url_blocklist = [{}]\n", "media.url_preview_url_blocklist[0]"),
+    ('[media]\nurl_preview_url_blocklist = [{ host = "x" }]\n', "media.url_preview_url_blocklist[0].host"),
+    ('[media]\nurl_preview_url_blocklist = [{ path = "^(" }]\n', "media.url_preview_url_blocklist[0].path"),
 ])
 def test_bad_values_stop_the_server_naming_the_key(tmp_path, text, key):
     """A bad [media] value is a ConfigError that names its key."""
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, text)
     assert key in str(caught.value)
+
+
+def test_url_previews_are_off_by_default_and_configurable(tmp_path):
+    """Previews are off; on, they read their size and time limits and a Synapse-style URL blocklist."""
+    media = load(tmp_path, "").media
+    assert (media.url_preview_enabled, media.url_preview_max_bytes, media.url_preview_timeout_s,
+            media.url_preview_url_blocklist) == (False, 10 * 1024 * 1024, 10.0, ())
+    media = load(tmp_path, '[media]\nurl_preview_enabled = true\nurl_preview_max_bytes = 4096\n'
+                           'url_preview_timeout_s = 2\n'
+                           'url_preview_url_blocklist = [{ hostname = "*.lan", scheme = "^https?$" }]\n').media
+    assert (media.url_preview_enabled, media.url_preview_max_bytes, media.url_preview_timeout_s) == (True, 4096, 2.0)
+    assert media.url_preview_url_blocklist[0].parts() == {"scheme": "^https?$", "hostname": "*.lan"}

@@ -23,6 +23,14 @@ class OutboundError(Exception):
         self.reason = reason
 
 
+class OutboundBlocked(OutboundError):
+    """The host is (or resolves only to addresses) in a blocked range."""
+
+
+class OutboundTooLarge(OutboundError):
+    """The answer is larger than the request allowed."""
+
+
 @dataclass(frozen=True)
 class OutboundResponse:
     """
@@ -47,7 +55,8 @@ class OutboundHttp(Protocol):
         body: bytes | None = None, timeout_s: float | None = None, max_bytes: int | None = None,
     ) -> OutboundResponse:
         """
-        @raise OutboundError: no answer (see L{OutboundError}); any answer,
-            whatever its status code, is returned.
+        @raise OutboundError: no answer (see L{OutboundError}), among them
+            L{OutboundBlocked} and L{OutboundTooLarge}; any answer, whatever
+            its status code, is returned.
         """
         ...
