@@ -5,12 +5,14 @@ from ruma_tx.http.routing import NO_PREFIX, endpoint
 from ruma_tx.http.site import MatrixRequest
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.guard import Requester
+from ruma_tx.services.profile import SUPPORTED_FIELDS
 
 #: The spec versions whose required client endpoints we serve. Clients
 #: trust this list: a client seeing v1.11 or later downloads media from
 #: the authenticated /_matrix/client/v1/media/* endpoints, one seeing v1.3
-#: or later reads /relations. So a version is only listed when every
-#: endpoint it requires is served (tests/e2e/test_versions.py asks each).
+#: or later reads /relations, one seeing v1.16 asks /sync for state_after.
+#: So a version is only listed when every endpoint it requires is served
+#: (tests/e2e/test_versions.py asks each).
 #:
 #: "Required": the core client-server API. Modules are only required for
 #: the feature profiles a server targets (client-server API, "Modules"),
@@ -20,29 +22,85 @@ from ruma_tx.services.guard import Requester
 #: capability or a login/UIA type the server does not offer.
 #:
 #: What each version added to the client API (spec changelogs, "New
-#: Endpoints" and "Backwards Compatible Changes"):
-#:   - v1.1: /room_keys/* (served), /keys/device_signing/upload and
-#:     /keys/signatures/upload (served), /knock (served);
-#:     /login/sso/redirect/{idpId} (SSO module: m.login.sso is not offered).
-#:   - v1.2: /v1/rooms/{roomId}/hierarchy (Spaces module, optional in every
-#:     profile); /v1/register/m.login.registration_token/validity (only for
-#:     servers offering m.login.registration_token; this one does not).
-#:   - v1.3: GET /v1/rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]
-#:     (core: "Forming relationships between events", "Relationships API",
-#:     added in v1.3), and server-side aggregations. NOT served, so v1.3
-#:     and everything after it are not advertised.
-#:   - later, for the record: v1.4 /v1/rooms/{roomId}/threads (Threading
-#:     module); v1.6 /v1/rooms/{roomId}/timestamp_to_event (served); v1.7
-#:     async media uploads (content repository) and /v1/login/get_token
-#:     (optional); v1.10 /.well-known/matrix/support (may be served by
-#:     another web server); v1.11 authenticated media /v1/media/* (not
-#:     served).
+#: Endpoints" and "Backwards Compatible Changes"), served unless said:
+#:   - v1.1: /room_keys/*, /keys/device_signing/upload and
+#:     /keys/signatures/upload, /knock; /login/sso/redirect/{idpId} (SSO
+#:     module: m.login.sso is not offered).
+#:   - v1.2: /v1/rooms/{roomId}/hierarchy (Spaces module);
+#:     /v1/register/m.login.registration_token/validity (only for servers
+#:     offering m.login.registration_token; this one does not).
+#:   - v1.3: /v1/rooms/{roomId}/relations (the Relationships API) and
+#:     server-side aggregations; /refresh.
+#:   - v1.4: threads (/v1/rooms/{roomId}/threads, m.thread aggregation,
+#:     thread_id on receipts, unread_thread_notifications), m.read.private,
+#:     m.replace, room_types on /publicRooms, the server_acl push rule,
+#:     CORP headers on media. Clients turn their thread support on from
+#:     v1.4 (matrix-js-sdk asks /threads only then).
+#:   - v1.5: m.reference aggregation. v1.6: /v1/rooms/{roomId}/timestamp_to_event.
+#:   - v1.7: async uploads (/_matrix/media/v1/create, PUT /upload), the
+#:     event_property_is/_contains push conditions and mention rules;
+#:     /v1/login/get_token is optional (behind m.get_login_token).
+#:   - v1.8, v1.9: room version 11, the suppress_edits push rule.
+#:   - v1.10: /.well-known/matrix/support, recursive /relations, erasure on
+#:     deactivation, Retry-After.
+#:   - v1.11: authenticated media (/_matrix/client/v1/media/*), the
+#:     animated thumbnail flag, no UIA for a first cross-signing upload;
+#:     unsigned.membership is a SHOULD the spec lets servers omit. URL
+#:     previews (/v1/media/preview_url) are optional: off by default, as in
+#:     Synapse, where the endpoint is then unknown.
+#:   - v1.12: via on /join and /knock (only this server's rooms can be
+#:     joined: there is no other server to go through), guests' access to
+#:     authenticated media, unread markers (account data), 403 on profile
+#:     look-ups (a MAY); account locking is for servers that lock accounts
+#:     (this one does not).
+#:   - v1.13: POST /rooms/{roomId}/report (Reporting Content module);
+#:     M_USER_SUSPENDED is for servers that suspend accounts (not this one).
+#:   - v1.14: POST /users/{userId}/report.
+#:   - v1.15: /v1/room_summary/{roomIdOrAlias} (core: "Room Summaries") and
+#:     the hierarchy's new fields; /v1/auth_metadata, which a server without
+#:     the OAuth 2.0 API answers 404 M_UNRECOGNIZED ("Authentication API
+#:     discovery"), as it answers any unknown path (the test asserts it).
+#:   - v1.16: use_state_after on /sync (a MUST: state_after);
+#:     /profile/{userId}/{keyName} for any key, DELETE too, though only
+#:     displayname and avatar_url are stored (m.tz and custom fields are
+#:     refused): the m.profile_fields capability, which v1.16 added for
+#:     that, lists them as the only fields allowed; format=event on GET
+#:     /state; room version 12.
+#:   - v1.17: only for application services (devices, /register without
+#:     UIA; this server has none) and OAuth 2.0 servers (the m.oauth UIA
+#:     type); the legacy mention push rules are gone.
+#:   - v1.18: redactions through /send in every room version. The rest is
+#:     optional or not ours: /v1/admin/lock and /v1/admin/suspend (Server
+#:     Administration module, for admins the m.account_moderation capability
+#:     names: none here), the m.forget_forced_upon_leave capability, OAuth 2.0
+#:     aware clients and the device grant (OAuth 2.0 servers only),
+#:     /.well-known/matrix/policy_server (served by a policy server), and
+#:     the Invite permission module (optional in every profile), which is
+#:     NOT implemented: a client's "block invites" setting is not enforced.
+#:   - v1.19: /v1/mutual_rooms (Mutual Rooms module); the rest is for clients
+#:     (image packs, m.key_backup, encrypted history sharing) or optional
+#:     (unsigned.replaces_state, not provided).
 #:
-#: A known gap in the core that every version shares: POST
-#: /user_directory/search is not served. Strictly, no version is complete
-#: without it; it is named here so that it is not forgotten, and it does
-#: not change which version is the highest one to list.
-SPEC_VERSIONS = ["r0.6.1", "v1.1", "v1.2"]
+#: Required by no version, so not served: the Admin Contact Information
+#: API but GET /account/3pid (/account/3pid/add, bind, delete, unbind and
+#: their requestToken endpoints: m.3pid_changes, which "affects a user's
+#: ability to use the Admin Contact Information API", is false), the
+#: requestToken endpoints of /register and /account/password (for the
+#: m.login.email.identity and m.login.msisdn UIA stages, not offered),
+#: /admin/whois (Server Administration module), /thirdparty/* (Third-party
+#: Networks module) and the application service endpoints.
+SPEC_VERSIONS = ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9",
+                 "v1.10", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18",
+                 "v1.19"]
+
+#: Features clients only find through unstable flags, each served at the
+#: unstable path its flag names (tests/e2e/test_versions.py asks it).
+#: Mutual rooms is in v1.19, but clients such as matrix-js-sdk still look
+#: for this flag, then call /unstable/uk.half-shot.msc2666/user/mutual_rooms
+#: (its pages of 100 rooms follow the spec's from/next_batch, where
+#: matrix-js-sdk asks batch_token: it sees the first 100). No flag for the
+#: room summary: clients use /v1/room_summary from v1.15 on.
+UNSTABLE_FEATURES = {"uk.half-shot.msc2666.query_mutual_rooms": True}
 
 
 class MetaApi:
@@ -54,7 +112,7 @@ class MetaApi:
 
     @endpoint("GET", "/_matrix/client/versions", auth="none", prefixes=NO_PREFIX)
     async def versions(self, request: MatrixRequest, requester: None) -> JsonDict:
-        return {"versions": SPEC_VERSIONS, "unstable_features": {}}
+        return {"versions": SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES}
 
     @endpoint("GET", "/.well-known/matrix/client", auth="none", prefixes=NO_PREFIX)
     async def well_known(self, request: MatrixRequest, requester: None) -> JsonDict | tuple[int, JsonDict]:
@@ -74,6 +132,9 @@ class MetaApi:
                 },
                 "m.set_displayname": {"enabled": True},
                 "m.set_avatar_url": {"enabled": True},
+                # Only these fields are stored: v1.16 clients leave the others
+                # (m.tz, custom fields) alone when told so.
+                "m.profile_fields": {"enabled": True, "allowed": list(SUPPORTED_FIELDS)},
                 "m.3pid_changes": {"enabled": False},
                 "m.get_login_token": {"enabled": False},
             }

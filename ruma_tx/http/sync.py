@@ -53,6 +53,7 @@ class SyncApi:
             timeout_ms=min(int(timeout), MAX_TIMEOUT_MS),
             filter=sync_filter,
             full_state=query_bool(request, "full_state"),
+            use_state_after=query_bool(request, "use_state_after"),
         ))
 
     async def _filter(self, user_id: str, text: str | None) -> Filter:

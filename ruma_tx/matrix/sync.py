@@ -64,10 +64,18 @@ MAX_HEROES = 5
 SUMMARY_TYPES = {"m.room.member", "m.room.name", "m.room.canonical_alias"}
 
 
-def empty_joined_room(now: StreamToken) -> JsonDict:
+def state_section(state_after: bool) -> str:
+    """
+    Where a room's state goes in /sync: C{state_after} when the client asked
+    with C{use_state_after} (spec v1.16; C{state} must then be left out).
+    """
+    return "state_after" if state_after else "state"
+
+
+def empty_joined_room(now: StreamToken, state_after: bool = False) -> JsonDict:
     return {
         "timeline": {"events": [], "limited": False, "prev_batch": str(now)},
-        "state": {"events": []},
+        state_section(state_after): {"events": []},
         "ephemeral": {"events": []},
         "account_data": {"events": []},
         "unread_notifications": {"notification_count": 0, "highlight_count": 0},
@@ -139,12 +147,16 @@ def stripped_event(event: StoredEvent) -> JsonDict:
 
 
 def lazy_members(state_events: Sequence[StoredEvent], timeline: Sequence[StoredEvent],
-                 user_id: str) -> list[StoredEvent]:
+                 user_id: str, state_after: bool = False) -> list[StoredEvent]:
     """
     Lazy-loading members: of the member events, keep only those of the
     timeline's senders and the user's own (spec: "Lazy-loading room members").
+    In C{state_after} also those of the members the timeline's member events
+    change: the client takes no state from the timeline then.
     """
     wanted = {e.sender for e in timeline} | {user_id}
+    if state_after:
+        wanted |= {e.state_key for e in timeline if e.type == "m.room.member" and e.state_key is not None}
     return [e for e in state_events if e.type != "m.room.member" or e.state_key in wanted]
 
 

@@ -74,7 +74,7 @@ class SyncContext:
         rooms = self.response.setdefault("rooms", {}).setdefault("join", {})
         section = rooms.get(room_id)
         if section is None:
-            section = rooms[room_id] = empty_joined_room(self.now)
+            section = rooms[room_id] = empty_joined_room(self.now, self.request.use_state_after)
         return section
 
 
@@ -86,6 +86,8 @@ class SyncRequest:
     timeout_ms: int
     filter: Filter
     full_state: bool
+    #: Rooms' state up to the end of their timelines, in C{state_after} (spec v1.16).
+    use_state_after: bool = False
 
 
 class SyncResponder:
@@ -192,6 +194,7 @@ class SyncResponder:
             user_id=user_id, device_id=request.device_id, since=since, now=now,
             memberships=await self._rooms_of(user_id, now), changes=changes,
             ignored=await self._ignored(user_id) if self._ignored else frozenset(),
+            state_after=request.use_state_after,
         ), request.filter)
         response: JsonDict = {"next_batch": str(now)}
         if rooms:

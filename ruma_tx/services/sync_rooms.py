@@ -19,6 +19,7 @@ from ruma_tx.matrix.sync import (
     event_serializer,
     lazy_members,
     room_summary,
+    state_section,
     stripped_event,
     with_transaction_id,
 )
@@ -45,6 +46,8 @@ class RoomsRequest:
     #: The user's own member events in C{(since, now]}, by room.
     changes: Mapping[str, StoredEvent]
     ignored: frozenset[str]
+    #: C{use_state_after}: rooms' state up to the end of their timelines.
+    state_after: bool = False
 
 
 def _needs_pdu(sync_filter: Filter) -> bool:
@@ -173,7 +176,10 @@ class RoomSections:
         if self._visible is not None and reaching_back:
             timelines.update(await self._visible(user_id, reaching_back))
 
-        state = await self._state_sections(request, timelines, current, limited, starts, restrictive, pdu)
+        if request.state_after:
+            state = await self._state_after_sections(request, timelines, current, pdu)
+        else:
+            state = await self._state_sections(request, timelines, current, limited, starts, restrictive, pdu)
         if state_filter.lazy_load_members:
             state = await self._lazy_members(request, timelines, state, current)
 
@@ -192,7 +198,7 @@ class RoomSections:
         result: JsonDict = {}
         needs_summary = []
         for room_id, shown in timelines.items():
-            room = empty_joined_room(now)
+            room = empty_joined_room(now, request.state_after)
             timeline: list[object] = []
             for event in shown:
                 txn_id = txn_ids.get(event.event_id)
@@ -203,8 +209,8 @@ class RoomSections:
             room["timeline"] = {"events": timeline, "limited": limited[room_id],
                                 "prev_batch": str(StreamToken(starts[room_id]))}
             room_state = state.get(room_id, []) if state_filter.matches_room(room_id) else []
-            room["state"] = {"events": [serialize(e) for e in room_state
-                                        if not state_restricted or state_filter.matches(e.pdu, room_id)]}
+            room[state_section(request.state_after)] = {"events": [
+                serialize(e) for e in room_state if not state_restricted or state_filter.matches(e.pdu, room_id)]}
             if room_id in current:
                 room["summary"] = room_summary(current[room_id], user_id)
             elif any(e.type in SUMMARY_TYPES for e in shown + room_state):
@@ -247,6 +253,22 @@ class RoomSections:
             sections[room_id] = list(state.values())
         return sections
 
+    async def _state_after_sections(self, request: RoomsRequest, timelines: dict[str, list[StoredEvent]],
+                                    current: StateByRoom, pdu: bool) -> dict[str, list[StoredEvent]]:
+        """
+        Each room's C{state_after} (spec v1.16, C{use_state_after}): synced
+        in full, its state at the end of the timeline (the current state);
+        incrementally, every key that changed between the last sync and the
+        end of the timeline, the changes the timeline shows included, since
+        the client takes no state from the timeline then.
+        """
+        since = request.since
+        changed = {} if since is None else await self._reads.get_state_changes(
+            {room_id: (since.stream, request.now.stream) for room_id in timelines if room_id not in current},
+            pdu=pdu)
+        return {room_id: list((current[room_id] if room_id in current else changed.get(room_id, {})).values())
+                for room_id in timelines}
+
     async def _lazy_members(self, request: RoomsRequest, timelines: dict[str, list[StoredEvent]],
                             state: dict[str, list[StoredEvent]],
                             current: StateByRoom) -> dict[str, list[StoredEvent]]:
@@ -259,7 +281,7 @@ class RoomSections:
         user_id = request.user_id
         missing: dict[str, list[tuple[str, str]]] = {}
         for room_id, shown in timelines.items():
-            state[room_id] = lazy_members(state[room_id], shown, user_id)
+            state[room_id] = lazy_members(state[room_id], shown, user_id, request.state_after)
             if room_id in current:
                 continue
             carried = {e.state_key for e in state[room_id] + shown if e.type == "m.room.member"}
@@ -320,13 +342,17 @@ class RoomSections:
         for room_id in room_ids:
             events = timelines[room_id]
             left_at = request.memberships[room_id][1]
+            # A left room's state is what its timeline shows: taken from the
+            # timeline with `state` (empty), listed again in `state_after`.
+            shown_state = {(e.type, e.state_key): e for e in events if e.state_key is not None}
             left[room_id] = {
                 "timeline": {
                     "events": [serialize(e) for e in events],
                     "limited": len(latest.get(room_id, [])) > limit,
                     "prev_batch": str(StreamToken(events[0].stream_ordering - 1 if events else left_at)),
                 },
-                "state": {"events": []},
+                state_section(request.state_after): {
+                    "events": [serialize(e) for e in shown_state.values()] if request.state_after else []},
                 "account_data": {"events": []},
             }
         return left

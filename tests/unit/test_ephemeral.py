@@ -80,7 +80,7 @@ def make_tracker(**kwargs):
 
 def typing_sync(tracker, since, now, rooms=(ROOM,)) -> dict:
     response = {}
-    request = SimpleNamespace(user_id=BOB, filter=Filter())
+    request = SimpleNamespace(user_id=BOB, filter=Filter(), use_state_after=False)
     ctx = SyncContext(request, None if since is None else StreamToken(since), StreamToken(now),
                       list(rooms), response)
     run(tracker.add_to_sync(ctx))

@@ -197,7 +197,7 @@ class FakeStore:
 
 
 def sync_context(since: int | None, now: int, response: dict | None = None) -> SyncContext:
-    request = SimpleNamespace(user_id=ALICE, device_id=DEVICE)
+    request = SimpleNamespace(user_id=ALICE, device_id=DEVICE, use_state_after=False)
     return SyncContext(request, None if since is None else StreamToken(since), StreamToken(now), [],
                        response if response is not None else {"next_batch": str(StreamToken(now))})
 
