@@ -47,10 +47,23 @@ class SpacesApi:
                            room_id_or_alias: str) -> JsonDict:
         return await self._summaries.summary(requester.user_id if requester else None, room_id_or_alias)
 
-    @endpoint("GET", "/mutual_rooms", prefixes=_MUTUAL_ROOMS_UNSTABLE)
     @endpoint("GET", "/mutual_rooms", prefixes=CLIENT_V1)
     async def mutual_rooms(self, request: MatrixRequest, requester: Requester) -> JsonDict:
-        user_id = query_arg(request, "user_id")
-        if user_id is None:
-            raise missing_param("Missing query parameter: user_id")
-        return await self._mutual_rooms.mutual_rooms(requester.user_id, user_id, query_arg(request, "from"))
+        return await self._mutual_rooms.mutual_rooms(requester.user_id, _user_id_arg(request),
+                                                     query_arg(request, "from"))
+
+    @endpoint("GET", "/mutual_rooms", prefixes=_MUTUAL_ROOMS_UNSTABLE)
+    async def mutual_rooms_unstable(self, request: MatrixRequest, requester: Requester) -> JsonDict:
+        """MSC2666 as clients of today speak it: C{batch_token} in, C{next_batch_token} out."""
+        page = await self._mutual_rooms.mutual_rooms(requester.user_id, _user_id_arg(request),
+                                                     query_arg(request, "batch_token"))
+        if "next_batch" in page:
+            page["next_batch_token"] = page.pop("next_batch")
+        return page
+
+
+def _user_id_arg(request: MatrixRequest) -> str:
+    user_id = query_arg(request, "user_id")
+    if user_id is None:
+        raise missing_param("Missing query parameter: user_id")
+    return user_id

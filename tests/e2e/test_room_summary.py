@@ -8,6 +8,7 @@ from room_helpers import create_room, join
 
 SUMMARY = "/_matrix/client/v1/room_summary/"
 MUTUAL = "/_matrix/client/v1/mutual_rooms"
+UNSTABLE_MUTUAL = "/_matrix/client/unstable/uk.half-shot.msc2666/user/mutual_rooms"
 
 
 @pytest_twisted.ensureDeferred
@@ -79,7 +80,7 @@ async def test_mutual_rooms_lists_only_rooms_both_joined(client):
     response = await client.request("GET", MUTUAL, token=alice["access_token"], query={"user_id": bob["user_id"]})
     assert response.code == 200, response
     assert response.json == {"joined": shared, "count": 2}
-    unstable = await client.request("GET", "/_matrix/client/unstable/uk.half-shot.msc2666/user/mutual_rooms",
+    unstable = await client.request("GET", UNSTABLE_MUTUAL,
                                     token=bob["access_token"], query={"user_id": alice["user_id"]})
     assert unstable.json["joined"] == shared
     nobody = await client.request("GET", MUTUAL, token=alice["access_token"],
@@ -96,3 +97,20 @@ async def test_mutual_rooms_bad_requests(client):
         response = await client.request("GET", MUTUAL, token=alice["access_token"], query=query)
         assert response.code == 400, (query, response)
         assert response.json["errcode"] in ("M_MISSING_PARAM", "M_INVALID_PARAM"), response
+
+
+@pytest_twisted.ensureDeferred
+async def test_mutual_rooms_pages_on_both_paths(client):
+    """Past 100 shared rooms the list pages: next_batch/from on v1, next_batch_token/batch_token on MSC2666's path."""
+    alice, bob = await client.register(), await client.register()
+    shared = sorted([await create_room(client, alice, preset="public_chat") for _ in range(101)])
+    for room_id in shared:
+        await join(client, bob, room_id)
+    for path, token_in, token_out in ((MUTUAL, "from", "next_batch"),
+                                      (UNSTABLE_MUTUAL, "batch_token", "next_batch_token")):
+        first = await client.request("GET", path, token=alice["access_token"], query={"user_id": bob["user_id"]})
+        assert len(first.json["joined"]) == 100 and first.json["count"] == 101, first
+        second = await client.request("GET", path, token=alice["access_token"],
+                                      query={"user_id": bob["user_id"], token_in: first.json[token_out]})
+        assert first.json["joined"] + second.json["joined"] == shared, second
+        assert token_out not in second.json
