@@ -15,7 +15,7 @@ from typing import Hashable, TypeVar
 
 from cachetools import LRUCache
 
-__all__ = ["LRUCache", "LastPositions"]
+__all__ = ["LRUCache", "LastPositions", "LastPositionsByKind"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -45,5 +45,50 @@ class LastPositions(LRUCache[K, int]):
         """Whether C{key} changed after C{since}: yes when unsure."""
         last = self.get(key)
         if last is None:
+            return self.forgotten_before > since
+        return last > since
+
+
+#: The kind under which L{LastPositionsByKind} keeps a key's last change of any kind.
+ANY_KIND = ""
+
+
+class LastPositionsByKind(LRUCache[K, dict[str, int]]):
+    """
+    Per key, the last stream position something changed at, per kind of
+    change and of any kind: one entry per key, so recording a change for
+    the 10,000 members of a room costs one cache operation each, not one
+    per kind.
+
+    @ivar forgotten_before: positions up to this one may hide changes of
+        keys no longer kept.
+    """
+
+    def __init__(self, maxsize: int, start: int) -> None:
+        super().__init__(maxsize)
+        self.forgotten_before = start
+
+    def popitem(self) -> tuple[K, dict[str, int]]:
+        key, positions = super().popitem()
+        self.forgotten_before = max(self.forgotten_before, positions[ANY_KIND])
+        return key, positions
+
+    def record(self, key: K, kind: str, position: int) -> None:
+        """Something of C{kind} changed for C{key} at C{position}."""
+        positions = self.get(key)
+        if positions is None:
+            self[key] = {kind: position, ANY_KIND: position}
+        else:
+            positions[kind] = position
+            positions[ANY_KIND] = max(positions[ANY_KIND], position)
+
+    def changed_since(self, key: K, since: int, kind: str = ANY_KIND) -> bool:
+        """Whether C{key} changed (in C{kind}, or at all) after C{since}: yes when unsure."""
+        positions = self.get(key)
+        if positions is None:
+            return self.forgotten_before > since
+        last = positions.get(kind)
+        if last is None:
+            # Kept since some change of another kind: none of this one since.
             return self.forgotten_before > since
         return last > since

@@ -9,7 +9,7 @@ from typing import Iterable
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 
-from ruma_tx.services.caches import LastPositions
+from ruma_tx.services.caches import ANY_KIND, LastPositionsByKind
 from ruma_tx.services.clock import Clock
 
 
@@ -26,10 +26,9 @@ class Notifier:
     def __init__(self, clock: Clock, start_position: int, max_users: int = 100_000) -> None:
         self._clock = clock
         self.current = start_position
-        self._last_touched: LastPositions[str] = LastPositions(max_users, start_position)
-        # The same per (user, kind of change), so /sync asks only the
-        # sources that have something (bounded the same way).
-        self._last_by_kind: LastPositions[tuple[str, str]] = LastPositions(max_users, start_position)
+        # Per user, the last position of each kind of change (so /sync asks
+        # only the sources that have something) and of any kind.
+        self._last: LastPositionsByKind[str] = LastPositionsByKind(max_users, start_position)
         self._waiters: dict[str, set[defer.Deferred[int]]] = {}
         self._stopping = False
 
@@ -45,8 +44,7 @@ class Notifier:
         woken = set()
         for kind, user_ids in touched.items():
             for user_id in user_ids:
-                self._last_by_kind.record((user_id, kind), position)
-                self._last_touched.record(user_id, position)
+                self._last.record(user_id, kind, position)
                 woken.add(user_id)
         # Only once every kind is recorded: a woken sync resumes at once and
         # asks which kinds changed.
@@ -66,9 +64,7 @@ class Notifier:
         became visible after C{since}. When unsure (before this process
         started, or forgotten from the bounded tables) the answer is yes.
         """
-        if kind is None:
-            return self._last_touched.changed_since(user_id, since)
-        return self._last_by_kind.changed_since((user_id, kind), since)
+        return self._last.changed_since(user_id, since, kind or ANY_KIND)
 
     def wait(self, user_id: str, since: int, timeout_s: float) -> defer.Deferred[int]:
         """

@@ -152,3 +152,13 @@ def test_woken_waiter_sees_every_kind_of_the_change():
         lambda _: seen.append(notifier.touched_since("@a:x", 0, "membership")))
     notifier.notify(1, {"events": ["@a:x"], "membership": ["@a:x"]})
     assert seen == [True]
+
+
+def test_a_user_forgotten_and_seen_again_is_unsure_of_the_other_kinds():
+    """A receipt forgotten past the bound is not lost when the user comes back with another kind of change."""
+    notifier = Notifier(task.Clock(), 0, max_users=1)
+    notifier.notify(1, {"receipts": ["@a:x"]})
+    notifier.notify(2, {"events": ["@b:x"]})     # @a:x forgotten
+    notifier.notify(3, {"events": ["@a:x"]})     # and seen again
+    assert notifier.touched_since("@a:x", 0, "receipts")
+    assert not notifier.touched_since("@a:x", 3, "events")
