@@ -80,7 +80,7 @@ class EventStream:
                     return {"start": str(start), "end": str(StreamToken(end)), "chunk": chunk}
                 since = end  # nothing shown changed: wait for more from here
             remaining = deadline - self._clock.seconds()
-            if remaining <= 0:
+            if remaining <= 0 or self._notifier.stopping:
                 return {"start": str(start), "end": str(StreamToken(since)), "chunk": []}
             await self._notifier.wait(waiter, since, remaining)
 

@@ -101,6 +101,15 @@ class Notifier:
             timer.cancel()
         return result
 
+    @property
+    def stopping(self) -> bool:
+        """
+        Whether L{shutdown} was called. A long-poll must then answer: its
+        waits return at once, so looping on them would spin the reactor
+        until the poll's deadline.
+        """
+        return self._stopping
+
     def shutdown(self) -> None:
         """Answer every waiter now (the server is stopping)."""
         self._stopping = True

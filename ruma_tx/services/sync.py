@@ -178,7 +178,7 @@ class SyncResponder:
                     return response
                 since = now  # nothing we show changed: wait for more from here
             remaining = deadline - self._clock.seconds()
-            if remaining <= 0:
+            if remaining <= 0 or self._notifier.stopping:
                 # Every source was asked up to `since`, not necessarily `now`.
                 return empty_response(since)
             await self._notifier.wait(request.user_id, since.stream, remaining)

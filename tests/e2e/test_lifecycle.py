@@ -1,10 +1,13 @@
 """The daemon's life: the twistd plugin, refusing bad configs, daemon mode, signals, and PostgreSQL restarts."""
+import json
 import os
 import re
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -115,6 +118,40 @@ def test_sigterm_in_foreground_exits_cleanly(start_homeserver):
     # After a clean shutdown twistd re-raises the signal that stopped it, as
     # Unix daemons do; systemd counts death by SIGTERM as a clean stop.
     assert code == -signal.SIGTERM, f"exit status {code}"
+
+
+def json_request(base_url: str, path: str, body: dict | None = None, token: str | None = None,
+                 timeout: float = 60) -> dict:
+    """A blocking client-API request (for a thread): the JSON body of a 2xx answer."""
+    request = urllib.request.Request(
+        base_url + "/_matrix/client/v3/" + path, method="GET" if body is None else "POST",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as e:
+        return json.load(e)
+
+
+def test_sigterm_answers_open_long_polls_and_stops(start_homeserver):
+    """SIGTERM while a /sync and an /events long-poll wait: both answer at once, empty, and the daemon exits within seconds."""
+    server = start_homeserver()
+    body = {"username": unique_localpart("poller"), "password": "correct horse battery staple"}
+    session = json_request(server.base_url, "register", body)["session"]
+    token = json_request(server.base_url, "register",
+                         {**body, "auth": {"type": "m.login.dummy", "session": session}})["access_token"]
+    since = json_request(server.base_url, "sync?timeout=0", token=token)["next_batch"]
+    with ThreadPoolExecutor(2) as pool:
+        sync = pool.submit(json_request, server.base_url, f"sync?timeout=60000&since={since}", token=token)
+        events = pool.submit(json_request, server.base_url, f"events?timeout=60000&from={since}", token=token)
+        time.sleep(1)  # both polls are waiting (each would wait 60 s)
+        code = server.stop(timeout=15)
+        assert code == -signal.SIGTERM, f"exit status {code}"
+        assert sync.result(timeout=5)["next_batch"] == since
+        assert events.result(timeout=5)["chunk"] == []
+    assert "Server Shut Down." in server.log()
 
 
 async def within(seconds: float, coroutine):
