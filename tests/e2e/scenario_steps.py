@@ -70,15 +70,15 @@ class StepScenario:
         return all(self.results.get(name) for name, _ in self.STEPS)
 
 
-def run_scenario(script, *args: str) -> dict[str, tuple[bool, str]]:
+def run_scenario(script, *args: str, interpreter: str = sys.executable) -> dict[str, tuple[bool, str]]:
     """
-    Run a scenario script with the test venv's Python; return
-    C{step -> (ok, detail)} from its reports.
+    Run a scenario script with C{interpreter} (the test venv's Python
+    unless told); return C{step -> (ok, detail)} from its reports.
     """
     import pytest
 
     completed = subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300,
+        [interpreter, str(script), *args], capture_output=True, text=True, timeout=300,
     )
     print(completed.stdout, completed.stderr, sep="\n")  # shown with -s or on failure
     results = {}
