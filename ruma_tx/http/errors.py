@@ -4,6 +4,8 @@ failure becomes a Matrix JSON error body.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from twisted.python.failure import Failure
 
 from ruma_tx.http.parsing import respond
@@ -53,11 +55,19 @@ def status_code(error: MatrixError) -> int:
 
 
 class Unrecognized(MatrixError):
-    """No endpoint here: 404 for an unknown path, 405 for a known path and another method."""
+    """
+    No endpoint here: 404 for an unknown path, 405 for a known path and another method.
 
-    def __init__(self, code: int = 404, message: str = "Unrecognized request") -> None:
+    @ivar allow: for a 405, the methods the path does serve, sent as the
+        C{Allow} header (RFC 9110 section 15.5.6 requires it); OPTIONS is
+        always among them, as the CORS preflight answers it on every path.
+    """
+
+    def __init__(self, code: int = 404, message: str = "Unrecognized request",
+                 allow: Iterable[str] = ()) -> None:
         super().__init__("M_UNRECOGNIZED", message)
         self.code = code
+        self.allow = sorted({*allow, "OPTIONS"}) if code == 405 else []
 
 
 def render_error(request: MatrixRequest, failure: Failure) -> bytes:
@@ -68,6 +78,8 @@ def render_error(request: MatrixRequest, failure: Failure) -> bytes:
     """
     error = failure.value
     if isinstance(error, Unrecognized):
+        if error.allow:
+            request.setHeader(b"Allow", ", ".join(error.allow).encode("ascii"))
         return respond(request, error.code, error.to_json())
     if isinstance(error, MatrixError):
         retry_after_ms = getattr(error, "retry_after_ms", None)

@@ -148,7 +148,8 @@ def malformed_path_error(raw: str, method: str) -> MatrixError:
     rest = segments[3:]
     if not rest or (len(rest) == 1 and rest[0] in _ATTRIBUTES):
         # Well-formed: only the method can be wrong (DELETE .../enabled).
-        return Unrecognized(405, f"Method {method} is not allowed on this push rule path")
+        allow = ("GET", "HEAD", "PUT") if rest else ("GET", "HEAD", "PUT", "DELETE")
+        return Unrecognized(405, f"Method {method} is not allowed on this push rule path", allow=allow)
     if rest == [""]:
         return invalid_param(f"Unexpected '/' after the rule id {rule_id!r}: expected {_SHAPE}")
     if len(rest) == 1:

@@ -170,7 +170,10 @@ class Router:
 
     @staticmethod
     def _not_allowed(request: IRequest, failure: Failure) -> bytes:
-        return render_error(cast(MatrixRequest, request), Failure(Unrecognized(405, "Method not allowed")))
+        # werkzeug lists the methods of every route matching the path (HEAD with GET).
+        allowed = cast(MethodNotAllowed, failure.value).valid_methods or ()
+        return render_error(cast(MatrixRequest, request),
+                            Failure(Unrecognized(405, "Method not allowed", allow=allowed)))
 
     @staticmethod
     def _failed(request: IRequest, failure: Failure) -> bytes:

@@ -52,6 +52,17 @@ async def test_wrong_method_is_json_405(client):
 
 
 @pytest_twisted.ensureDeferred
+async def test_405_lists_the_methods_the_path_serves(client):
+    """A 405 carries an Allow header naming the methods the path serves (RFC 9110), OPTIONS included."""
+    response = await client.request("DELETE", "/_matrix/client/v3/sync", validate=False)
+    assert (response.code, response.json["errcode"]) == (405, "M_UNRECOGNIZED")
+    assert response.headers["allow"] == "GET, HEAD, OPTIONS"
+    both = await client.request("DELETE", "/_matrix/client/v3/login", validate=False)
+    assert both.code == 405
+    assert both.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+
+
+@pytest_twisted.ensureDeferred
 async def test_options_preflight_answered_everywhere(client):
     """OPTIONS on any path answers 200 with CORS headers so browsers can call the API."""
     response = await client.request("OPTIONS", "/_matrix/client/v3/login", validate=False)

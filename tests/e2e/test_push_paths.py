@@ -104,6 +104,7 @@ async def test_a_well_formed_path_with_another_method_is_405(client, method, pat
     response = await client.request(method, path, {} if method == "POST" else None,
                                     token=user["access_token"], validate=False)
     assert (response.code, response.json["errcode"]) == (405, "M_UNRECOGNIZED"), response
+    assert "PUT" in response.headers["allow"].split(", "), response
 
 
 @pytest_twisted.ensureDeferred
