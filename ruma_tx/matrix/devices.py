@@ -8,7 +8,9 @@ import secrets
 
 from ruma_tx.matrix.errors import BadRequest, invalid_param
 
-#: The longest device display name (Synapse's C{MAX_DEVICE_DISPLAY_NAME_LEN}).
+#: The longest device display name: the spec sets no limit; Synapse's
+#: C{MAX_DEVICE_DISPLAY_NAME_LEN} (synapse/handlers/device.py) is 100
+#: characters, refused with 400 M_TOO_LARGE at registration, login and rename.
 MAX_DEVICE_DISPLAY_NAME_LENGTH = 100
 
 #: Synapse refuses longer device ids (400 M_INVALID_PARAM); the spec is silent.

@@ -8,7 +8,7 @@ import secrets
 from typing import Awaitable, Callable, Iterable
 
 from ruma_tx.matrix.access_tokens import InvalidToken, mint_token, verify_token
-from ruma_tx.matrix.devices import check_requested_device_id, new_device_id
+from ruma_tx.matrix.devices import check_device_display_name, check_requested_device_id, new_device_id
 from ruma_tx.matrix.errors import Unauthorized
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
@@ -46,8 +46,13 @@ class SessionIssuer:
     ) -> dict:
         """
         Create (or reuse) a device and return the login response body.
+
+        The callers check the device id and name before anything is stored
+        (an account, a password check); they are checked again here, so no
+        way of issuing a session can store a device the rules refuse.
         """
         check_requested_device_id(device_id)
+        check_device_display_name(display_name)
         now = now_ms(self._clock)
         device_id = device_id or new_device_id()
         access_id = _new_token_id()

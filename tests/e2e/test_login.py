@@ -331,3 +331,20 @@ async def test_unstorable_device_ids_and_names_are_400(client):
         response = await client.login(user_id, **extra)
         assert (response.code, response.json["errcode"]) == (400, "M_INVALID_PARAM"), (extra, response)
     assert (await client.login(user_id)).code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_initial_device_display_name_must_be_a_short_string(client):
+    """At login a device name that is not a string is 400 M_BAD_JSON; over 100 characters is 400 M_TOO_LARGE (as Synapse); 100 is kept."""
+    user_id = (await client.register())["user_id"]
+    wrong_type = await client.request("POST", "login", {
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": user_id},
+        "password": PASSWORD, "initial_device_display_name": ["phone"]}, validate=False)
+    assert (wrong_type.code, wrong_type.json["errcode"]) == (400, "M_BAD_JSON"), wrong_type
+    too_long = await client.login(user_id, initial_device_display_name="x" * 101)
+    assert (too_long.code, too_long.json["errcode"]) == (400, "M_TOO_LARGE"), too_long
+    longest = await client.login(user_id, initial_device_display_name="y" * 100)
+    assert longest.code == 200, longest
+    device = await client.request("GET", f"devices/{longest.json['device_id']}",
+                                  token=longest.json["access_token"])
+    assert device.json["display_name"] == "y" * 100

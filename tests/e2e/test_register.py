@@ -399,3 +399,17 @@ async def test_guest_with_an_unstorable_device_name_is_400(client):
     response = await client.request("POST", "register", {"initial_device_display_name": "a\x00b"},
                                     query={"kind": "guest"})
     assert (response.code, response.json["errcode"]) == (400, "M_INVALID_PARAM"), response
+
+
+@pytest_twisted.ensureDeferred
+async def test_initial_device_display_name_must_be_a_short_string(client):
+    """Registering (as a user or a guest) with a non-string device name is 400 M_BAD_JSON, with one over 100 characters 400 M_TOO_LARGE."""
+    for query in ({}, {"kind": "guest"}):
+        wrong_type = await client.request("POST", "register", {
+            "username": unique_localpart(), "password": PASSWORD, "initial_device_display_name": 7},
+            query=query, validate=False)
+        assert (wrong_type.code, wrong_type.json["errcode"]) == (400, "M_BAD_JSON"), (query, wrong_type)
+        too_long = await client.request("POST", "register", {
+            "username": unique_localpart(), "password": PASSWORD, "initial_device_display_name": "x" * 101},
+            query=query)
+        assert (too_long.code, too_long.json["errcode"]) == (400, "M_TOO_LARGE"), (query, too_long)
