@@ -69,7 +69,9 @@ class RoomApi:
     async def put_state(self, request: MatrixRequest, requester: Requester, room_id: str, event_type: str,
                         state_key: str) -> JsonDict:
         content = read_json_object(request)
-        spec = EventSpec(room_id, requester.user_id, event_type, content, state_key)
+        # A guest's own m.room.member join here is held to the room's guest access, as POST /join.
+        spec = EventSpec(room_id, requester.user_id, event_type, content, state_key,
+                         sender_is_guest=requester.is_guest)
         return {"event_id": await self._creator.send(spec)}
 
     @endpoint("GET", "/rooms/<room_id>/state/<event_type>/", guest=True)

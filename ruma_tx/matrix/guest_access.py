@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ruma_tx.matrix.errors import forbidden
 from ruma_tx.matrix.types import JsonDict
 
 GUEST_ACCESS = "m.room.guest_access"
@@ -26,6 +27,20 @@ def admits_guests(guest_access_content: Any) -> bool:
     value can_join"). C{None} (no such event) admits none.
     """
     return isinstance(guest_access_content, dict) and guest_access_content.get("guest_access") == CAN_JOIN
+
+
+def check_guest_join(guest_access_content: Any) -> None:
+    """
+    A guest may join only a room that admits guests. This is not one of the
+    room version auth rules (the spec leaves it to the server); as Synapse,
+    it is checked when the guest's join is created.
+
+    @param guest_access_content: the content of the room's current
+        C{m.room.guest_access}, or C{None} without one.
+    @raise MatrixError: 403 M_FORBIDDEN when the room does not admit guests.
+    """
+    if not admits_guests(guest_access_content):
+        raise forbidden("Guest access is not allowed in this room")
 
 
 def closes_room_to_guests(pdu: JsonDict) -> bool:

@@ -23,6 +23,7 @@ from ruma_tx.matrix.events import (
     pdu_with_id,
     room_id_for_create_event,
 )
+from ruma_tx.matrix.guest_access import GUEST_ACCESS, check_guest_join
 from ruma_tx.matrix.redaction import check_redaction, redact
 from ruma_tx.matrix.relations import EventRelation
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
@@ -64,7 +65,15 @@ _ROOM_ID_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class EventSpec:
-    """What a client asks to send."""
+    """
+    What a client asks to send.
+
+    @ivar sender_is_guest: the sender is a guest account: a join of theirs
+        needs the room to admit guests, checked under the room's lock
+        against the state the join is authorised with, so that no join
+        slips in after the room was closed to guests (its eviction has
+        already looked for the guests to evict).
+    """
 
     room_id: str | None
     sender: str
@@ -72,6 +81,7 @@ class EventSpec:
     content: JsonDict
     state_key: str | None = None
     redacts: str | None = None
+    sender_is_guest: bool = False
 
 
 @dataclass
@@ -179,6 +189,11 @@ class EventCreator:
                       ) -> NewEvent | StoredEvent:
         assert spec.room_id is not None  # as _create_locked checked
         room = await self._room(spec.room_id)
+        if spec.sender_is_guest and spec.event_type == "m.room.member" \
+                and spec.content.get("membership") == "join":
+            guest_access = await self._auth_state(spec.room_id, room, [(GUEST_ACCESS, "")])
+            found = guest_access.get((GUEST_ACCESS, ""))
+            check_guest_join(found.content if found is not None else None)
         if spec.state_key is not None:
             current = await self._auth_state(spec.room_id, room, [(spec.event_type, spec.state_key)])
             same = current.get((spec.event_type, spec.state_key))

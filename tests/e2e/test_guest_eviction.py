@@ -151,3 +151,20 @@ async def test_guest_join_by_id_or_alias_is_refused_with_the_endpoint_to_use(cli
     response = await client.request("GET", "capabilities", token=guest["access_token"])
     assert (response.code, response.json) == (
         403, {"errcode": "M_GUEST_ACCESS_FORBIDDEN", "error": "Guest access not allowed"})
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_guest_cannot_join_through_its_member_state_a_room_closed_to_guests(client):
+    """PUT /state/m.room.member/{own id} with a join is held to guest access as POST /join is: 403 when forbidden, 200 with can_join."""
+    alice = await client.register()
+    room_id = await create_guest_room(client, alice)
+    guest = await client.register_guest()
+    path = f"rooms/{quote(room_id)}/state/m.room.member/{quote(guest['user_id'])}"
+    await set_guest_access(client, alice, room_id, "forbidden")
+    refused = await client.request("PUT", path, {"membership": "join"}, token=guest["access_token"])
+    assert (refused.code, refused.json["errcode"]) == (403, "M_FORBIDDEN"), refused
+    assert guest["user_id"] not in await members(client, alice, room_id)
+    await set_guest_access(client, alice, room_id, "can_join")
+    joined = await client.request("PUT", path, {"membership": "join"}, token=guest["access_token"])
+    assert joined.code == 200, joined
+    assert (await members(client, alice, room_id))[guest["user_id"]]["content"]["membership"] == "join"
