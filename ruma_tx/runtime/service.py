@@ -178,6 +178,7 @@ class HomeserverService(Service):
         self._notifier: Notifier | None = None
         self._push_delivery: PushDelivery | None = None
         self._media: Media | None = None
+        self._guest_eviction: GuestEviction | None = None
         self._started: defer.Deferred[None] | None = None
 
     def startService(self) -> None:
@@ -225,6 +226,7 @@ class HomeserverService(Service):
         self._notifier = api.notifier
         self._push_delivery = api.push_delivery
         self._media = api.media
+        self._guest_eviction = api.guest_eviction
         await api.push_delivery.start()
         self._listener = NotificationListener(dsn, reactor)
         await self._listener.start()
@@ -264,6 +266,9 @@ class HomeserverService(Service):
             await self._activity.stop()
         if self._media is not None:
             await self._media.repository.stop()
+        if self._guest_eviction is not None:
+            # Its leaves are events: they finish before the database closes.
+            await self._guest_eviction.stop(self._config.http.shutdown_grace_s)
         if self._listener is not None:
             self._listener.close()
         if self._database is not None:
@@ -473,7 +478,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     openid_router = Router([OpenIdUserInfoApi(openid)], guard=guard, rate_limiter=rate_limiter)
     return ClientApi(root=MatrixRoot(router.resource()), openid_root=MatrixRoot(openid_router.resource()),
                      activity=activity, guard=guard, notifier=notifier, device_lists=device_lists,
-                     push_delivery=push_delivery, media=media)
+                     push_delivery=push_delivery, media=media, guest_eviction=guests)
 
 
 @dataclass(frozen=True)
@@ -489,3 +494,5 @@ class ClientApi:
     push_delivery: PushDelivery
     #: The media repository (stopped once requests are drained) and its upload spooling.
     media: Media
+    #: Waited for at shutdown: the guests' leaves it is still sending.
+    guest_eviction: GuestEviction

@@ -6,14 +6,17 @@ state to leave").
 
 L{GuestEviction.event_stored} is one of the event creator's C{stored}
 hooks: it only notices the change and schedules the leaves, which are
-ordinary events sent afterwards.
+ordinary events sent afterwards. L{GuestEviction.stop} waits for the
+evictions under way at shutdown, so none is cut off by the database closing.
 """
 from __future__ import annotations
 
 from typing import Awaitable, Callable, Protocol, Sequence
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
 
+from ruma_tx.cancellation import shielded
 from ruma_tx.logs import logger
 from ruma_tx.matrix.guest_access import GUEST_MEMBERSHIPS_REVOKED, closes_room_to_guests
 from ruma_tx.services.clock import Clock
@@ -47,12 +50,17 @@ class GuestEviction:
     @param leave: makes a user leave a room
         (L{ruma_tx.services.membership.MembershipChanger.leave}).
     @param clock: schedules the leaves after the change is stored.
+
+    @ivar _scheduled: the room id of each eviction scheduled and not started yet.
+    @ivar _in_flight: the evictions under way; each leaves the set when done.
     """
 
     def __init__(self, *, guests: GuestMembers, leave: Leave, clock: Clock) -> None:
         self._guests = guests
         self._leave = leave
         self._clock = clock
+        self._scheduled: dict[IDelayedCall, str] = {}
+        self._in_flight: set[defer.Deferred[None]] = set()
 
     def event_stored(self, event: NewEvent, position: int) -> None:
         """
@@ -61,11 +69,39 @@ class GuestEviction:
         leaves for after the event creator is done with it.
         """
         if closes_room_to_guests(event.pdu):
-            self._clock.callLater(0, self._start, event.room_id)
+            call = self._clock.callLater(0, lambda: self._start(call))
+            self._scheduled[call] = event.room_id
 
-    def _start(self, room_id: str) -> None:
+    def _start(self, call: IDelayedCall) -> None:
+        room_id = self._scheduled.pop(call)
         d = defer.ensureDeferred(self.evict(room_id))
         d.addErrback(lambda f: log.failure("evicting guests from {room_id}", f, room_id=room_id))
+        if not d.called:
+            self._in_flight.add(d)
+            d.addBoth(lambda _: self._in_flight.discard(d))
+
+    async def stop(self, timeout_s: float) -> None:
+        """
+        At shutdown, once no more events are sent: start the evictions
+        still scheduled and wait for every one under way, at most
+        C{timeout_s} seconds. Those still running then are not cancelled,
+        only no longer waited for: the database closing ends them.
+        """
+        for call in list(self._scheduled):
+            call.cancel()
+            self._start(call)
+        if not self._in_flight:
+            return
+        # Shielded: the timeout stops the waiting, never a leave half-way.
+        waiting = shielded(defer.DeferredList(list(self._in_flight)))
+        timer = self._clock.callLater(timeout_s, waiting.cancel)
+        try:
+            await waiting
+        except defer.CancelledError:
+            log.warn("shutdown: {count} guest evictions still running after {timeout_s}s",
+                     count=len(self._in_flight), timeout_s=timeout_s)
+        else:
+            timer.cancel()
 
     async def evict(self, room_id: str) -> None:
         """

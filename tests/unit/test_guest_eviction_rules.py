@@ -7,6 +7,7 @@ is logged, not raised.
 from __future__ import annotations
 
 import pytest
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 
@@ -98,3 +99,56 @@ def test_a_failed_leave_is_logged_and_the_others_still_leave():
     assert left == [("@2:hs", ROOM)]
     failures = [e for e in logged if "log_failure" in e]
     assert len(failures) == 1 and failures[0]["user_id"] == "@1:hs"
+
+
+def slow_eviction(guests: list[str]):
+    """A GuestEviction whose leaves each wait for their own Deferred, fired by the test."""
+    clock, store, pending = Clock(), FakeGuests(guests), {}
+
+    async def leave(user_id: str, room_id: str) -> None:
+        pending[user_id] = Deferred()
+        await pending[user_id]
+
+    return GuestEviction(guests=store, leave=leave, clock=clock), clock, pending
+
+
+def test_stop_waits_for_the_evictions_under_way():
+    """stop() returns only once every guest's leave under way has finished."""
+    hook, clock, pending = slow_eviction(["@1:hs"])
+    hook.event_stored(guest_access("forbidden"), 7)
+    clock.advance(0)
+    stopping = ensureDeferred(hook.stop(30))
+    assert not stopping.called  # the leave is still running
+    pending["@1:hs"].callback(None)
+    assert stopping.called and stopping.result is None
+
+
+def test_stop_starts_the_evictions_still_scheduled():
+    """An eviction scheduled but not started when stop() is called runs, and stop() waits for it."""
+    hook, clock, pending = slow_eviction(["@1:hs"])
+    hook.event_stored(guest_access("forbidden"), 7)
+    stopping = ensureDeferred(hook.stop(30))
+    assert list(pending) == ["@1:hs"] and not stopping.called
+    pending["@1:hs"].callback(None)
+    assert stopping.called
+    clock.advance(0)  # the cancelled schedule does not run it a second time
+    assert list(pending) == ["@1:hs"]
+
+
+def test_stop_gives_up_waiting_after_its_timeout_without_cancelling_the_leave():
+    """A leave still running after the timeout no longer holds stop() up, and is not cancelled."""
+    hook, clock, pending = slow_eviction(["@1:hs"])
+    hook.event_stored(guest_access("forbidden"), 7)
+    clock.advance(0)
+    stopping = ensureDeferred(hook.stop(5))
+    clock.advance(4)
+    assert not stopping.called
+    clock.advance(1)
+    assert stopping.called and stopping.result is None
+    assert not pending["@1:hs"].called  # still running: nothing cancelled it
+
+
+def test_stop_with_nothing_under_way_returns_at_once():
+    """With no eviction scheduled or running, stop() is done at once."""
+    hook, _, _ = slow_eviction([])
+    assert ensureDeferred(hook.stop(5)).called
