@@ -75,6 +75,9 @@ SMOKE = os.environ.get("SMOKE") == "1"
 USERS = env_int("FIND_USERS", 300 if SMOKE else 10_000)
 ROOMS = env_int("FIND_ROOMS", 5 if SMOKE else 100)
 MSGS = env_int("FIND_MSGS", 3_000 if SMOKE else 100_000)
+#: Side B (Synapse) gets at most this many messages: it stores ~30-40 a second in one room
+#: here, so 100,000 take it about an hour. A smaller room only makes its searches cheaper.
+MSGS_MAX_B = env_int("FIND_MSGS_MAX_B", MSGS)
 SENDERS = env_int("FIND_SENDERS", 16)
 SEED_CONC = env_int("SEED_CONC", 32)
 CONC = env_int("FIND_CONC", 8)
@@ -190,7 +193,7 @@ async def make_user(side: Side, i: int) -> dict:
     return d
 
 
-async def seed(side: Side) -> None:
+async def seed(side: Side, msgs: int) -> None:
     st = side.state.d
     users: list[dict] = st["users"]
     if users:   # a kept state: the tokens must still work (else the database was reset)
@@ -227,15 +230,15 @@ async def seed(side: Side) -> None:
         side.state.save()
     room = mx.q(st["search_room"])
     t0, start = now(), st["sent"]
-    while st["sent"] < MSGS:
-        chunk = list(range(st["sent"], min(MSGS, st["sent"] + 2000)))
+    while st["sent"] < msgs:
+        chunk = list(range(st["sent"], min(msgs, st["sent"] + 2000)))
         await bounded(chunk, SEED_CONC, lambda i: side.call(
             "PUT", f"/rooms/{room}/send/m.room.message/f{st['seed_id']}m{i}", senders[i % SENDERS]["token"],
             {"msgtype": "m.text", "body": message_body(i)}))
         st["sent"] = chunk[-1] + 1
         side.state.save()
         rate = (st["sent"] - start) / (now() - t0)
-        log(f"{side.label}: {st['sent']}/{MSGS} messages ({rate:.0f}/s)")
+        log(f"{side.label}: {st['sent']}/{msgs} messages ({rate:.0f}/s)")
 
 
 async def wait_indexed(side: Side, cap_s: float = 900) -> None:
@@ -378,9 +381,10 @@ async def amain(args: argparse.Namespace) -> None:
         sides = [Side(label, url, pid, [aux] if aux else [], mx.Http(session, url),
                       State(os.path.join(home, "finding", f"state-{label}{tag}.json")))
                  for label, url, pid, aux in specs]
-        for side in sides:
-            log(f"{side.label}: seeding {USERS} users in {ROOMS} public rooms, {MSGS} messages")
-            await seed(side)
+        msgs = [MSGS, min(MSGS, MSGS_MAX_B)]
+        for side, side_msgs in zip(sides, msgs):
+            log(f"{side.label}: seeding {USERS} users in {ROOMS} public rooms, {side_msgs} messages")
+            await seed(side, side_msgs)
         for side in sides:
             await wait_indexed(side)
         if args.seed_only:
@@ -394,7 +398,7 @@ async def amain(args: argparse.Namespace) -> None:
                 log(f"{side.label}: {scenario}: {r['requests_per_s']} req/s, p50 {r['latency'].get('p50')} ms,"
                     f" CPU {r.get('server_cpu_ms_per_op')} ms/op, errors {r['errors']}")
                 await asyncio.sleep(2)
-    out = {"params": {"users": USERS, "rooms": ROOMS, "messages": MSGS, "concurrency": CONC,
+    out = {"params": {"users": USERS, "rooms": ROOMS, "messages": msgs, "concurrency": CONC,
                       "duration_s": DURATION_S, "code": os.environ.get("RUMA_CODE")},
            "results": results}
     with open(args.out, "w") as f:
