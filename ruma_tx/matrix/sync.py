@@ -4,6 +4,7 @@ summary, lazy-loaded members, and what an empty response is.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence, TypeAlias
 
 import orjson
@@ -160,12 +161,34 @@ def lazy_members(state_events: Sequence[StoredEvent], timeline: Sequence[StoredE
     return [e for e in state_events if e.type != "m.room.member" or e.state_key in wanted]
 
 
-def room_summary(state: StoredState, user_id: str) -> JsonDict:
+@dataclass(frozen=True)
+class MemberCounts:
+    """
+    What a room's summary is made of, read without reading its members.
+
+    @ivar first_members: the first C{MAX_HEROES + 1} joined then invited
+        members, each group by user id (the heroes, once the syncing user
+        is left out).
+    """
+
+    joined: int
+    invited: int
+    named: bool
+    first_members: tuple[str, ...]
+
+
+def member_counts(state: StoredState) -> MemberCounts:
+    """L{MemberCounts} of a room's whole current state."""
     joined = sorted(k for (t, k), e in state.items() if t == "m.room.member" and e.membership == "join")
     invited = sorted(k for (t, k), e in state.items() if t == "m.room.member" and e.membership == "invite")
-    summary: JsonDict = {"m.joined_member_count": len(joined), "m.invited_member_count": len(invited)}
-    if ("m.room.name", "") not in state and ("m.room.canonical_alias", "") not in state:
-        summary["m.heroes"] = [u for u in joined + invited if u != user_id][:MAX_HEROES]
+    named = ("m.room.name", "") in state or ("m.room.canonical_alias", "") in state
+    return MemberCounts(len(joined), len(invited), named, tuple((joined + invited)[:MAX_HEROES + 1]))
+
+
+def room_summary(counts: MemberCounts, user_id: str) -> JsonDict:
+    summary: JsonDict = {"m.joined_member_count": counts.joined, "m.invited_member_count": counts.invited}
+    if not counts.named:
+        summary["m.heroes"] = [u for u in counts.first_members if u != user_id][:MAX_HEROES]
     return summary
 
 

@@ -17,7 +17,9 @@ from ruma_tx.matrix.sync import (
     SUMMARY_TYPES,
     empty_joined_room,
     event_serializer,
+    MemberCounts,
     lazy_members,
+    member_counts,
     room_summary,
     state_section,
     stripped_event,
@@ -132,6 +134,14 @@ class RoomSections:
 
     # -- joined rooms ------------------------------------------------------
 
+    async def _member_counts(self, room_ids: list[str]) -> dict[str, MemberCounts]:
+        """
+        The rooms' member counts; identical reads in flight share one query
+        (a join wakes every member's sync, and they all ask for it).
+        """
+        key = ("member_counts", tuple(sorted(room_ids)))
+        return await self._reads_in_flight.run(key, lambda: self._reads.get_member_counts(room_ids))
+
     async def _latest(self, windows: dict[str, tuple[int, int]], limit: int, event_filter: RoomEventFilter,
                       ignored: frozenset[str], pdu: bool) -> dict[str, list[StoredEvent]]:
         """
@@ -180,6 +190,11 @@ class RoomSections:
             state = await self._state_after_sections(request, timelines, current, pdu)
         else:
             state = await self._state_sections(request, timelines, current, limited, starts, restrictive, pdu)
+        # Rooms whose summary may have changed: by what the timeline or the
+        # state section holds before lazy-loading adds members that merely
+        # sent something (each sync of a big room would otherwise count it).
+        summary_changed = {room_id for room_id, shown in timelines.items()
+                           if any(e.type in SUMMARY_TYPES for e in shown + state.get(room_id, []))}
         if state_filter.lazy_load_members:
             state = await self._lazy_members(request, timelines, state, current)
 
@@ -212,12 +227,12 @@ class RoomSections:
             room[state_section(request.state_after)] = {"events": [
                 serialize(e) for e in room_state if not state_restricted or state_filter.matches(e.pdu, room_id)]}
             if room_id in current:
-                room["summary"] = room_summary(current[room_id], user_id)
-            elif any(e.type in SUMMARY_TYPES for e in shown + room_state):
+                room["summary"] = room_summary(member_counts(current[room_id]), user_id)
+            elif room_id in summary_changed:
                 needs_summary.append(room_id)
             result[room_id] = room
-        for room_id, current_state in (await self._reads.get_current_state(needs_summary, pdu=False)).items():
-            result[room_id]["summary"] = room_summary(current_state, user_id)
+        for room_id, counts in (await self._member_counts(needs_summary)).items():
+            result[room_id]["summary"] = room_summary(counts, user_id)
         return result
 
     async def _state_sections(self, request: RoomsRequest, timelines: dict[str, list[StoredEvent]],

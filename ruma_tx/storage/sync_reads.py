@@ -12,6 +12,7 @@ from typing import Iterable, Mapping, Sequence
 
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import RoomEventFilter
+from ruma_tx.matrix.sync import MAX_HEROES, MemberCounts
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.event_filters import filter_clause
 from ruma_tx.storage.event_rows import event_columns, stored_event
@@ -82,6 +83,27 @@ class SyncReadStore:
             (list(room_ids),),
         )
         return _by_room(rows, room_ids)
+
+    async def get_member_counts(self, room_ids: Sequence[str]) -> dict[str, MemberCounts]:
+        """Per room, its member counts (from the membership column of current state, no events read)."""
+        if not room_ids:
+            return {}
+        rows = await self._db.fetch_all(
+            "SELECT r.room_id,"
+            " (SELECT count(*) FROM current_state c WHERE c.room_id = r.room_id"
+            "   AND c.type = 'm.room.member' AND c.membership = 'join'),"
+            " (SELECT count(*) FROM current_state c WHERE c.room_id = r.room_id"
+            "   AND c.type = 'm.room.member' AND c.membership = 'invite'),"
+            " EXISTS (SELECT 1 FROM current_state c WHERE c.room_id = r.room_id"
+            "   AND c.type IN ('m.room.name', 'm.room.canonical_alias') AND c.state_key = ''),"
+            " ARRAY(SELECT c.state_key FROM current_state c WHERE c.room_id = r.room_id"
+            "   AND c.type = 'm.room.member' AND c.membership IN ('join', 'invite')"
+            "   ORDER BY c.membership = 'invite', c.state_key COLLATE \"C\" LIMIT %s)"
+            " FROM unnest(%s::text[]) AS r(room_id)",
+            (MAX_HEROES + 1, list(room_ids)),
+        )
+        return {room_id: MemberCounts(joined, invited, named, tuple(first))
+                for room_id, joined, invited, named, first in rows}
 
     async def get_current_state_keys(self, keys: Mapping[str, Sequence[tuple[str, str]]]) -> StateByRoom:
         """Per room, its current state events under the given C{(type, state_key)}s."""

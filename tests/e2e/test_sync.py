@@ -248,6 +248,34 @@ async def test_incremental_sync_sends_the_summary_when_counts_change(client):
 
 
 @pytest_twisted.ensureDeferred
+async def test_incremental_summary_of_an_unnamed_room_names_its_heroes(client):
+    """An unnamed room's summary after a join lists the other members as heroes, joined ones first, by user id."""
+    alice, bob, carol = await client.register(), await client.register(), await client.register()
+    room_id = await create_room(client, alice, preset="public_chat")
+    await client.request("POST", f"rooms/{room_id}/invite", {"user_id": carol["user_id"]},
+                         token=alice["access_token"])
+    token = (await sync(client, alice))["next_batch"]
+    await join(client, bob, room_id)
+    summary = joined(await sync(client, alice, token))[room_id]["summary"]
+    assert summary["m.heroes"] == [bob["user_id"], carol["user_id"]]
+    assert (summary["m.joined_member_count"], summary["m.invited_member_count"]) == (2, 1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_synced_with_lazy_members_carries_no_summary(client):
+    """Lazy-loading the sender's member event is not a membership change: no summary is resent."""
+    alice, bob = await client.register(), await client.register()
+    room_id = await create_room(client, alice, preset="public_chat")
+    await join(client, bob, room_id)
+    lazy = '{"room": {"state": {"lazy_load_members": true}}}'
+    token = (await sync(client, alice, sync_filter=lazy))["next_batch"]
+    await send(client, bob, room_id, "hello")
+    room = joined(await sync(client, alice, token, sync_filter=lazy))[room_id]
+    assert [e["state_key"] for e in room["state"]["events"]] == [bob["user_id"]]  # lazy-loaded sender
+    assert "summary" not in room or room["summary"] == {}, room
+
+
+@pytest_twisted.ensureDeferred
 async def test_full_state_returns_all_state(client):
     """full_state=true with a since token returns the room's whole state."""
     alice = await client.register()
