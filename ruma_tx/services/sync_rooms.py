@@ -303,8 +303,12 @@ class RoomSections:
             senders = sorted({e.sender for e in shown} - carried)
             if senders:
                 missing[room_id] = [("m.room.member", sender) for sender in senders]
-        for room_id, members in (await self._reads.get_current_state_keys(missing)).items():
-            state[room_id] += list(members.values())
+        # Identical reads in flight share one query: a message wakes every
+        # member's sync, and each asks for its sender's member event.
+        key = ("member_events", tuple(sorted((room_id, tuple(keys)) for room_id, keys in missing.items())))
+        found = await self._reads_in_flight.run(key, lambda: self._reads.get_current_state_keys(missing))
+        for room_id, members in found.items():
+            state[room_id] = state[room_id] + list(members.values())
         return state
 
     async def _transaction_ids(self, request: RoomsRequest, sync_filter: Filter,
