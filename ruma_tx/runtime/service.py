@@ -348,7 +348,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     push_store = PushStore(database)
     push_rules = PushRules(store=push_store, streams=streams)
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
-    unread_counts = UnreadCounts(store=push_store)
+    unread_counts = UnreadCounts(store=push_store, clock=reactor)
     typing = TypingTracker(events=events, streams=streams, clock=reactor)
     relation_store = RelationStore(database)
     relation_checker = RelationChecker(store=relation_store)

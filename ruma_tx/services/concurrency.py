@@ -1,14 +1,20 @@
 """
-Two small tools for concurrent requests in one process: a lock per key,
-and sharing one result among identical operations in flight.
+Small tools for concurrent requests in one process: a lock per key,
+sharing one result among identical operations in flight, and loading
+what many requests ask at once with one query.
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Hashable, TypeVar, cast
+from typing import Any, Awaitable, Callable, Generic, Hashable, Mapping, TypeVar, cast
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from ruma_tx.services.clock import Clock
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class KeyedLocks:
@@ -63,6 +69,47 @@ class SingleFlight:
 
         defer.ensureDeferred(_awaited(fn)).addBoth(finished)
         return waiter
+
+
+class Batcher(Generic[K, V]):
+    """
+    What is asked within one turn of the reactor is loaded at once: a
+    message wakes the syncs of every member of its room together, and each
+    asks for its own user's counts; one query answers them all.
+
+    As with L{SingleFlight}, the load belongs to no caller: a cancelled
+    caller stops waiting, and the load runs on for the others.
+
+    @param load_many: loads the values of many keys, C{key -> value} for
+        every key asked.
+    """
+
+    def __init__(self, clock: Clock, load_many: Callable[[list[K]], Awaitable[Mapping[K, V]]]) -> None:
+        self._clock = clock
+        self._load_many = load_many
+        self._pending: dict[K, list[defer.Deferred[V]]] = {}
+
+    def load(self, key: K) -> defer.Deferred[V]:
+        waiter: defer.Deferred[V] = defer.Deferred()
+        if not self._pending:
+            self._clock.callLater(0, self._flush)
+        self._pending.setdefault(key, []).append(waiter)
+        return waiter
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, {}
+
+        def finished(result: Mapping[K, V] | Failure) -> None:
+            for key, waiters in batch.items():
+                for waiter in waiters:
+                    if waiter.called:  # cancelled: it has fired already
+                        continue
+                    if isinstance(result, Failure):
+                        waiter.errback(result)
+                    else:
+                        waiter.callback(result[key])
+
+        defer.ensureDeferred(_awaited(lambda: self._load_many(list(batch)))).addBoth(finished)
 
 
 async def _awaited(fn: Callable[[], Awaitable[T]]) -> T:

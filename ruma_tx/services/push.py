@@ -40,8 +40,9 @@ from ruma_tx.matrix.pushers import detailed_actions_json
 from ruma_tx.matrix.relations import MAIN_THREAD
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
-from ruma_tx.services.concurrency import KeyedLocks
-from ruma_tx.services.ports.ephemeral import PushStorage
+from ruma_tx.services.clock import Clock
+from ruma_tx.services.concurrency import Batcher, KeyedLocks
+from ruma_tx.services.ports.ephemeral import PushStorage, UnreadCountsAsked
 from ruma_tx.services.ports.events import NewEvent, PushOutcome
 from ruma_tx.services.streams import StreamWriter
 from ruma_tx.services.sync import SyncContext
@@ -511,8 +512,10 @@ class UnreadCounts:
     @param store: the L{ruma_tx.storage.push.PushStore}.
     """
 
-    def __init__(self, *, store: PushStorage) -> None:
-        self._store = store
+    def __init__(self, *, store: PushStorage, clock: Clock) -> None:
+        # The syncs a message wakes ask at once: one query for all of them.
+        self._counts: Batcher[UnreadCountsAsked, dict[str, dict[str, tuple[int, int]]]] = Batcher(
+            clock, store.get_thread_unread_counts)
 
     async def add_to_sync(self, ctx: SyncContext) -> None:
         """
@@ -524,13 +527,14 @@ class UnreadCounts:
         join = ctx.response.get("rooms", {}).get("join", {})
         if not join:
             return
-        room_ids = list(join)
+        room_ids = tuple(join)
+        by_thread = await self._counts.load((ctx.request.user_id, room_ids, ctx.now.stream))
         if not ctx.request.filter.room.timeline.unread_thread_notifications:
-            counts = await self._store.get_unread_counts(ctx.request.user_id, room_ids, ctx.now.stream)
             for room_id in room_ids:
-                join[room_id]["unread_notifications"] = _counts(*counts.get(room_id, (0, 0)))
+                counts = by_thread.get(room_id, {}).values()
+                join[room_id]["unread_notifications"] = _counts(sum(n for n, _ in counts),
+                                                                sum(h for _, h in counts))
             return
-        by_thread = await self._store.get_thread_unread_counts(ctx.request.user_id, room_ids, ctx.now.stream)
         for room_id in room_ids:
             threads = dict(by_thread.get(room_id, {}))
             join[room_id]["unread_notifications"] = _counts(*threads.pop(MAIN_THREAD, (0, 0)))

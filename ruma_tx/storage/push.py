@@ -8,6 +8,7 @@ import json
 from typing import Callable, Iterable, Sequence
 
 from ruma_tx.matrix.push_rules import UserRule
+from ruma_tx.services.ports.ephemeral import UnreadCountsAsked
 from ruma_tx.storage.database import Database, Transaction
 
 
@@ -201,49 +202,43 @@ class PushStore:
 
     # -- push actions and read positions ----------------------------------
 
-    async def get_unread_counts(self, user_id: str, room_ids: list[str],
-                                upto: int) -> dict[str, tuple[int, int]]:
+    async def get_thread_unread_counts(
+            self, asked: list[UnreadCountsAsked]) -> dict[UnreadCountsAsked, dict[str, dict[str, tuple[int, int]]]]:
         """
-        The user's unread notification and highlight counts in many rooms,
-        in one query: push actions after their read position, up to C{upto}
-        (each thread counted from its own, see L{get_thread_unread_counts}).
+        Unread counts per room and thread for many syncs, in one query: for
+        each C{(user_id, room_ids, upto)}, the user's push actions in those
+        rooms up to C{upto} that are unread. An action is read when it is
+        at or before the room's read position (unthreaded receipts) or its
+        thread's (threaded receipts, the user's own events), whichever is
+        further (spec: "Receiving notifications", threaded read receipts).
 
-        @return: C{room_id -> (notification_count, highlight_count)} for the
-            rooms with any.
+        @return: per asked, C{room_id -> thread_id ("main" or a thread
+            root) -> (notification_count, highlight_count)}, for threads
+            with any.
         """
-        counts: dict[str, tuple[int, int]] = {}
-        for room_id, threads in (await self.get_thread_unread_counts(user_id, room_ids, upto)).items():
-            counts[room_id] = (sum(n for n, _ in threads.values()), sum(h for _, h in threads.values()))
-        return counts
-
-    async def get_thread_unread_counts(self, user_id: str, room_ids: list[str],
-                                       upto: int) -> dict[str, dict[str, tuple[int, int]]]:
-        """
-        The user's unread counts per room and thread, in one query: an
-        action is read when it is at or before the room's read position
-        (unthreaded receipts) or its thread's (threaded receipts, the
-        user's own events), whichever is further (spec: "Receiving
-        notifications", threaded read receipts).
-
-        @return: C{room_id -> thread_id ("main" or a thread root) ->
-            (notification_count, highlight_count)}, for threads with any.
-        """
-        if not room_ids:
-            return {}
+        indexes, user_ids, room_ids, uptos = [], [], [], []
+        for index, (user_id, rooms, upto) in enumerate(asked):
+            for room_id in rooms:
+                indexes.append(index)
+                user_ids.append(user_id)
+                room_ids.append(room_id)
+                uptos.append(upto)
+        counts: dict[UnreadCountsAsked, dict[str, dict[str, tuple[int, int]]]] = {each: {} for each in asked}
+        if not indexes:
+            return counts
         rows = await self._db.fetch_all(
-            "SELECT a.room_id, a.thread_id, count(*) FILTER (WHERE a.notify),"
+            "SELECT q.i, a.room_id, a.thread_id, count(*) FILTER (WHERE a.notify),"
             " count(*) FILTER (WHERE a.highlight)"
-            " FROM event_push_actions a"
+            " FROM unnest(%s::int[], %s::text[], %s::text[], %s::bigint[]) AS q(i, user_id, room_id, upto)"
+            " JOIN event_push_actions a"
+            "  ON a.user_id = q.user_id AND a.room_id = q.room_id AND a.stream_ordering <= q.upto"
             " LEFT JOIN push_read_position r ON r.user_id = a.user_id AND r.room_id = a.room_id"
             " LEFT JOIN push_thread_read_position t"
             "  ON t.user_id = a.user_id AND t.room_id = a.room_id AND t.thread_id = a.thread_id"
-            " WHERE a.user_id = %s AND a.room_id = ANY(%s)"
-            " AND a.stream_ordering > GREATEST(COALESCE(r.stream_ordering, 0), COALESCE(t.stream_ordering, 0))"
-            " AND a.stream_ordering <= %s"
-            " GROUP BY a.room_id, a.thread_id",
-            (user_id, list(room_ids), upto),
+            " WHERE a.stream_ordering > GREATEST(COALESCE(r.stream_ordering, 0), COALESCE(t.stream_ordering, 0))"
+            " GROUP BY q.i, a.room_id, a.thread_id",
+            (indexes, user_ids, room_ids, uptos),
         )
-        counts: dict[str, dict[str, tuple[int, int]]] = {}
-        for room_id, thread_id, notify, highlight in rows:
-            counts.setdefault(room_id, {})[thread_id] = (notify, highlight)
+        for index, room_id, thread_id, notify, highlight in rows:
+            counts[asked[index]].setdefault(room_id, {})[thread_id] = (notify, highlight)
         return counts

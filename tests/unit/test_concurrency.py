@@ -1,7 +1,7 @@
-"""KeyedLocks and SingleFlight: per-key serialisation and shared in-flight results."""
-from twisted.internet import defer
+"""KeyedLocks, SingleFlight and Batcher: per-key serialisation, shared in-flight results, batched loads."""
+from twisted.internet import defer, task
 
-from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
+from ruma_tx.services.concurrency import Batcher, KeyedLocks, SingleFlight
 
 
 def test_single_flight_shares_one_run_among_concurrent_callers():
@@ -74,3 +74,40 @@ def test_keyed_locks_serialise_per_key_only():
     assert order == ["a start", "c"] and other.called and not second.called
     gate.callback(None)
     assert order == ["a start", "c", "a end", "b"] and first.called and second.called
+
+
+def test_what_is_asked_in_one_turn_is_loaded_at_once():
+    """Loads asked before the reactor turns go to the store as one batch; each caller gets its own value."""
+    clock, batches = task.Clock(), []
+
+    async def load_many(keys):
+        batches.append(sorted(keys))
+        return {key: key * 10 for key in keys}
+
+    batcher = Batcher(clock, load_many)
+    first, second, again = batcher.load(1), batcher.load(2), batcher.load(1)
+    assert batches == []
+    clock.advance(0)
+    assert batches == [[1, 2]]
+    assert (first.result, second.result, again.result) == (10, 20, 10)
+    later = batcher.load(3)
+    clock.advance(0)
+    assert batches == [[1, 2], [3]] and later.result == 30
+
+
+def test_a_cancelled_caller_leaves_the_batch_to_the_others():
+    """One caller hanging up stops its own wait only; a failed load fails every caller of its batch."""
+    clock, loads = task.Clock(), []
+    batcher = Batcher(clock, lambda keys: loads.append(defer.Deferred()) or loads[-1])
+    gone, staying = batcher.load("a"), batcher.load("a")
+    gone.cancel()
+    gone.addErrback(lambda f: f.trap(defer.CancelledError))
+    clock.advance(0)
+    loads[0].callback({"a": 1})
+    assert staying.result == 1
+    failing = [batcher.load("b"), batcher.load("c")]
+    clock.advance(0)
+    loads[1].errback(RuntimeError("database gone"))
+    for each in failing:
+        assert isinstance(each.result.value, RuntimeError)
+        each.addErrback(lambda f: None)
