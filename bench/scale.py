@@ -108,6 +108,7 @@ class Sizes:
     is_runs: int
     big_sizes: list[int]
     big_max_b: int
+    fan_size: int
     join_probe: int
     fan_syncers: int
     fan_m: int
@@ -134,6 +135,7 @@ class Sizes:
             is_runs=env_int("IS_RUNS", d["IS_RUNS"]),
             big_sizes=sorted(env_ints("BIG_SIZES", d["BIG_SIZES"])),
             big_max_b=env_int("BIG_MAX_B", d["BIG_MAX_B"]),
+            fan_size=env_int("FAN_SIZE", 0),
             join_probe=env_int("JOIN_PROBE", d["JOIN_PROBE"]),
             fan_syncers=env_int("FAN_SYNCERS", d["FAN_SYNCERS"]),
             fan_m=env_int("FAN_M", d["FAN_M"]), fan_rate=env_float("FAN_RATE", d["FAN_RATE"]),
@@ -480,10 +482,18 @@ async def seed_big(side: Side, sizes: list[int], sz: Sizes, deadline: float) -> 
     return out
 
 
+def fan_room_size(item: dict, sz: Sizes) -> int:
+    """The room the fan-out runs in: FAN_SIZE members if the side has that room (so both sides
+    can be measured in rooms of one size), else the side's largest."""
+    if str(sz.fan_size) in item["rooms"]:
+        return sz.fan_size
+    return max(int(size) for size in item["rooms"])
+
+
 def fan_users(item: dict, sz: Sizes) -> list[dict]:
-    """Syncers: the last FAN_SYNCERS members of the side's largest room (members of it alone
+    """Syncers: the last FAN_SYNCERS members of the fan-out's room (members of it alone
     when the sizes allow)."""
-    n = max(int(size) for size in item["rooms"])
+    n = fan_room_size(item, sz)
     k = min(sz.fan_syncers, n - 1)
     return item["users"][n - k:n]
 
@@ -654,7 +664,7 @@ async def m_fanout(side: Side, sz: Sizes, item: dict, m: int, rate: float, scena
     """FAN_SYNCERS members of the largest room long-poll /sync; a member sends m messages
     at `rate` msg/s (open loop). Delivery latency = arrival of the sync response carrying
     a message - start of its PUT, per (message, syncer)."""
-    size = max(int(size) for size in item["rooms"])
+    size = fan_room_size(item, sz)
     room = item["rooms"][str(size)]["room_id"]
     sender = d2u(item["users"][0])
     syncers = [d2u(d) for d in fan_users(item, sz)]
