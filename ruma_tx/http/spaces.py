@@ -30,7 +30,8 @@ class SpacesApi:
         self._summaries = summaries
         self._mutual_rooms = mutual_rooms
 
-    @endpoint("GET", "/rooms/<room_id>/hierarchy", guest=True, prefixes=CLIENT_V1)
+    # Not open to guests: the spec's guest allow-list does not name it (Synapse allows them).
+    @endpoint("GET", "/rooms/<room_id>/hierarchy", prefixes=CLIENT_V1)
     async def hierarchy(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         return await self._summaries.hierarchy(
             requester.user_id, room_id,
@@ -40,9 +41,10 @@ class SpacesApi:
             from_token=query_arg(request, "from"),
         )
 
-    # Spec: servers MAY answer without a token for rooms anyone may preview.
-    @endpoint("GET", "/summary/<room_id_or_alias>", auth="optional", guest=True, prefixes=_SUMMARY_UNSTABLE)
-    @endpoint("GET", "/room_summary/<room_id_or_alias>", auth="optional", guest=True, prefixes=CLIENT_V1)
+    # Spec: servers MAY answer without a token for rooms anyone may preview. A guest token
+    # is refused (the guest allow-list does not name it); a guest may ask without one.
+    @endpoint("GET", "/summary/<room_id_or_alias>", auth="optional", prefixes=_SUMMARY_UNSTABLE)
+    @endpoint("GET", "/room_summary/<room_id_or_alias>", auth="optional", prefixes=CLIENT_V1)
     async def room_summary(self, request: MatrixRequest, requester: Requester | None,
                            room_id_or_alias: str) -> JsonDict:
         return await self._summaries.summary(requester.user_id if requester else None, room_id_or_alias)
