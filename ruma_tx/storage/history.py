@@ -15,9 +15,9 @@ from ruma_tx.storage.event_rows import event_columns, stored_event
 _COLUMNS = event_columns()
 
 
-def ranges_clause(ranges: Ranges) -> tuple[str, list]:
+def ranges_clause(ranges: Ranges, column: str = "stream_ordering") -> tuple[str, list]:
     """
-    SQL restricting C{stream_ordering} to inclusive C{(low, high)} ranges
+    SQL restricting C{column} (a stream ordering) to inclusive C{(low, high)} ranges
     (C{high} L{None}: unbounded). An empty list matches nothing.
     """
     if not ranges:
@@ -25,10 +25,10 @@ def ranges_clause(ranges: Ranges) -> tuple[str, list]:
     parts, args = [], []
     for low, high in ranges:
         if high is None:
-            parts.append("stream_ordering >= %s")
+            parts.append(f"{column} >= %s")
             args.append(low)
         else:
-            parts.append("stream_ordering BETWEEN %s AND %s")
+            parts.append(f"{column} BETWEEN %s AND %s")
             args += [low, high]
     return "(" + " OR ".join(parts) + ")", args
 

@@ -21,6 +21,7 @@ from ruma_tx.services.ports.search import ContextWindow, SearchHit, SearchPage, 
 from ruma_tx.storage.database import Database, Transaction
 from ruma_tx.storage.event_filters import filter_clause
 from ruma_tx.storage.event_rows import event_columns, stored_event
+from ruma_tx.storage.history import ranges_clause
 
 #: The text search configuration of every vector and query.
 CONFIG = "english"
@@ -91,19 +92,6 @@ async def unindex_event(txn: Transaction, position: int) -> None:
 # --------------------------------------------------------------- reading
 
 
-def _ranges_clause(ranges: Ranges) -> tuple[str, list[Any]]:
-    parts: list[str] = []
-    args: list[Any] = []
-    for low, high in ranges:
-        if high is None:
-            parts.append("s.stream_ordering >= %s")
-            args.append(low)
-        else:
-            parts.append("s.stream_ordering BETWEEN %s AND %s")
-            args += [low, high]
-    return "(" + " OR ".join(parts) + ")", args
-
-
 def _visible(rooms: Mapping[str, Ranges]) -> tuple[str, list[Any]]:
     """The rooms and, in each, the positions the user may see; rooms seen whole share one test."""
     whole = [room for room, ranges in rooms.items() if list(ranges) == [(0, None)]]
@@ -114,7 +102,7 @@ def _visible(rooms: Mapping[str, Ranges]) -> tuple[str, list[Any]]:
         args.append(whole)
     for room, ranges in rooms.items():
         if ranges and list(ranges) != [(0, None)]:
-            clause, range_args = _ranges_clause(ranges)
+            clause, range_args = ranges_clause(ranges, "s.stream_ordering")
             parts.append(f"(s.room_id = %s AND {clause})")
             args += [room, *range_args]
     return ("(" + " OR ".join(parts) + ")" if parts else "FALSE"), args
