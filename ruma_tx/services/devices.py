@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable
 
-from twisted.internet.task import LoopingCall
-
 from ruma_tx.logs import logger
 from ruma_tx.matrix.devices import check_device_display_name
 from ruma_tx.matrix.errors import not_found
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.matrix.uia import UiaRequest
-from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.clock import Clock, Periodic, now_ms
 from ruma_tx.services.guard import Requester
 from ruma_tx.services.ports.accounts import Device, Devices
 from ruma_tx.services.sessions import SessionIssuer
@@ -37,17 +35,13 @@ class DeviceActivity:
         self._devices = devices
         self._clock = clock
         self._pending: dict[tuple[str, str], tuple[int, str]] = {}
-        self._loop = LoopingCall(self.flush)
-        # A LoopingCall only calls seconds() and callLater(), which every Clock has.
-        self._loop.clock = clock  # type: ignore[assignment]
+        self._flushing = Periodic(clock, FLUSH_INTERVAL_S, self.flush, last=self.flush)
 
     def start(self) -> None:
-        self._loop.start(FLUSH_INTERVAL_S, now=False)
+        self._flushing.start()
 
     async def stop(self) -> None:
-        if self._loop.running:
-            self._loop.stop()
-        await self.flush()
+        await self._flushing.stop()
 
     def record(self, user_id: str, device_id: str, ip: str) -> None:
         self._pending[(user_id, device_id)] = (now_ms(self._clock), ip)

@@ -21,7 +21,6 @@ from typing import AsyncIterator, Awaitable, Callable, TypeVar
 import puremagic
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorFromThreads
-from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
@@ -39,7 +38,7 @@ from ruma_tx.matrix.media import (
     mxc_uri,
     normalize_content_type,
 )
-from ruma_tx.services.clock import Clock, now_ms
+from ruma_tx.services.clock import Clock, Periodic, now_ms
 from ruma_tx.services.ports.media import (
     LocalMedia,
     MediaFiles,
@@ -114,8 +113,7 @@ class MediaRepository:
         self._waiters: dict[str, set[defer.Deferred[None]]] = {}
         # Last download time per media id, not yet written (emptied each flush).
         self._accessed: dict[str, int] = {}
-        self._loop = LoopingCall(self._maintain)
-        self._loop.clock = clock  # type: ignore[assignment]  # seconds() and callLater() suffice
+        self._maintenance = Periodic(clock, FLUSH_INTERVAL_S, self._maintain, last=self.flush)
 
     # ------------------------------------------------------------------
     # Uploads
@@ -365,12 +363,10 @@ class MediaRepository:
     # Maintenance
 
     def start(self) -> None:
-        self._loop.start(FLUSH_INTERVAL_S, now=False)
+        self._maintenance.start()
 
     async def stop(self) -> None:
-        if self._loop.running:
-            self._loop.stop()
-        await self.flush()
+        await self._maintenance.stop()
 
     async def flush(self) -> None:
         """Write the last-access times collected since the last flush."""
