@@ -14,12 +14,14 @@ them, and count notifications per thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, overload
+from typing import Mapping, Sequence, overload
 
 import orjson
 
 from ruma_tx.matrix.errors import BadRequest
-from ruma_tx.matrix.sync import StoredJson, stored_fragment
+from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.matrix.filters import Filter
+from ruma_tx.matrix.sync import EventSerializer, StoredJson, stored_fragment, with_transaction_id
 from ruma_tx.matrix.types import JsonDict
 
 THREAD = "m.thread"
@@ -233,3 +235,18 @@ def with_relations(shown: JsonDict | StoredJson, relations: JsonDict) -> JsonDic
     event["unsigned"] = {**(unsigned_before if isinstance(unsigned_before, dict) else {}),
                          "m.relations": relations}
     return event
+
+
+def shown_timeline(events: Sequence[StoredEvent], serialize: EventSerializer, txn_ids: Mapping[str, str],
+                   bundles: Mapping[str, JsonDict], sync_filter: Filter) -> list[object]:
+    """
+    A timeline as sync shows it: each event serialized, with its
+    transaction id when this device sent it, and its bundled aggregations.
+    """
+    shown: list[object] = []
+    for event in events:
+        txn_id = txn_ids.get(event.event_id)
+        shown_event = serialize(event) if txn_id is None else with_transaction_id(event, txn_id, sync_filter)
+        bundle = bundles.get(event.event_id)
+        shown.append(shown_event if bundle is None else with_relations(shown_event, bundle))
+    return shown

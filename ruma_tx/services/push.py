@@ -528,19 +528,28 @@ class UnreadCounts:
         if not join:
             return
         room_ids = tuple(join)
-        by_thread = await self._counts.load((ctx.request.user_id, room_ids, ctx.now.stream))
         if not ctx.request.filter.room.timeline.unread_thread_notifications:
+            totals = await self.room_totals(ctx.request.user_id, list(room_ids), ctx.now.stream)
             for room_id in room_ids:
-                counts = by_thread.get(room_id, {}).values()
-                join[room_id]["unread_notifications"] = _counts(sum(n for n, _ in counts),
-                                                                sum(h for _, h in counts))
+                join[room_id]["unread_notifications"] = _counts(*totals[room_id])
             return
+        by_thread = await self._counts.load((ctx.request.user_id, room_ids, ctx.now.stream))
         for room_id in room_ids:
             threads = dict(by_thread.get(room_id, {}))
             join[room_id]["unread_notifications"] = _counts(*threads.pop(MAIN_THREAD, (0, 0)))
             if threads:
                 join[room_id]["unread_thread_notifications"] = {
                     root: _counts(*counts) for root, counts in threads.items()}
+
+
+    async def room_totals(self, user_id: str, room_ids: list[str], upto: int) -> dict[str, tuple[int, int]]:
+        """Per room, its notification and highlight counts, its threads' included."""
+        by_thread = await self._counts.load((user_id, tuple(room_ids), upto))
+        totals = {}
+        for room_id in room_ids:
+            counts = by_thread.get(room_id, {}).values()
+            totals[room_id] = (sum(n for n, _ in counts), sum(h for _, h in counts))
+        return totals
 
 
 def _counts(notify: int, highlight: int) -> JsonDict:

@@ -88,6 +88,30 @@ class SyncRequest:
     full_state: bool
     #: Rooms' state up to the end of their timelines, in C{state_after} (spec v1.16).
     use_state_after: bool = False
+    #: At most this many to-device messages (sliding sync's C{to_device.limit}).
+    to_device_limit: int | None = None
+
+
+class UserMemberships:
+    """
+    Users' memberships (C{room_id -> (membership, position)}), from memory
+    while no membership change of theirs happened since they were read
+    (bounded LRU, invalidated through the notifier). An entry is replaced,
+    never changed, so a caller may tell a fresh read by identity.
+    """
+
+    def __init__(self, *, events: Events, notifier: Notifier, max_users: int = CACHED_USERS) -> None:
+        self._events = events
+        self._notifier = notifier
+        self._cached: LRUCache[str, tuple[int, dict[str, tuple[str, int]]]] = LRUCache(max_users)
+
+    async def of(self, user_id: str, now: int) -> dict[str, tuple[str, int]]:
+        cached = self._cached.get(user_id)
+        if cached is not None and not self._notifier.touched_since(user_id, cached[0], "membership"):
+            return cached[1]
+        memberships = await self._events.get_rooms_for_user(user_id)
+        self._cached[user_id] = (now, memberships)
+        return memberships
 
 
 class SyncResponder:
@@ -97,7 +121,7 @@ class SyncResponder:
     """
 
     def __init__(self, *, events: Events, rooms: RoomSections, notifier: Notifier, clock: Clock,
-                 sources: Sequence[SyncSource] = (),
+                 memberships: UserMemberships, sources: Sequence[SyncSource] = (),
                  ignored: Callable[[str], Awaitable[frozenset[str]]] | None = None) -> None:
         """
         @param sources: objects with C{async add_to_sync(ctx: SyncContext)}
@@ -113,8 +137,7 @@ class SyncResponder:
         self._sources = list(sources)
         self._rooms = rooms
         self._ignored = ignored
-        # Invalidated by the notifier: reread after any membership change of the user.
-        self._memberships: LRUCache[str, tuple[int, dict[str, tuple[str, int]]]] = LRUCache(CACHED_USERS)
+        self._memberships = memberships
         self._last_answered: LRUCache[tuple, float] = LRUCache(CACHED_USERS)
 
     async def _pace(self, device: tuple, deadline: float) -> bool:
@@ -137,18 +160,6 @@ class SyncResponder:
 
     def _answered(self, device: tuple) -> None:
         self._last_answered[device] = self._clock.seconds()
-
-    async def _rooms_of(self, user_id: str, now: StreamToken) -> dict:
-        """
-        The user's memberships, from memory while no membership change of
-        theirs happened since they were read (bounded LRU).
-        """
-        cached = self._memberships.get(user_id)
-        if cached is not None and not self._notifier.touched_since(user_id, cached[0], "membership"):
-            return cached[1]
-        memberships = await self._events.get_rooms_for_user(user_id)
-        self._memberships[user_id] = (now.stream, memberships)
-        return memberships
 
     def current_token(self) -> StreamToken:
         return StreamToken(self._notifier.current)
@@ -192,7 +203,7 @@ class SyncResponder:
                 changes[change.room_id] = change
         rooms, joined = await self._rooms.build(RoomsRequest(
             user_id=user_id, device_id=request.device_id, since=since, now=now,
-            memberships=await self._rooms_of(user_id, now), changes=changes,
+            memberships=await self._memberships.of(user_id, now.stream), changes=changes,
             ignored=await self._ignored(user_id) if self._ignored else frozenset(),
             state_after=request.use_state_after,
         ), request.filter)

@@ -10,7 +10,7 @@ from typing import Awaitable, Callable, Mapping
 
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import Filter, RoomEventFilter
-from ruma_tx.matrix.relations import with_relations
+from ruma_tx.matrix.relations import shown_timeline
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.sync import (
     STRIPPED_STATE_TYPES,
@@ -23,7 +23,6 @@ from ruma_tx.matrix.sync import (
     room_summary,
     state_section,
     stripped_event,
-    with_transaction_id,
 )
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.aggregations import Aggregator
@@ -214,13 +213,7 @@ class RoomSections:
         needs_summary = []
         for room_id, shown in timelines.items():
             room = empty_joined_room(now, request.state_after)
-            timeline: list[object] = []
-            for event in shown:
-                txn_id = txn_ids.get(event.event_id)
-                shown_event = (serialize(event) if txn_id is None
-                               else with_transaction_id(event, txn_id, sync_filter))
-                bundle = bundles.get(event.event_id)
-                timeline.append(shown_event if bundle is None else with_relations(shown_event, bundle))
+            timeline = shown_timeline(shown, serialize, txn_ids, bundles, sync_filter)
             room["timeline"] = {"events": timeline, "limited": limited[room_id],
                                 "prev_batch": str(StreamToken(starts[room_id]))}
             room_state = state.get(room_id, []) if state_filter.matches_room(room_id) else []
@@ -326,20 +319,7 @@ class RoomSections:
     # -- invites, knocks, left rooms ----------------------------------------
 
     async def _stripped_state(self, request: RoomsRequest, room_ids: list[str]) -> dict[str, list[JsonDict]]:
-        """
-        Each room's stripped state (spec: "Stripped state"). A room whose
-        invite comes from an ignored user is left out (spec: "Ignoring
-        users": their invites are not sent).
-        """
-        keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", request.user_id)]
-        states = await self._reads.get_current_state_keys({room_id: keys for room_id in room_ids})
-        stripped = {}
-        for room_id, room_state in states.items():
-            own = room_state.get(("m.room.member", request.user_id))
-            if own is not None and own.sender in request.ignored:
-                continue
-            stripped[room_id] = [stripped_event(e) for e in room_state.values()]
-        return stripped
+        return await stripped_states(self._reads, request.user_id, request.ignored, room_ids)
 
     async def _left(self, request: RoomsRequest, sync_filter: Filter, room_ids: list[str]) -> JsonDict:
         if not room_ids:
@@ -375,3 +355,21 @@ class RoomSections:
                 "account_data": {"events": []},
             }
         return left
+
+
+async def stripped_states(reads: SyncReads, user_id: str, ignored: frozenset[str],
+                          room_ids: list[str]) -> dict[str, list[JsonDict]]:
+    """
+    Each room's stripped state (spec: "Stripped state"), for invites and
+    knocks. A room whose invite comes from an ignored user is left out
+    (spec: "Ignoring users": their invites are not sent).
+    """
+    keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", user_id)]
+    states = await reads.get_current_state_keys({room_id: keys for room_id in room_ids})
+    stripped = {}
+    for room_id, room_state in states.items():
+        own = room_state.get(("m.room.member", user_id))
+        if own is not None and own.sender in ignored:
+            continue
+        stripped[room_id] = [stripped_event(e) for e in room_state.values()]
+    return stripped

@@ -121,7 +121,7 @@ class ToDeviceMessages:
         messages = await self._store.take_batch(
             request.user_id, request.device_id,
             acknowledged=None if since is None else since.stream,
-            upto=ctx.now.stream, limit=self._batch_limit,
+            upto=ctx.now.stream, limit=min(request.to_device_limit or self._batch_limit, self._batch_limit),
         )
         if not messages:
             return
