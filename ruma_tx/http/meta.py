@@ -100,7 +100,9 @@ SPEC_VERSIONS = ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7
 #: (its pages of 100 rooms follow the spec's from/next_batch, where
 #: matrix-js-sdk asks batch_token: it sees the first 100). No flag for the
 #: room summary: clients use /v1/room_summary from v1.15 on.
-UNSTABLE_FEATURES = {"uk.half-shot.msc2666.query_mutual_rooms": True}
+#: Simplified sliding sync (MSC4186) is served at both its paths; Element X
+#: and other matrix-rust-sdk clients look for the unstable flag.
+UNSTABLE_FEATURES = {"uk.half-shot.msc2666.query_mutual_rooms": True, "org.matrix.simplified_msc3575": True}
 
 
 class MetaApi:

@@ -59,11 +59,12 @@ from ruma_tx.runtime.config import RATE_LIMITED_ACTIONS, Config, ConfigError, lo
 from ruma_tx.runtime.media import Media, build_media
 from ruma_tx.runtime.outbound import OutboundHttpClient
 from ruma_tx.runtime.reactor import IRuntimeReactor
+from ruma_tx.runtime.sliding_sync import RoomCaches, build_sliding_sync
 from ruma_tx.runtime.secrets import load_or_create_signing_key, read_or_create_secret
 from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
-from ruma_tx.services.clock import now_ms
+from ruma_tx.services.clock import now_ms, Periodic
 from ruma_tx.services.cross_signing import CrossSigning, DeviceLists, KeyQueries
 from ruma_tx.services.devices import DeviceActivity, DeviceManager
 from ruma_tx.services.directory import Directory
@@ -99,7 +100,8 @@ from ruma_tx.services.search import RoomSearch, SearchBackfill
 from ruma_tx.services.sessions import SessionIssuer
 from ruma_tx.services.spaces import MutualRooms, RoomSummaries
 from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
-from ruma_tx.services.sync import SyncResponder
+from ruma_tx.services.sliding_extensions import ExtensionSources
+from ruma_tx.services.sync import SyncResponder, UserMemberships
 from ruma_tx.services.sync_rooms import RoomSections
 from ruma_tx.services.to_device import ToDeviceMessages
 from ruma_tx.services.uia import UserInteractiveAuth
@@ -179,6 +181,7 @@ class HomeserverService(Service):
         self._push_delivery: PushDelivery | None = None
         self._media: Media | None = None
         self._guest_eviction: GuestEviction | None = None
+        self._sliding_sync_saver: Periodic | None = None
         self._started: defer.Deferred[None] | None = None
 
     def startService(self) -> None:
@@ -227,6 +230,7 @@ class HomeserverService(Service):
         self._push_delivery = api.push_delivery
         self._media = api.media
         self._guest_eviction = api.guest_eviction
+        self._sliding_sync_saver = api.sliding_sync_saver
         await api.push_delivery.start()
         self._listener = NotificationListener(dsn, reactor)
         await self._listener.start()
@@ -264,6 +268,8 @@ class HomeserverService(Service):
             self._push_delivery.stop()
         if self._activity is not None:
             await self._activity.stop()
+        if self._sliding_sync_saver is not None:
+            await self._sliding_sync_saver.stop()
         if self._media is not None:
             await self._media.repository.stop()
         if self._guest_eviction is not None:
@@ -365,13 +371,15 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                   allowlist=config.outbound.ip_range_allowlist,
                                   timeout_s=config.outbound.timeout_s)
     pusher_store = PusherStore(database)
+    room_caches = RoomCaches.build(database)
     push_delivery = PushDelivery(store=pusher_store, http=outbound, streams=streams, clock=reactor,
                                  settings=config.push.delivery_settings())
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
-                           push=push_evaluator, relations=relation_checker.check, stored=[typing.event_stored, guests.event_stored, rooms.event_stored,
-                                                         push_delivery.event_stored])
+                           push=push_evaluator, relations=relation_checker.check,
+                           stored=[typing.event_stored, guests.event_stored, rooms.event_stored,
+                                   push_delivery.event_stored, *room_caches.event_stored_hooks()])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
@@ -394,11 +402,18 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     key_store = KeyStore(database)
     device_keys = DeviceKeys(store=key_store, streams=streams, clock=reactor, server_name=server_name,
                              on_device_keys_changed=device_lists.changed)
-    sync = SyncResponder(events=events, rooms=rooms, notifier=notifier, clock=reactor,
+    memberships = UserMemberships(events=events, notifier=notifier)
+    sync = SyncResponder(events=events, rooms=rooms, notifier=notifier, clock=reactor, memberships=memberships,
                          sources=[push_rules, typing, receipts, account_data, presence,
                                   unread_counts, to_device, device_lists,
                                   device_keys],  # device_keys last: see DeviceKeys.add_to_sync
                          ignored=account_data.ignored_users)
+    sliding_sync = build_sliding_sync(
+        caches=room_caches, reads=SyncReadStore(database), events=events, memberships=memberships,
+        notifier=notifier, clock=reactor, visible=history.filter_visible_rooms, aggregations=aggregations,
+        unread_counts=unread_counts, account_data=account_data, presence=presence,
+        sources=ExtensionSources(account_data=[push_rules, account_data], receipts=receipts, typing=typing,
+                                 to_device=to_device, e2ee=[device_lists, device_keys]))
     directory_handler = Directory(directory=directory, events=events, creator=creator,
                                   accounts=accounts, server_name=server_name)
     openid = OpenIdTokens(store=OpenIdStore(database), clock=reactor, server_name=server_name)
@@ -438,6 +453,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                 reader=RoomReader(events=events, history=history)),
         FilterApi(filters),
         SyncApi(sync=sync, filters=filters.get_parsed, presence=presence.set_from_sync),
+        sliding_sync.api,
         PushRulesApi(push_rules),
         PushersApi(Pushers(store=pusher_store, clock=reactor, current_position=lambda: streams.current,
                            changed=push_delivery.pushers_changed)),
@@ -478,7 +494,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     openid_router = Router([OpenIdUserInfoApi(openid)], guard=guard, rate_limiter=rate_limiter)
     return ClientApi(root=MatrixRoot(router.resource()), openid_root=MatrixRoot(openid_router.resource()),
                      activity=activity, guard=guard, notifier=notifier, device_lists=device_lists,
-                     push_delivery=push_delivery, media=media, guest_eviction=guests)
+                     push_delivery=push_delivery, media=media, guest_eviction=guests,
+                     sliding_sync_saver=sliding_sync.saver)
 
 
 @dataclass(frozen=True)
@@ -496,3 +513,5 @@ class ClientApi:
     media: Media
     #: Waited for at shutdown: the guests' leaves it is still sending.
     guest_eviction: GuestEviction
+    #: Writes sliding-sync connections; its last write runs once requests are drained.
+    sliding_sync_saver: Periodic

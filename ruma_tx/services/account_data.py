@@ -24,6 +24,7 @@ from ruma_tx.matrix.errors import (
     not_found,
 )
 from ruma_tx.matrix.events import StoredEvent
+from ruma_tx.matrix.sliding_sync import direct_rooms
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.ports.ephemeral import AccountDataStorage
@@ -32,6 +33,7 @@ from ruma_tx.services.streams import StreamWriter
 from ruma_tx.services.sync import SyncContext
 
 TAG = "m.tag"
+DIRECT = "m.direct"
 IGNORED_USER_LIST = "m.ignored_user_list"
 
 
@@ -111,6 +113,19 @@ class AccountDataKeeper:
             return [user_id]
 
         await self._streams.write(persist, kind="account_data")
+
+    async def direct_rooms(self, user_id: str) -> frozenset[str]:
+        """The rooms the user's C{m.direct} names (their DMs)."""
+        return direct_rooms(await self._store.get(user_id, None, DIRECT))
+
+    async def all_tags(self, user_id: str, upto: int) -> dict[str, frozenset[str]]:
+        """Per room, the names of the user's tags on it."""
+        tags: dict[str, frozenset[str]] = {}
+        for entry in await self._store.get_changed(user_id, 0, upto):
+            names = entry.content.get("tags") if entry.type == TAG and entry.room_id else None
+            if isinstance(names, dict) and entry.room_id is not None:
+                tags[entry.room_id] = frozenset(names)
+        return tags
 
     # --------------------------------------------------------------- tags
 

@@ -120,6 +120,19 @@ class SyncReadStore:
         )
         return _by_room(rows, keys)
 
+    async def get_current_state_of_types(self, types: Mapping[str, Sequence[str]]) -> StateByRoom:
+        """Per room, its current state events of the given types (every state key)."""
+        room_ids = [r for r, room_types in types.items() for _ in room_types]
+        if not room_ids:
+            return {room_id: {} for room_id in types}
+        rows = await self._db.fetch_all(
+            f"SELECT {event_columns('e')} FROM unnest(%s::text[], %s::text[]) AS k(room_id, type)"
+            " JOIN current_state c ON c.room_id = k.room_id AND c.type = k.type"
+            " JOIN events e ON e.event_id = c.event_id",
+            (room_ids, [t for room_types in types.values() for t in room_types]),
+        )
+        return _by_room(rows, types)
+
     async def get_state_at(self, positions: Mapping[str, int], *, pdu: bool = True) -> StateByRoom:
         """Per room, its state just after its stream position."""
         if not positions:

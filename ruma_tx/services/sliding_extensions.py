@@ -1,0 +1,135 @@
+"""
+Sliding-sync extensions (to-device, end-to-end encryption, account data,
+receipts, typing), built by /sync's own sources over the rooms each
+extension covers, then reshaped: the rules (what is new since a position,
+what a device acknowledged, what others may see) are /sync's, not copies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from ruma_tx.matrix.errors import invalid_param
+from ruma_tx.matrix.filters import Filter
+from ruma_tx.matrix.sliding_sync import ExtensionScope, Extensions
+from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.notifier import Notifier
+from ruma_tx.services.sync import SyncContext, SyncRequest, SyncSource
+
+
+@dataclass(frozen=True)
+class ExtensionSources:
+    """The /sync sources each extension is made of."""
+
+    account_data: Sequence[SyncSource]
+    receipts: SyncSource
+    typing: SyncSource
+    to_device: SyncSource
+    #: Device lists first, key counts last (see L{ruma_tx.services.keys.DeviceKeys.add_to_sync}).
+    e2ee: Sequence[SyncSource]
+
+
+@dataclass(frozen=True)
+class ExtensionsAsked:
+    user_id: str
+    device_id: str
+    previous: StreamToken | None
+    now: StreamToken
+    #: The rooms in each list's range, and the subscribed rooms.
+    lists: Mapping[str, Sequence[str]]
+    subscriptions: Sequence[str]
+    joined: frozenset[str]
+    #: Rooms this response sends in full: their room-level data is sent in full too.
+    initial_rooms: frozenset[str]
+
+
+class SlidingExtensions:
+    def __init__(self, *, sources: ExtensionSources, notifier: Notifier) -> None:
+        self._sources = sources
+        self._notifier = notifier
+
+    async def build(self, asked: ExtensionsAsked, extensions: Extensions) -> JsonDict:
+        """The C{extensions} of a response: only the extensions that have something new."""
+        result: JsonDict = {}
+        if extensions.to_device is not None:
+            to_device = await self._to_device(asked, extensions.to_device.since, extensions.to_device.limit)
+            if to_device is not None:
+                result["to_device"] = to_device
+        if extensions.e2ee:
+            response = await self._run(asked, asked.previous, self._sources.e2ee, [])
+            e2ee = {key: response[key] for key in (
+                "device_lists", "device_one_time_keys_count", "device_unused_fallback_key_types") if key in response}
+            if e2ee:
+                result["e2ee"] = e2ee
+        if extensions.account_data is not None:
+            account_data = await self._room_level(asked, extensions.account_data, self._sources.account_data,
+                                                  "account_data", lambda room: room["account_data"]["events"])
+            global_events = account_data.pop("global", [])
+            shown: JsonDict = {}
+            if global_events:
+                shown["global"] = global_events
+            if account_data:
+                shown["rooms"] = account_data
+            if shown:
+                result["account_data"] = shown
+        for name, source, event_type in (("receipts", self._sources.receipts, "m.receipt"),
+                                         ("typing", self._sources.typing, "m.typing")):
+            scope = getattr(extensions, name)
+            if scope is None:
+                continue
+            rooms = await self._room_level(asked, scope, [source], name, lambda room, t=event_type: [
+                e for e in room["ephemeral"]["events"] if e["type"] == t][-1:])
+            rooms.pop("global", None)
+            if rooms:
+                result[name] = {"rooms": {room_id: events[0] for room_id, events in rooms.items()}}
+        return result
+
+    async def _to_device(self, asked: ExtensionsAsked, since: str | None, limit: int) -> JsonDict | None:
+        """
+        The device's next messages and the C{next_batch} that acknowledges
+        them; nothing when none wait (the client keeps its C{since}).
+        """
+        try:
+            since_token = StreamToken.parse(since) if since else None
+        except InvalidToken:
+            raise invalid_param("Invalid to_device 'since' token") from None
+        response = await self._run(asked, since_token, [self._sources.to_device], [], to_device_limit=limit)
+        if "to_device" not in response:
+            return None
+        return {"next_batch": str(asked.now), "events": response["to_device"]["events"]}
+
+    async def _room_level(self, asked: ExtensionsAsked, scope: ExtensionScope, sources: Sequence[SyncSource],
+                          name: str, events_of: object) -> dict[str, list[JsonDict]]:
+        """
+        An extension's room-level events, for the joined rooms of its scope
+        (changes since the client's C{pos}; everything for rooms sent in
+        full), and its global events under C{"global"}.
+        """
+        rooms = [r for r in scope.rooms_in(asked.lists, asked.subscriptions) if r in asked.joined]
+        fresh = [r for r in rooms if r in asked.initial_rooms or asked.previous is None]
+        known = [r for r in rooms if r not in fresh]
+        found: dict[str, list[JsonDict]] = {}
+        passes: list[tuple[StreamToken | None, list[str], bool]] = [(None, fresh, asked.previous is None)]
+        if asked.previous is not None:
+            passes.insert(0, (asked.previous, known, True))
+        for since, room_ids, with_global in passes:
+            if not room_ids and not with_global:
+                continue
+            response = await self._run(asked, since, sources, room_ids)
+            if with_global and response.get("account_data", {}).get("events"):
+                found["global"] = response["account_data"]["events"]
+            for room_id, room in response.get("rooms", {}).get("join", {}).items():
+                events = events_of(room)  # type: ignore[operator]
+                if events:
+                    found[room_id] = events
+        return found
+
+    async def _run(self, asked: ExtensionsAsked, since: StreamToken | None, sources: Sequence[SyncSource],
+                   joined: list[str], to_device_limit: int | None = None) -> JsonDict:
+        request = SyncRequest(user_id=asked.user_id, device_id=asked.device_id, since=since, timeout_ms=0,
+                              filter=Filter(), full_state=False, to_device_limit=to_device_limit)
+        context = SyncContext(request, since, asked.now, joined, {}, self._notifier)
+        for source in sources:
+            await source.add_to_sync(context)
+        return context.response

@@ -1,0 +1,207 @@
+"""
+Simplified sliding sync (MSC4186): one engine behind both wire formats.
+
+A request continues its connection (L{Connections}); the engine builds the
+user's list of rooms, ordered by recency, cuts each requested list to its
+filters and range, adds the subscribed rooms, and sends of each room only
+what the connection does not have yet (L{SlidingRooms}), plus the
+extensions (L{SlidingExtensions}). With nothing to send it long-polls on
+/sync's notifier, recomputing only when something concerning the user
+became visible.
+"""
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from ruma_tx.matrix.sliding_sync import (
+    ConnectionState,
+    ListConfig,
+    RoomConfig,
+    RoomSent,
+    SlidingSyncRequest,
+    UserRoomData,
+    combine_configs,
+    filter_matches,
+    listed_rooms,
+    ordered,
+    space_children,
+    window,
+)
+from ruma_tx.matrix.stream_token import StreamToken
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.caches import LRUCache
+from ruma_tx.services.clock import Clock
+from ruma_tx.services.notifier import Notifier
+from ruma_tx.services.ports.events import NewEvent, SyncReads
+from ruma_tx.services.sliding_connections import Connections
+from ruma_tx.services.sliding_extensions import ExtensionsAsked, SlidingExtensions
+from ruma_tx.services.sliding_lists import RoomFactsCache, RoomRecency, UserRooms
+from ruma_tx.services.sliding_rooms import RoomPlan, RoomsAsked, SlidingRooms
+from ruma_tx.services.sync import UserMemberships
+
+#: Users whose DM rooms (m.direct) are kept.
+CACHED_USERS = 10_000
+
+
+class UserData:
+    """
+    What list filters and C{is_dm} ask of a user's account data; the DM
+    rooms are kept until the user's account data changes (notifier).
+
+    @param direct_rooms: C{async (user_id) -> the rooms m.direct names}.
+    @param all_tags: C{async (user_id, upto) -> {room_id: tag names}}.
+    """
+
+    def __init__(self, *, direct_rooms: Callable[[str], Awaitable[frozenset[str]]],
+                 all_tags: Callable[[str, int], Awaitable[dict[str, frozenset[str]]]],
+                 reads: SyncReads, notifier: Notifier) -> None:
+        self._direct_rooms = direct_rooms
+        self._all_tags = all_tags
+        self._reads = reads
+        self._notifier = notifier
+        self._direct: LRUCache[str, tuple[int, frozenset[str]]] = LRUCache(CACHED_USERS)
+
+    async def read(self, user_id: str, request: SlidingSyncRequest, joined: set[str], now: int) -> UserRoomData:
+        kept = self._direct.get(user_id)
+        if kept is not None and not self._notifier.touched_since(user_id, kept[0], "account_data"):
+            direct = kept[1]
+        else:
+            direct = await self._direct_rooms(user_id)
+            self._direct[user_id] = (now, direct)
+        filters = [config.filters for config in request.lists.values()]
+        tags = await self._all_tags(user_id, now) if any(
+            f.tags is not None or f.not_tags for f in filters) else {}
+        spaces = sorted({s for f in filters for s in f.spaces or () if s in joined})
+        children: frozenset[str] = frozenset()
+        if spaces:
+            state = await self._reads.get_current_state_of_types({s: ["m.space.child"] for s in spaces})
+            children = space_children((e.type, e.state_key or "", e.content)
+                                      for room_state in state.values() for e in room_state.values())
+        return UserRoomData(direct, tags, children)
+
+
+class SlidingSync:
+    """
+    @param ignored: C{async (user_id) -> the users they ignore}.
+    """
+
+    def __init__(self, *, memberships: UserMemberships, user_rooms: UserRooms, user_data: UserData,
+                 recency: RoomRecency, facts: RoomFactsCache, connections: Connections, rooms: SlidingRooms,
+                 extensions: SlidingExtensions, notifier: Notifier, clock: Clock,
+                 ignored: Callable[[str], Awaitable[frozenset[str]]]) -> None:
+        self._memberships = memberships
+        self._user_rooms = user_rooms
+        self._user_data = user_data
+        self._recency = recency
+        self._facts = facts
+        self._connections = connections
+        self._rooms = rooms
+        self._extensions = extensions
+        self._notifier = notifier
+        self._clock = clock
+        self._ignored = ignored
+
+    def event_stored(self, event: NewEvent, position: int) -> None:
+        """Told by the event creator of each stored event."""
+        self._recency.event_stored(event, position)
+        self._facts.event_stored(event, position)
+
+    async def sync(self, user_id: str, device_id: str, request: SlidingSyncRequest) -> JsonDict:
+        """
+        The response to a request: at once on a connection's first request
+        or when there is something to send; otherwise when something comes
+        within C{timeout_ms}, or empty once it has passed.
+
+        @raise BadRequest: C{M_UNKNOWN_POS} for a C{pos} the connection does not know.
+        """
+        resumed = await self._connections.resume((user_id, device_id, request.conn_id), request.pos)
+        previous = resumed.previous
+        deadline = self._clock.seconds() + request.timeout_ms / 1000
+        # A pos from before a restart may be ahead of the stream (typing
+        # positions are never stored): nothing is lost from the current one.
+        since = None if previous is None else min(previous.stream, self._notifier.current)
+        computed_at = since
+        first = True
+        while True:
+            if first or self._notifier.touched_since(user_id, computed_at or 0):
+                now = StreamToken(self._notifier.current)
+                response, state = await self._respond(user_id, device_id, request, previous, now)
+                computed_at, first = now.stream, False
+                if previous is None or response["rooms"] or response["extensions"]:
+                    break
+            remaining = deadline - self._clock.seconds()
+            if remaining <= 0 or self._notifier.stopping:
+                break
+            await self._notifier.wait(user_id, state.stream, remaining)
+        response["pos"] = self._connections.commit(resumed, state, StreamToken(state.stream))
+        return response
+
+    async def _respond(self, user_id: str, device_id: str, request: SlidingSyncRequest,
+                       previous: ConnectionState | None, now: StreamToken) -> tuple[JsonDict, ConnectionState]:
+        memberships = await self._memberships.of(user_id, now.stream)
+        ignored = await self._ignored(user_id)
+        outside = await self._user_rooms.outside_join(user_id, memberships, ignored)
+        sent_before = {} if previous is None else previous.rooms
+        visible = {r: m for r, m in memberships.items() if r not in outside.hidden}
+        listed = listed_rooms(visible, sent_before=sent_before, removed_by_others=outside.removed_by_others)
+        joined = {r for r, (m, _) in visible.items() if m == "join"}
+        recency = await self._recency.get(sorted(joined & set(listed) | joined & set(request.subscriptions)))
+        sort_key = 1 if request.order_by_bump else 0
+        order = {r: recency[r][sort_key] if r in recency else visible[r][1] for r in listed}
+        bump_stamps = {r: recency[r][1] if r in recency else m[1] for r, m in visible.items()}
+        data = await self._user_data.read(user_id, request, joined, now.stream)
+        facts = await self._facts.get(list(listed)) if any(
+            c.filters.needs_facts() for c in request.lists.values()) else {}
+
+        in_lists: dict[str, list[str]] = {}
+        scope: dict[str, list[RoomConfig]] = {}
+        counts: JsonDict = {}
+        by_recency = ordered(listed, order)
+        for name, list_config in request.lists.items():
+            matching = [r for r in by_recency if _in_list(list_config, r, listed[r], facts, data)]
+            counts[name] = {"count": len(matching)}
+            in_lists[name] = window(matching, list_config.ranges)
+            for room_id in in_lists[name]:
+                scope.setdefault(room_id, []).append(list_config.config)
+        subscribed = [r for r in request.subscriptions if r in visible]
+        for room_id in subscribed:
+            scope.setdefault(room_id, []).append(request.subscriptions[room_id])
+
+        plans = []
+        for room_id, configs in scope.items():
+            membership, membership_position = visible[room_id]
+            plan = RoomPlan(room_id, membership, membership_position, combine_configs(configs),
+                            sent_before.get(room_id),
+                            tuple(name for name, rooms in in_lists.items() if room_id in rooms),
+                            bump_stamps[room_id], room_id in data.direct)
+            if _has_news(plan, recency.get(room_id, (0, 0))[0]):
+                plans.append(plan)
+        rooms, sent = await self._rooms.build(RoomsAsked(
+            user_id=user_id, device_id=device_id, previous=None if previous is None else previous.stream,
+            now=now, ignored=ignored, unread_counts=request.unread_counts), plans)
+        extensions = await self._extensions.build(ExtensionsAsked(
+            user_id=user_id, device_id=device_id,
+            previous=None if previous is None else StreamToken(min(previous.stream, now.stream)),
+            now=now, lists=in_lists, subscriptions=subscribed, joined=frozenset(joined),
+            initial_rooms=frozenset(r for r, shown in rooms.items() if shown.get("initial"))),
+            request.extensions)
+        state = ConnectionState(now.stream, {**sent_before, **sent})
+        return {"lists": counts, "rooms": rooms, "extensions": extensions}, state
+
+
+def _in_list(config: ListConfig, room_id: str, membership: str, facts: dict, data: UserRoomData) -> bool:
+    return filter_matches(config.filters, room_id, membership, facts.get(room_id), data)
+
+
+def _has_news(plan: RoomPlan, last_position: int) -> bool:
+    """
+    Whether a room in scope is sent: never sent on the connection, its
+    membership changed, it has events the connection lacks, or its config
+    now asks more than was sent (MSC4186 "Changing room configs").
+    """
+    sent: RoomSent | None = plan.sent
+    if sent is None or plan.initial:
+        return True
+    if plan.membership != "join":
+        return plan.membership_position > sent.position
+    return last_position > sent.position or plan.expanded or plan.state_expanded
