@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ruma_tx.http.parsing import get_field
-from ruma_tx.matrix.errors import bad_json, invalid_param
+from ruma_tx.matrix.errors import bad_json, invalid_param, missing_param
 from ruma_tx.matrix.sliding_sync import (
     MAX_LISTS,
     MAX_SUBSCRIPTIONS,
@@ -59,7 +59,8 @@ def unstable_required_state(value: object, user_id: str) -> RequiredState:
             continue
         include.add((None if event_type == "*" else event_type,
                      None if state_key == "*" else _me(state_key, user_id)))
-    return RequiredState(frozenset(include), frozenset(), lazy)
+    # As Synapse: ["*", "*"] is the whole state, members included, $LAZY or not.
+    return RequiredState(frozenset(include), frozenset(), lazy and (None, None) not in include)
 
 
 def stable_required_state(value: object, user_id: str) -> RequiredState:
@@ -86,7 +87,7 @@ def room_config(body: object, user_id: str, read_state: RequiredStateReader, whe
     if limit < 0:
         raise invalid_param(f"{where}: 'timeline_limit' must not be negative")
     if "required_state" not in body:
-        raise bad_json(f"{where}: missing 'required_state'")
+        raise missing_param(f"{where}: missing 'required_state'")
     return RoomConfig(min(limit, MAX_TIMELINE_LIMIT), (read_state(body["required_state"], user_id),))
 
 
@@ -171,7 +172,9 @@ def extensions(body: JsonDict) -> Extensions:
         config = enabled(name)
         if config is None:
             return None
-        return ExtensionScope(_strings(config, "lists") or ("*",), _strings(config, "rooms") or ("*",))
+        # Absent: all lists and subscriptions; an empty list: none (as Synapse).
+        lists, rooms = _strings(config, "lists"), _strings(config, "rooms")
+        return ExtensionScope(("*",) if lists is None else lists, ("*",) if rooms is None else rooms)
 
     to_device = enabled("to_device")
     limit = 100 if to_device is None else get_field(to_device, "limit", int, 100)

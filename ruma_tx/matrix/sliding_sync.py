@@ -45,12 +45,19 @@ class RequiredState:
     lazy_members: bool = False
 
     def matches(self, event_type: str, state_key: str) -> bool:
+        """
+        Whether the state under this key is sent. With C{lazy_members},
+        member events come lazily, unless an element names the member.
+        """
+        if self.lazy_members and event_type == "m.room.member":
+            return any(t in (None, event_type) and k == state_key for t, k in self.include)
         return (any(_element_matches(e, event_type, state_key) for e in self.include)
                 and not any(_element_matches(e, event_type, state_key) for e in self.exclude))
 
     def all_members(self) -> bool:
         """Whether it returns every member event (then nothing is lazy)."""
-        return any(t in (None, "m.room.member") and k is None for t, k in self.include) and not any(
+        return not self.lazy_members and any(
+            t in (None, "m.room.member") and k is None for t, k in self.include) and not any(
             t in (None, "m.room.member") for t, _ in self.exclude)
 
     def as_json(self) -> JsonDict:
@@ -151,7 +158,8 @@ class UserRoomData:
 
     direct: frozenset[str] = frozenset()
     tags: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    space_children: frozenset[str] = frozenset()
+    #: Per space the user is joined to, the rooms its C{m.space.child} events name.
+    space_children: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def filter_matches(filters: ListFilters, room_id: str, membership: str, facts: RoomFacts | None,
@@ -161,7 +169,8 @@ def filter_matches(filters: ListFilters, room_id: str, membership: str, facts: R
         return False
     if filters.is_dm is not None and (room_id in data.direct) != filters.is_dm:
         return False
-    if filters.spaces is not None and room_id not in data.space_children:
+    if filters.spaces is not None and not any(
+            room_id in data.space_children.get(space, ()) for space in filters.spaces):
         return False
     if facts is not None:
         if filters.is_encrypted is not None and facts.encrypted != filters.is_encrypted:

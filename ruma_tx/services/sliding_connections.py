@@ -145,7 +145,10 @@ class Connections:
         connection = resumed.connection
         generation = connection.next_generation
         connection.next_generation += 1
-        if resumed.serial == connection.latest_request:
+        current = self._cached.get(resumed.key) or self._unsaved.get(resumed.key)
+        # Not when a later request came, or the client started the
+        # connection over meanwhile (its hang-up never reached us).
+        if resumed.serial == connection.latest_request and current in (None, connection):
             connection.states[generation] = state
             self._remember(resumed.key, connection)
         return str(SlidingPos(token, connection.nonce, generation))
@@ -183,10 +186,14 @@ class Connections:
         try:
             await self._store.save_connections(rows, now_ms(self._clock))
         except Exception:
-            # Kept for the next save; a crash before it only costs the
-            # clients of these connections a fresh start.
+            # Kept for the next save, unless replaced meanwhile; a crash
+            # before it only costs the clients of these connections a fresh start.
             for key, connection in changed.items():
-                self._unsaved.setdefault(key, connection)
+                current = self._cached.get(key)
+                if current is connection:
+                    self._dirty.add(key)
+                elif current is None:
+                    self._unsaved.setdefault(key, connection)
             raise
 
     async def expire(self) -> None:

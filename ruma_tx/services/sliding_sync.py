@@ -72,11 +72,9 @@ class UserData:
         tags = await self._all_tags(user_id, now) if any(
             f.tags is not None or f.not_tags for f in filters) else {}
         spaces = sorted({s for f in filters for s in f.spaces or () if s in joined})
-        children: frozenset[str] = frozenset()
-        if spaces:
-            state = await self._reads.get_current_state_of_types({s: ["m.space.child"] for s in spaces})
-            children = space_children((e.type, e.state_key or "", e.content)
-                                      for room_state in state.values() for e in room_state.values())
+        state = await self._reads.get_current_state_of_types({s: ["m.space.child"] for s in spaces})
+        children = {space: space_children((e.type, e.state_key or "", e.content) for e in space_state.values())
+                    for space, space_state in state.items()}
         return UserRoomData(direct, tags, children)
 
 
