@@ -366,6 +366,13 @@ async def stripped_states(reads: SyncReads, user_id: str, ignored: frozenset[str
     """
     keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [("m.room.member", user_id)]
     states = await reads.get_current_state_keys({room_id: keys for room_id in room_ids})
+    # The inviter's member event too, as Synapse sends it: clients show who
+    # invited them by its name and avatar.
+    inviters = {room_id: [("m.room.member", own.sender)] for room_id, room_state in states.items()
+                if (own := room_state.get(("m.room.member", user_id))) is not None
+                and own.membership == "invite" and own.sender != user_id}
+    for room_id, members in (await reads.get_current_state_keys(inviters) if inviters else {}).items():
+        states[room_id].update(members)
     stripped = {}
     for room_id, room_state in states.items():
         own = room_state.get(("m.room.member", user_id))
