@@ -43,7 +43,7 @@ from ruma_tx.matrix.room_upgrade import (
 )
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS
 from ruma_tx.matrix.types import JsonDict
-from ruma_tx.services.account_data import AccountDataKeeper
+from ruma_tx.services.account_data import DIRECT, AccountDataKeeper
 from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.services.events import EventCreator, EventSpec
 from ruma_tx.services.membership import ProfileLookup
@@ -56,7 +56,6 @@ from ruma_tx.services.push import PushRules
 log = logger(__name__)
 
 CANONICAL_ALIAS = ("m.room.canonical_alias", "")
-DIRECT = "m.direct"
 
 #: The old room's state an upgrade reads (besides bans, space children
 #: and the upgrader's membership).
