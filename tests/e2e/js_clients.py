@@ -67,3 +67,57 @@ def assert_endpoint_used(proxy: SpecCheckingProxy, method: str, pattern: str) ->
     seen = [e for e in proxy.exchanges if e.method == method and re.fullmatch(pattern, e.path)]
     assert seen, f"the client never sent {method} {pattern}"
     assert any(200 <= e.status < 300 for e in seen), [(e.path, e.status) for e in seen]
+
+
+class ClientScenarioChecks:
+    """
+    The tests of a client scenario module, by subclassing (as
+    C{TestSomething}): the scenario runs once per class, and there is a
+    test per step it reports (and one that it reports exactly those), the
+    spec check of every response the client got, and a test per endpoint
+    it must have used.
+
+    @cvar SCRIPT: the scenario, in tests/e2e/js.
+    @cvar STEPS: each step the scenario reports -> the behaviour it shows.
+    @cvar ENDPOINTS: C{(method, full-match path regex)} the client must
+        have reached with success.
+    @cvar LIBRARY: the client's name, for failure messages.
+    """
+
+    SCRIPT: str
+    STEPS: dict[str, str]
+    ENDPOINTS: list[tuple[str, str]]
+    LIBRARY: str
+
+    def pytest_generate_tests(self, metafunc) -> None:
+        if "step" in metafunc.fixturenames:
+            metafunc.parametrize("step", list(self.STEPS))
+        if "endpoint" in metafunc.fixturenames:
+            metafunc.parametrize("endpoint", self.ENDPOINTS, ids=[f"{m} {p}" for m, p in self.ENDPOINTS])
+
+    @classmethod
+    def run(cls, homeserver, spec) -> tuple[dict[str, tuple[bool, str]], SpecCheckingProxy]:
+        """Run the scenario (a subclass may check what it needs first)."""
+        return run_js_scenario(cls.SCRIPT, homeserver, spec)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def scenario(cls, homeserver, spec):
+        """The scenario's results and the proxy that saw its traffic."""
+        return cls.run(homeserver, spec)
+
+    def test_scenario_covers_every_step(self, scenario):
+        """The scenario reports every step this module checks, and no others."""
+        assert list(scenario[0]) == list(self.STEPS)
+
+    def test_step(self, scenario, step):
+        """The client completes the step (see STEPS for the behaviour each shows)."""
+        assert_step(scenario[0], self.STEPS, step, self.LIBRARY)
+
+    def test_every_response_matches_the_spec(self, scenario):
+        """Every response the client received on a path the spec documents matches the spec's OpenAPI."""
+        assert_spec_followed(scenario[1])
+
+    def test_the_client_used_the_endpoint(self, scenario, endpoint):
+        """The client itself reached this endpoint (so the spec check covered it), with success."""
+        assert_endpoint_used(scenario[1], *endpoint)

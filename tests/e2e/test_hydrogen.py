@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
-from js_clients import assert_endpoint_used, assert_spec_followed, assert_step, run_js_scenario
+from js_clients import ClientScenarioChecks
 
 #: The browser the scenario drives (it reads the same variable).
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -50,32 +50,13 @@ ENDPOINTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def hydrogen(homeserver, spec):
-    """The scenario's results and the proxy that saw its traffic."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
-    return run_js_scenario("hydrogen_scenario.mjs", homeserver, spec)
+class TestHydrogen(ClientScenarioChecks):
+    """Hydrogen runs hydrogen_scenario.mjs: each of STEPS, and each of ENDPOINTS reached."""
 
+    SCRIPT, STEPS, ENDPOINTS, LIBRARY = "hydrogen_scenario.mjs", STEPS, ENDPOINTS, "Hydrogen"
 
-def test_scenario_covers_every_step(hydrogen):
-    """The scenario reports every step this module checks, and no others."""
-    results, _ = hydrogen
-    assert list(results) == list(STEPS)
-
-
-@pytest.mark.parametrize("step", list(STEPS))
-def test_hydrogen_step(hydrogen, step):
-    """Hydrogen completes the step (see STEPS for the behaviour each shows)."""
-    assert_step(hydrogen[0], STEPS, step, "Hydrogen")
-
-
-def test_every_response_hydrogen_got_matches_the_spec(hydrogen):
-    """Every response Hydrogen and its peer received (r0 ones checked as v3) matches the spec's OpenAPI."""
-    assert_spec_followed(hydrogen[1])
-
-
-@pytest.mark.parametrize("method, pattern", ENDPOINTS, ids=[f"{m} {p}" for m, p in ENDPOINTS])
-def test_hydrogen_used_the_endpoint(hydrogen, method, pattern):
-    """Hydrogen itself reached this endpoint (so the spec check above covered it), with success."""
-    assert_endpoint_used(hydrogen[1], method, pattern)
+    @classmethod
+    def run(cls, homeserver, spec):
+        if not Path(CHROMIUM).is_file():
+            pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
+        return super().run(homeserver, spec)

@@ -11,8 +11,7 @@ module needs installed (it fails, never skips, without it).
 """
 from __future__ import annotations
 
-import pytest
-from js_clients import assert_endpoint_used, assert_spec_followed, assert_step, run_js_scenario
+from js_clients import ClientScenarioChecks
 
 #: Each step of the scenario and the behaviour it shows.
 STEPS = {
@@ -49,30 +48,7 @@ ENDPOINTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def js_sdk(homeserver, spec):
-    """The scenario's results and the proxy that saw its traffic."""
-    return run_js_scenario("js_sdk_scenario.mjs", homeserver, spec)
+class TestJsSdk(ClientScenarioChecks):
+    """matrix-js-sdk runs js_sdk_scenario.mjs: each of STEPS, and each of ENDPOINTS reached."""
 
-
-def test_scenario_covers_every_step(js_sdk):
-    """The scenario reports every step this module checks, and no others."""
-    results, _ = js_sdk
-    assert list(results) == list(STEPS)
-
-
-@pytest.mark.parametrize("step", list(STEPS))
-def test_js_sdk_step(js_sdk, step):
-    """matrix-js-sdk completes the step (see STEPS for the behaviour each shows)."""
-    assert_step(js_sdk[0], STEPS, step, "matrix-js-sdk")
-
-
-def test_every_response_the_sdk_got_matches_the_spec(js_sdk):
-    """Every response the SDK received (sync, media, relations, threads, search...) matches the spec's OpenAPI."""
-    assert_spec_followed(js_sdk[1])
-
-
-@pytest.mark.parametrize("method, pattern", ENDPOINTS, ids=[f"{m} {p}" for m, p in ENDPOINTS])
-def test_the_sdk_used_the_endpoint(js_sdk, method, pattern):
-    """The SDK itself reached this endpoint (so the spec check above covered it), with success."""
-    assert_endpoint_used(js_sdk[1], method, pattern)
+    SCRIPT, STEPS, ENDPOINTS, LIBRARY = "js_sdk_scenario.mjs", STEPS, ENDPOINTS, "matrix-js-sdk"

@@ -24,7 +24,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import * as esbuild from "esbuild";
-import { ClientEvent, createClient, RelationType } from "matrix-js-sdk";
+import { createClient, RelationType } from "matrix-js-sdk";
 import { chromium } from "playwright-core";
 
 import {
@@ -34,7 +34,8 @@ import {
     logToStderr,
     PASSWORD,
     register,
-    runSteps,
+    runScenarioMain,
+    startSyncing,
     uniqueLocalpart,
     waitFor,
 } from "./scenario.mjs";
@@ -120,14 +121,10 @@ class Scenario {
         ];
     }
 
-    async run() {
-        try {
-            return await runSteps(this, this.steps());
-        } finally {
-            this.alice?.stopClient();
-            await this.browser?.close();
-            this.server?.close();
-        }
+    async close() {
+        this.alice?.stopClient();
+        await this.browser?.close();
+        this.server?.close();
     }
 
     /** The event Alice's client has in the room, once C{match(event)} finds it. */
@@ -161,11 +158,7 @@ class Scenario {
         const { content_uri: avatar } = await this.alice.uploadContent(AVATAR, { name: "avatar.png", type: "image/png" });
         await this.alice.setAvatarUrl(avatar);
         this.avatarMxc = avatar;
-        const synced = new Promise((resolve) => this.alice.on(ClientEvent.Sync, (state) => {
-            if (state === "PREPARED" || state === "SYNCING") resolve();
-        }));
-        await this.alice.startClient({ initialSyncLimit: 20 });
-        await synced;
+        await startSyncing(this.alice, { initialSyncLimit: 20 });
         return `${this.aliceSession.user_id} (avatar ${avatar}), ${this.bobSession.user_id}`;
     }
 
@@ -301,10 +294,4 @@ class Scenario {
     }
 }
 
-const baseUrl = process.argv[2];
-if (!baseUrl) {
-    process.stderr.write("usage: node hydrogen_scenario.mjs BASE_URL\n");
-    process.exit(2);
-}
-const ok = await new Scenario(baseUrl.replace(/\/$/, "")).run();
-process.exit(ok ? 0 : 1);
+await runScenarioMain(Scenario);

@@ -21,7 +21,6 @@
 import { Buffer } from "node:buffer";
 
 import {
-    ClientEvent,
     createClient,
     Direction,
     RelationType,
@@ -36,8 +35,8 @@ import {
     logToStderr,
     PASSWORD,
     register,
-    runSteps,
-    StepFailed,
+    runScenarioMain,
+    startSyncing,
     uniqueLocalpart,
     waitFor,
 } from "./scenario.mjs";
@@ -78,13 +77,9 @@ class Scenario {
         ];
     }
 
-    async run() {
-        try {
-            return await runSteps(this, this.steps());
-        } finally {
-            this.alice?.stopClient();
-            this.bob?.stopClient();
-        }
+    async close() {
+        this.alice?.stopClient();
+        this.bob?.stopClient();
     }
 
     newClient(session = {}) {
@@ -137,15 +132,8 @@ class Scenario {
 
     async sync() {
         for (const client of [this.alice, this.bob]) {
-            const prepared = new Promise((resolve, reject) => {
-                client.on(ClientEvent.Sync, (state, _prev, data) => {
-                    if (state === "PREPARED" || state === "SYNCING") resolve();
-                    if (state === "ERROR") reject(new StepFailed(`sync error: ${data?.error}`));
-                });
-            });
             // As Element Web: threads on, members loaded lazily.
-            await client.startClient({ threadSupport: true, lazyLoadMembers: true, initialSyncLimit: 20 });
-            await prepared;
+            await startSyncing(client, { threadSupport: true, lazyLoadMembers: true, initialSyncLimit: 20 });
         }
         return `both clients synced; server thread support: ${await this.alice.doesServerSupportThread().then(JSON.stringify)}`;
     }
@@ -340,10 +328,4 @@ class Scenario {
     }
 }
 
-const baseUrl = process.argv[2];
-if (!baseUrl) {
-    process.stderr.write("usage: node js_sdk_scenario.mjs BASE_URL\n");
-    process.exit(2);
-}
-const ok = await new Scenario(baseUrl.replace(/\/$/, "")).run();
-process.exit(ok ? 0 : 1);
+await runScenarioMain(Scenario);

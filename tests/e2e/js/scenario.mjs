@@ -2,13 +2,14 @@
  * What the client library scenarios share (the Node.js side of
  * tests/e2e/scenario_steps.py): steps run in order, each reported as one
  * JSON line {"step", "ok", "detail"} on stdout; a step whose prerequisites
- * failed is reported as not run. Also a real PNG made here, and
- * registration through the UIA dummy stage with matrix-js-sdk.
+ * failed is reported as not run; the command line of a scenario script.
+ * Also a real PNG made here, registration through the UIA dummy stage
+ * with matrix-js-sdk, and starting a client's sync.
  */
 import { Buffer } from "node:buffer";
 import { deflateSync } from "node:zlib";
 
-import { createClient } from "matrix-js-sdk";
+import { ClientEvent, createClient } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
 export const PASSWORD = "correct horse battery staple";
@@ -77,6 +78,42 @@ export async function runSteps(scenario, steps) {
     return steps.every(([name]) => results[name]);
 }
 
+/**
+ * The command line of a scenario script: C{node script.mjs BASE_URL}.
+ * Runs C{new Scenario(baseUrl)}'s C{steps()}, then its C{close()} if it
+ * has one, and exits 0 only if every step passed.
+ */
+export async function runScenarioMain(Scenario) {
+    const baseUrl = process.argv[2];
+    if (!baseUrl) {
+        process.stderr.write(`usage: node ${process.argv[1]} BASE_URL\n`);
+        process.exit(2);
+    }
+    const scenario = new Scenario(baseUrl.replace(/\/$/, ""));
+    let ok = false;
+    try {
+        ok = await runSteps(scenario, scenario.steps());
+    } finally {
+        await scenario.close?.();
+    }
+    process.exit(ok ? 0 : 1);
+}
+
+/**
+ * Start C{client} with C{options} (those of C{startClient}); resolve once
+ * its first sync is done, reject if its sync reports an error.
+ */
+export async function startSyncing(client, options) {
+    const synced = new Promise((resolve, reject) => {
+        client.on(ClientEvent.Sync, (state, _previous, data) => {
+            if (state === "PREPARED" || state === "SYNCING") resolve();
+            if (state === "ERROR") reject(new StepFailed(`sync error: ${data?.error}`));
+        });
+    });
+    await client.startClient(options);
+    await synced;
+}
+
 /** A user name no earlier run took. */
 export function uniqueLocalpart(prefix) {
     return `${prefix}${process.pid}x${Date.now() % 1e8}`;
@@ -105,6 +142,20 @@ export async function register(baseUrl, localpart, deviceName) {
     check(response.user_id?.startsWith(`@${localpart}:`), `unexpected user id ${response.user_id}`);
     check(response.access_token, "no access token");
     return response;
+}
+
+/**
+ * A new user, C{prefix} and a unique suffix, registered as L{register}
+ * does and named C{displayName}: a matrix-js-sdk client of theirs (not
+ * syncing yet).
+ */
+export async function newSession(baseUrl, prefix, displayName) {
+    const session = await register(baseUrl, uniqueLocalpart(prefix), "matrix-js-sdk");
+    const client = createClient({
+        baseUrl, accessToken: session.access_token, userId: session.user_id, deviceId: session.device_id,
+    });
+    await client.setDisplayName(displayName);
+    return client;
 }
 
 // -- a real PNG, made here -------------------------------------------------
