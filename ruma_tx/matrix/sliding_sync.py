@@ -266,9 +266,13 @@ def listed_rooms(memberships: Mapping[str, tuple[str, int]], *, sent_before: Ite
             if membership in _LISTED or room_id in known}
 
 
-def ordered(room_ids: Iterable[str], recency: Mapping[str, int]) -> list[str]:
-    """Most recent first; ties by room id, so a list is stable between requests."""
-    return sorted(room_ids, key=lambda r: (-recency.get(r, 0), r))
+#: A room's place in a list: sorted ascending, the most recent come first,
+#: ties by room id (so a list is stable between requests).
+SortKey = tuple[int, str]
+
+
+def sort_key(room_id: str, recency: int) -> SortKey:
+    return -recency, room_id
 
 
 def window(room_ids: Sequence[str], ranges: Sequence[tuple[int, int]] | None) -> list[str]:

@@ -14,6 +14,7 @@ from ruma_tx.services.push import UnreadCounts
 from ruma_tx.services.sliding_connections import Connections
 from ruma_tx.services.sliding_extensions import ExtensionSources, SlidingExtensions
 from ruma_tx.services.sliding_lists import RoomFactsCache, RoomRecency, UserRooms
+from ruma_tx.services.sliding_order import RoomLists
 from ruma_tx.services.sliding_rooms import SlidingRooms
 from ruma_tx.services.sliding_sync import SlidingSync, UserData
 from ruma_tx.services.sync import UserMemberships
@@ -60,6 +61,7 @@ def build_sliding_sync(*, caches: RoomCaches, reads: SyncReads, events: Events, 
         user_data=UserData(direct_rooms=account_data.direct_rooms, all_tags=account_data.all_tags,
                            reads=reads, notifier=notifier),
         recency=caches.recency, facts=caches.facts, connections=connections,
+        lists=RoomLists(recency=caches.recency, facts=caches.facts),
         rooms=SlidingRooms(reads=reads, events=events, visible=visible, aggregations=aggregations,
                            unread_counts=unread_counts.room_totals),
         extensions=SlidingExtensions(sources=sources, notifier=notifier),

@@ -44,6 +44,14 @@ class ExtensionsAsked:
     initial_rooms: frozenset[str]
 
 
+def has_news(extensions: JsonDict) -> bool:
+    """
+    Whether extensions carry something new: a C{to_device} section with no
+    message only moves C{next_batch} (as Synapse, it is always sent).
+    """
+    return any(name != "to_device" or section["events"] for name, section in extensions.items())
+
+
 class SlidingExtensions:
     def __init__(self, *, sources: ExtensionSources, notifier: Notifier) -> None:
         self._sources = sources
@@ -53,9 +61,8 @@ class SlidingExtensions:
         """The C{extensions} of a response: only the extensions that have something new."""
         result: JsonDict = {}
         if extensions.to_device is not None:
-            to_device = await self._to_device(asked, extensions.to_device.since, extensions.to_device.limit)
-            if to_device is not None:
-                result["to_device"] = to_device
+            result["to_device"] = await self._to_device(asked, extensions.to_device.since,
+                                                        extensions.to_device.limit)
         if extensions.e2ee:
             response = await self._run(asked, asked.previous, self._sources.e2ee, [])
             e2ee = {key: response[key] for key in (
@@ -85,19 +92,14 @@ class SlidingExtensions:
                 result[name] = {"rooms": {room_id: events[0] for room_id, events in rooms.items()}}
         return result
 
-    async def _to_device(self, asked: ExtensionsAsked, since: str | None, limit: int) -> JsonDict | None:
-        """
-        The device's next messages and the C{next_batch} that acknowledges
-        them; nothing when none wait (the client keeps its C{since}).
-        """
+    async def _to_device(self, asked: ExtensionsAsked, since: str | None, limit: int) -> JsonDict:
+        """The device's next messages (maybe none) and the C{next_batch} that acknowledges them."""
         try:
             since_token = StreamToken.parse(since) if since else None
         except InvalidToken:
             raise invalid_param("Invalid to_device 'since' token") from None
         response = await self._run(asked, since_token, [self._sources.to_device], [], to_device_limit=limit)
-        if "to_device" not in response:
-            return None
-        return {"next_batch": str(asked.now), "events": response["to_device"]["events"]}
+        return {"next_batch": str(asked.now), "events": response.get("to_device", {}).get("events", [])}
 
     async def _room_level(self, asked: ExtensionsAsked, scope: ExtensionScope, sources: Sequence[SyncSource],
                           name: str, events_of: object) -> dict[str, list[JsonDict]]:

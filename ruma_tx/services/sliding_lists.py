@@ -6,6 +6,7 @@ list may show.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 
@@ -26,6 +27,10 @@ class ListStorage(Protocol):
     async def get_rooms_ever_joined(self, user_id: str, room_ids: Sequence[str]) -> set[str]: ...
 
 
+#: Rooms' changes remembered in order, to tell which rooms changed since a position.
+CHANGES_KEPT = 50_000
+
+
 class RoomRecency:
     """
     Per room, C{(last event position, last bumping event position)}. Told
@@ -33,19 +38,46 @@ class RoomRecency:
     is read. An entry an event created without its bump (C{-1}) is
     completed by a read; reads and events merge by maximum, so a read that
     raced with an event never brings an older position back.
+
+    It also keeps the last L{CHANGES_KEPT} changes in position order, so
+    a user's ordered rooms are brought up to date by the few that changed
+    (L{changed_since}) instead of by reading all of them again.
     """
 
-    def __init__(self, store: ListStorage, max_rooms: int = CACHED_ROOMS) -> None:
+    def __init__(self, store: ListStorage, max_rooms: int = CACHED_ROOMS, changes_kept: int = CHANGES_KEPT) -> None:
         self._store = store
         self._kept: LRUCache[str, tuple[int, int]] = LRUCache(max_rooms)
+        self._changes_kept = changes_kept
+        self._change_positions: list[int] = []
+        self._changed_rooms: list[str] = []
+        #: Changes at or before this position are no longer all kept.
+        self._forgotten_before = -1
 
     def event_stored(self, event: NewEvent, position: int) -> None:
         bump = position if event.pdu.get("type") in BUMP_EVENT_TYPES else -1
         kept = self._kept.get(event.room_id)
         self._kept[event.room_id] = (position, bump) if kept is None else (position, max(kept[1], bump))
+        # Events are stored concurrently: insert in position order.
+        index = bisect.bisect(self._change_positions, position)
+        self._change_positions.insert(index, position)
+        self._changed_rooms.insert(index, event.room_id)
+        if len(self._change_positions) > self._changes_kept:
+            dropped = len(self._change_positions) - self._changes_kept // 2
+            self._forgotten_before = self._change_positions[dropped - 1]
+            del self._change_positions[:dropped], self._changed_rooms[:dropped]
+
+    def changed_since(self, since: int) -> set[str] | None:
+        """The rooms with an event after C{since}; C{None} when that is no longer known."""
+        if since < self._forgotten_before:
+            return None
+        return set(self._changed_rooms[bisect.bisect(self._change_positions, since):])
 
     async def get(self, room_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        found = {r: self._kept[r] for r in room_ids if r in self._kept and self._kept[r][1] >= 0}
+        found = {}
+        for room_id in room_ids:
+            kept = self._kept.get(room_id)
+            if kept is not None and kept[1] >= 0:
+                found[room_id] = kept
         missing = [r for r in room_ids if r not in found]
         if missing:
             for room_id, (last, bump) in (await self._store.get_room_recency(missing)).items():
@@ -71,8 +103,17 @@ class RoomFactsCache:
             self._kept.pop(event.room_id, None)
             self._encryptions += 1
 
+    @property
+    def version(self) -> int:
+        """Changes when a room's facts change (filter verdicts are then stale)."""
+        return self._encryptions
+
     async def get(self, room_ids: Sequence[str]) -> dict[str, RoomFacts]:
-        found = {r: self._kept[r] for r in room_ids if r in self._kept}
+        found = {}
+        for room_id in room_ids:
+            kept = self._kept.get(room_id)
+            if kept is not None:
+                found[room_id] = kept
         missing = [r for r in room_ids if r not in found]
         if missing:
             encryptions = self._encryptions

@@ -15,15 +15,11 @@ from typing import Awaitable, Callable
 
 from ruma_tx.matrix.sliding_sync import (
     ConnectionState,
-    ListConfig,
     RoomConfig,
     RoomSent,
     SlidingSyncRequest,
     UserRoomData,
     combine_configs,
-    filter_matches,
-    listed_rooms,
-    ordered,
     space_children,
     window,
 )
@@ -34,8 +30,9 @@ from ruma_tx.services.clock import Clock
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.ports.events import NewEvent, SyncReads
 from ruma_tx.services.sliding_connections import Connections
-from ruma_tx.services.sliding_extensions import ExtensionsAsked, SlidingExtensions
+from ruma_tx.services.sliding_extensions import ExtensionsAsked, SlidingExtensions, has_news
 from ruma_tx.services.sliding_lists import RoomFactsCache, RoomRecency, UserRooms
+from ruma_tx.services.sliding_order import RoomLists
 from ruma_tx.services.sliding_rooms import RoomPlan, RoomsAsked, SlidingRooms
 from ruma_tx.services.sync import UserMemberships
 
@@ -61,7 +58,7 @@ class UserData:
         self._notifier = notifier
         self._direct: LRUCache[str, tuple[int, frozenset[str]]] = LRUCache(CACHED_USERS)
 
-    async def read(self, user_id: str, request: SlidingSyncRequest, joined: set[str], now: int) -> UserRoomData:
+    async def read(self, user_id: str, request: SlidingSyncRequest, joined: frozenset[str], now: int) -> UserRoomData:
         kept = self._direct.get(user_id)
         if kept is not None and not self._notifier.touched_since(user_id, kept[0], "account_data"):
             direct = kept[1]
@@ -84,7 +81,8 @@ class SlidingSync:
     """
 
     def __init__(self, *, memberships: UserMemberships, user_rooms: UserRooms, user_data: UserData,
-                 recency: RoomRecency, facts: RoomFactsCache, connections: Connections, rooms: SlidingRooms,
+                 recency: RoomRecency, facts: RoomFactsCache, lists: RoomLists, connections: Connections,
+                 rooms: SlidingRooms,
                  extensions: SlidingExtensions, notifier: Notifier, clock: Clock,
                  ignored: Callable[[str], Awaitable[frozenset[str]]]) -> None:
         self._memberships = memberships
@@ -92,6 +90,7 @@ class SlidingSync:
         self._user_data = user_data
         self._recency = recency
         self._facts = facts
+        self._lists = lists
         self._connections = connections
         self._rooms = rooms
         self._extensions = extensions
@@ -125,7 +124,7 @@ class SlidingSync:
                 now = StreamToken(self._notifier.current)
                 response, state = await self._respond(user_id, device_id, request, previous, now)
                 computed_at, first = now.stream, False
-                if previous is None or response["rooms"] or response["extensions"]:
+                if previous is None or response["rooms"] or has_news(response["extensions"]):
                     break
             remaining = deadline - self._clock.seconds()
             if remaining <= 0 or self._notifier.stopping:
@@ -139,40 +138,35 @@ class SlidingSync:
         memberships = await self._memberships.of(user_id, now.stream)
         ignored = await self._ignored(user_id)
         outside = await self._user_rooms.outside_join(user_id, memberships, ignored)
+        ordered = await self._lists.ordered(user_id, memberships, outside, request.order_by_bump, now.stream)
         sent_before = {} if previous is None else previous.rooms
-        visible = {r: m for r, m in memberships.items() if r not in outside.hidden}
-        listed = listed_rooms(visible, sent_before=sent_before, removed_by_others=outside.removed_by_others)
-        joined = {r for r, (m, _) in visible.items() if m == "join"}
-        recency = await self._recency.get(sorted(joined & set(listed) | joined & set(request.subscriptions)))
-        sort_key = 1 if request.order_by_bump else 0
-        order = {r: recency[r][sort_key] if r in recency else visible[r][1] for r in listed}
-        bump_stamps = {r: recency[r][1] if r in recency else m[1] for r, m in visible.items()}
-        data = await self._user_data.read(user_id, request, joined, now.stream)
-        facts = await self._facts.get(list(listed)) if any(
-            c.filters.needs_facts() for c in request.lists.values()) else {}
+        known_left = ordered.known_left(sent_before)
+        rooms_in_order, listed = ordered.with_known(known_left)
+        data = await self._user_data.read(user_id, request, ordered.joined, now.stream)
 
         in_lists: dict[str, list[str]] = {}
         scope: dict[str, list[RoomConfig]] = {}
         counts: JsonDict = {}
-        by_recency = ordered(listed, order)
         for name, list_config in request.lists.items():
-            matching = [r for r in by_recency if _in_list(list_config, r, listed[r], facts, data)]
+            verdicts = await self._lists.verdicts(ordered, list_config.filters, data, known_left)
+            matching = [r for r in rooms_in_order if verdicts[r]]
             counts[name] = {"count": len(matching)}
             in_lists[name] = window(matching, list_config.ranges)
             for room_id in in_lists[name]:
                 scope.setdefault(room_id, []).append(list_config.config)
-        subscribed = [r for r in request.subscriptions if r in visible]
+        subscribed = [r for r in request.subscriptions if r in memberships and r not in outside.hidden]
         for room_id in subscribed:
             scope.setdefault(room_id, []).append(request.subscriptions[room_id])
 
         plans = []
         for room_id, configs in scope.items():
-            membership, membership_position = visible[room_id]
+            membership, membership_position = memberships[room_id]
             plan = RoomPlan(room_id, membership, membership_position, combine_configs(configs),
                             sent_before.get(room_id),
                             tuple(name for name, rooms in in_lists.items() if room_id in rooms),
-                            bump_stamps[room_id], room_id in data.direct)
-            if _has_news(plan, recency.get(room_id, (0, 0))[0]):
+                            ordered.bump_stamps.get(room_id, membership_position) if membership == "join"
+                            else membership_position, room_id in data.direct)
+            if _has_news(plan, ordered.last_positions.get(room_id, 0)):
                 plans.append(plan)
         rooms, sent = await self._rooms.build(RoomsAsked(
             user_id=user_id, device_id=device_id, previous=None if previous is None else previous.stream,
@@ -180,15 +174,12 @@ class SlidingSync:
         extensions = await self._extensions.build(ExtensionsAsked(
             user_id=user_id, device_id=device_id,
             previous=None if previous is None else StreamToken(min(previous.stream, now.stream)),
-            now=now, lists=in_lists, subscriptions=subscribed, joined=frozenset(joined),
+            now=now, lists=in_lists, subscriptions=subscribed, joined=ordered.joined,
             initial_rooms=frozenset(r for r, shown in rooms.items() if shown.get("initial"))),
             request.extensions)
-        state = ConnectionState(now.stream, {**sent_before, **sent})
+        state = ConnectionState(now.stream, {**sent_before, **sent}) if sent else ConnectionState(
+            now.stream, sent_before)
         return {"lists": counts, "rooms": rooms, "extensions": extensions}, state
-
-
-def _in_list(config: ListConfig, room_id: str, membership: str, facts: dict, data: UserRoomData) -> bool:
-    return filter_matches(config.filters, room_id, membership, facts.get(room_id), data)
 
 
 def _has_news(plan: RoomPlan, last_position: int) -> bool:
