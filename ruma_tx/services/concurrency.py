@@ -114,3 +114,21 @@ class Batcher(Generic[K, V]):
 
 async def _awaited(fn: Callable[[], Awaitable[T]]) -> T:
     return await fn()
+
+
+async def concurrently(*awaitables: Awaitable[Any]) -> list[Any]:
+    """
+    Await independent reads at once (each takes its own pooled database
+    connection), so a response waits for the slowest, not for their sum.
+    The first failure is raised; cancelling cancels them all.
+    """
+    try:
+        return await defer.gatherResults(
+            [defer.ensureDeferred(_await(a)) for a in awaitables], consumeErrors=True)
+    except defer.FirstError as e:
+        e.subFailure.raiseException()
+        raise  # not reached: raiseException raises
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -7,13 +7,14 @@ what a device acknowledged, what others may see) are /sync's, not copies.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 from ruma_tx.matrix.errors import invalid_param
 from ruma_tx.matrix.filters import Filter
 from ruma_tx.matrix.sliding_sync import ExtensionScope, Extensions
 from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
 from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.concurrency import concurrently
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.sync import SyncContext, SyncRequest, SyncSource
 
@@ -58,39 +59,45 @@ class SlidingExtensions:
         self._notifier = notifier
 
     async def build(self, asked: ExtensionsAsked, extensions: Extensions) -> JsonDict:
-        """The C{extensions} of a response: only the extensions that have something new."""
-        result: JsonDict = {}
+        """The C{extensions} of a response (each built at once): only those with something to say."""
+        parts: dict[str, Awaitable[JsonDict | None]] = {}
         if extensions.to_device is not None:
-            result["to_device"] = await self._to_device(asked, extensions.to_device.since,
-                                                        extensions.to_device.limit)
+            parts["to_device"] = self._to_device(asked, extensions.to_device.since, extensions.to_device.limit)
         if extensions.e2ee:
-            response = await self._run(asked, asked.previous, self._sources.e2ee, [])
-            e2ee = {key: response[key] for key in (
-                "device_lists", "device_one_time_keys_count", "device_unused_fallback_key_types") if key in response}
-            if e2ee:
-                result["e2ee"] = e2ee
+            parts["e2ee"] = self._e2ee(asked)
         if extensions.account_data is not None:
-            account_data = await self._room_level(asked, extensions.account_data, self._sources.account_data,
-                                                  "account_data", lambda room: room["account_data"]["events"])
-            global_events = account_data.pop("global", [])
-            shown: JsonDict = {}
-            if global_events:
-                shown["global"] = global_events
-            if account_data:
-                shown["rooms"] = account_data
-            if shown:
-                result["account_data"] = shown
-        for name, source, event_type in (("receipts", self._sources.receipts, "m.receipt"),
-                                         ("typing", self._sources.typing, "m.typing")):
+            parts["account_data"] = self._account_data(asked, extensions.account_data)
+        for name, event_type in (("receipts", "m.receipt"), ("typing", "m.typing")):
             scope = getattr(extensions, name)
-            if scope is None:
-                continue
-            rooms = await self._room_level(asked, scope, [source], name, lambda room, t=event_type: [
-                e for e in room["ephemeral"]["events"] if e["type"] == t][-1:])
-            rooms.pop("global", None)
-            if rooms:
-                result[name] = {"rooms": {room_id: events[0] for room_id, events in rooms.items()}}
-        return result
+            if scope is not None:
+                parts[name] = self._ephemeral(asked, scope, name, event_type)
+        built = await concurrently(*parts.values())
+        return {name: section for name, section in zip(parts, built) if section}
+
+    async def _e2ee(self, asked: ExtensionsAsked) -> JsonDict:
+        response = await self._run(asked, asked.previous, self._sources.e2ee, [])
+        return {key: response[key] for key in (
+            "device_lists", "device_one_time_keys_count", "device_unused_fallback_key_types") if key in response}
+
+    async def _account_data(self, asked: ExtensionsAsked, scope: ExtensionScope) -> JsonDict:
+        account_data = await self._room_level(asked, scope, self._sources.account_data,
+                                              lambda room: room["account_data"]["events"])
+        global_events = account_data.pop("global", [])
+        shown: JsonDict = {}
+        if global_events:
+            shown["global"] = global_events
+        if account_data:
+            shown["rooms"] = account_data
+        return shown
+
+    async def _ephemeral(self, asked: ExtensionsAsked, scope: ExtensionScope, name: str,
+                         event_type: str) -> JsonDict | None:
+        """Receipts or typing: the room's one event of C{event_type}."""
+        source = self._sources.receipts if name == "receipts" else self._sources.typing
+        rooms = await self._room_level(asked, scope, [source], lambda room: [
+            e for e in room["ephemeral"]["events"] if e["type"] == event_type][-1:])
+        rooms.pop("global", None)
+        return {"rooms": {room_id: events[0] for room_id, events in rooms.items()}} if rooms else None
 
     async def _to_device(self, asked: ExtensionsAsked, since: str | None, limit: int) -> JsonDict:
         """The device's next messages (maybe none) and the C{next_batch} that acknowledges them."""
@@ -102,7 +109,7 @@ class SlidingExtensions:
         return {"next_batch": str(asked.now), "events": response.get("to_device", {}).get("events", [])}
 
     async def _room_level(self, asked: ExtensionsAsked, scope: ExtensionScope, sources: Sequence[SyncSource],
-                          name: str, events_of: object) -> dict[str, list[JsonDict]]:
+                          events_of: Callable[[JsonDict], list[JsonDict]]) -> dict[str, list[JsonDict]]:
         """
         An extension's room-level events, for the joined rooms of its scope
         (changes since the client's C{pos}; everything for rooms sent in
@@ -122,7 +129,7 @@ class SlidingExtensions:
             if with_global and response.get("account_data", {}).get("events"):
                 found["global"] = response["account_data"]["events"]
             for room_id, room in response.get("rooms", {}).get("join", {}).items():
-                events = events_of(room)  # type: ignore[operator]
+                events = events_of(room)
                 if events:
                     found[room_id] = events
         return found

@@ -25,6 +25,7 @@ from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.sync import MAX_HEROES, MemberCounts, shown_as_stored
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.aggregations import Aggregator
+from ruma_tx.services.concurrency import concurrently
 from ruma_tx.services.ports.events import Events, StateByRoom, SyncReads
 from ruma_tx.services.sync_rooms import VisibilityFilter, stripped_states
 
@@ -118,10 +119,11 @@ class SlidingRooms:
         windows = {p.room_id: (0 if p.initial or p.expanded else min(p.sent.position, _upto(p, now)),  # type: ignore[union-attr]
                                _upto(p, now)) for p in plans}
         latest: dict[str, list[StoredEvent]] = {}
-        for limit in {p.config.timeline_limit for p in plans}:
-            latest.update(await self._reads.get_latest_events(
+        for found in await concurrently(*(self._reads.get_latest_events(
                 {r: w for r, w in windows.items() if by_room[r].config.timeline_limit == limit},
-                limit=limit, hidden_senders=sorted(asked.ignored), pdu=False))
+                limit=limit, hidden_senders=sorted(asked.ignored), pdu=False)
+                for limit in {p.config.timeline_limit for p in plans})):
+            latest.update(found)
         timelines: dict[str, list[StoredEvent]] = {}
         limited: dict[str, bool] = {}
         for p in plans:
@@ -133,13 +135,21 @@ class SlidingRooms:
         if reaching_back:
             timelines.update(await self._visible(asked.user_id, reaching_back))
 
-        full = [p for p in plans if p.initial]
-        state = await self._full_state(full, now)
-        changes = await self._reads.get_state_changes(
-            {p.room_id: windows[p.room_id] if not p.expanded else (p.sent.position, now)  # type: ignore[union-attr]
-             for p in plans if not p.initial})
-        expansions = await self._current_matching(
-            {p.room_id: p.config for p in plans if p.state_expanded}, now)
+        # The reads that depend only on the timelines, at once.
+        state, changes, expansions, txn_ids, bundles, unread = await concurrently(
+            self._full_state([p for p in plans if p.initial]),
+            self._reads.get_state_changes(
+                {p.room_id: windows[p.room_id] if not p.expanded else (p.sent.position, now)  # type: ignore[union-attr]
+                 for p in plans if not p.initial}),
+            self._current_matching({p.room_id: p.config for p in plans if p.state_expanded}),
+            self._transaction_ids(asked, timelines),
+            self._aggregations.bundle(
+                asked.user_id, [e for r, shown in timelines.items() if limited[r] or by_room[r].initial
+                                for e in shown],
+                ignored=asked.ignored, include_room_id=False),
+            self._unread_counts(asked.user_id, [p.room_id for p in plans if p.membership == "join"], now)
+            if asked.unread_counts else _nothing(),
+        )
 
         required: dict[str, dict[tuple[str, str], StoredEvent]] = {}
         lazy_sent: dict[str, set[str]] = {}
@@ -164,20 +174,14 @@ class SlidingRooms:
                 if targets:
                     lazy_wanted[room_id] = [("m.room.member", u) for u in sorted(targets)]
             required[room_id] = shown
-        for room_id, members in (await self._reads.get_current_state_keys(lazy_wanted)).items():
-            required[room_id].update(members)
-
         summary_rooms = [p.room_id for p in plans if p.membership == "join" and (
             p.initial or any(k[0] in ("m.room.member", "m.room.name") for k in changes.get(p.room_id, {})))]
-        counts = await self._reads.get_member_counts(summary_rooms)
+        lazy_found, counts = await concurrently(self._reads.get_current_state_keys(lazy_wanted),
+                                                self._reads.get_member_counts(summary_rooms))
+        for room_id, members in lazy_found.items():
+            required[room_id].update(members)
         names = {p.room_id: (state.get(p.room_id, {}) if p.initial else changes.get(p.room_id, {})) for p in plans}
         heroes = await self._heroes(asked.user_id, counts, names, by_room)
-        txn_ids = await self._transaction_ids(asked, timelines)
-        bundles = await self._aggregations.bundle(
-            asked.user_id, [e for r, shown in timelines.items() if limited[r] or by_room[r].initial for e in shown],
-            ignored=asked.ignored, include_room_id=False)
-        unread = await self._unread_counts(
-            asked.user_id, [p.room_id for p in plans if p.membership == "join"], now) if asked.unread_counts else {}
 
         previous = asked.previous
         for p in plans:
@@ -205,15 +209,15 @@ class SlidingRooms:
                                      remembered_lazy(already, lazy_sent.get(room_id, ()),
                                                      p.initial or limited[room_id]))
 
-    async def _full_state(self, plans: list[RoomPlan], now: int) -> StateByRoom:
+    async def _full_state(self, plans: list[RoomPlan]) -> StateByRoom:
         """Rooms sent in full: joined ones' current state, left ones' state when they left."""
         joined = {p.room_id: p.config for p in plans if p.membership == "join"}
-        state = await self._current_matching(joined, now, extra=(_NAME, _AVATAR))
-        state.update(await self._reads.get_state_at(
-            {p.room_id: p.membership_position for p in plans if p.membership != "join"}))
-        return state
+        current, at_leave = await concurrently(
+            self._current_matching(joined, extra=(_NAME, _AVATAR)),
+            self._reads.get_state_at({p.room_id: p.membership_position for p in plans if p.membership != "join"}))
+        return {**current, **at_leave}
 
-    async def _current_matching(self, configs: Mapping[str, RoomConfig], now: int,
+    async def _current_matching(self, configs: Mapping[str, RoomConfig],
                                 extra: Iterable[tuple[str, str]] = ()) -> StateByRoom:
         """
         The current state each config may want (plus C{extra} keys): the
@@ -221,12 +225,12 @@ class SlidingRooms:
         asked types and keys.
         """
         whole = [r for r, c in configs.items() if c.reads_all_state()]
-        state = await self._reads.get_current_state(whole) if whole else {}
-        others = {r: c for r, c in configs.items() if r not in state}
-        keyed = await self._reads.get_current_state_keys(
-            {r: sorted(c.exact_keys() | set(extra)) for r, c in others.items()})
-        typed = await self._reads.get_current_state_of_types(
-            {r: sorted(c.whole_types()) for r, c in others.items() if c.whole_types()})
+        others = {r: c for r, c in configs.items() if not c.reads_all_state()}
+        state, keyed, typed = await concurrently(
+            self._reads.get_current_state(whole) if whole else _nothing(),
+            self._reads.get_current_state_keys({r: sorted(c.exact_keys() | set(extra)) for r, c in others.items()}),
+            self._reads.get_current_state_of_types(
+                {r: sorted(c.whole_types()) for r, c in others.items() if c.whole_types()}))
         for room_id in others:
             state[room_id] = {**keyed.get(room_id, {}), **typed.get(room_id, {})}
         return state
@@ -251,6 +255,10 @@ class SlidingRooms:
     async def _transaction_ids(self, asked: RoomsAsked, timelines: Mapping[str, list[StoredEvent]]) -> dict[str, str]:
         own = [e.event_id for events in timelines.values() for e in events if e.sender == asked.user_id]
         return await self._events.get_txn_ids(asked.user_id, asked.device_id, own) if own else {}
+
+
+async def _nothing() -> dict:
+    return {}
 
 
 def _upto(plan: RoomPlan, now: int) -> int:

@@ -27,6 +27,7 @@ from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock
+from ruma_tx.services.concurrency import concurrently
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.ports.events import NewEvent, SyncReads
 from ruma_tx.services.sliding_connections import Connections
@@ -168,15 +169,16 @@ class SlidingSync:
                             else membership_position, room_id in data.direct)
             if _has_news(plan, ordered.last_positions.get(room_id, 0)):
                 plans.append(plan)
-        rooms, sent = await self._rooms.build(RoomsAsked(
-            user_id=user_id, device_id=device_id, previous=None if previous is None else previous.stream,
-            now=now, ignored=ignored, unread_counts=request.unread_counts), plans)
-        extensions = await self._extensions.build(ExtensionsAsked(
-            user_id=user_id, device_id=device_id,
-            previous=None if previous is None else StreamToken(min(previous.stream, now.stream)),
-            now=now, lists=in_lists, subscriptions=subscribed, joined=ordered.joined,
-            initial_rooms=frozenset(r for r, shown in rooms.items() if shown.get("initial"))),
-            request.extensions)
+        (rooms, sent), extensions = await concurrently(
+            self._rooms.build(RoomsAsked(
+                user_id=user_id, device_id=device_id, previous=None if previous is None else previous.stream,
+                now=now, ignored=ignored, unread_counts=request.unread_counts), plans),
+            self._extensions.build(ExtensionsAsked(
+                user_id=user_id, device_id=device_id,
+                previous=None if previous is None else StreamToken(min(previous.stream, now.stream)),
+                now=now, lists=in_lists, subscriptions=subscribed, joined=ordered.joined,
+                initial_rooms=frozenset(p.room_id for p in plans if p.initial)),
+                request.extensions))
         state = ConnectionState(now.stream, {**sent_before, **sent}) if sent else ConnectionState(
             now.stream, sent_before)
         return {"lists": counts, "rooms": rooms, "extensions": extensions}, state
