@@ -91,12 +91,6 @@ class SlidingSyncStore:
         if rows:
             await self._db.transaction("save_sliding_sync_connections", save)
 
-    async def delete_connection(self, user_id: str, device_id: str, conn_id: str) -> None:
-        await self._db.execute(
-            "DELETE FROM sliding_sync_connections WHERE user_id = %s AND device_id = %s AND conn_id = %s",
-            (user_id, device_id, conn_id),
-        )
-
     async def delete_connections_before(self, before_ms: int) -> None:
         """Forget connections unused since C{before_ms}."""
         await self._db.execute("DELETE FROM sliding_sync_connections WHERE updated_ts < %s", (before_ms,))

@@ -47,9 +47,6 @@ class FakeStore:
         for user_id, device_id, conn_id, data in rows:
             self.rows[(user_id, device_id, conn_id)] = json.dumps(data)
 
-    async def delete_connection(self, user_id, device_id, conn_id):
-        self.rows.pop((user_id, device_id, conn_id), None)
-
     async def delete_connections_before(self, before_ms):
         self.deleted_before = before_ms
 
