@@ -319,6 +319,13 @@ class StoredEvent:
 
     @property
     def content(self) -> JsonDict:
+        """
+        Its content; from its client JSON when it was read without its PDU
+        (the content is the same in both).
+        """
+        if self._pdu is None and self._pdu_json is None and self.client_json is not None:
+            from_client: JsonDict = orjson.loads(self.client_json).get("content", {})
+            return from_client
         content: JsonDict = self.pdu.get("content", {})
         return content
 

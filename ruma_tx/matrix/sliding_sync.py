@@ -9,7 +9,7 @@ C{ruma_tx.http}; the reads in C{ruma_tx.services.sliding_sync}.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from ruma_tx.matrix.types import JsonDict
 
@@ -50,9 +50,9 @@ class RequiredState:
         member events come lazily, unless an element names the member.
         """
         if self.lazy_members and event_type == "m.room.member":
-            return any(t in (None, event_type) and k == state_key for t, k in self.include)
-        return (any(_element_matches(e, event_type, state_key) for e in self.include)
-                and not any(_element_matches(e, event_type, state_key) for e in self.exclude))
+            return (event_type, state_key) in self.include or (None, state_key) in self.include
+        return _any_matches(self.include, event_type, state_key) and not _any_matches(
+            self.exclude, event_type, state_key)
 
     def all_members(self) -> bool:
         """Whether it returns every member event (then nothing is lazy)."""
@@ -70,9 +70,10 @@ class RequiredState:
                    frozenset((t, k) for t, k in data["exclude"]), bool(data["lazy_members"]))
 
 
-def _element_matches(element: StateElement, event_type: str, state_key: str) -> bool:
-    wanted_type, wanted_key = element
-    return (wanted_type is None or wanted_type == event_type) and (wanted_key is None or wanted_key == state_key)
+def _any_matches(elements: frozenset[StateElement], event_type: str, state_key: str) -> bool:
+    """Whether an element matches the key (four set lookups: exact, or either part a wildcard)."""
+    return ((event_type, state_key) in elements or (event_type, None) in elements
+            or (None, state_key) in elements or (None, None) in elements)
 
 
 @dataclass(frozen=True)
@@ -301,14 +302,6 @@ class RoomSent:
     config: RoomConfig
     lazy_members: frozenset[str] = frozenset()
 
-    def as_json(self) -> list[object]:
-        return [self.position, self.membership, self.config.as_json(), sorted(self.lazy_members)]
-
-    @classmethod
-    def from_json(cls, data: list[Any]) -> RoomSent:
-        position, membership, config, lazy = data
-        return cls(int(position), str(membership), RoomConfig.from_json(config), frozenset(lazy))
-
 
 #: At most this many lazily sent members are remembered per room; past it, senders are sent again.
 MAX_LAZY_REMEMBERED = 200
@@ -322,11 +315,20 @@ class ConnectionState:
     rooms: Mapping[str, RoomSent]
 
     def as_json(self) -> JsonDict:
-        return {"stream": self.stream, "rooms": {r: s.as_json() for r, s in self.rooms.items()}}
+        """Each room config once (the rooms of a list share theirs), rooms naming theirs by index."""
+        configs: dict[RoomConfig, int] = {}
+        rooms = {}
+        for room_id, sent in self.rooms.items():
+            index = configs.setdefault(sent.config, len(configs))
+            rooms[room_id] = [sent.position, sent.membership, index, sorted(sent.lazy_members)]
+        return {"stream": self.stream, "configs": [c.as_json() for c in configs], "rooms": rooms}
 
     @classmethod
     def from_json(cls, data: JsonDict) -> ConnectionState:
-        return cls(int(data["stream"]), {r: RoomSent.from_json(s) for r, s in data["rooms"].items()})
+        configs = [RoomConfig.from_json(c) for c in data["configs"]]
+        return cls(int(data["stream"]), {
+            room_id: RoomSent(int(position), str(membership), configs[index], frozenset(lazy))
+            for room_id, (position, membership, index, lazy) in data["rooms"].items()})
 
 
 def expanded_state(old: RoomConfig, new: RoomConfig, event_type: str, state_key: str) -> bool:

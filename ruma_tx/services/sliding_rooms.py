@@ -176,7 +176,7 @@ class SlidingRooms:
             required[room_id] = shown
         summary_rooms = [p.room_id for p in plans if p.membership == "join" and (
             p.initial or any(k[0] in ("m.room.member", "m.room.name") for k in changes.get(p.room_id, {})))]
-        lazy_found, counts = await concurrently(self._reads.get_current_state_keys(lazy_wanted),
+        lazy_found, counts = await concurrently(self._reads.get_current_state_keys(lazy_wanted, pdu=False),
                                                 self._reads.get_member_counts(summary_rooms))
         for room_id, members in lazy_found.items():
             required[room_id].update(members)
@@ -226,11 +226,14 @@ class SlidingRooms:
         """
         whole = [r for r, c in configs.items() if c.reads_all_state()]
         others = {r: c for r, c in configs.items() if not c.reads_all_state()}
+        # Without PDUs: the events are shown as stored, and the few contents
+        # read (name, avatar) come from the stored client JSON.
         state, keyed, typed = await concurrently(
-            self._reads.get_current_state(whole) if whole else _nothing(),
-            self._reads.get_current_state_keys({r: sorted(c.exact_keys() | set(extra)) for r, c in others.items()}),
+            self._reads.get_current_state(whole, pdu=False) if whole else _nothing(),
+            self._reads.get_current_state_keys({r: sorted(c.exact_keys() | set(extra)) for r, c in others.items()},
+                                               pdu=False),
             self._reads.get_current_state_of_types(
-                {r: sorted(c.whole_types()) for r, c in others.items() if c.whole_types()}))
+                {r: sorted(c.whole_types()) for r, c in others.items() if c.whole_types()}, pdu=False))
         for room_id in others:
             state[room_id] = {**keyed.get(room_id, {}), **typed.get(room_id, {})}
         return state
@@ -246,7 +249,7 @@ class SlidingRooms:
                 continue
             wanted[room_id] = [u for u in room_counts.first_members if u != user_id][:MAX_HEROES]
         members = await self._reads.get_current_state_keys(
-            {room_id: [("m.room.member", u) for u in users] for room_id, users in wanted.items()})
+            {room_id: [("m.room.member", u) for u in users] for room_id, users in wanted.items()}, pdu=False)
         return {room_id: [hero(u, members.get(room_id, {}).get(("m.room.member", u)).content  # type: ignore[union-attr]
                                if ("m.room.member", u) in members.get(room_id, {}) else None)
                           for u in users]

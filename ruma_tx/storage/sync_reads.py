@@ -112,7 +112,8 @@ class SyncReadStore:
         return {room_id: MemberCounts(joined, invited, named, tuple(first))
                 for room_id, joined, invited, named, first in rows}
 
-    async def get_current_state_keys(self, keys: Mapping[str, Sequence[tuple[str, str]]]) -> StateByRoom:
+    async def get_current_state_keys(self, keys: Mapping[str, Sequence[tuple[str, str]]], *,
+                                     pdu: bool = True) -> StateByRoom:
         """Per room, its current state events under the given C{(type, state_key)}s."""
         room_ids = [r for r, room_keys in keys.items() for _ in room_keys]
         types = [k[0] for room_keys in keys.values() for k in room_keys]
@@ -120,7 +121,8 @@ class SyncReadStore:
         if not room_ids:
             return {room_id: {} for room_id in keys}
         rows = await self._db.fetch_all(
-            f"SELECT {event_columns('e')} FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(room_id, type, state_key)"
+            f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[], %s::text[], %s::text[])"
+            " AS k(room_id, type, state_key)"
             f" CROSS JOIN LATERAL (SELECT c.event_id FROM current_state c WHERE c.room_id = k.room_id"
             f"  AND c.type = k.type AND c.state_key = k.state_key {_PER_KEY}) c"
             " JOIN events e ON e.event_id = c.event_id",
@@ -128,13 +130,14 @@ class SyncReadStore:
         )
         return _by_room(rows, keys)
 
-    async def get_current_state_of_types(self, types: Mapping[str, Sequence[str]]) -> StateByRoom:
+    async def get_current_state_of_types(self, types: Mapping[str, Sequence[str]], *,
+                                         pdu: bool = True) -> StateByRoom:
         """Per room, its current state events of the given types (every state key)."""
         room_ids = [r for r, room_types in types.items() for _ in room_types]
         if not room_ids:
             return {room_id: {} for room_id in types}
         rows = await self._db.fetch_all(
-            f"SELECT {event_columns('e')} FROM unnest(%s::text[], %s::text[]) AS k(room_id, type)"
+            f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[], %s::text[]) AS k(room_id, type)"
             f" CROSS JOIN LATERAL (SELECT c.event_id FROM current_state c WHERE c.room_id = k.room_id"
             f"  AND c.type = k.type {_PER_KEY}) c"
             " JOIN events e ON e.event_id = c.event_id",
