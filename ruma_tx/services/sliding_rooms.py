@@ -226,16 +226,21 @@ class SlidingRooms:
         """
         whole = [r for r, c in configs.items() if c.reads_all_state()]
         others = {r: c for r, c in configs.items() if not c.reads_all_state()}
+        # The rooms of a list share their config: one read per distinct key set.
+        by_keys: dict[frozenset[tuple[str, str]], list[str]] = {}
+        for room_id, config in others.items():
+            by_keys.setdefault(config.exact_keys() | frozenset(extra), []).append(room_id)
         # Without PDUs: the events are shown as stored, and the few contents
         # read (name, avatar) come from the stored client JSON.
-        state, keyed, typed = await concurrently(
+        state, typed, *keyed = await concurrently(
             self._reads.get_current_state(whole, pdu=False) if whole else _nothing(),
-            self._reads.get_current_state_keys({r: sorted(c.exact_keys() | set(extra)) for r, c in others.items()},
-                                               pdu=False),
             self._reads.get_current_state_of_types(
-                {r: sorted(c.whole_types()) for r, c in others.items() if c.whole_types()}, pdu=False))
-        for room_id in others:
-            state[room_id] = {**keyed.get(room_id, {}), **typed.get(room_id, {})}
+                {r: sorted(c.whole_types()) for r, c in others.items() if c.whole_types()}, pdu=False),
+            *(self._reads.get_current_state_of_keys(room_ids, sorted(keys), pdu=False)
+              for keys, room_ids in by_keys.items()))
+        for found in keyed:
+            for room_id, room_state in found.items():
+                state[room_id] = {**room_state, **typed.get(room_id, {})}
         return state
 
     async def _heroes(self, user_id: str, counts: Mapping[str, MemberCounts],

@@ -130,6 +130,26 @@ class SyncReadStore:
         )
         return _by_room(rows, keys)
 
+    async def get_current_state_of_keys(self, room_ids: Sequence[str], keys: Sequence[tuple[str, str]], *,
+                                        pdu: bool = True) -> StateByRoom:
+        """
+        Per room, its current state events under the given C{(type,
+        state_key)}s, the same for every room: the arrays sent are the rooms
+        and the keys, not their product (psycopg2 adapts arrays element by
+        element: 240 keys of 20 rooms cost 0.6 ms of CPU).
+        """
+        if not room_ids or not keys:
+            return {room_id: {} for room_id in room_ids}
+        rows = await self._db.fetch_all(
+            f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[]) AS r(room_id)"
+            " CROSS JOIN unnest(%s::text[], %s::text[]) AS k(type, state_key)"
+            f" CROSS JOIN LATERAL (SELECT c.event_id FROM current_state c WHERE c.room_id = r.room_id"
+            f"  AND c.type = k.type AND c.state_key = k.state_key {_PER_KEY}) c"
+            " JOIN events e ON e.event_id = c.event_id",
+            (list(room_ids), [k[0] for k in keys], [k[1] for k in keys]),
+        )
+        return _by_room(rows, room_ids)
+
     async def get_current_state_of_types(self, types: Mapping[str, Sequence[str]], *,
                                          pdu: bool = True) -> StateByRoom:
         """Per room, its current state events of the given types (every state key)."""
