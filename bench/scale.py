@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 KIT = os.environ.get("BENCH_KIT", "/work/shared/bench")
 
@@ -762,14 +762,7 @@ async def m_fanout(side: Side, sz: Sizes, item: dict, m: int, rate: float, scena
         quiet.update(await wait_quiet(side, 60.0))
         w.start()
         hard_end[0] = now() + cap_s
-        t0 = now()
-        tasks = []
-        for i in range(m):
-            delay = t0 + i / rate - now()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(one_send(i)))
-        await asyncio.gather(*tasks)
+        await open_loop(m, rate, one_send)
         all_sent.set()
 
     t_run = now()
@@ -807,6 +800,17 @@ async def m_fanout(side: Side, sz: Sizes, item: dict, m: int, rate: float, scena
                   {"syncers": n, "room_members": size, "messages": m, "rate_per_s": rate,
                    "timeline_limit": sz.fan_timeline_limit, "set_presence": presence,
                    "lazy_load_members": True, "sync_timeout_ms": 30000}, res, res_r, status)
+
+
+async def open_loop(m: int, rate: float, one) -> None:
+    """Start one(i) for i in range(m) at `rate` a second whatever the answers (open loop)."""
+    t0, tasks = now(), []
+    for i in range(m):
+        delay = t0 + i / rate - now()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(i)))
+    await asyncio.gather(*tasks)
 
 
 async def wait_quiet(side: Side, limit_s: float, threshold_pct: float = 15.0) -> dict:
@@ -1060,20 +1064,22 @@ def value(group: dict, label: str, path: str) -> Any:
     return combine([dig(r, path) for r in group.get(label, [])])
 
 
-def table(runs: list[dict], labels: list[str]) -> str:
+def table(runs: list[dict], labels: list[str], driver: "Driver | None" = None) -> str:
+    drv = driver or SCALE
     a, b = labels
     head = ["scenario", "metric", a, b, f"{a}/{b}"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (scen, variant), g in grouped(runs, labels).items():
         n = max(len(v) for v in g.values())
-        title = f"{TITLES.get(scen, scen)}: {variant}" + (f" (median of {n})" if n > 1 else "")
+        title = f"{drv.titles.get(scen, scen)}: {variant}" + (f" (median of {n})" if n > 1 else "")
         first = True
-        for name, path in METRICS.get(scen, []) + COMMON:
+        for name, path in drv.metrics.get(scen, []) + COMMON:
             va, vb = value(g, a, path), value(g, b, path)
             if va is None and vb is None:
                 continue
             out.append("| " + " | ".join([title if first else "", name, fmt(va), fmt(vb),
-                                          "" if name in NO_RATIO else ratio(va, vb)]) + " |")
+                                          "" if name in NO_RATIO | drv.no_ratio
+                                          else ratio(va, vb)]) + " |")
             first = False
     return "\n".join(out)
 
@@ -1152,10 +1158,10 @@ def targets(runs: list[dict], labels: list[str], sz: Sizes) -> str:
     return "\n".join(rows)
 
 
-def render(doc: dict, sz: Sizes) -> str:
+def render(doc: dict, sz: Sizes, driver: "Driver") -> str:
     meta = doc["scale"]
     labels = [s["label"] for s in meta["sides"]]
-    lines = [f"# Scale benchmark: {labels[0]} vs {labels[1]}", "",
+    lines = [f"# {driver.title}: {labels[0]} vs {labels[1]}", "",
              f"Started {meta['started_at']}, finished {meta.get('finished_at', '?')}; "
              f"{meta['machine']['cores']} cores, load average at start "
              f"{meta['machine']['loadavg_start']}; bcrypt rounds {meta.get('bcrypt_rounds')}; "
@@ -1165,16 +1171,16 @@ def render(doc: dict, sz: Sizes) -> str:
     for s in meta["sides"]:
         lines.append(f"- {s['label']}: {s['url']} (server `{s.get('server_header')}`), "
                      f"PID {s['pid']}, aux PIDs {s['aux_pids']}")
-    lines += ["", "## Targets", "", targets(doc["runs"], labels, sz), "",
-              "## All figures", "", table(doc["runs"], labels), ""]
-    if meta.get("seeding"):
+    lines += ["", "## Targets", "", driver.targets(doc["runs"], labels, sz), "",
+              "## All figures", "", table(doc["runs"], labels, driver), ""]
+    if any((meta.get("seeding") or {}).values()):
         lines += ["## Seeding (not measured)", ""] + seeding_md(meta["seeding"], labels)
     prof = [r for r in doc["runs"] if dig(r, "resources.profile.samples")]
     if prof:
         lines += ["## Where the profiled server's time goes (py-spy, measured windows)", ""]
         for r in prof:
             p = r["resources"]["profile"]
-            lines += [f"**{TITLES.get(r['scenario'], r['scenario'])}: {r['variant']}** "
+            lines += [f"**{driver.titles.get(r['scenario'], r['scenario'])}: {r['variant']}** "
                       f"({r['label']}, {p['samples']} samples, `{p['raw']}`)", "",
                       "self: " + "; ".join(f"{pc}% {fr}" for pc, fr in p["self_pct"][:8]), "",
                       "inclusive (ruma_tx frames): " + "; ".join(
@@ -1249,12 +1255,64 @@ def seeding_md(seeding: dict, labels: list[str]) -> list[str]:
     return lines
 
 
-async def amain(args: argparse.Namespace) -> int:
+def scale_steps(sz: Sizes, scenarios: list[str], args: argparse.Namespace, runid: str,
+                rnd: int) -> list[tuple[str, Any]]:
+    """The measured steps of one round: (name, fn(side, seeded data) -> coroutine or None)."""
+    steps: list[tuple[str, Any]] = []
+    if "initial_sync" in scenarios:
+        steps.append(("initial_sync", lambda s, sd: m_initial_sync(
+            s, sz, sd["initial_sync"], args.cap_s)))
+    if "join" in scenarios:
+        for size in sz.big_sizes:
+            steps.append((f"join {size}", lambda s, sd, size=size: (
+                m_join(s, sz, sd["big"], size, f"{runid}{rnd}", args.cap_s)
+                if str(size) in sd["big"]["rooms"] else None)))
+    if "big_fanout" in scenarios:
+        steps.append(("big_fanout", lambda s, sd: m_fanout(
+            s, sz, sd["big"], sz.fan_m, sz.fan_rate, "big_fanout", f"{runid}{rnd}f")))
+    if "big_saturated" in scenarios:
+        steps.append(("big_saturated", lambda s, sd: m_fanout(
+            s, sz, sd["big"], sz.sat_m, sz.sat_rate, "big_saturated", f"{runid}{rnd}s")))
+    if "messages" in scenarios:
+        for size in sz.msg_sizes:
+            for pos in sz.msg_positions:
+                steps.append((f"messages {size} {pos}", lambda s, sd, size=size, pos=pos: (
+                    m_messages(s, sz, sd["messages"][size], size, pos, args.cap_s)
+                    if size in sd["messages"] else None)))
+    if "fanout" in scenarios:
+        tmpdir = os.path.dirname(os.path.abspath(args.out))
+        steps.append(("fanout", lambda s, sd: asyncio.to_thread(
+            m_mxbench_fanout, s, sz, tmpdir, sys.executable)))
+    return steps
+
+
+@dataclass
+class Driver:
+    """A set of scenarios amain() runs side by side: scale.py's own (SCALE), or another
+    driver's (bench/sliding.py imports this file by path and passes its Driver to main())."""
+    title: str                    # heading of the .md
+    titles: dict[str, str]        # scenario -> title in the tables; its keys, in order, are
+                                  # the known scenarios and the default --scenarios
+    metrics: dict[str, list]      # scenario -> [(row name, path in a record)], before COMMON
+    #: async (side, index of the side, sizes, scenarios, cap_s) -> the side's seeded data
+    seed: Callable[..., Any]
+    #: (sizes, scenarios, args, runid, round) -> [(step name, fn(side, seeded data))]
+    steps: Callable[..., list[tuple[str, Any]]]
+    targets: Callable[[list[dict], list[str], Sizes], str]   # the targets table (markdown)
+    seeding_summary: Callable[[dict, Sizes], dict] = lambda seeded, sz: {}
+    no_ratio: frozenset[str] = frozenset()   # row names without a ratio
+
+
+SCALE = Driver(title="Scale benchmark", titles=TITLES, metrics=METRICS, seed=seed_side,
+               steps=scale_steps, targets=targets, seeding_summary=seeding_summary)
+
+
+async def amain(args: argparse.Namespace, driver: Driver) -> int:
     sz = Sizes.from_env(args.smoke)
     scenarios = args.scenarios.split()
-    bad = set(scenarios) - set(TITLES)
+    bad = set(scenarios) - set(driver.titles)
     if bad:
-        sys.exit(f"unknown scenarios: {' '.join(sorted(bad))} (known: {' '.join(TITLES)})")
+        sys.exit(f"unknown scenarios: {' '.join(sorted(bad))} (known: {' '.join(driver.titles)})")
     bench_home = os.environ.get("BENCH_HOME") or os.path.expanduser("~/.cache/ruma-bench")
     state_dir = os.path.join(bench_home, "scale")
     sides = [Side(args.a_label, args.a_url, args.a_pid, args.a_aux_pid or []),
@@ -1266,7 +1324,8 @@ async def amain(args: argparse.Namespace) -> int:
     doc = {"scale": {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runid": runid,
         "mode": "smoke" if args.smoke else "full", "scenarios": scenarios,
-        "sizes": sz.__dict__, "bcrypt_rounds": os.environ.get("BCRYPT_ROUNDS"),
+        "sizes": sz.__dict__, "driver": driver.title,
+        "bcrypt_rounds": os.environ.get("BCRYPT_ROUNDS"),
         "kit": KIT, "sides": [], "ruma_code": os.environ.get("RUMA_CODE"),
         "machine": {"cores": os.cpu_count(), "loadavg_start": os.getloadavg(),
                     "python": platform.python_version(), "platform": platform.platform()},
@@ -1299,12 +1358,13 @@ async def amain(args: argparse.Namespace) -> int:
         # ---- seeding (resumable, reused by later runs)
         log(f"seeding / checking seeded data ({'in parallel' if args.seed_parallel else 'one server after the other'})")
         if args.seed_parallel and len(sides) == 2:
-            seeded = await asyncio.gather(*[seed_side(s, i, sz, scenarios, args.seed_cap_s)
+            seeded = await asyncio.gather(*[driver.seed(s, i, sz, scenarios, args.seed_cap_s)
                                             for i, s in enumerate(sides)])
         else:
-            seeded = [await seed_side(s, i, sz, scenarios, args.seed_cap_s)
+            seeded = [await driver.seed(s, i, sz, scenarios, args.seed_cap_s)
                       for i, s in enumerate(sides)]
-        doc["scale"]["seeding"] = {s.label: seeding_summary(sd, sz) for s, sd in zip(sides, seeded)}
+        doc["scale"]["seeding"] = {s.label: driver.seeding_summary(sd, sz)
+                                   for s, sd in zip(sides, seeded)}
         save()
         if args.seed_only:
             log("seed only: done")
@@ -1314,33 +1374,8 @@ async def amain(args: argparse.Namespace) -> int:
             PROFILE.update(on=True, dir=args.profile_dir, py_spy=args.py_spy, label=args.a_label)
             doc["scale"]["notes"].append(f"py-spy attached to {args.a_label} in every measured "
                                          "window (adds some other load)")
-        tmpdir = os.path.dirname(os.path.abspath(out_json))
         for rnd in range(1, args.rounds + 1):
-            steps: list[tuple[str, Any]] = []
-            if "initial_sync" in scenarios:
-                steps.append(("initial_sync", lambda s, sd: m_initial_sync(
-                    s, sz, sd["initial_sync"], args.cap_s)))
-            if "join" in scenarios:
-                for size in sz.big_sizes:
-                    steps.append((f"join {size}", lambda s, sd, size=size: (
-                        m_join(s, sz, sd["big"], size, f"{runid}{rnd}", args.cap_s)
-                        if str(size) in sd["big"]["rooms"] else None)))
-            if "big_fanout" in scenarios:
-                steps.append(("big_fanout", lambda s, sd: m_fanout(
-                    s, sz, sd["big"], sz.fan_m, sz.fan_rate, "big_fanout", f"{runid}{rnd}f")))
-            if "big_saturated" in scenarios:
-                steps.append(("big_saturated", lambda s, sd: m_fanout(
-                    s, sz, sd["big"], sz.sat_m, sz.sat_rate, "big_saturated", f"{runid}{rnd}s")))
-            if "messages" in scenarios:
-                for size in sz.msg_sizes:
-                    for pos in sz.msg_positions:
-                        steps.append((f"messages {size} {pos}", lambda s, sd, size=size, pos=pos: (
-                            m_messages(s, sz, sd["messages"][size], size, pos, args.cap_s)
-                            if size in sd["messages"] else None)))
-            if "fanout" in scenarios:
-                steps.append(("fanout", lambda s, sd: asyncio.to_thread(
-                    m_mxbench_fanout, s, sz, tmpdir, sys.executable)))
-            for name, fn in steps:
+            for name, fn in driver.steps(sz, scenarios, args, runid, rnd):
                 for s, sd in zip(sides, seeded):
                     coro = fn(s, sd)
                     if coro is None:
@@ -1362,7 +1397,7 @@ async def amain(args: argparse.Namespace) -> int:
         doc["scale"]["machine"]["loadavg_end"] = os.getloadavg()
         save()
         labels = [args.a_label, args.b_label]
-        md = render(doc, sz) if len(sides) == 2 else table(doc["runs"], labels)
+        md = render(doc, sz, driver) if len(sides) == 2 else table(doc["runs"], labels, driver)
         with open(out_md, "w") as f:
             f.write(md)
         print(md)
@@ -1382,8 +1417,9 @@ def brief(rec: dict) -> str:
     return f"[{rec['status']}] " + " ".join(parts)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(driver: Driver | None = None, description: str = __doc__) -> None:
+    driver = driver or SCALE
+    p = argparse.ArgumentParser(description=description.split("\n\n")[0])
     p.add_argument("--a-url", required=True)
     p.add_argument("--b-url", required=True)
     p.add_argument("--a-label", default="ruma_tx")
@@ -1392,7 +1428,7 @@ def main() -> None:
     p.add_argument("--b-pid", type=int)
     p.add_argument("--a-aux-pid", type=int, action="append")
     p.add_argument("--b-aux-pid", type=int, action="append")
-    p.add_argument("--scenarios", default="initial_sync join big_fanout big_saturated messages fanout")
+    p.add_argument("--scenarios", default=" ".join(driver.titles))
     p.add_argument("--smoke", action="store_true", help="tiny sizes (own state files)")
     p.add_argument("--only", help="measure only the side with this label (debugging)")
     p.add_argument("--rounds", type=int, default=1)
@@ -1412,7 +1448,7 @@ def main() -> None:
     if args.a_label == args.b_label:
         p.error("labels must differ")
     signal.alarm(int(args.watchdog_s))  # the process ends by itself whatever happens
-    sys.exit(asyncio.run(amain(args)))
+    sys.exit(asyncio.run(amain(args, driver)))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #   bench/scale.sh                 full sizes (first run seeds for hours; later runs reuse it)
 #   SMOKE=1 bench/scale.sh         tiny sizes, a couple of minutes
 #   SCENARIOS="initial_sync join" bench/scale.sh
+#   DRIVER=sliding bench/scale.sh  another driver's scenarios (bench/sliding.py: sliding sync)
 #
 # Needs the shared benchmark kit at BENCH_KIT (default /work/shared/bench: mxbench.py,
 # synapse.sh). It starts what is not running (Synapse via synapse.sh, ruma_tx with twistd from
@@ -13,8 +14,10 @@
 #
 # Environment (defaults in brackets):
 #   BENCH_HOME [$HOME/.cache/ruma-bench]   BENCH_KIT [/work/shared/bench]
-#   SMOKE [0]  ROUNDS [1]  OUT [$BENCH_HOME/results/scale-<date>-<time>.json]
-#   SCENARIOS [initial_sync join big_fanout big_saturated messages fanout]
+#   DRIVER [scale]  runs bench/$DRIVER.py (scale.py, or sliding.py, which plugs into scale.py)
+#   SMOKE [0]  ROUNDS [1]  OUT [$BENCH_HOME/results/$DRIVER-<full|smoke>-<date>-<time>.json]
+#   SCENARIOS [all of the driver's; scale.py: initial_sync join big_fanout big_saturated
+#              messages fanout]
 #   BCRYPT_ROUNDS [4]   bcrypt cost of BOTH servers (mass user creation)
 #   RUMA_URL / RUMA_PID   use an already running ruma_tx instead of starting one
 #   RUMA_PORT [18010]   RUMA_VENV [<repo>/.venv if its twistd has the ruma plugin, else
@@ -48,14 +51,15 @@ export BENCH_HOME=${BENCH_HOME:-$HOME/.cache/ruma-bench}
 export BCRYPT_ROUNDS=${BCRYPT_ROUNDS:-4}
 SMOKE=${SMOKE:-0}
 ROUNDS=${ROUNDS:-1}
-SCENARIOS=${SCENARIOS:-"initial_sync join big_fanout big_saturated messages fanout"}
+DRIVER=${DRIVER:-scale}
+[ -f "$HERE/$DRIVER.py" ] || die "no driver $HERE/$DRIVER.py (DRIVER=$DRIVER)"
 RUMA_PORT=${RUMA_PORT:-18010}
 RUMA_DB=${RUMA_DB:-ruma_scale}
 RUMA_START_TRIES=${RUMA_START_TRIES:-3}
 RUMA_RETRY_WAIT_S=${RUMA_RETRY_WAIT_S:-180}
 SYN_URL=http://127.0.0.1:${SYNAPSE_PORT:-18448}
 tag=$( [ "$SMOKE" = 1 ] && echo smoke || echo full )
-OUT=${OUT:-$BENCH_HOME/results/scale-$tag-$(date +%Y%m%d-%H%M%S).json}
+OUT=${OUT:-$BENCH_HOME/results/$DRIVER-$tag-$(date +%Y%m%d-%H%M%S).json}
 LOG=${OUT%.json}.log
 mkdir -p "$(dirname "$OUT")" "$BENCH_HOME/scale"
 [ -e "$OUT" ] && die "$OUT exists; pick another OUT"
@@ -205,9 +209,10 @@ if git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
 fi
 args=(--a-url "$RUMA_URL" --a-label ruma_tx --b-url "$SYN_URL" --b-label synapse
       --b-pid "$SYN_PID" --b-aux-pid "$SYN_PG" --a-aux-pid "$SYN_PG"
-      --scenarios "$SCENARIOS" --rounds "$ROUNDS" --out "$OUT"
+      --rounds "$ROUNDS" --out "$OUT"
       --seed-parallel "${SEED_PARALLEL:-1}" --cap-s "${CAP_S:-300}")
 [ -n "${RUMA_PID:-}" ] && args+=(--a-pid "$RUMA_PID")
+[ -n "${SCENARIOS:-}" ] && args+=(--scenarios "$SCENARIOS")   # else all of the driver's
 [ "$SMOKE" = 1 ] && args+=(--smoke)
 [ -n "${SEED_ONLY:-}" ] && args+=(--seed-only)
 if [ "${PROFILE:-0}" = 1 ]; then   # py-spy on ruma_tx during every measured window
@@ -218,7 +223,7 @@ if [ "${PROFILE:-0}" = 1 ]; then   # py-spy on ruma_tx during every measured win
 fi
 note "results: $OUT (log: $LOG)"
 rc=0
-"$BENCH_PYTHON" "$HERE/scale.py" "${args[@]}" 2> >(tee -a "$LOG" >&2) || rc=$?
+"$BENCH_PYTHON" "$HERE/$DRIVER.py" "${args[@]}" 2> >(tee -a "$LOG" >&2) || rc=$?
 exit $rc
 }
 main "$@"
