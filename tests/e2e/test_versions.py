@@ -220,11 +220,12 @@ async def test_what_the_versions_do_not_require_is_switched_off_as_the_spec_says
 async def test_each_unstable_feature_is_served_at_its_path(client):
     """
     /versions lists exactly UNSTABLE_FEATURES, and each answers at the
-    unstable path clients call for it: mutual rooms by query parameter.
+    unstable path clients call for it: mutual rooms by query parameter,
+    simplified sliding sync (Element X's flag) at its POST /sync.
     """
     response = await client.request("GET", "/_matrix/client/versions")
     assert response.json["unstable_features"] == UNSTABLE_FEATURES == {
-        "uk.half-shot.msc2666.query_mutual_rooms": True}
+        "uk.half-shot.msc2666.query_mutual_rooms": True, "org.matrix.simplified_msc3575": True}
 
     alice, bob = await client.register(), await client.register()
     room_id = await create_room(client, alice, invite=[bob["user_id"]])
@@ -233,3 +234,10 @@ async def test_each_unstable_feature_is_served_at_its_path(client):
                                   token=alice["access_token"], query={"user_id": bob["user_id"]})
     assert mutual.code == 200, mutual
     assert mutual.json["joined"] == [room_id]
+
+    sliding = await client.request(
+        "POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync",
+        {"lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1, "required_state": []}}},
+        token=bob["access_token"])
+    assert sliding.code == 200, sliding
+    assert sliding.json["lists"]["all"]["count"] == 1 and list(sliding.json["rooms"]) == [room_id]
