@@ -33,6 +33,8 @@ from ruma_tx.services.sync_rooms import VisibilityFilter, stripped_states
 UnreadCountsReader = Callable[[str, list[str], int], Awaitable[dict[str, tuple[int, int]]]]
 
 _NAME = ("m.room.name", "")
+#: State whose change changes a room's member counts or heroes.
+_SUMMARY_TYPES = ("m.room.member", "m.room.name")
 _AVATAR = ("m.room.avatar", "")
 _DEFAULT_FILTER = Filter()
 
@@ -135,8 +137,22 @@ class SlidingRooms:
         if reaching_back:
             timelines.update(await self._visible(asked.user_id, reaching_back))
 
-        # The reads that depend only on the timelines, at once.
-        state, changes, expansions, txn_ids, bundles, unread = await concurrently(
+        # Lazy members (MSC4186): the timeline's senders and targets not sent
+        # before; those the required state carries anyway are dropped below.
+        lazy_targets: dict[str, set[str]] = {}
+        for p in plans:
+            if p.config.lazy_members:
+                events = timelines[p.room_id]
+                lazy_targets[p.room_id] = lazy_member_targets(
+                    [e.sender for e in events],
+                    [e.state_key for e in events if e.type == "m.room.member" and e.state_key],
+                    frozenset() if p.sent is None else p.sent.lazy_members, p.initial or limited[p.room_id])
+        # Member counts of rooms sent whole, and of rooms whose timeline changes them.
+        summary_rooms = {p.room_id for p in plans if p.membership == "join" and (p.initial or any(
+            e.type in _SUMMARY_TYPES for e in timelines[p.room_id]))}
+
+        # Every read that depends only on the timelines, at once.
+        state, changes, expansions, txn_ids, bundles, unread, lazy_found, counts = await concurrently(
             self._full_state([p for p in plans if p.initial]),
             self._reads.get_state_changes(
                 {p.room_id: windows[p.room_id] if not p.expanded else (p.sent.position, now)  # type: ignore[union-attr]
@@ -149,11 +165,18 @@ class SlidingRooms:
                 ignored=asked.ignored, include_room_id=False),
             self._unread_counts(asked.user_id, [p.room_id for p in plans if p.membership == "join"], now)
             if asked.unread_counts else _nothing(),
+            self._reads.get_current_state_keys(
+                {r: [("m.room.member", u) for u in sorted(t)] for r, t in lazy_targets.items() if t}, pdu=False),
+            self._reads.get_member_counts(sorted(summary_rooms)),
         )
+        # A cut timeline may hide member changes: their rooms' counts too.
+        hidden_changes = [p.room_id for p in plans if p.membership == "join" and p.room_id not in summary_rooms
+                          and any(k[0] in _SUMMARY_TYPES for k in changes.get(p.room_id, {}))]
+        if hidden_changes:
+            counts.update(await self._reads.get_member_counts(hidden_changes))
 
         required: dict[str, dict[tuple[str, str], StoredEvent]] = {}
         lazy_sent: dict[str, set[str]] = {}
-        lazy_wanted: dict[str, list[tuple[str, str]]] = {}
         for p in plans:
             room_id, config = p.room_id, p.config
             base = state.get(room_id) if p.initial else changes.get(room_id, {})
@@ -161,25 +184,13 @@ class SlidingRooms:
             if p.state_expanded:
                 old = p.sent.config  # type: ignore[union-attr]
                 shown.update({k: e for k, e in expansions.get(room_id, {}).items() if not old.matches(*k)})
-            if config.lazy_members:
-                cut = p.initial or limited[room_id]
-                if not cut:  # MSC4186: every member change of a gapless sync
+            if room_id in lazy_targets:
+                if not (p.initial or limited[room_id]):  # MSC4186: every member change of a gapless sync
                     shown.update({k: e for k, e in (base or {}).items() if k[0] == "m.room.member"})
-                already = frozenset() if p.sent is None else p.sent.lazy_members
-                targets = lazy_member_targets(
-                    [e.sender for e in timelines[room_id]],
-                    [e.state_key for e in timelines[room_id] if e.type == "m.room.member" and e.state_key],
-                    already, cut) - {k for t, k in shown if t == "m.room.member"}
-                lazy_sent[room_id] = targets
-                if targets:
-                    lazy_wanted[room_id] = [("m.room.member", u) for u in sorted(targets)]
+                lazy_sent[room_id] = lazy_targets[room_id] - {k for t, k in shown if t == "m.room.member"}
+                found = lazy_found.get(room_id, {})
+                shown.update({k: found[k] for k in (("m.room.member", u) for u in lazy_sent[room_id]) if k in found})
             required[room_id] = shown
-        summary_rooms = [p.room_id for p in plans if p.membership == "join" and (
-            p.initial or any(k[0] in ("m.room.member", "m.room.name") for k in changes.get(p.room_id, {})))]
-        lazy_found, counts = await concurrently(self._reads.get_current_state_keys(lazy_wanted, pdu=False),
-                                                self._reads.get_member_counts(summary_rooms))
-        for room_id, members in lazy_found.items():
-            required[room_id].update(members)
         names = {p.room_id: (state.get(p.room_id, {}) if p.initial else changes.get(p.room_id, {})) for p in plans}
         heroes = await self._heroes(asked.user_id, counts, names, by_room)
 
