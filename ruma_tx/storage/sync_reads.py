@@ -30,6 +30,20 @@ StateByRoom = dict[str, dict[tuple[str, str], StoredEvent]]
 _PER_KEY = "OFFSET 0"
 
 
+def _current_events(room: str, match: str) -> str:
+    """
+    The SQL that joins each row naming a room (column C{room}) to the
+    events of its current state that C{match} selects (a condition on
+    C{c}), one index lookup per row.
+    """
+    return (f" CROSS JOIN LATERAL (SELECT c.stream_ordering FROM current_state c WHERE c.room_id = {room}"
+            f" {match} {_PER_KEY}) c JOIN events e ON e.stream_ordering = c.stream_ordering")
+
+
+#: Matches the key of a row C{k(type, state_key)}.
+_AT_KEY = "AND c.type = k.type AND c.state_key = k.state_key"
+
+
 def _by_room(rows: Iterable[Sequence[object]], room_ids: Iterable[str]) -> StateByRoom:
     states: StateByRoom = {room_id: {} for room_id in room_ids}
     for row in rows:
@@ -87,8 +101,7 @@ class SyncReadStore:
             return {}
         rows = await self._db.fetch_all(
             f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[]) AS r(room_id)"
-            f" CROSS JOIN LATERAL (SELECT c.stream_ordering FROM current_state c WHERE c.room_id = r.room_id {_PER_KEY}) c"
-            " JOIN events e ON e.stream_ordering = c.stream_ordering",
+            + _current_events("r.room_id", ""),
             (list(room_ids),),
         )
         return _by_room(rows, room_ids)
@@ -124,10 +137,7 @@ class SyncReadStore:
             return {room_id: {} for room_id in keys}
         rows = await self._db.fetch_all(
             f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[], %s::text[], %s::text[])"
-            " AS k(room_id, type, state_key)"
-            f" CROSS JOIN LATERAL (SELECT c.stream_ordering FROM current_state c WHERE c.room_id = k.room_id"
-            f"  AND c.type = k.type AND c.state_key = k.state_key {_PER_KEY}) c"
-            " JOIN events e ON e.stream_ordering = c.stream_ordering",
+            " AS k(room_id, type, state_key)" + _current_events("k.room_id", _AT_KEY),
             (room_ids, types, state_keys),
         )
         return _by_room(rows, keys)
@@ -145,9 +155,7 @@ class SyncReadStore:
         rows = await self._db.fetch_all(
             f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[]) AS r(room_id)"
             " CROSS JOIN unnest(%s::text[], %s::text[]) AS k(type, state_key)"
-            f" CROSS JOIN LATERAL (SELECT c.stream_ordering FROM current_state c WHERE c.room_id = r.room_id"
-            f"  AND c.type = k.type AND c.state_key = k.state_key {_PER_KEY}) c"
-            " JOIN events e ON e.stream_ordering = c.stream_ordering",
+            + _current_events("r.room_id", _AT_KEY),
             (list(room_ids), [k[0] for k in keys], [k[1] for k in keys]),
         )
         return _by_room(rows, room_ids)
@@ -160,9 +168,7 @@ class SyncReadStore:
             return {room_id: {} for room_id in types}
         rows = await self._db.fetch_all(
             f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[], %s::text[]) AS k(room_id, type)"
-            f" CROSS JOIN LATERAL (SELECT c.stream_ordering FROM current_state c WHERE c.room_id = k.room_id"
-            f"  AND c.type = k.type {_PER_KEY}) c"
-            " JOIN events e ON e.stream_ordering = c.stream_ordering",
+            + _current_events("k.room_id", "AND c.type = k.type"),
             (room_ids, [t for room_types in types.values() for t in room_types]),
         )
         return _by_room(rows, types)
