@@ -295,12 +295,14 @@ class RoomSent:
     @ivar position: the stream position the room was sent up to.
     @ivar lazy_members: members whose event was sent lazily since the
         timeline was last cut (a limited timeline resets it).
+    @ivar is_dm: whether it was sent as a DM (MSC4186: a change is sent).
     """
 
     position: int
     membership: str
     config: RoomConfig
     lazy_members: frozenset[str] = frozenset()
+    is_dm: bool = False
 
 
 #: At most this many lazily sent members are remembered per room; past it, senders are sent again.
@@ -320,15 +322,15 @@ class ConnectionState:
         rooms = {}
         for room_id, sent in self.rooms.items():
             index = configs.setdefault(sent.config, len(configs))
-            rooms[room_id] = [sent.position, sent.membership, index, sorted(sent.lazy_members)]
+            rooms[room_id] = [sent.position, sent.membership, index, sorted(sent.lazy_members), sent.is_dm]
         return {"stream": self.stream, "configs": [c.as_json() for c in configs], "rooms": rooms}
 
     @classmethod
     def from_json(cls, data: JsonDict) -> ConnectionState:
         configs = [RoomConfig.from_json(c) for c in data["configs"]]
         return cls(int(data["stream"]), {
-            room_id: RoomSent(int(position), str(membership), configs[index], frozenset(lazy))
-            for room_id, (position, membership, index, lazy) in data["rooms"].items()})
+            room_id: RoomSent(int(position), str(membership), configs[index], frozenset(lazy), bool(is_dm))
+            for room_id, (position, membership, index, lazy, is_dm) in data["rooms"].items()})
 
 
 def expanded_state(old: RoomConfig, new: RoomConfig, event_type: str, state_key: str) -> bool:

@@ -109,7 +109,8 @@ class SlidingRooms:
         for plan in stripped_plans:
             if plan.room_id in stripped:
                 results[plan.room_id] = {**_common(plan), "stripped_state": stripped[plan.room_id]}
-                sent[plan.room_id] = RoomSent(plan.membership_position, plan.membership, plan.config)
+                sent[plan.room_id] = RoomSent(plan.membership_position, plan.membership, plan.config,
+                                              is_dm=plan.is_dm)
         if timeline_plans:
             await self._with_timelines(asked, timeline_plans, results, sent)
         return results, sent
@@ -218,7 +219,7 @@ class SlidingRooms:
             already = frozenset() if p.sent is None else p.sent.lazy_members
             sent[room_id] = RoomSent(_upto(p, now), p.membership, p.config,
                                      remembered_lazy(already, lazy_sent.get(room_id, ()),
-                                                     p.initial or limited[room_id]))
+                                                     p.initial or limited[room_id]), p.is_dm)
 
     async def _full_state(self, plans: list[RoomPlan]) -> StateByRoom:
         """Rooms sent in full: joined ones' current state, left ones' state when they left."""

@@ -187,11 +187,12 @@ class SlidingSync:
 def _has_news(plan: RoomPlan, last_position: int) -> bool:
     """
     Whether a room in scope is sent: never sent on the connection, its
-    membership changed, it has events the connection lacks, or its config
-    now asks more than was sent (MSC4186 "Changing room configs").
+    membership or DM status changed, it has events the connection lacks,
+    or its config now asks more than was sent (MSC4186 "Changing room
+    configs").
     """
     sent: RoomSent | None = plan.sent
-    if sent is None or plan.initial:
+    if sent is None or plan.initial or sent.is_dm != plan.is_dm:
         return True
     if plan.membership != "join":
         return plan.membership_position > sent.position

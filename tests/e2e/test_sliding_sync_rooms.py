@@ -103,6 +103,28 @@ async def test_list_filters(client, path):
 
 @both_paths
 @pytest_twisted.ensureDeferred
+async def test_marking_a_room_as_a_dm_sends_its_new_is_dm(client, path):
+    """
+    MSC4186: is_dm "must be included in an incremental sync if the DM
+    state changes": an m.direct edit sends the room again with is_dm
+    true, with no new event in it; unmarking sends it with is_dm false.
+    """
+    alice, bob = await client.register(), await client.register()
+    room_id = await create_room(client, alice, name="soon a DM")
+    conn = Connection(client, path, alice, lists={"all": path.list_config(0, 9)})
+    first = await conn.sync()
+    assert rooms(first)[room_id].get("is_dm") is not True
+    await set_account_data(client, alice, "m.direct", {bob["user_id"]: [room_id]})
+    marked = await conn.sync(timeout=5000)
+    assert set(rooms(marked)) == {room_id}
+    assert rooms(marked)[room_id]["is_dm"] is True and not rooms(marked)[room_id].get("timeline")
+    await set_account_data(client, alice, "m.direct", {})
+    unmarked = await conn.sync(timeout=5000)
+    assert rooms(unmarked)[room_id]["is_dm"] is False
+
+
+@both_paths
+@pytest_twisted.ensureDeferred
 async def test_an_invite_carries_stripped_state_and_nothing_else(client, path):
     """
     An invited room comes with stripped state (the invite, the inviter's
