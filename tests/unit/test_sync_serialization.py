@@ -60,3 +60,15 @@ def test_event_fields_and_federation_format_are_built_from_the_pdu():
                                                         "type": "m.room.message"}
     federation = parse_filter({"event_format": "federation"})
     assert written(event_serializer(federation)(event))["hashes"] == {"sha256": "x"}
+
+
+def test_an_event_read_without_its_pdu_still_has_its_content():
+    """
+    Sliding sync reads state without PDUs; a room's name or a hero's display
+    name is then read from the stored client JSON, the same content.
+    """
+    client_json = sync_event_json(PDU, "$e", "!r:hs")
+    without_pdu = StoredEvent(7, "$e", "!r:hs", None, client_json=client_json,
+                              columns=("m.room.message", None, "@a:hs", None))
+    assert without_pdu.content == PDU["content"]
+    assert without_pdu.type == "m.room.message" and without_pdu.sender == "@a:hs"
