@@ -65,8 +65,10 @@ class RoomPlan:
 
     @property
     def state_expanded(self) -> bool:
-        return (self.sent is not None and not self.initial
-                and not set(self.config.required_state) <= set(self.sent.config.required_state))
+        """Its config now asks state the connection was not sent under the old one."""
+        if self.sent is None or self.initial or self.sent.config == self.config:
+            return False
+        return not set(self.config.required_state) <= set(self.sent.config.required_state)
 
 
 @dataclass(frozen=True)

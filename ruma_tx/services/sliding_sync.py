@@ -159,12 +159,28 @@ class SlidingSync:
         for room_id in subscribed:
             scope.setdefault(room_id, []).append(request.subscriptions[room_id])
 
+        # A list of the whole range puts every room in scope on every wake-up:
+        # the rooms with nothing new are skipped before any plan is made, each
+        # distinct set of configs is combined (and compared with what was
+        # sent) once, and rooms are looked up in sets.
+        combined: dict[tuple[int, ...], RoomConfig] = {}
+        grows: dict[tuple[int, tuple[int, ...]], bool] = {}
+        list_members = {name: set(rooms) for name, rooms in in_lists.items()}
         plans = []
         for room_id, configs in scope.items():
             membership, membership_position = memberships[room_id]
-            plan = RoomPlan(room_id, membership, membership_position, combine_configs(configs),
-                            sent_before.get(room_id),
-                            tuple(name for name, rooms in in_lists.items() if room_id in rooms),
+            key = tuple(map(id, configs))
+            config = combined.get(key) or combined.setdefault(key, combine_configs(configs))
+            sent = sent_before.get(room_id)
+            if sent is not None and sent.membership == membership and sent.is_dm == (room_id in data.direct):
+                grown = grows.get((id(sent.config), key))
+                if grown is None:
+                    grown = grows[(id(sent.config), key)] = _asks_more(config, sent.config)
+                position = ordered.last_positions.get(room_id, 0) if membership == "join" else membership_position
+                if not grown and position <= sent.position:
+                    continue
+            plan = RoomPlan(room_id, membership, membership_position, config, sent,
+                            tuple(name for name, members in list_members.items() if room_id in members),
                             ordered.bump_stamps.get(room_id, membership_position) if membership == "join"
                             else membership_position, room_id in data.direct)
             if _has_news(plan, ordered.last_positions.get(room_id, 0)):
@@ -182,6 +198,12 @@ class SlidingSync:
         state = ConnectionState(now.stream, {**sent_before, **sent}) if sent else ConnectionState(
             now.stream, sent_before)
         return {"lists": counts, "rooms": rooms, "extensions": extensions}, state
+
+
+def _asks_more(config: RoomConfig, sent: RoomConfig) -> bool:
+    """Whether a room config asks more than the one a room was sent with."""
+    return config != sent and (config.timeline_limit > sent.timeline_limit
+                               or not set(config.required_state) <= set(sent.required_state))
 
 
 def _has_news(plan: RoomPlan, last_position: int) -> bool:
