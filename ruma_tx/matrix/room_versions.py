@@ -23,6 +23,9 @@ class RoomVersion:
     @ivar privileged_creators: v12: the create event's sender and
         C{additional_creators} have infinite power and cannot be given a
         power level.
+    @ivar state_res_v2_1: v12: state resolution v2.1 (MSC4297): the first
+        iterative auth checks start from an empty state and the full
+        conflicted set includes the conflicted state subgraph.
     """
 
     identifier: str
@@ -30,14 +33,18 @@ class RoomVersion:
     implicit_room_creator: bool
     room_id_from_create_event: bool
     privileged_creators: bool
+    state_res_v2_1: bool
 
 
 V10 = RoomVersion("10", updated_redaction_rules=False, implicit_room_creator=False,
-                  room_id_from_create_event=False, privileged_creators=False)
+                  room_id_from_create_event=False, privileged_creators=False,
+                  state_res_v2_1=False)
 V11 = RoomVersion("11", updated_redaction_rules=True, implicit_room_creator=True,
-                  room_id_from_create_event=False, privileged_creators=False)
+                  room_id_from_create_event=False, privileged_creators=False,
+                  state_res_v2_1=False)
 V12 = RoomVersion("12", updated_redaction_rules=True, implicit_room_creator=True,
-                  room_id_from_create_event=True, privileged_creators=True)
+                  room_id_from_create_event=True, privileged_creators=True,
+                  state_res_v2_1=True)
 
 ROOM_VERSIONS: dict[str, RoomVersion] = {v.identifier: v for v in (V10, V11, V12)}
 DEFAULT_ROOM_VERSION = V12
