@@ -240,7 +240,7 @@ class EventStore:
         # By event id first (OFFSET 0 keeps it a subquery): PostgreSQL would
         # rather scan every transaction of the device, 5,000+ rows for an
         # active one, to find the few asked.
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             "SELECT event_id, txn_id FROM (SELECT event_id, txn_id, user_id, device_id FROM event_txn_ids"
             "  WHERE event_id = ANY(%s) OFFSET 0) AS t WHERE user_id = %s AND device_id = %s",
             (event_ids, user_id, device_id),

@@ -226,7 +226,7 @@ class PushStore:
         counts: dict[UnreadCountsAsked, dict[str, dict[str, tuple[int, int]]]] = {each: {} for each in asked}
         if not indexes:
             return counts
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             "SELECT q.i, a.room_id, a.thread_id, count(*) FILTER (WHERE a.notify),"
             " count(*) FILTER (WHERE a.highlight)"
             " FROM unnest(%s::int[], %s::text[], %s::text[], %s::bigint[]) AS q(i, user_id, room_id, upto)"

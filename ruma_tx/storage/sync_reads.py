@@ -5,6 +5,9 @@ ruma_tx.matrix.sync and ruma_tx.services.sync_rooms.
 
 With C{pdu=False} an event with a stored client JSON is read without its
 PDU (most of its bytes): for a response that shows events as stored.
+
+Every read here runs for every sync: each is a prepared statement
+(L{Database.fetch_prepared}), parsed and planned once per connection.
 """
 from __future__ import annotations
 
@@ -79,7 +82,7 @@ class SyncReadStore:
         matching, filter_args = filter_clause(event_filter, "e.")
         # Per room, an index scan backwards from its upper bound that stops
         # at the limit: the cost does not grow with the room's history.
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             f"SELECT {event_columns('latest')} FROM unnest(%s::text[], %s::bigint[], %s::bigint[])"
             " AS w(room_id, after, upto)"
             f" CROSS JOIN LATERAL (SELECT {event_columns('e', pdu=pdu)} FROM events e"
@@ -99,7 +102,7 @@ class SyncReadStore:
         """The current state of each room."""
         if not room_ids:
             return {}
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[]) AS r(room_id)"
             + _current_events("r.room_id", ""),
             (list(room_ids),),
@@ -110,7 +113,7 @@ class SyncReadStore:
         """Per room, its member counts (from the membership column of current state, no events read)."""
         if not room_ids:
             return {}
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             "SELECT r.room_id,"
             " (SELECT count(*) FROM current_state c WHERE c.room_id = r.room_id"
             "   AND c.type = 'm.room.member' AND c.membership = 'join'),"
@@ -135,7 +138,7 @@ class SyncReadStore:
         state_keys = [k[1] for room_keys in keys.values() for k in room_keys]
         if not room_ids:
             return {room_id: {} for room_id in keys}
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[], %s::text[], %s::text[])"
             " AS k(room_id, type, state_key)" + _current_events("k.room_id", _AT_KEY),
             (room_ids, types, state_keys),
@@ -152,7 +155,7 @@ class SyncReadStore:
         """
         if not room_ids or not keys:
             return {room_id: {} for room_id in room_ids}
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[]) AS r(room_id)"
             " CROSS JOIN unnest(%s::text[], %s::text[]) AS k(type, state_key)"
             + _current_events("r.room_id", _AT_KEY),
@@ -166,7 +169,7 @@ class SyncReadStore:
         room_ids = [r for r, room_types in types.items() for _ in room_types]
         if not room_ids:
             return {room_id: {} for room_id in types}
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             f"SELECT {event_columns('e', pdu=pdu)} FROM unnest(%s::text[], %s::text[]) AS k(room_id, type)"
             + _current_events("k.room_id", "AND c.type = k.type"),
             (room_ids, [t for room_types in types.values() for t in room_types]),
@@ -178,7 +181,7 @@ class SyncReadStore:
         if not positions:
             return {}
         room_ids = list(positions)
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             f"SELECT DISTINCT ON (e.room_id, e.type, e.state_key) {event_columns('e', pdu=pdu)}"
             " FROM unnest(%s::text[], %s::bigint[]) AS p(room_id, position)"
             " JOIN events e ON e.room_id = p.room_id AND e.stream_ordering <= p.position"
@@ -194,7 +197,7 @@ class SyncReadStore:
         if not windows:
             return {}
         room_ids, afters, uptos = _windows(windows)
-        rows = await self._db.fetch_all(
+        rows = await self._db.fetch_prepared(
             f"SELECT DISTINCT ON (e.room_id, e.type, e.state_key) {event_columns('e', pdu=pdu)}"
             " FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS w(room_id, after, upto)"
             " JOIN events e ON e.room_id = w.room_id"

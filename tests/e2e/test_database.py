@@ -5,6 +5,7 @@ import os
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
 
 from ruma_tx.storage.database import Database, DatabaseUnavailable
 
@@ -189,3 +190,35 @@ async def test_calls_after_close_fail_with_database_unavailable(pg_cluster):
     with pytest.raises(DatabaseUnavailable):
         await database.transaction("body", body)
     assert ran == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_prepared_reads_answer_like_plain_ones_and_survive_a_restart(pg_cluster):
+    """
+    A prepared read gives what the same query gives unprepared, on every
+    connection of the pool, with arrays and empty arrays; after PostgreSQL
+    restarts (the sessions, and their prepared statements, are gone) it is
+    prepared again instead of failing.
+    """
+    database = await open_database(pg_cluster, pool_size=2)
+    try:
+        await database.execute("CREATE TABLE t (id int PRIMARY KEY, name text)")
+        await database.execute("INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three')")
+        sql = "SELECT id, name FROM t WHERE name = ANY(%s::text[]) AND id > %s ORDER BY id"
+        for names, above in ((["one", "three"], 0), ([], 0), (["two", "three"], 2)):
+            plain = await database.fetch_all(sql, (names, above))
+            both = await within_timeout(defer.ensureDeferred(database.fetch_prepared(sql, (names, above))),
+                                        defer.ensureDeferred(database.fetch_prepared(sql, (names, above))))
+            assert both == [plain, plain]
+        with pytest.raises(ValueError):
+            await database.fetch_prepared("SELECT * FROM t WHERE name LIKE 'o%%' AND id = %s", (1,))
+        pg_cluster.restart()
+        for _ in range(100):  # the pool reconnects by itself
+            try:
+                rows = await database.fetch_prepared(sql, (["two"], 0))
+                break
+            except DatabaseUnavailable:
+                await deferLater(reactor, 0.1, lambda: None)
+        assert rows == [(2, "two")]
+    finally:
+        database.close()
