@@ -2,6 +2,7 @@
 import itertools
 import os
 
+import psycopg2
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
@@ -193,14 +194,16 @@ async def test_calls_after_close_fail_with_database_unavailable(pg_cluster):
 
 
 @pytest_twisted.ensureDeferred
-async def test_prepared_reads_answer_like_plain_ones_and_survive_a_restart(pg_cluster):
+async def test_prepared_reads_answer_like_plain_ones_and_survive_lost_sessions(pg_cluster):
     """
     A prepared read gives what the same query gives unprepared, on every
-    connection of the pool, with arrays and empty arrays; after PostgreSQL
-    restarts (the sessions, and their prepared statements, are gone) it is
+    connection of the pool, with arrays and empty arrays; after the pool's
+    sessions are killed (and their prepared statements with them) it is
     prepared again instead of failing.
     """
-    database = await open_database(pg_cluster, pool_size=2)
+    dsn = pg_cluster.create_database(f"ruma_db_{os.getpid()}_{next(_numbers)}")
+    database = Database(dsn, 2, reactor)
+    await database.open()
     try:
         await database.execute("CREATE TABLE t (id int PRIMARY KEY, name text)")
         await database.execute("INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three')")
@@ -212,13 +215,19 @@ async def test_prepared_reads_answer_like_plain_ones_and_survive_a_restart(pg_cl
             assert both == [plain, plain]
         with pytest.raises(ValueError):
             await database.fetch_prepared("SELECT * FROM t WHERE name LIKE 'o%%' AND id = %s", (1,))
-        pg_cluster.restart()
+        # Kill the pool's sessions only (this database's), as a PostgreSQL restart would.
+        with psycopg2.connect(dsn) as killer, killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        found = []
         for _ in range(100):  # the pool reconnects by itself
             try:
-                rows = await database.fetch_prepared(sql, (["two"], 0))
+                found = await within_timeout(defer.ensureDeferred(database.fetch_prepared(sql, (["two"], 0))),
+                                             defer.ensureDeferred(database.fetch_prepared(sql, (["two"], 0))))
                 break
-            except DatabaseUnavailable:
+            except defer.FirstError as e:  # one of them met a dead session
+                assert e.subFailure.check(DatabaseUnavailable), e
                 await deferLater(reactor, 0.1, lambda: None)
-        assert rows == [(2, "two")]
+        assert found == [[(2, "two")], [(2, "two")]]
     finally:
         database.close()
