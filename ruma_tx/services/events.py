@@ -139,6 +139,8 @@ class EventCreator:
         self._events = events
         self._streams = streams
         self._clock = clock
+        # The origin_server_ts of the last room created: the next is later (see create_room).
+        self._last_create_ts = 0
         self._server_name = server_name
         self._signing_key = signing_key
         self._check_canonical_alias = check_canonical_alias
@@ -242,17 +244,18 @@ class EventCreator:
         specs in C{initial} then have C{room_id} C{None} too).
 
         Identical requests in the same millisecond would make the same
-        create event, hence the same version-12 room id: the next
-        millisecond is tried then, so each request gets its own room.
+        create event, hence the same version-12 room id: each room this
+        process creates gets its own millisecond (a later one when needed),
+        and another process's room at the same id makes it try the next.
 
         @param alias: a local alias created with the room, to name it.
         @return: the room id.
         @raise AliasExists: the alias is taken.
         """
-        origin_ts = now_ms(self._clock)
-        for attempt in range(_ROOM_ID_ATTEMPTS):
+        for _ in range(_ROOM_ID_ATTEMPTS):
+            origin_ts = self._last_create_ts = max(now_ms(self._clock), self._last_create_ts + 1)
             events, room, push_state = await self._draft_room(
-                room_version, create, initial, alias, origin_ts + attempt)
+                room_version, create, initial, alias, origin_ts)
             new_room = NewRoom(room.state[CREATE_KEY].room_id, room_version.identifier, create.sender,
                                alias=alias, published=published)
             try:
