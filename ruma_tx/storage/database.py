@@ -135,6 +135,10 @@ class Transaction:
         return await self.execute(sql, flat)
 
 
+#: Statements prepared per pooled session at most (see L{Database.fetch_prepared}).
+MAX_PREPARED = 100
+
+
 def _prepared(sql: str, count: int) -> tuple[str, str, str]:
     """
     The name, PREPARE and EXECUTE statements of C{sql} with C{count}
@@ -219,6 +223,10 @@ class Database:
                 known = self._prepared[connection] = (session, set())
             if name in known[1]:
                 return connection.runQuery(run, args)
+            if len(known[1]) >= MAX_PREPARED:
+                # Statement texts vary with clients' filters: a session keeps
+                # a bounded number, and runs the others unprepared.
+                return connection.runQuery(sql, args)
             prepared = connection.runOperation(prepare)
             prepared.addCallback(lambda _: known[1].add(name))
             return prepared.addCallback(lambda _: connection.runQuery(run, args))

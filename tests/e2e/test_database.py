@@ -231,3 +231,16 @@ async def test_prepared_reads_answer_like_plain_ones_and_survive_lost_sessions(p
         assert found == [[(2, "two")], [(2, "two")]]
     finally:
         database.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_statements_past_the_prepared_bound_still_answer(pg_cluster, monkeypatch):
+    """Statement texts vary with clients' filters: past the bound a session runs them unprepared, right all the same."""
+    monkeypatch.setattr("ruma_tx.storage.database.MAX_PREPARED", 1)
+    database = await open_database(pg_cluster, pool_size=1)
+    try:
+        for extra in ("", " + 0", " + 0 + 0"):
+            assert await database.fetch_prepared(f"SELECT %s::int{extra}", (7,)) == [(7,)]
+            assert await database.fetch_prepared(f"SELECT %s::int{extra}", (8,)) == [(8,)]
+    finally:
+        database.close()
