@@ -202,7 +202,7 @@ def parse_x_matrix(header_value: str) -> XMatrix:
     return XMatrix(params["origin"], destination, params["key"], params["sig"])
 
 
-def _verifies(verify_key: VerifyKey, message: bytes, sig: object) -> bool:
+def signature_verifies(verify_key: VerifyKey, message: bytes, sig: object) -> bool:
     """Whether C{sig} (unpadded base64) is C{verify_key}'s signature of C{message}."""
     if not isinstance(sig, str):
         return False
@@ -236,7 +236,7 @@ def verify_request(x_matrix: XMatrix, method: str, uri: str, content: Any, our_s
     if verify_key is None:
         raise FederationAuthError(f"Unknown key {x_matrix.key!r} for {x_matrix.origin}")
     message = encode_canonical_json(_request_json(method, uri, x_matrix.origin, our_server_name, content))
-    if not _verifies(verify_key, message, x_matrix.sig):
+    if not signature_verifies(verify_key, message, x_matrix.sig):
         raise FederationAuthError(f"Invalid signature by {x_matrix.origin}'s {x_matrix.key}")
 
 
@@ -269,7 +269,8 @@ def notary_sign(response: JsonDict, notary_name: str, notary_key: SigningKey) ->
     return sign_json(copy.deepcopy(response), notary_name, notary_key)
 
 
-def _is_int(value: object) -> TypeGuard[int]:
+def is_json_int(value: object) -> TypeGuard[int]:
+    """Whether a JSON value is an integer (JSON booleans are not)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -311,7 +312,7 @@ def _check_signed(response: JsonDict, signer: str, keys: Mapping[str, VerifyKey]
     for signing_id in key_ids:
         if signing_id not in signatures:
             raise InvalidServerKeys(f"Key response is not signed by {signer}'s {signing_id}")
-        if not _verifies(keys[signing_id], message, signatures[signing_id]):
+        if not signature_verifies(keys[signing_id], message, signatures[signing_id]):
             raise InvalidServerKeys(f"Invalid signature by {signer}'s {signing_id}")
 
 
@@ -342,7 +343,7 @@ def verified_server_keys(response: object, server_name: str, now_ms: int) -> Ser
     if response.get("server_name") != server_name:
         raise InvalidServerKeys(f"Key response is for {response.get('server_name')!r}, not {server_name}")
     valid_until_ts = response.get("valid_until_ts")
-    if not _is_int(valid_until_ts):
+    if not is_json_int(valid_until_ts):
         raise InvalidServerKeys("'valid_until_ts' must be an integer")
     verify_keys = {
         entry_id: _verify_key(entry_id, entry)
@@ -352,7 +353,7 @@ def verified_server_keys(response: object, server_name: str, now_ms: int) -> Ser
         raise InvalidServerKeys(f"Key response for {server_name} has no ed25519 verify_keys")
     old_verify_keys = {}
     for entry_id, entry in _ed25519_keys(response, "old_verify_keys").items():
-        if not _is_int(entry.get("expired_ts")):
+        if not is_json_int(entry.get("expired_ts")):
             raise InvalidServerKeys(f"Old key {entry_id!r} must have an integer 'expired_ts'")
         old_verify_keys[entry_id] = OldVerifyKey(_verify_key(entry_id, entry), entry["expired_ts"])
     _check_signed(response, server_name, verify_keys, verify_keys)
