@@ -10,8 +10,7 @@ from ruma_tx.http import sliding_formats as formats
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.http.site import MatrixRequest
-from ruma_tx.http.sync import MAX_TIMEOUT_MS
-from ruma_tx.matrix.errors import invalid_param
+from ruma_tx.http.sync import long_poll_timeout, query_timeout, set_presence_arg
 from ruma_tx.matrix.sliding_sync import SlidingSyncRequest
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.guard import Requester
@@ -19,11 +18,6 @@ from ruma_tx.services.sliding_sync import SlidingSync
 
 STABLE = ("/_matrix/client/v4",)
 UNSTABLE = ("/_matrix/client/unstable/org.matrix.simplified_msc3575",)
-
-#: The /versions flag of the unstable path.
-UNSTABLE_FLAG = "org.matrix.simplified_msc3575"
-
-_PRESENCE = ("online", "offline", "unavailable")
 
 
 class SlidingSyncApi:
@@ -40,15 +34,14 @@ class SlidingSyncApi:
     async def sync(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
         user_id = requester.user_id
-        timeout = get_field(body, "timeout", int, 0)
         asked = SlidingSyncRequest(
             conn_id=formats.conn_id(body), pos=get_field(body, "pos", str, None),
-            timeout_ms=_timeout(timeout),
+            timeout_ms=long_poll_timeout(get_field(body, "timeout", int, 0)),
             lists=formats.lists(body, user_id, formats.stable_required_state, formats.stable_range, "is_invited"),
             subscriptions=formats.subscriptions(body, user_id, formats.stable_required_state),
             extensions=formats.extensions(body),
         )
-        await self._set_presence(user_id, get_field(body, "set_presence", str, "online"))
+        await self._presence(user_id, set_presence_arg(get_field(body, "set_presence", str, "online")))
         response = await self._sliding_sync.sync(user_id, requester.device_id, asked)
         response["rooms"] = formats.shown_rooms(response["rooms"], formats.STABLE_ROOM_FIELDS, keep_nulls=True)
         return response
@@ -57,30 +50,16 @@ class SlidingSyncApi:
     async def sync_unstable(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
         user_id = requester.user_id
-        timeout = query_arg(request, "timeout", "0")
-        if not timeout.isdigit():
-            raise invalid_param("'timeout' must be a non-negative integer")
         asked = SlidingSyncRequest(
             conn_id=formats.conn_id(body), pos=query_arg(request, "pos"),
-            timeout_ms=_timeout(int(timeout)),
+            timeout_ms=query_timeout(request),
             lists=formats.lists(body, user_id, formats.unstable_required_state, formats.unstable_ranges,
                                 "is_invite"),
             subscriptions=formats.subscriptions(body, user_id, formats.unstable_required_state),
             extensions=formats.extensions(body),
             order_by_bump=True, unread_counts=True,
         )
-        await self._set_presence(user_id, query_arg(request, "set_presence", "online"))
+        await self._presence(user_id, set_presence_arg(query_arg(request, "set_presence", "online")))
         response = await self._sliding_sync.sync(user_id, requester.device_id, asked)
         response["rooms"] = formats.shown_rooms(response["rooms"], formats.UNSTABLE_ROOM_FIELDS, keep_nulls=False)
         return response
-
-    async def _set_presence(self, user_id: str, state: str) -> None:
-        if state not in _PRESENCE:
-            raise invalid_param("'set_presence' must be online, offline or unavailable")
-        await self._presence(user_id, state)
-
-
-def _timeout(timeout_ms: int) -> int:
-    if timeout_ms < 0:
-        raise invalid_param("'timeout' must not be negative")
-    return min(timeout_ms, MAX_TIMEOUT_MS)

@@ -17,6 +17,28 @@ from ruma_tx.services.sync import SyncRequest, SyncResponder
 MAX_TIMEOUT_MS = 5 * 60 * 1000
 
 
+def long_poll_timeout(timeout_ms: int) -> int:
+    """A long-poll C{timeout} (ms), capped at L{MAX_TIMEOUT_MS}."""
+    if timeout_ms < 0:
+        raise invalid_param("'timeout' must not be negative")
+    return min(timeout_ms, MAX_TIMEOUT_MS)
+
+
+def query_timeout(request: MatrixRequest) -> int:
+    """The C{timeout} query parameter of a long poll (default 0)."""
+    timeout = query_arg(request, "timeout", "0")
+    if not timeout.isdigit():
+        raise invalid_param("'timeout' must be a non-negative integer")
+    return long_poll_timeout(int(timeout))
+
+
+def set_presence_arg(value: str) -> str:
+    """A C{set_presence} value (spec: online, offline or unavailable)."""
+    if value not in ("online", "offline", "unavailable"):
+        raise invalid_param("'set_presence' must be online, offline or unavailable")
+    return value
+
+
 class SyncApi:
     """
     @param sync: the L{ruma_tx.services.sync.SyncResponder}.
@@ -38,19 +60,14 @@ class SyncApi:
             since_token = StreamToken.parse(since) if since else None
         except InvalidToken:
             raise invalid_param("Invalid 'since' token") from None
-        timeout = query_arg(request, "timeout", "0")
-        if not timeout.isdigit():
-            raise invalid_param("'timeout' must be a non-negative integer")
+        timeout_ms = query_timeout(request)
         sync_filter = await self._filter(requester.user_id, query_arg(request, "filter"))
-        set_presence = query_arg(request, "set_presence", "online")
-        if set_presence not in ("online", "offline", "unavailable"):
-            raise invalid_param("'set_presence' must be online, offline or unavailable")
-        await self._presence(requester.user_id, set_presence)
+        await self._presence(requester.user_id, set_presence_arg(query_arg(request, "set_presence", "online")))
         return await self._sync.sync(SyncRequest(
             user_id=requester.user_id,
             device_id=requester.device_id,
             since=since_token,
-            timeout_ms=min(int(timeout), MAX_TIMEOUT_MS),
+            timeout_ms=timeout_ms,
             filter=sync_filter,
             full_state=query_bool(request, "full_state"),
             use_state_after=query_bool(request, "use_state_after"),
