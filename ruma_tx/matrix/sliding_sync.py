@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
+from ruma_tx.matrix.spaces import has_valid_via
 from ruma_tx.matrix.types import JsonDict
 
 #: "Proper" activity (MSC4186, C{bump_stamp}): the event types that bump a room.
@@ -89,6 +90,14 @@ class RoomConfig:
 
     def matches(self, event_type: str, state_key: str) -> bool:
         return any(r.matches(event_type, state_key) for r in self.required_state)
+
+    def more_timeline_than(self, old: RoomConfig) -> bool:
+        """MSC4186 "Changes to timeline_limit": the limit grew."""
+        return self.timeline_limit > old.timeline_limit
+
+    def more_state_than(self, old: RoomConfig) -> bool:
+        """MSC4186 "Changes to required_state": it asks state the old one did not."""
+        return self != old and not set(self.required_state) <= set(old.required_state)
 
     @property
     def lazy_members(self) -> bool:
@@ -391,7 +400,6 @@ def direct_rooms(m_direct: JsonDict | None) -> frozenset[str]:
 
 
 def space_children(space_state: Iterable[tuple[str, str, JsonDict]]) -> frozenset[str]:
-    """The rooms C{m.space.child} events name with a C{via} (others are removed children)."""
+    """The rooms C{m.space.child} events name, as /hierarchy counts them (a child without C{via} is removed)."""
     return frozenset(state_key for event_type, state_key, content in space_state
-                     if event_type == "m.space.child" and isinstance(content.get("via"), list)
-                     and content["via"])
+                     if event_type == "m.space.child" and has_valid_via(content))

@@ -4,12 +4,12 @@ woken when a change that concerns their user becomes visible.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Awaitable, Callable, Generic, Iterable, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 
-from ruma_tx.services.caches import ANY_KIND, LastPositionsByKind
+from ruma_tx.services.caches import ANY_KIND, LastPositionsByKind, LRUCache
 from ruma_tx.services.clock import Clock
 
 
@@ -117,3 +117,32 @@ class Notifier:
         for group in waiters.values():
             for waiter in group:
                 waiter.callback(self.current)
+
+
+V = TypeVar("V")
+
+
+class KeptPerUser(Generic[V]):
+    """
+    Per user, a value read at a stream position and kept (bounded LRU)
+    until the notifier says a change of C{kind} concerned the user since.
+    A fresh read replaces the entry, never changes it, so a caller may tell
+    a fresh value by identity.
+
+    @param read: C{async (user_id) -> the value}.
+    """
+
+    def __init__(self, notifier: Notifier, kind: str, read: Callable[[str], Awaitable[V]], max_users: int) -> None:
+        self._notifier = notifier
+        self._kind = kind
+        self._read = read
+        self._kept: LRUCache[str, tuple[int, V]] = LRUCache(max_users)
+
+    async def get(self, user_id: str, now: int) -> V:
+        """The user's value; C{now} is the stream position the caller reads at."""
+        kept = self._kept.get(user_id)
+        if kept is not None and not self._notifier.touched_since(user_id, kept[0], self._kind):
+            return kept[1]
+        value = await self._read(user_id)
+        self._kept[user_id] = (now, value)
+        return value

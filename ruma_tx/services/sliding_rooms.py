@@ -15,6 +15,7 @@ from ruma_tx.matrix.relations import shown_timeline
 from ruma_tx.matrix.sliding_sync import (
     RoomConfig,
     RoomSent,
+    expanded_state,
     hero,
     lazy_member_targets,
     remembered_lazy,
@@ -60,15 +61,13 @@ class RoomPlan:
 
     @property
     def expanded(self) -> bool:
-        """The timeline limit grew since the room was last sent (MSC4186 "Changes to timeline_limit")."""
-        return self.sent is not None and not self.initial and self.config.timeline_limit > self.sent.config.timeline_limit
+        """The timeline limit grew since the room was last sent."""
+        return self.sent is not None and not self.initial and self.config.more_timeline_than(self.sent.config)
 
     @property
     def state_expanded(self) -> bool:
         """Its config now asks state the connection was not sent under the old one."""
-        if self.sent is None or self.initial or self.sent.config == self.config:
-            return False
-        return not set(self.config.required_state) <= set(self.sent.config.required_state)
+        return self.sent is not None and not self.initial and self.config.more_state_than(self.sent.config)
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,8 @@ class SlidingRooms:
             shown = {k: e for k, e in (base or {}).items() if config.matches(*k)}
             if p.state_expanded:
                 old = p.sent.config  # type: ignore[union-attr]
-                shown.update({k: e for k, e in expansions.get(room_id, {}).items() if not old.matches(*k)})
+                shown.update({k: e for k, e in expansions.get(room_id, {}).items()
+                              if expanded_state(old, config, *k)})
             if room_id in lazy_targets:
                 if not (p.initial or limited[room_id]):  # MSC4186: every member change of a gapless sync
                     shown.update({k: e for k, e in (base or {}).items() if k[0] == "m.room.member"})

@@ -25,10 +25,9 @@ from ruma_tx.matrix.sliding_sync import (
 )
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.types import JsonDict
-from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock
 from ruma_tx.services.concurrency import concurrently
-from ruma_tx.services.notifier import Notifier
+from ruma_tx.services.notifier import KeptPerUser, Notifier
 from ruma_tx.services.ports.events import NewEvent, SyncReads
 from ruma_tx.services.sliding_connections import Connections
 from ruma_tx.services.sliding_extensions import ExtensionsAsked, SlidingExtensions, has_news
@@ -53,19 +52,12 @@ class UserData:
     def __init__(self, *, direct_rooms: Callable[[str], Awaitable[frozenset[str]]],
                  all_tags: Callable[[str, int], Awaitable[dict[str, frozenset[str]]]],
                  reads: SyncReads, notifier: Notifier) -> None:
-        self._direct_rooms = direct_rooms
+        self._direct = KeptPerUser(notifier, "account_data", direct_rooms, CACHED_USERS)
         self._all_tags = all_tags
         self._reads = reads
-        self._notifier = notifier
-        self._direct: LRUCache[str, tuple[int, frozenset[str]]] = LRUCache(CACHED_USERS)
 
     async def read(self, user_id: str, request: SlidingSyncRequest, joined: frozenset[str], now: int) -> UserRoomData:
-        kept = self._direct.get(user_id)
-        if kept is not None and not self._notifier.touched_since(user_id, kept[0], "account_data"):
-            direct = kept[1]
-        else:
-            direct = await self._direct_rooms(user_id)
-            self._direct[user_id] = (now, direct)
+        direct = await self._direct.get(user_id, now)
         filters = [config.filters for config in request.lists.values()]
         tags = await self._all_tags(user_id, now) if any(
             f.tags is not None or f.not_tags for f in filters) else {}
@@ -136,7 +128,7 @@ class SlidingSync:
 
     async def _respond(self, user_id: str, device_id: str, request: SlidingSyncRequest,
                        previous: ConnectionState | None, now: StreamToken) -> tuple[JsonDict, ConnectionState]:
-        memberships = await self._memberships.of(user_id, now.stream)
+        memberships = await self._memberships.get(user_id, now.stream)
         ignored = await self._ignored(user_id)
         outside = await self._user_rooms.outside_join(user_id, memberships, ignored)
         ordered = await self._lists.ordered(user_id, memberships, outside, request.order_by_bump, now.stream)
@@ -175,7 +167,8 @@ class SlidingSync:
             if sent is not None and sent.membership == membership and sent.is_dm == (room_id in data.direct):
                 grown = grows.get((id(sent.config), key))
                 if grown is None:
-                    grown = grows[(id(sent.config), key)] = _asks_more(config, sent.config)
+                    grown = grows[(id(sent.config), key)] = (
+                        config.more_timeline_than(sent.config) or config.more_state_than(sent.config))
                 position = ordered.last_positions.get(room_id, 0) if membership == "join" else membership_position
                 if not grown and position <= sent.position:
                     continue
@@ -198,12 +191,6 @@ class SlidingSync:
         state = ConnectionState(now.stream, {**sent_before, **sent}) if sent else ConnectionState(
             now.stream, sent_before)
         return {"lists": counts, "rooms": rooms, "extensions": extensions}, state
-
-
-def _asks_more(config: RoomConfig, sent: RoomConfig) -> bool:
-    """Whether a room config asks more than the one a room was sent with."""
-    return config != sent and (config.timeline_limit > sent.timeline_limit
-                               or not set(config.required_state) <= set(sent.required_state))
 
 
 def _has_news(plan: RoomPlan, last_position: int) -> bool:

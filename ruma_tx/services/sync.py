@@ -19,7 +19,7 @@ from ruma_tx.matrix.sync import (
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock
-from ruma_tx.services.notifier import Notifier
+from ruma_tx.services.notifier import KeptPerUser, Notifier
 from ruma_tx.services.ports.events import Events
 from ruma_tx.services.sync_rooms import RoomSections, RoomsRequest
 
@@ -92,26 +92,14 @@ class SyncRequest:
     to_device_limit: int | None = None
 
 
-class UserMemberships:
+class UserMemberships(KeptPerUser[dict[str, tuple[str, int]]]):
     """
     Users' memberships (C{room_id -> (membership, position)}), from memory
-    while no membership change of theirs happened since they were read
-    (bounded LRU, invalidated through the notifier). An entry is replaced,
-    never changed, so a caller may tell a fresh read by identity.
+    while no membership change of theirs happened since they were read.
     """
 
     def __init__(self, *, events: Events, notifier: Notifier, max_users: int = CACHED_USERS) -> None:
-        self._events = events
-        self._notifier = notifier
-        self._cached: LRUCache[str, tuple[int, dict[str, tuple[str, int]]]] = LRUCache(max_users)
-
-    async def of(self, user_id: str, now: int) -> dict[str, tuple[str, int]]:
-        cached = self._cached.get(user_id)
-        if cached is not None and not self._notifier.touched_since(user_id, cached[0], "membership"):
-            return cached[1]
-        memberships = await self._events.get_rooms_for_user(user_id)
-        self._cached[user_id] = (now, memberships)
-        return memberships
+        super().__init__(notifier, "membership", events.get_rooms_for_user, max_users)
 
 
 class SyncResponder:
@@ -203,7 +191,7 @@ class SyncResponder:
                 changes[change.room_id] = change
         rooms, joined = await self._rooms.build(RoomsRequest(
             user_id=user_id, device_id=request.device_id, since=since, now=now,
-            memberships=await self._memberships.of(user_id, now.stream), changes=changes,
+            memberships=await self._memberships.get(user_id, now.stream), changes=changes,
             ignored=await self._ignored(user_id) if self._ignored else frozenset(),
             state_after=request.use_state_after,
         ), request.filter)
