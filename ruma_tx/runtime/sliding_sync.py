@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ruma_tx.http.sliding_sync import SlidingSyncApi
 from ruma_tx.services.account_data import AccountDataKeeper
 from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.clock import Clock, Periodic
 from ruma_tx.services.notifier import Notifier
-from ruma_tx.services.ports.events import Events, SyncReads
+from ruma_tx.services.ports.events import Events, NewEvent, SyncReads
 from ruma_tx.services.presence import PresenceTracker
 from ruma_tx.services.push import UnreadCounts
 from ruma_tx.services.sliding_connections import Connections
@@ -39,7 +40,7 @@ class RoomCaches:
         store = SlidingSyncStore(database)
         return cls(store, RoomRecency(store), RoomFactsCache(store))
 
-    def event_stored_hooks(self) -> list:
+    def event_stored_hooks(self) -> list[Callable[[NewEvent, int], None]]:
         return [self.recency.event_stored, self.facts.event_stored]
 
 
@@ -60,8 +61,7 @@ def build_sliding_sync(*, caches: RoomCaches, reads: SyncReads, events: Events, 
         user_rooms=UserRooms(store=caches.store, reads=reads, events=events),
         user_data=UserData(direct_rooms=account_data.direct_rooms, all_tags=account_data.all_tags,
                            reads=reads, notifier=notifier),
-        recency=caches.recency, facts=caches.facts, connections=connections,
-        lists=RoomLists(recency=caches.recency, facts=caches.facts),
+        connections=connections, lists=RoomLists(recency=caches.recency, facts=caches.facts),
         rooms=SlidingRooms(reads=reads, events=events, visible=visible, aggregations=aggregations,
                            unread_counts=unread_counts.room_totals),
         extensions=SlidingExtensions(sources=sources, notifier=notifier),

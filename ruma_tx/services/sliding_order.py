@@ -40,6 +40,9 @@ class OrderedRooms:
     last_positions: dict[str, int]
     bump_stamps: dict[str, int]
     joined: frozenset[str]
+    #: Rooms left or banned from that are not listed: listed again only for
+    #: a connection that knew them (L{known_left}).
+    left_unlisted: tuple[str, ...]
     #: Per filters (and what they read), each room's verdict.
     verdicts: dict[tuple[Hashable, ...], dict[str, bool]] = field(default_factory=dict)
 
@@ -64,9 +67,7 @@ class OrderedRooms:
 
     def known_left(self, sent_before: Mapping[str, object]) -> list[str]:
         """Rooms the user left themselves that the connection knew (MSC4186: still listed)."""
-        return [room_id for room_id, (membership, _) in self.memberships.items()
-                if membership in ("leave", "ban") and room_id not in self.membership_of
-                and room_id not in self.outside.hidden and room_id in sent_before]
+        return [room_id for room_id in self.left_unlisted if room_id in sent_before]
 
     def with_known(self, known_left: list[str]) -> tuple[list[str], dict[str, str]]:
         """The rooms in order and their memberships, with the known left rooms placed by their leave."""
@@ -131,7 +132,9 @@ class RoomLists:
             memberships=memberships, outside=outside, at=now, membership_of=listed,
             keys=sorted(key_of.values()), key_of=key_of,
             last_positions={r: last for r, (last, _) in recency.items()},
-            bump_stamps={r: bump for r, (_, bump) in recency.items()}, joined=joined)
+            bump_stamps={r: bump for r, (_, bump) in recency.items()}, joined=joined,
+            left_unlisted=tuple(r for r, (membership, _) in visible.items()
+                                if membership in ("leave", "ban") and r not in listed))
 
     async def verdicts(self, rooms: OrderedRooms, filters: ListFilters, data: UserRoomData,
                        known_left: list[str]) -> dict[str, bool]:

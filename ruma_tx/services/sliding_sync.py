@@ -28,10 +28,10 @@ from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock
 from ruma_tx.services.concurrency import concurrently
 from ruma_tx.services.notifier import KeptPerUser, Notifier
-from ruma_tx.services.ports.events import NewEvent, SyncReads
+from ruma_tx.services.ports.events import SyncReads
 from ruma_tx.services.sliding_connections import Connections
 from ruma_tx.services.sliding_extensions import ExtensionsAsked, SlidingExtensions, has_news
-from ruma_tx.services.sliding_lists import RoomFactsCache, RoomRecency, UserRooms
+from ruma_tx.services.sliding_lists import UserRooms
 from ruma_tx.services.sliding_order import RoomLists
 from ruma_tx.services.sliding_rooms import RoomPlan, RoomsAsked, SlidingRooms
 from ruma_tx.services.sync import UserMemberships
@@ -74,15 +74,12 @@ class SlidingSync:
     """
 
     def __init__(self, *, memberships: UserMemberships, user_rooms: UserRooms, user_data: UserData,
-                 recency: RoomRecency, facts: RoomFactsCache, lists: RoomLists, connections: Connections,
-                 rooms: SlidingRooms,
+                 lists: RoomLists, connections: Connections, rooms: SlidingRooms,
                  extensions: SlidingExtensions, notifier: Notifier, clock: Clock,
                  ignored: Callable[[str], Awaitable[frozenset[str]]]) -> None:
         self._memberships = memberships
         self._user_rooms = user_rooms
         self._user_data = user_data
-        self._recency = recency
-        self._facts = facts
         self._lists = lists
         self._connections = connections
         self._rooms = rooms
@@ -90,11 +87,6 @@ class SlidingSync:
         self._notifier = notifier
         self._clock = clock
         self._ignored = ignored
-
-    def event_stored(self, event: NewEvent, position: int) -> None:
-        """Told by the event creator of each stored event."""
-        self._recency.event_stored(event, position)
-        self._facts.event_stored(event, position)
 
     async def sync(self, user_id: str, device_id: str, request: SlidingSyncRequest) -> JsonDict:
         """
