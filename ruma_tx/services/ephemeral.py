@@ -51,10 +51,14 @@ class TypingTracker:
     @param max_rooms: rooms whose last change position is remembered; an
         incremental sync from before the oldest forgotten change gets the
         typing list of every joined room (always correct, rarely needed).
+    @param changed: told C{(room_id, user_id, typing)} when a user starts
+        or stops typing (must not wait: federation sends it on).
     """
 
-    def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, max_rooms: int = 10_000) -> None:
+    def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, max_rooms: int = 10_000,
+                 changed: Sequence[Callable[[str, str, bool], None]] = ()) -> None:
         self._events = events
+        self._changed_hooks = list(changed)
         self._streams = streams
         self._clock = clock
         self._typers: dict[str, dict[str, IDelayedCall]] = {}   # room -> user -> expiry timer
@@ -95,6 +99,7 @@ class TypingTracker:
                 return
             timer.cancel()
             self._remove(room_id, user_id)
+        self._tell(room_id, user_id, typing)
         await self._record_change(room_id, members)
 
     def _remove(self, room_id: str, user_id: str) -> None:
@@ -105,8 +110,13 @@ class TypingTracker:
         if not room:
             del self._typers[room_id]
 
+    def _tell(self, room_id: str, user_id: str, typing: bool) -> None:
+        for hook in self._changed_hooks:
+            hook(room_id, user_id, typing)
+
     def _expire(self, room_id: str, user_id: str) -> None:
         self._remove(room_id, user_id)
+        self._tell(room_id, user_id, False)
         d = defer.ensureDeferred(self._expired(room_id))
         d.addErrback(lambda f: log.failure("typing expiry in {room_id}", f, room_id=room_id))
 
@@ -143,6 +153,7 @@ class TypingTracker:
             return
         timer.cancel()
         self._remove(event.room_id, pdu["state_key"])
+        self._tell(event.room_id, pdu["state_key"], False)
         self._mark(event.room_id, position)
 
     async def add_to_sync(self, ctx: SyncContext) -> None:
@@ -185,12 +196,15 @@ class ReceiptKeeper:
         the event (spec: 400 otherwise).
     @param read_moved: told the user's id once a receipt moved their read
         position (must not wait: push delivery sends badge updates).
+    @param receipt_stored: awaited with each receipt stored (federation
+        sends it on).
     """
 
     def __init__(self, *, store: Receipts, events: Events, streams: StreamWriter,
                  account_data: AccountDataKeeper, clock: Clock,
                  fits_thread: Callable[[str, str], Awaitable[bool]],
-                 read_moved: Sequence[Callable[[str], None]] = ()) -> None:
+                 read_moved: Sequence[Callable[[str], None]] = (),
+                 receipt_stored: Sequence[Callable[[Receipt], Awaitable[None]]] = ()) -> None:
         self._store = store
         self._events = events
         self._streams = streams
@@ -198,6 +212,7 @@ class ReceiptKeeper:
         self._clock = clock
         self._fits_thread = fits_thread
         self._read_moved = list(read_moved)
+        self._receipt_stored = list(receipt_stored)
 
     async def send_receipt(self, user_id: str, room_id: str, receipt_type: str, event_id: str,
                            thread_id: object = None) -> None:
@@ -277,7 +292,10 @@ class ReceiptKeeper:
         # m.read.private "MUST NOT" reach other users: wake only its sender.
         audience = [user_id] if receipt_type == READ_PRIVATE else list(members)
 
+        stored = False
+
         async def persist(position: int) -> list[str]:
+            nonlocal stored
             # It moves the read position of its thread (or the room's, unthreaded).
             stored = await self._store.put_receipt(receipt, event.stream_ordering, position)
             if stored:
@@ -286,6 +304,9 @@ class ReceiptKeeper:
             return audience if stored else []
 
         await self._streams.write(persist, kind="receipts")
+        if stored:
+            for stored_hook in self._receipt_stored:
+                await stored_hook(receipt)
 
     async def add_to_sync(self, ctx: SyncContext) -> None:
         """

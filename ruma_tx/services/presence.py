@@ -14,6 +14,7 @@ spec's "Idle timeout"), with no write.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable, Sequence
 
 from ruma_tx.matrix.errors import Forbidden, forbidden, invalid_param
 from ruma_tx.matrix.presence import (
@@ -26,6 +27,7 @@ from ruma_tx.matrix.presence import (
     presence_content,
     presence_event,
 )
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.ephemeral import PresenceStorage, StoredPresence
@@ -43,11 +45,14 @@ class PresenceTracker:
     @param cache_size: users whose presence is kept in memory; this
         process is the only writer, so memory is the freshest copy (an
         C{online} sync's activity time is only kept there).
+    @param changed: told C{(user_id, m.presence content)} of each change
+        written (must not wait: federation sends it on).
     """
 
     def __init__(self, *, store: PresenceStorage, streams: StreamWriter, clock: Clock,
-                 cache_size: int = 100_000) -> None:
+                 cache_size: int = 100_000, changed: Sequence[Callable[[str, JsonDict], None]] = ()) -> None:
         self._store = store
+        self._changed = list(changed)
         self._streams = streams
         self._clock = clock
         self._cache: LRUCache[str, Presence] = LRUCache(cache_size)
@@ -129,6 +134,9 @@ class PresenceTracker:
             return [user_id]
 
         await self._streams.write(persist, kind="presence")
+        content = presence_content(presence, now_ms(self._clock))
+        for hook in self._changed:
+            hook(user_id, content)
 
     async def add_to_sync(self, ctx: SyncContext) -> None:
         """
