@@ -1,8 +1,9 @@
 """
-The authorisation rules of room versions 10, 11 and 12 (spec:
-rooms/v10.md, v11.md, v12.md "Authorisation rules"; server-server API
-"Auth events selection"), plus the redaction checks of "Handling
-redactions".
+The authorisation rules of room versions 1 to 12 (spec: rooms/v1.md to
+v12.md "Authorisation rules"; server-server API "Auth events selection").
+The rule for power levels events is in L{ruma_tx.matrix.auth_power_levels};
+the redaction checks of "Handling redactions" (v3+) in
+L{ruma_tx.matrix.redaction}.
 
 All functions are pure. Events are PDU dicts. A I{state map} maps
 C{(type, state_key)} to the event currently holding that key; the state
@@ -14,8 +15,7 @@ authorising user's server did), and whether auth events were rejected.
 """
 from __future__ import annotations
 
-from typing import Any
-
+from ruma_tx.matrix.auth_power_levels import power_levels_violation
 from ruma_tx.matrix.identifiers import (
     InvalidIdentifier,
     is_valid_user_id,
@@ -25,27 +25,24 @@ from ruma_tx.matrix.identifiers import (
 from ruma_tx.matrix.power_levels import (
     CREATE,
     POWER_LEVELS,
-    creators,
     event_content,
     event_power_level,
-    is_level,
     power_level_for,
     user_power_level,
 )
-from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, as_room_version
+from ruma_tx.matrix.room_versions import (
+    ROOM_VERSIONS,
+    RoomVersion,
+    as_room_version,
+    referenced_event_ids,
+)
 from ruma_tx.matrix.types import JsonDict, StateMap
 
 MEMBER = "m.room.member"
 JOIN_RULES = ("m.room.join_rules", "")
 THIRD_PARTY_INVITE = "m.room.third_party_invite"
 REDACTION = "m.room.redaction"
-
-#: The named levels of a power levels event (rule "power levels" 1 and 6).
-_NAMED_LEVELS = (
-    "users_default", "events_default", "state_default", "ban", "redact", "kick", "invite",
-)
-#: The level maps keyed by event type / notification key (rules 2, 7 and 8).
-_LEVEL_MAPS = ("events", "notifications")
+ALIASES = "m.room.aliases"
 
 
 class AuthError(Exception):
@@ -119,7 +116,7 @@ def auth_types_for_event(
         sender's member event; for C{m.room.member}: the target's member
         event, the join rules for C{join}/C{invite}/C{knock}, the
         third-party invite named by C{third_party_invite.signed.token}, and
-        for joins the member event of C{join_authorised_via_users_server}.
+        for joins (v8+) the member event of C{join_authorised_via_users_server}.
         Empty for C{m.room.create}. Keys the room has no event for are
         simply not cited.
     """
@@ -143,7 +140,7 @@ def auth_types_for_event(
             token = signed.get("token") if isinstance(signed, dict) else None
             if isinstance(token, str):
                 keys.append((THIRD_PARTY_INVITE, token))
-        if membership == "join":
+        if membership == "join" and version.restricted_joins:
             via = content.get("join_authorised_via_users_server")
             if isinstance(via, str):
                 keys.append((MEMBER, via))
@@ -206,6 +203,14 @@ def check_event_auth(
         if _domain(sender) != _domain(create.get("sender")):
             raise AuthError("This room does not allow users from other servers")
 
+    if event_type == ALIASES and version.special_case_aliases:
+        # v1-5 rule 4: a server manages its own aliases, member or not.
+        if "state_key" not in event:
+            raise AuthError("An m.room.aliases event needs a state_key")
+        if event["state_key"] != _domain(sender):
+            raise AuthError("The state_key of m.room.aliases must be the sender's server")
+        return
+
     if event_type == MEMBER:
         _check_membership(event, state, create, version)
         return
@@ -233,7 +238,34 @@ def check_event_auth(
         raise AuthError("You are not allowed to set the state of another user")
 
     if event_type == POWER_LEVELS[0]:
-        _check_power_levels(event, state, version, sender_level)
+        violation = power_levels_violation(event, state, version, sender_level)
+        if violation is not None:
+            raise AuthError(violation)
+
+    if event_type == REDACTION and version.redaction_auth_rule:
+        _check_redaction_v1(event, state, sender_level)
+
+
+def _check_redaction_v1(event: JsonDict, state: StateMap, sender_level: int | float) -> None:
+    """
+    v1-2 rule 11: the sender has the redact level, or the redaction's event
+    ID has the same server as the redacted event's.
+
+    @raise AuthError: Otherwise.
+    """
+    if sender_level >= power_level_for("redact", state):
+        return
+    domain = _event_id_domain(event.get("event_id"))
+    if domain is not None and domain == _event_id_domain(event.get("redacts")):
+        return
+    raise AuthError("You don't have permission to redact events of other servers")
+
+
+def _event_id_domain(event_id: object) -> str | None:
+    """@return: The server of a v1-2 C{$opaque:server} event ID, else L{None}."""
+    if not isinstance(event_id, str) or ":" not in event_id:
+        return None
+    return event_id.split(":", 1)[1]
 
 
 def _fmt(level: int | float) -> str:
@@ -247,7 +279,7 @@ def _check_create(event: JsonDict, state: StateMap, version: RoomVersion) -> Non
 
     @raise AuthError: If it has prev events, the room already has a create
         event, its room ID is wrong for the version, C{room_version} is not
-        one we know, v10 lacks C{creator}, or v12 C{additional_creators} is
+        one we know, v1-10 lacks C{creator}, or v12 C{additional_creators} is
         not a list of user IDs.
     """
     if event.get("prev_events"):
@@ -270,8 +302,7 @@ def _check_create(event: JsonDict, state: StateMap, version: RoomVersion) -> Non
             raise AuthError("The create event has an invalid room_id") from None
         if room_domain is None or room_domain != _domain(event.get("sender")):
             raise AuthError("The room ID's server must be the sender's server")
-    # Absent means "1", which none of our versions is: the rule only rejects
-    # a present unknown value, so an absent one is accepted here.
+    # Absent means "1"; the rule only rejects a present unknown value.
     if "room_version" in content and content["room_version"] not in ROOM_VERSIONS:
         raise AuthError(f"Unsupported room version {content['room_version']!r}")
     if not version.implicit_room_creator and "creator" not in content:
@@ -314,9 +345,9 @@ def _check_auth_events(event: JsonDict, state: StateMap, version: RoomVersion) -
     """
     if "auth_events" not in event:
         return
-    cited = event["auth_events"]
-    if not isinstance(cited, list):
+    if not isinstance(event["auth_events"], list):
         raise AuthError("auth_events must be a list")
+    cited = referenced_event_ids(event, "auth_events")
     by_id = {
         e.get("event_id"): key for key, e in state.items() if isinstance(e, dict)
     }
@@ -405,8 +436,9 @@ def _check_membership(
             return
         raise AuthError(f"You don't have permission to ban {target}")
 
-    if membership == "knock":
-        if join_rule_of(state) not in ("knock", "knock_restricted"):
+    if membership == "knock" and version.knocking:
+        knock_rules = ("knock", "knock_restricted") if version.knock_restricted else ("knock",)
+        if join_rule_of(state) not in knock_rules:
             raise AuthError("This room does not allow knocking")
         if sender != target:
             raise AuthError("You cannot knock for another user")
@@ -419,6 +451,8 @@ def _check_membership(
             raise AuthError("You are already in the room")
         return
 
+    if membership == "knock":
+        raise AuthError(f"Room version {version.identifier} does not support knocking")
     raise AuthError(f"Unknown membership {membership!r}")
 
 
@@ -449,11 +483,12 @@ def _check_join(
     if current == "ban":
         raise AuthError("You are banned from the room")
     rule = join_rule_of(state)
-    if rule in ("invite", "knock"):
+    if rule == "invite" or rule == "knock" and version.knocking:
         if current in ("invite", "join"):
             return
         raise AuthError("You are not invited to this room")
-    if rule in ("restricted", "knock_restricted"):
+    if (rule == "restricted" and version.restricted_joins
+            or rule == "knock_restricted" and version.knock_restricted):
         if current in ("invite", "join"):
             return
         via = content.get("join_authorised_via_users_server")
@@ -477,102 +512,11 @@ def _only_previous_event_is_create(event: JsonDict, state: StateMap, create: Jso
     """
     prev = event.get("prev_events")
     if prev is not None:
+        prev_ids = referenced_event_ids(event, "prev_events")
         return (
             isinstance(prev, list)
             and len(prev) == 1
+            and prev_ids == [create.get("event_id")]
             and create.get("event_id") is not None
-            and prev[0] == create.get("event_id")
         )
     return list(state.keys()) == [CREATE]
-
-
-def _check_power_levels(
-    event: JsonDict, state: StateMap, version: RoomVersion, sender_level: int | float
-) -> None:
-    """
-    Rule "if type is m.room.power_levels".
-
-    @raise AuthError: If the content is malformed, lists a v12 creator, or
-        changes something beyond the sender's level.
-    """
-    content = event_content(event)
-    for name in _NAMED_LEVELS:
-        if name in content and not is_level(content[name]):
-            raise AuthError(f"Power level {name!r} must be an integer")
-    for name in _LEVEL_MAPS:
-        if name in content:
-            value = content[name]
-            if not isinstance(value, dict) or not all(is_level(v) for v in value.values()):
-                raise AuthError(f"{name!r} must be an object whose values are integers")
-    users = content.get("users", {})
-    if not isinstance(users, dict):
-        raise AuthError("'users' must be an object")
-    for user_id, level in users.items():
-        if not is_valid_user_id(user_id):
-            raise AuthError(f"{user_id!r} in 'users' is not a valid user ID")
-        if not is_level(level):
-            raise AuthError(f"The power level of {user_id} must be an integer")
-    if version.privileged_creators:
-        listed = sorted(creators(state, version) & users.keys())
-        if listed:
-            raise AuthError(
-                f"Room creators cannot be given a power level: {', '.join(listed)}"
-            )
-
-    previous = state.get(POWER_LEVELS)
-    if previous is None:
-        return
-    old = event_content(previous)
-
-    for name in _NAMED_LEVELS:
-        old_value, new_value = old.get(name), content.get(name)
-        if old_value == new_value and (name in old) == (name in content):
-            continue
-        if name in old and _gt(old_value, sender_level):
-            raise AuthError(f"You cannot change {name!r}: it is above your level")
-        if name in content and _gt(new_value, sender_level):
-            raise AuthError(f"You cannot set {name!r} above your own level")
-
-    for name in _LEVEL_MAPS:
-        old_map = _object_or_empty(old.get(name))
-        new_map = _object_or_empty(content.get(name))
-        for key in old_map.keys() | new_map.keys():
-            if key in old_map and key in new_map and old_map[key] == new_map[key]:
-                continue
-            if key in old_map and _gt(old_map[key], sender_level):
-                raise AuthError(f"You cannot change the level of {name}.{key}: it is above yours")
-            if key in new_map and _gt(new_map[key], sender_level):
-                raise AuthError(f"You cannot set the level of {name}.{key} above your own")
-
-    old_users = _object_or_empty(old.get("users"))
-    sender = event["sender"]
-    for user_id in old_users.keys() | users.keys():
-        if user_id in old_users and user_id in users and old_users[user_id] == users[user_id]:
-            continue
-        if user_id != sender and user_id in old_users and _ge(old_users[user_id], sender_level):
-            raise AuthError(f"You cannot change the level of {user_id}: it is not below yours")
-        if user_id in users and _gt(users[user_id], sender_level):
-            raise AuthError(f"You cannot give {user_id} a level above your own")
-
-
-def _object_or_empty(value: object) -> dict[Any, Any]:
-    """@return: C{value} if it is a JSON object (a dict), else C{{}}."""
-    return value if isinstance(value, dict) else {}
-
-
-def _gt(value: object, level: int | float) -> bool:
-    """
-    @return: Whether a stored level is greater than C{level}; a value that
-        is not a number (impossible in accepted events of our versions)
-        counts as greater, so it can only be changed by an infinite level.
-    """
-    if type(value) is int:
-        return value > level
-    return level != float("inf")
-
-
-def _ge(value: object, level: int | float) -> bool:
-    """@return: Whether a stored level is at least C{level} (see L{_gt})."""
-    if type(value) is int:
-        return value >= level
-    return level != float("inf")

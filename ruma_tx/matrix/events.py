@@ -7,6 +7,9 @@ Spec:
   - server-server-api.md "Signing Events": "Adding hashes and signatures to
     outgoing events", "Calculating the reference hash for an event",
     "Calculating the content hash for an event";
+  - rooms/v1.md (event IDs chosen by the sender, C{[event_id, hashes]}
+    references), v3.md and v4.md (event IDs from reference hashes, in
+    standard then URL-safe base64);
   - rooms/v10.md (v9 redactions, v4 event IDs, v6 event format), rooms/v11.md
     (updated redactions, C{redacts} in content, no C{origin}) and rooms/v12.md
     (room ID is the create event's ID with C{!}; the create event has no
@@ -21,6 +24,7 @@ JSON comes from C{canonicaljson} and signatures from C{signedjson}.
 from __future__ import annotations
 
 import hashlib
+from typing import Any, Mapping
 
 import orjson
 from canonicaljson import encode_canonical_json
@@ -29,12 +33,16 @@ from signedjson.types import SigningKey
 from unpaddedbase64 import encode_base64
 
 from ruma_tx.matrix.errors import BadRequest
+from ruma_tx.matrix.identifiers import random_string
 from ruma_tx.matrix.redaction import redact
 from ruma_tx.matrix.room_versions import RoomVersion, as_room_version
 from ruma_tx.matrix.types import JsonDict
 
 #: Canonical JSON's integer range (spec appendix).
 _MAX_INT = 2**53 - 1
+
+#: Length of the random part of a v1-2 event ID (as Synapse's 18).
+_EVENT_ID_LENGTH = 18
 
 
 def _sha256_base64(obj: JsonDict, *, urlsafe: bool) -> str:
@@ -63,27 +71,37 @@ def content_hash(pdu: JsonDict) -> str:
 
 def reference_hash(pdu: JsonDict, room_version: RoomVersion | str) -> str:
     """
-    The reference hash of an event (room versions 4+ encoding): SHA-256 of the
-    canonical JSON of the redacted event without C{signatures} and
-    C{unsigned}, in unpadded URL-safe base64.
+    The reference hash of an event: SHA-256 of the canonical JSON of the
+    redacted event without C{signatures} and C{unsigned}, in unpadded
+    base64: URL-safe from room version 4, standard before (v1-2 cite it in
+    C{prev_events}/C{auth_events}, v3 event IDs are made of it).
 
     @param pdu: The event in federation format, with its C{hashes}.
     @param room_version: A L{RoomVersion} or its identifier.
     """
-    redacted = redact(pdu, room_version)
+    version = as_room_version(room_version)
+    redacted = redact(pdu, version)
     redacted.pop("signatures", None)
     redacted.pop("unsigned", None)
-    return _sha256_base64(redacted, urlsafe=True)
+    return _sha256_base64(redacted, urlsafe=version.url_safe_event_ids)
 
 
 def event_id_for(pdu: JsonDict, room_version: RoomVersion | str) -> str:
     """
-    The event ID of an event: C{$} and its reference hash.
+    The event ID of an event: in room versions 1 and 2 its C{event_id}
+    field, chosen by its server; from v3 C{$} and its reference hash.
 
     @param pdu: The event in federation format, with its C{hashes}.
     @param room_version: A L{RoomVersion} or its identifier.
+    @raise ValueError: A v1-2 event without a string C{event_id}.
     """
-    return "$" + reference_hash(pdu, room_version)
+    version = as_room_version(room_version)
+    if version.event_id_in_pdu:
+        event_id = pdu.get("event_id")
+        if not isinstance(event_id, str):
+            raise ValueError(f"a v{version.identifier} event carries its event_id")
+        return event_id
+    return "$" + reference_hash(pdu, version)
 
 
 def room_id_for_create_event(create_event_id: str) -> str:
@@ -127,7 +145,8 @@ def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
               state_key: str | None, prev_events: list[str],
               auth_events: list[str], depth: int, origin_server_ts: int,
               redacts: str | None = None, server_name: str,
-              signing_key: SigningKey) -> tuple[str, JsonDict]:
+              signing_key: SigningKey,
+              reference_hashes: Mapping[str, str] | None = None) -> tuple[str, JsonDict]:
     """
     Build, hash and sign a new event in the format of a room version.
 
@@ -136,8 +155,10 @@ def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
     C{origin_server_ts}, C{state_key} for state events, C{hashes} and
     C{signatures}; in v10 also C{origin} (the server name, as Synapse sets it;
     v11 stopped protecting it) and a top-level C{redacts}, which v11+ puts in
-    C{content} instead. It has no C{event_id} (derived from the reference
-    hash since v3) and no C{unsigned}.
+    C{content} instead. From v3 it has no C{event_id} (derived from the
+    reference hash); in v1-2 it carries a new C{$random:server_name} one,
+    and C{prev_events}/C{auth_events} are C{[event_id, {"sha256": hash}]}
+    pairs. It has no C{unsigned}.
 
     @param room_version: A L{RoomVersion} or its identifier.
     @param room_id: The room, or C{None} for the create event of a room
@@ -148,6 +169,9 @@ def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
     @param redacts: For C{m.room.redaction}, the redacted event's ID.
     @param server_name: This server's name, the signing entity.
     @param signing_key: A signedjson C{SigningKey}.
+    @param reference_hashes: v1-2: the L{reference_hash} of the cited
+        events, by event ID; an event without one is cited with an empty
+        hash object, as Synapse does for events it does not have.
     @return: C{(event_id, pdu)}.
     @raise ValueError: If C{room_id} is C{None} where a room ID is needed, or
         given for a create event that must not have one.
@@ -163,13 +187,15 @@ def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
         raise ValueError("room_id is required")
 
     pdu: JsonDict = {
-        "auth_events": list(auth_events),
-        "prev_events": list(prev_events),
+        "auth_events": _references(auth_events, version, reference_hashes),
+        "prev_events": _references(prev_events, version, reference_hashes),
         "type": event_type,
         "sender": sender,
         "depth": depth,
         "origin_server_ts": origin_server_ts,
     }
+    if version.event_id_in_pdu:
+        pdu["event_id"] = f"${random_string(_EVENT_ID_LENGTH)}:{server_name}"
     if room_id is not None:
         pdu["room_id"] = room_id
     if state_key is not None:
@@ -186,6 +212,16 @@ def build_pdu(*, room_version: RoomVersion | str, room_id: str | None,
     signed_pdu = hash_and_sign(pdu, version, server_name=server_name,
                                signing_key=signing_key)
     return event_id_for(signed_pdu, version), signed_pdu
+
+
+def _references(event_ids: list[str], version: RoomVersion,
+                reference_hashes: Mapping[str, str] | None) -> list[Any]:
+    """C{prev_events} or C{auth_events} in the shape of the room version."""
+    if not version.event_reference_pairs:
+        return list(event_ids)
+    hashes = reference_hashes or {}
+    return [[event_id, {"sha256": hashes[event_id]} if event_id in hashes else {}]
+            for event_id in event_ids]
 
 
 def client_event(pdu: JsonDict, event_id: str, room_id: str, *,

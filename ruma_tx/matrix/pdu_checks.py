@@ -2,7 +2,7 @@
 The first checks on a PDU received over federation, as pure functions
 (spec: server-server-api.md "Checks performed on receipt of a PDU", steps
 1-3, and "Validating hashes and signatures on received events";
-client-server-api "Size limits"; rooms/v10..v12 event formats).
+client-server-api "Size limits"; rooms/v1..v12 event formats).
 
   1. L{check_pdu_format}: the event has the format of its room version,
      else it is dropped;
@@ -11,9 +11,9 @@ client-server-api "Size limits"; rooms/v10..v12 event formats).
   3. L{checked_content}: its content hash matches, else it is redacted and
      processed further.
 
-Only room versions 10, 11 and 12 are supported (so no v1/v2 C{origin}
-signature check); anything else fails with L{InvalidPdu}. Keys and time
-are arguments: nothing here fetches keys or reads a clock.
+Room versions 1 to 12 are supported; anything else fails with
+L{InvalidPdu}. Keys and time are arguments: nothing here fetches keys or
+reads a clock.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from ruma_tx.matrix.identifiers import (
     parse_user_id,
 )
 from ruma_tx.matrix.redaction import redact
-from ruma_tx.matrix.room_versions import RoomVersion, as_room_version
+from ruma_tx.matrix.room_versions import RoomVersion, as_room_version, referenced_event_ids
 from ruma_tx.matrix.types import JsonDict
 
 #: "The complete event MUST NOT be larger than 65536 bytes" (canonical JSON).
@@ -83,7 +83,7 @@ def _supported(room_version: RoomVersion | str) -> RoomVersion:
         return as_room_version(room_version)
     except ValueError:
         raise InvalidPdu(ROOM_VERSION_CHECK,
-                         f"room version {room_version!r} is not supported (only 10, 11, 12)") from None
+                         f"room version {room_version!r} is not supported (only 1 to 12)") from None
 
 
 def _check_short_string(pdu: JsonDict, key: str, *, required: bool) -> None:
@@ -97,13 +97,25 @@ def _check_short_string(pdu: JsonDict, key: str, *, required: bool) -> None:
         raise InvalidPdu(SIZE_CHECK, f"'{key}' is longer than {MAX_IDENTIFIER_BYTES} bytes")
 
 
-def _check_event_ids(pdu: JsonDict, key: str, limit: int) -> list[str]:
+def _is_reference_pair(item: object) -> bool:
+    """
+    A v1-2 C{[event_id, hashes]} pair. Like Synapse, which cites events it
+    does not have with C{{}}, the hashes object may lack C{sha256}.
+    """
+    return (isinstance(item, list) and len(item) == 2 and is_valid_event_id(item[0])
+            and isinstance(item[1], dict))
+
+
+def _check_event_ids(pdu: JsonDict, key: str, limit: int, version: RoomVersion) -> list[str]:
     value = pdu.get(key)
-    if not isinstance(value, list) or not all(is_valid_event_id(item) for item in value):
+    if version.event_reference_pairs:
+        if not isinstance(value, list) or not all(_is_reference_pair(item) for item in value):
+            raise InvalidPdu(FORMAT_CHECK, f"'{key}' must be a list of [event ID, hashes] pairs")
+    elif not isinstance(value, list) or not all(is_valid_event_id(item) for item in value):
         raise InvalidPdu(FORMAT_CHECK, f"'{key}' must be a list of event IDs")
     if len(value) > limit:
         raise InvalidPdu(FORMAT_CHECK, f"'{key}' has {len(value)} events, more than {limit}")
-    return value
+    return referenced_event_ids(pdu, key)
 
 
 def _is_id_defining_create(pdu: JsonDict, version: RoomVersion) -> bool:
@@ -120,10 +132,11 @@ def check_pdu_format(pdu: object, room_version: RoomVersion | str) -> JsonDict:
     C{origin_server_ts} and C{depth} (integers), C{type} (string),
     C{content} (object), C{hashes.sha256} (string), C{signatures} (server
     name -> key ID -> string), C{prev_events} (at most 20) and
-    C{auth_events} (at most 10), lists of event IDs; optional
-    C{state_key} (string), C{unsigned} (object), v10's top-level
-    C{redacts} (string). The whole event must be canonical JSON (no
-    floats, integers within +-(2**53 - 1)) of at most 65536 bytes;
+    C{auth_events} (at most 10), lists of event IDs (v1-2: of
+    C{[event_id, hashes]} pairs); in v1-2 C{event_id}; optional
+    C{state_key} (string), C{unsigned} (object), the top-level C{redacts}
+    (string) before v11. From v6 the whole event must be canonical JSON (no
+    floats, integers within +-(2**53 - 1)); it must be at most 65536 bytes;
     C{sender}, C{room_id}, C{type}, C{state_key} and C{event_id} (if
     present) at most 255 bytes. In v12, the create event (whose ID the room
     ID is) must not be in C{auth_events}.
@@ -134,10 +147,11 @@ def check_pdu_format(pdu: object, room_version: RoomVersion | str) -> JsonDict:
     version = _supported(room_version)
     if not isinstance(pdu, dict):
         raise InvalidPdu(FORMAT_CHECK, "a PDU must be an object")
-    try:
-        check_canonical_values(pdu)
-    except MatrixError as e:
-        raise InvalidPdu(FORMAT_CHECK, f"not canonical JSON: {e.message}") from None
+    if version.strict_canonical_json:
+        try:
+            check_canonical_values(pdu)
+        except MatrixError as e:
+            raise InvalidPdu(FORMAT_CHECK, f"not canonical JSON: {e.message}") from None
     size = len(encode_canonical_json(pdu))
     if size > MAX_PDU_BYTES:
         raise InvalidPdu(SIZE_CHECK, f"the PDU is {size} bytes, more than {MAX_PDU_BYTES}")
@@ -150,6 +164,9 @@ def check_pdu_format(pdu: object, room_version: RoomVersion | str) -> JsonDict:
         parse_user_id(pdu["sender"])
     except InvalidIdentifier as e:
         raise InvalidPdu(FORMAT_CHECK, f"'sender': {e}") from None
+    if version.event_id_in_pdu and not (is_valid_event_id(pdu.get("event_id"))
+                                        and ":" in pdu["event_id"]):
+        raise InvalidPdu(FORMAT_CHECK, "'event_id' must be an event ID $opaque:server")
     room_id = pdu.get("room_id")
     if room_id is not None or not _is_id_defining_create(pdu, version):
         _check_short_string(pdu, "room_id", required=True)
@@ -171,8 +188,8 @@ def check_pdu_format(pdu: object, room_version: RoomVersion | str) -> JsonDict:
     if not version.updated_redaction_rules and "redacts" in pdu and not isinstance(pdu["redacts"], str):
         raise InvalidPdu(FORMAT_CHECK, "'redacts' must be an event ID")
 
-    _check_event_ids(pdu, "prev_events", MAX_PREV_EVENTS)
-    auth_events = _check_event_ids(pdu, "auth_events", MAX_AUTH_EVENTS)
+    _check_event_ids(pdu, "prev_events", MAX_PREV_EVENTS, version)
+    auth_events = _check_event_ids(pdu, "auth_events", MAX_AUTH_EVENTS, version)
     # rooms/v12: the create event MUST NOT be in auth_events, its ID being
     # the room ID's ("!" for "$"). Checked here as the brief of this format
     # asks; the auth rules (3.2) would reject it too.
@@ -191,9 +208,9 @@ def _server_of(user_id: object, what: str) -> str:
 
 def servers_to_verify(pdu: JsonDict, room_version: RoomVersion | str) -> set[str]:
     """
-    The servers whose signatures an event needs (room versions 3+): the
-    sender's, and for a join with C{join_authorised_via_users_server}
-    (restricted rooms, every version we support) that user's server.
+    The servers whose signatures an event needs: the sender's, in v1-2
+    the event ID's, and for a join with C{join_authorised_via_users_server}
+    (restricted rooms, v8+) that user's server.
 
     Like Synapse, only joins need the authorising server's signature (auth
     rule 4.2 of v10, 5.2 of v12, reads as if any membership did; the key
@@ -202,10 +219,14 @@ def servers_to_verify(pdu: JsonDict, room_version: RoomVersion | str) -> set[str
     @raise InvalidPdu: for an unsupported room version or a sender or
         authorising user that is not a user ID.
     """
-    _supported(room_version)
+    version = _supported(room_version)
     servers = {_server_of(pdu.get("sender"), "'sender'")}
+    event_id = pdu.get("event_id")
+    if version.event_id_in_pdu and isinstance(event_id, str) and ":" in event_id:
+        servers.add(event_id.split(":", 1)[1])
     content = pdu.get("content")
-    if (pdu.get("type") == "m.room.member" and isinstance(content, dict)
+    if (version.restricted_joins and pdu.get("type") == "m.room.member"
+            and isinstance(content, dict)
             and content.get("membership") == "join"
             and "join_authorised_via_users_server" in content):
         servers.add(_server_of(content["join_authorised_via_users_server"],
@@ -221,8 +242,9 @@ def verify_pdu_signatures(pdu: JsonDict, room_version: RoomVersion | str,
     passes for a full event and for a redacted copy alike.
 
     Only C{ed25519} signatures by keys valid at the event's
-    C{origin_server_ts} (L{ServerKeys.key_valid_at}) count; others are
-    skipped, as the spec says. Each one that counts must verify, and each
+    C{origin_server_ts} (L{ServerKeys.key_valid_at}) count (before v5, which
+    enforces key validity, any key we have counts, as in Synapse); others
+    are skipped, as the spec says. Each one that counts must verify, and each
     server needs at least one.
 
     @param pdu: a PDU that passed L{check_pdu_format}.
@@ -238,6 +260,7 @@ def verify_pdu_signatures(pdu: JsonDict, room_version: RoomVersion | str,
     signed_at = pdu.get("origin_server_ts")
     if not isinstance(signatures, dict) or not is_json_int(signed_at):
         raise InvalidPdu(FORMAT_CHECK, "'signatures' and 'origin_server_ts' are needed to verify a PDU")
+    valid_at = signed_at if version.enforce_key_validity else 0
     for server in sorted(servers_to_verify(pdu, version)):
         keys = keys_by_server.get(server)
         by_server = signatures.get(server)
@@ -247,7 +270,7 @@ def verify_pdu_signatures(pdu: JsonDict, room_version: RoomVersion | str,
         for signing_key_id, sig in by_server.items():
             if not signing_key_id.startswith(ED25519 + ":"):
                 continue
-            verify_key = keys.key_valid_at(signing_key_id, signed_at)
+            verify_key = keys.key_valid_at(signing_key_id, valid_at)
             if verify_key is None:
                 continue
             if not signature_verifies(verify_key, message, sig):
@@ -290,11 +313,15 @@ def checked_content(pdu: JsonDict, room_version: RoomVersion | str) -> tuple[Jso
 def received_event_id(pdu: JsonDict, room_version: RoomVersion | str) -> str:
     """
     The event ID of a received PDU: C{$} and its reference hash, the same
-    for the full event and its redacted copy.
+    for the full event and its redacted copy (v1-2: its C{event_id}).
 
-    @raise InvalidPdu: for an unsupported room version.
+    @raise InvalidPdu: for an unsupported room version, or a v1-2 event
+        without an C{event_id}.
     """
-    return event_id_for(pdu, _supported(room_version))
+    try:
+        return event_id_for(pdu, _supported(room_version))
+    except ValueError as e:
+        raise InvalidPdu(FORMAT_CHECK, str(e)) from None
 
 
 def check_received_pdu(pdu: object, room_version: RoomVersion | str,

@@ -1,7 +1,8 @@
 """
 Power levels: who has which level, and what each action requires
-(spec: C{m.room.power_levels} in the client-server API, and the
-authorisation rules of room versions 10, 11 and 12).
+(spec: C{m.room.power_levels} in the client-server API, the
+authorisation rules of room versions 1 to 12, and rooms/v1.md "accept
+values as strings" and "as floats", which hold until v10).
 
 All functions are pure. A I{state map} maps C{(type, state_key)} to the event
 (a PDU dict) currently holding that key. A room version may be given as a
@@ -9,6 +10,8 @@ L{RoomVersion} or as its identifier string.
 """
 from __future__ import annotations
 
+import math
+import re
 from typing import Iterable
 
 from ruma_tx.matrix.room_versions import RoomVersion, as_room_version
@@ -33,6 +36,10 @@ EVENTS_DEFAULT = 0
 #: specified).
 NOTIFICATION_DEFAULTS: dict[str, int] = {"room": 50}
 
+#: rooms/v1.md: "a single base 10 integer ... optionally prefixed with a
+#: single - or + ... with any number of leading or trailing whitespace".
+_INTEGER_STRING = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+
 #: The canonical JSON integer range, which power levels must respect.
 MIN_LEVEL = -(2**53) + 1
 MAX_LEVEL = 2**53 - 1
@@ -47,14 +54,34 @@ def is_level(value: object) -> bool:
     return type(value) is int and MIN_LEVEL <= value <= MAX_LEVEL
 
 
+def as_level(value: object) -> int | None:
+    """
+    A level as room versions before 10 read it (the auth rules of v10+
+    accept nothing but integers, which read the same).
+
+    @param value: A value from a power levels event's content.
+    @return: An integer as is; a string holding a base-10 integer (optional
+        sign, leading zeroes and surrounding whitespace) as that integer; a
+        finite float truncated (v1-5 allow floats); else L{None}.
+    """
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and _INTEGER_STRING.fullmatch(value):
+        return int(value)
+    if type(value) is float and math.isfinite(value):
+        return int(value)
+    return None
+
+
 def _level(value: object, default: int) -> int:
     """
     @param value: A level read from a power levels event, or L{None}.
-    @param default: What to use when it is missing or not an integer.
-    @return: The level. Events accepted in our room versions only hold
-        integers; anything else falls back to C{default} rather than crash.
+    @param default: What to use when it is missing or not a level.
+    @return: The level (L{as_level}); anything else falls back to
+        C{default} rather than crash.
     """
-    return value if type(value) is int else default
+    level = as_level(value)
+    return default if level is None else level
 
 
 def event_content(event: JsonDict | None) -> JsonDict:
@@ -150,8 +177,8 @@ def event_power_level(event_type: str, is_state: bool, state: StateMap) -> int:
     content = _power_levels_content(state) or {}
     events = content.get("events")
     if isinstance(events, dict):
-        level = events.get(event_type)
-        if type(level) is int:
+        level = as_level(events.get(event_type))
+        if level is not None:
             return level
     if is_state:
         return _level(content.get("state_default"), STATE_DEFAULT)

@@ -18,8 +18,8 @@ from ruma_tx.matrix.power_levels import (
 from ruma_tx.matrix.room_versions import RoomVersion, as_room_version
 from ruma_tx.matrix.types import JsonDict, StateMap
 
-# Top-level keys the redaction algorithm keeps, v10 (unchanged since v9).
-_KEPT_KEYS_V10 = frozenset({
+# Top-level keys the redaction algorithm keeps, v1 to v10.
+_KEPT_KEYS_V1 = frozenset({
     "event_id", "type", "room_id", "sender", "state_key", "content", "hashes",
     "signatures", "depth", "prev_events", "prev_state", "auth_events", "origin",
     "origin_server_ts", "membership",
@@ -27,11 +27,32 @@ _KEPT_KEYS_V10 = frozenset({
 
 
 # v11 (and v12): C{origin}, C{membership} and C{prev_state} are no longer kept.
-_KEPT_KEYS_V11 = _KEPT_KEYS_V10 - {"origin", "membership", "prev_state"}
+_KEPT_KEYS_V11 = _KEPT_KEYS_V1 - {"origin", "membership", "prev_state"}
 
 
-_POWER_LEVELS_KEYS_V10 = ("ban", "events", "events_default", "kick", "redact",
-                          "state_default", "users", "users_default")
+_POWER_LEVELS_KEYS_V1 = ("ban", "events", "events_default", "kick", "redact",
+                         "state_default", "users", "users_default")
+
+
+def _kept_content_keys(event_type: object, version: RoomVersion) -> tuple[str, ...]:
+    """The content keys the redaction algorithm of C{version} keeps for C{event_type}."""
+    updated = version.updated_redaction_rules
+    if event_type == "m.room.member":
+        return ("membership",) + (
+            ("join_authorised_via_users_server",) if version.redaction_keeps_authorising_user else ())
+    if event_type == "m.room.create":
+        return ("creator",)
+    if event_type == "m.room.join_rules":
+        return ("join_rule",) + (("allow",) if version.restricted_joins else ())
+    if event_type == "m.room.power_levels":
+        return _POWER_LEVELS_KEYS_V1 + (("invite",) if updated else ())
+    if event_type == "m.room.history_visibility":
+        return ("history_visibility",)
+    if event_type == "m.room.aliases" and version.special_case_aliases:
+        return ("aliases",)
+    if event_type == "m.room.redaction" and updated:
+        return ("redacts",)
+    return ()
 
 
 def _redacted_content(event_type: object, content: JsonDict,
@@ -40,23 +61,10 @@ def _redacted_content(event_type: object, content: JsonDict,
     The part of C{content} the redaction algorithm keeps for C{event_type}.
     """
     updated = version.updated_redaction_rules
-    keep: tuple[str, ...] = ()
-    if event_type == "m.room.member":
-        keep = ("membership", "join_authorised_via_users_server")
-    elif event_type == "m.room.create":
-        if updated:
-            return copy.deepcopy(content)
-        keep = ("creator",)
-    elif event_type == "m.room.join_rules":
-        keep = ("join_rule", "allow")
-    elif event_type == "m.room.power_levels":
-        keep = _POWER_LEVELS_KEYS_V10 + (("invite",) if updated else ())
-    elif event_type == "m.room.history_visibility":
-        keep = ("history_visibility",)
-    elif event_type == "m.room.redaction" and updated:
-        keep = ("redacts",)
-
-    kept: JsonDict = {k: copy.deepcopy(content[k]) for k in keep if k in content}
+    if event_type == "m.room.create" and updated:
+        return copy.deepcopy(content)
+    kept: JsonDict = {k: copy.deepcopy(content[k])
+                      for k in _kept_content_keys(event_type, version) if k in content}
     if event_type == "m.room.member" and updated:
         # v11: "allows the signed key of the third_party_invite key". Like
         # Synapse, an object-valued third_party_invite survives (possibly
@@ -75,22 +83,23 @@ def redact(pdu: JsonDict, room_version: RoomVersion | str) -> JsonDict:
     """
     Apply the redaction algorithm of a room version to an event.
 
-    Top-level keys outside the version's list are dropped: in v10 the list
-    still has C{origin}, C{membership} and C{prev_state}; v11 and v12 drop
-    them. C{unsigned} is not in either list, so it is dropped too. Content
-    keeps only the keys allowed for the event type (v10: member
-    C{membership}/C{join_authorised_via_users_server}, create C{creator},
-    join_rules C{join_rule}/C{allow}, power_levels without C{invite},
-    history_visibility; v11+ adds power_levels C{invite}, the whole create
-    content, redaction C{redacts} and member C{third_party_invite.signed}).
-    v12 redacts exactly like v11.
+    Top-level keys outside the version's list are dropped: up to v10 the
+    list still has C{origin}, C{membership} and C{prev_state}; v11 and v12
+    drop them. C{unsigned} is not in either list, so it is dropped too.
+    Content keeps only the keys allowed for the event type: member
+    C{membership}, create C{creator}, join_rules C{join_rule},
+    power_levels without C{invite}, history_visibility, and before v6
+    aliases C{aliases}; v8 adds join_rules C{allow}, v9 member
+    C{join_authorised_via_users_server}; v11 adds power_levels C{invite},
+    the whole create content, redaction C{redacts} and member
+    C{third_party_invite.signed}. v12 redacts exactly like v11.
 
     @param pdu: The event in federation format (not modified).
     @param room_version: A L{RoomVersion} or its identifier.
     @return: A new, independent dict.
     """
     version = as_room_version(room_version)
-    kept_keys = _KEPT_KEYS_V11 if version.updated_redaction_rules else _KEPT_KEYS_V10
+    kept_keys = _KEPT_KEYS_V11 if version.updated_redaction_rules else _KEPT_KEYS_V1
     redacted = {k: copy.deepcopy(v) for k, v in pdu.items()
                 if k in kept_keys and k != "content"}
     content = pdu.get("content")

@@ -1,6 +1,7 @@
 """
 State resolution v2 (rooms/v2.md "State resolution", used by room versions
-2 to 11) and v2.1 (rooms/v12.md, MSC4297), as pure functions.
+2 to 11) and v2.1 (rooms/v12.md, MSC4297), as pure functions; room version
+1 is resolved by L{ruma_tx.matrix.state_res_v1}.
 
 The caller gives the state sets to merge as C{(type, state_key) -> event
 ID} maps, and every event the algorithm may look at (the events of the
@@ -20,7 +21,7 @@ resolve a room to the same state:
 from __future__ import annotations
 
 import heapq
-from typing import AbstractSet, Collection, Iterable, Mapping, Sequence, TypeAlias
+from typing import AbstractSet, Collection, Iterable, Mapping, Sequence
 
 from ruma_tx.matrix.auth_rules import (
     JOIN_RULES,
@@ -30,14 +31,9 @@ from ruma_tx.matrix.auth_rules import (
     check_event_auth,
 )
 from ruma_tx.matrix.power_levels import CREATE, POWER_LEVELS, event_content, user_power_level
-from ruma_tx.matrix.room_versions import RoomVersion, as_room_version
-from ruma_tx.matrix.types import JsonDict
-
-#: C{(event type, state key)}.
-StateKey: TypeAlias = tuple[str, str]
-
-#: A room state by event ID: C{(type, state_key) -> event ID}.
-StateIds: TypeAlias = Mapping[StateKey, str]
+from ruma_tx.matrix.room_versions import RoomVersion, as_room_version, referenced_event_ids
+from ruma_tx.matrix.state_res_v1 import resolve_state_v1
+from ruma_tx.matrix.types import JsonDict, StateIds, StateKey
 
 
 def resolve_state(
@@ -51,7 +47,8 @@ def resolve_state(
     """
     Resolve several states of a room into one.
 
-    @param room_version: The room version: v2.1 for version 12, v2 before.
+    @param room_version: The room version: v2.1 for version 12, v2 for 2
+        to 11, v1 for 1 (which reads neither C{auth_chains} nor C{rejected}).
     @param state_sets: The states to merge, e.g. the states after each of
         an event's C{prev_events}.
     @param event_map: Event ID -> PDU for the events of the state sets and
@@ -65,6 +62,8 @@ def resolve_state(
     @return: The resolved state, C{(type, state_key) -> event ID}.
     """
     version = as_room_version(room_version)
+    if not version.state_res_v2:
+        return resolve_state_v1(version, state_sets, event_map)
     events = _EventGraph(event_map, version)
     unconflicted, conflicted = _separate(state_sets)
     if not conflicted:
@@ -169,8 +168,7 @@ class _EventGraph:
         if known is not None:
             return known
         event = self._events[event_id]
-        cited = event.get("auth_events")
-        ids = [a for a in cited if isinstance(a, str)] if isinstance(cited, list) else []
+        ids = referenced_event_ids(event, "auth_events")
         create_id = self._implied_create_id(event)
         if create_id is not None and create_id not in ids:
             ids.append(create_id)

@@ -10,3 +10,9 @@ JsonDict: TypeAlias = dict[str, Any]
 
 #: Room state: C{(type, state_key) -> event} (events as PDU dicts).
 StateMap: TypeAlias = Mapping[tuple[str, str], JsonDict]
+
+#: C{(event type, state key)}.
+StateKey: TypeAlias = tuple[str, str]
+
+#: A room state by event ID: C{(type, state_key) -> event ID}.
+StateIds: TypeAlias = Mapping[StateKey, str]

@@ -38,6 +38,7 @@ from ruma_tx.matrix.push_rules import (
 )
 from ruma_tx.matrix.pushers import detailed_actions_json
 from ruma_tx.matrix.relations import MAIN_THREAD
+from ruma_tx.matrix.room_versions import referenced_event_ids
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock
@@ -389,10 +390,10 @@ class PushEvaluator:
     async def state_before(self, event: NewEvent) -> RoomPushState:
         """The room's push state before C{event}, which follows the room's last event."""
         cached = self._rooms.get(event.room_id)
-        if cached is not None and event.pdu.get("prev_events") == [cached.last_event_id]:
+        prev_events = referenced_event_ids(event.pdu, "prev_events") or [""]
+        if cached is not None and prev_events == [cached.last_event_id]:
             return cached
         room_version, state = await self._store.get_room_push_state(event.room_id)
-        prev_events = event.pdu.get("prev_events") or [""]
         loaded = RoomPushState(room_version=room_version or "", last_event_id=prev_events[0])
         members = {}
         other = {}

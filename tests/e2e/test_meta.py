@@ -24,14 +24,14 @@ async def test_well_known_points_at_public_baseurl(client):
 
 @pytest_twisted.ensureDeferred
 async def test_capabilities_list_supported_room_versions(client):
-    """/capabilities needs a token and lists room versions 10, 11 and 12 with 12 the default."""
+    """/capabilities needs a token and lists room versions 1 to 12, all stable, with 12 the default."""
     assert (await client.request("GET", "capabilities")).code == 401
     user = await client.register()
     response = await client.request("GET", "capabilities", token=user["access_token"])
     assert response.code == 200
     versions = response.json["capabilities"]["m.room_versions"]
     assert versions["default"] == "12"
-    assert set(versions["available"]) == {"10", "11", "12"}
+    assert versions["available"] == {str(n): "stable" for n in range(1, 13)}
 
 
 @pytest_twisted.ensureDeferred

@@ -44,7 +44,7 @@ def _errcode(fn, *args, **kwargs) -> str:
 def test_request_needs_a_known_version():
     """A missing version is M_MISSING_PARAM, an unknown one M_UNSUPPORTED_ROOM_VERSION, a number M_BAD_JSON."""
     assert _errcode(parse_upgrade_request, {}) == "M_MISSING_PARAM"
-    assert _errcode(parse_upgrade_request, {"new_version": "9"}) == "M_UNSUPPORTED_ROOM_VERSION"
+    assert _errcode(parse_upgrade_request, {"new_version": "13"}) == "M_UNSUPPORTED_ROOM_VERSION"
     assert _errcode(parse_upgrade_request, {"new_version": 11}) == "M_BAD_JSON"
     assert parse_upgrade_request({"new_version": "11"}) == UpgradeRequest(V11)
 
