@@ -14,7 +14,7 @@ from canonicaljson import encode_canonical_json
 from signedjson.types import SigningKey
 
 from ruma_tx.matrix.auth_rules import AuthError, auth_types_for_event, check_event_auth
-from ruma_tx.matrix.errors import TooLarge, forbidden, not_found
+from ruma_tx.matrix.errors import MatrixError, TooLarge, forbidden, not_found
 from ruma_tx.matrix.events import (
     StoredEvent,
     build_pdu,
@@ -40,7 +40,9 @@ from ruma_tx.services.ports.events import (
     NewRoom,
     RoomExists,
 )
+from ruma_tx.services.ports.room_dag import DagEvents, DagUpdate, Outlier, StateAfter, StateKey
 from ruma_tx.services.push import PushEvaluator, RoomPushState
+from ruma_tx.services.room_dag import MAX_PREV_EVENTS, RoomDag, state_changes, without_auth_events
 from ruma_tx.services.streams import StreamWriter
 
 #: C{(event, position)}: told of each event once it is stored, before
@@ -95,6 +97,9 @@ class RoomCache:
 
     @ivar complete: every state key is known (a room this process created):
         a key not in C{state} is absent, with nothing to look up.
+    @ivar extremities: in a room shared with other servers, its forward
+        extremities, deepest first (C{depth} is the deepest's); C{None} in
+        a local room, whose one extremity is C{last_event_id}.
     """
 
     room_version: RoomVersion
@@ -104,9 +109,13 @@ class RoomCache:
     looked_up: set[tuple[str, str]] = field(default_factory=set)
     members: dict[str, str] | None = None
     complete: bool = False
+    extremities: list[str] | None = None
 
     def apply(self, event: NewEvent, position: int) -> None:
-        self.last_event_id, self.depth = event.event_id, event.depth
+        if self.extremities is not None:
+            replaced = set(event.pdu["prev_events"])
+            self.extremities = [event.event_id, *(e for e in self.extremities if e not in replaced)]
+        self.last_event_id, self.depth = event.event_id, max(event.depth, self.depth)
         state_key = event.pdu.get("state_key")
         if state_key is None:
             return
@@ -130,18 +139,24 @@ class EventCreator:
     @param relations: checks the relation an event declares, if any.
     @param stored: told of each event once stored (e.g. typing: a member
         who leaves stops typing).
+    @param dag_events: the DAG of rooms shared with other servers.
+    @param dag: their state, read from it.
     """
 
     def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, server_name: str,
                  signing_key: SigningKey, check_canonical_alias: CanonicalAliasCheck,
-                 push: PushEvaluator, relations: RelationCheck, stored: Sequence[EventStored] = (),
+                 push: PushEvaluator, relations: RelationCheck, dag_events: DagEvents, dag: RoomDag,
+                 stored: Sequence[EventStored] = (),
                  txn_cache_size: int = 10_000, rooms_cache_size: int = 5_000) -> None:
         self._events = events
+        self._dag_events = dag_events
+        self._dag = dag
         self._streams = streams
         self._clock = clock
         # The origin_server_ts of the last room created: the next is later (see create_room).
         self._last_create_ts = 0
         self._server_name = server_name
+        self._suffix = ":" + server_name
         self._signing_key = signing_key
         self._check_canonical_alias = check_canonical_alias
         self._push = push
@@ -191,6 +206,9 @@ class EventCreator:
                       ) -> NewEvent | StoredEvent:
         assert spec.room_id is not None  # as _create_locked checked
         room = await self._room(spec.room_id)
+        if room.extremities is None and spec.event_type == "m.room.member" and spec.state_key is not None \
+                and not spec.state_key.endswith(":" + self._server_name):
+            room = await self._federate(spec.room_id)
         if spec.sender_is_guest and spec.event_type == "m.room.member" \
                 and spec.content.get("membership") == "join":
             guest_access = await self._auth_state(spec.room_id, room, [(GUEST_ACCESS, "")])
@@ -208,6 +226,10 @@ class EventCreator:
         relation = await self._relations(event)
         if relation is not None:
             event = replace(event, relation=relation)
+        return await self._store(room, event)
+
+    async def _store(self, room: RoomCache, event: NewEvent) -> NewEvent:
+        """Evaluate push rules for the event, store it at a stream position and wake its audience."""
         push, push_after = await self._push.evaluate(event, await self._push.state_before(event))
         event = replace(event, push=push)
         audience = await self._audience(event, room)
@@ -219,17 +241,118 @@ class EventCreator:
             except BaseException:
                 self._forget(event.room_id)  # unsure what was stored: reread
                 raise
+            self._push.stored(event, push_after)
             if event.redacted_pdu_json is not None:
                 self._rooms.pop(event.room_id, None)  # a cached event may be the redacted one
+            elif event.dag is not None and event.dag.current_state is not None:
+                self._forget(event.room_id)  # state resolution moved other keys
             else:
                 room.apply(event, position)
-            self._push.stored(event, push_after)
             for hook in self._stored_hooks:
                 hook(event, position)
             return _touched(event, audience)
 
         await self._streams.write(persist)
         return event
+
+    # -- rooms shared with other servers ---------------------------------
+
+    async def federate(self, room_id: str) -> None:
+        """
+        Make a local room one shared with other servers (a remote server
+        takes part): from now on its events get state snapshots and it
+        keeps forward extremities. Idempotent.
+        """
+        await self._locks.run(room_id, self._federate, room_id)
+
+    async def _federate(self, room_id: str) -> RoomCache:
+        await self._dag_events.mark_federated(room_id)
+        self._rooms.pop(room_id, None)
+        return await self._room(room_id)
+
+    async def accept_received(self, event: NewEvent, state_after: StateAfter,
+                              state_after_ids: Mapping[StateKey, str]) -> bool:
+        """
+        Store an event received from another server, already checked against
+        its auth events and the state before it (C{state_after} and
+        C{state_after_ids} being the state after it), as the spec's last
+        steps ask: if the room's current state does not allow it, it is
+        soft-failed (stored in the DAG, never shown, not an extremity);
+        else it gets a stream position, becomes a forward extremity, the
+        current state becomes the resolution of the extremities' states,
+        push rules are evaluated and its audience is woken, like a local
+        event's. Runs under the room's lock, as local sends do.
+
+        @return: C{False} when it was soft-failed.
+        """
+        return await self._locks.run(event.room_id, self._accept_received, event, state_after, state_after_ids)
+
+    async def _accept_received(self, event: NewEvent, state_after: StateAfter,
+                               state_after_ids: Mapping[StateKey, str]) -> bool:
+        room = await self._room(event.room_id)
+        if room.extremities is None:
+            room = await self._federate(event.room_id)
+        assert room.extremities is not None
+        pdu = event.pdu
+        keys = auth_types_for_event(pdu["type"], pdu.get("state_key"), pdu["sender"], pdu["content"],
+                                    room.room_version)
+        current = await self._auth_state(event.room_id, room, list({CREATE_KEY, *keys}))
+        try:
+            # Against the current state, not the auth events it cites (they may differ).
+            check_event_auth({**without_auth_events(pdu), "event_id": event.event_id},
+                             {k: pdu_with_id(e) for k, e in current.items()}, room.room_version)
+        except AuthError:
+            await self._dag_events.store_soft_failed(Outlier(event.event_id, pdu, event.pdu_json),
+                                                     event.room_id, state_after)
+            self._dag.remember(event.event_id, state_after_ids)
+            return False
+        prev_events = set(pdu["prev_events"])
+        replaced = tuple(e for e in room.extremities if e in prev_events)
+        remaining = [e for e in room.extremities if e not in prev_events]
+        current_change = None
+        if remaining or prev_events != set(room.extremities):
+            # Not the state it builds on: the current state becomes the
+            # resolution of the new extremities' states.
+            states = await self._dag.state_after(remaining)
+            resolved = await self._dag.resolve(
+                room.room_version, [state_after_ids, *(states[e] for e in remaining if e in states)],
+                {event.event_id: pdu})
+            change = state_changes(await self._dag_events.get_current_state_ids(event.room_id), resolved)
+            own = {(pdu["type"], pdu["state_key"]): event.event_id} if "state_key" in pdu else {}
+            current_change = None if change == own else change
+        event = replace(event, dag=DagUpdate(state_after, replaced, current_change))
+        try:
+            event = replace(event, relation=await self._relations(event))
+        except MatrixError:
+            pass  # a relation we would refuse locally is kept as an event without one
+        await self._store(room, event)
+        self._dag.remember(event.event_id, state_after_ids)
+        return True
+
+    async def store_joined_room(self, room: NewRoom, outliers: Sequence[Outlier],
+                                state: Mapping[StateKey, str], join: NewEvent) -> None:
+        """
+        Store a room joined through another server (checked by the caller):
+        its C{state} before the join and auth chain as C{outliers}, the
+        join at a stream position as the room's first event here, and the
+        current state: C{state} with the join. Its audience is woken.
+
+        @raise RoomExists: the room is stored already.
+        """
+        await self._locks.run(room.room_id, self._store_joined_room, room, outliers, state, join)
+
+    async def _store_joined_room(self, room: NewRoom, outliers: Sequence[Outlier],
+                                 state: Mapping[StateKey, str], join: NewEvent) -> None:
+        async def persist(position: int) -> dict[str, Sequence[str]]:
+            await self._events.persist_joined_room(room, outliers, state, join, position)
+            self._forget(room.room_id)
+            for hook in self._stored_hooks:
+                hook(join, position)
+            members = [k for (t, k), e in state.items() if t == "m.room.member" and k.endswith(self._suffix)]
+            return _touched(join, {join.pdu["sender"], join.pdu["state_key"], *members})
+
+        await self._streams.write(persist)
+        self._dag.remember(join.event_id, {**state, (join.pdu["type"], join.pdu["state_key"]): join.event_id})
 
     # -- creating a room -------------------------------------------------
 
@@ -275,7 +398,7 @@ class EventCreator:
         event_id, pdu = self._build(create, room_version, pdu_room_id, [], [], 1, origin_ts)
         room_id = room_id_for_create_event(event_id) if pdu_room_id is None else pdu_room_id
         self._authorise(pdu, event_id, {}, room_version)
-        first = NewEvent(event_id, room_id, pdu, _encode(pdu), depth=1,
+        first = NewEvent(event_id, room_id, pdu, encode_pdu(pdu), depth=1,
                          client_json=sync_event_json(pdu, event_id, room_id))
         room = RoomCache(room_version, event_id, 0, members={}, complete=True)
         push_state = RoomPushState(room_version.identifier, "")
@@ -318,6 +441,10 @@ class EventCreator:
         if head is None or head.last_event_id is None:
             raise not_found("Unknown room")
         room = RoomCache(ROOM_VERSIONS[head.room_version], head.last_event_id, head.depth)
+        if head.federated:
+            extremities = await self._dag_events.get_extremities(room_id)
+            room.extremities = [event_id for event_id, _ in extremities]
+            room.depth = max((depth for _, depth in extremities), default=head.depth)
         self._rooms[room_id] = room
         return room
 
@@ -349,9 +476,8 @@ class EventCreator:
             and not (room_version.room_id_from_create_event and key == CREATE_KEY)
         ]
         depth = room.depth + 1
-        event_id, pdu = self._build(
-            spec, room_version, spec.room_id, [room.last_event_id], auth_events, depth
-        )
+        prev_events = [room.last_event_id] if room.extremities is None else room.extremities[:MAX_PREV_EVENTS]
+        event_id, pdu = self._build(spec, room_version, spec.room_id, prev_events, auth_events, depth)
         auth_state = {k: pdu_with_id(e) for k, e in state.items()}
         self._authorise(pdu, event_id, auth_state, room_version)
         if spec.event_type == "m.room.canonical_alias" and spec.state_key == "":
@@ -360,11 +486,15 @@ class EventCreator:
         if spec.event_type == "m.room.redaction":
             pruned = await self._redacted_target(spec, {**pdu, "event_id": event_id},
                                                  auth_state, room_version)
+        dag = None
+        if room.extremities is not None:
+            key = (spec.event_type, spec.state_key) if spec.state_key is not None else None
+            dag = await self._dag.local_update(spec.room_id, prev_events, event_id, key)
         return NewEvent(
-            event_id, spec.room_id, pdu, _encode(pdu), txn, depth=depth,
+            event_id, spec.room_id, pdu, encode_pdu(pdu), txn, depth=depth, dag=dag,
             client_json=sync_event_json(pdu, event_id, spec.room_id),
             redacts=spec.redacts if spec.event_type == "m.room.redaction" else None,
-            redacted_pdu_json=None if pruned is None else _encode(pruned),
+            redacted_pdu_json=None if pruned is None else encode_pdu(pruned),
             redacted_client_json=None if pruned is None or spec.redacts is None
             else sync_event_json(pruned, spec.redacts, spec.room_id),
         )
@@ -380,7 +510,7 @@ class EventCreator:
             origin_server_ts=origin_server_ts or now_ms(self._clock), redacts=spec.redacts,
             server_name=self._server_name, signing_key=self._signing_key,
         )
-        if len(_encode(pdu)) > MAX_EVENT_BYTES:
+        if len(encode_pdu(pdu)) > MAX_EVENT_BYTES:
             raise TooLarge("M_TOO_LARGE", "Event is too large")
         return event_id, pdu
 
@@ -444,5 +574,5 @@ def _touched(event: NewEvent, audience: set[str]) -> dict[str, Sequence[str]]:
     return touched
 
 
-def _encode(pdu: JsonDict) -> str:
+def encode_pdu(pdu: JsonDict) -> str:
     return encode_canonical_json(pdu).decode("utf-8")

@@ -1,7 +1,8 @@
 """Rooms, events and room state. SQL only; the rules live in ruma_tx.matrix."""
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import replace
+from typing import Mapping, Sequence
 
 import psycopg2.errors
 
@@ -15,9 +16,11 @@ from ruma_tx.services.ports.events import (
     RoomExists,
     RoomHead,
 )
+from ruma_tx.services.ports.room_dag import OUTLIER, DagUpdate, Outlier, StateAfter
 from ruma_tx.storage.database import Database, Transaction
 from ruma_tx.storage.event_rows import event_columns, stored_event
 from ruma_tx.storage.relations import forget_relation, insert_relations, message_relation_ctes
+from ruma_tx.storage.room_dag import apply_current_state, insert_outside_line, record_dag
 from ruma_tx.storage.search import index_events, message_search_cte, unindex_event
 from ruma_tx.storage.user_directory import record_room_publicity
 
@@ -42,11 +45,19 @@ def _event_row(event: NewEvent, position: int) -> tuple:
 
 
 async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions: Sequence[int]) -> None:
-    """Insert events of one room, the current state they set, their relations and push actions."""
+    """
+    Insert events of one room, the current state they set, their relations
+    and push actions (and in a federated room, their DAG bookkeeping).
+    """
     rows = [_event_row(event, position) for event, position in zip(events, positions)]
     await txn.insert_many("events", _EVENT_ROW_COLUMNS, rows)
     state: dict[tuple[str, str], tuple] = {}   # the last event of each key wins
-    for (position, event_id, room_id, event_type, state_key, _, _, _, membership, _, _) in rows:
+    for event, (position, event_id, room_id, event_type, state_key, _, _, _, membership, _, _) in zip(events, rows):
+        if event.dag is not None:
+            await record_dag(txn, room_id, event_id, event.dag)
+            if event.dag.current_state is not None:
+                await apply_current_state(txn, room_id, event.dag.current_state)
+                continue
         if state_key is not None:
             state[(event_type, state_key)] = (room_id, event_type, state_key, event_id, position, membership)
     await txn.insert_many(
@@ -104,7 +115,7 @@ class EventStore:
 
     async def get_room_head(self, room_id: str) -> RoomHead | None:
         row = await self._db.fetch_one(
-            "SELECT r.room_version, e.event_id, COALESCE(e.depth, 0) FROM rooms r"
+            "SELECT r.room_version, e.event_id, COALESCE(e.depth, 0), r.federated FROM rooms r"
             " LEFT JOIN LATERAL (SELECT event_id, depth FROM events WHERE room_id = r.room_id"
             "  ORDER BY stream_ordering DESC LIMIT 1) e ON TRUE"
             " WHERE r.room_id = %s",
@@ -121,7 +132,7 @@ class EventStore:
 
         @raise DuplicateTransaction: the transaction id already names an event.
         """
-        if event.pdu.get("state_key") is None and event.redacted_pdu_json is None:
+        if event.pdu.get("state_key") is None and event.redacted_pdu_json is None and event.dag is None:
             await self._persist_message(event, position, now_ms)
             return
 
@@ -226,6 +237,32 @@ class EventStore:
             await _insert_events(txn, events, positions)
 
         await self._db.transaction("persist_room", persist)
+
+    async def persist_joined_room(self, room: NewRoom, outliers: Sequence[Outlier],
+                                  state: Mapping[tuple[str, str], str], join: NewEvent, position: int) -> None:
+        """
+        Store a room this server joined through another (federated from the
+        start): the state and auth chain the resident server sent as
+        outliers, the join event as the first event of the line with
+        C{state} (the state before it) as its snapshot's base, and the
+        current state: C{state} with the join.
+
+        @raise RoomExists: the room is stored already.
+        """
+        async def persist(txn: Transaction) -> None:
+            if not await txn.fetch_all(
+                "INSERT INTO rooms (room_id, room_version, creator, created_ts, federated)"
+                " VALUES (%s, %s, %s, %s, TRUE) ON CONFLICT DO NOTHING RETURNING 1",
+                (room.room_id, room.room_version, room.creator, join.pdu["origin_server_ts"]),
+            ):
+                raise RoomExists(room.room_id)
+            await insert_outside_line(txn, room.room_id, outliers, OUTLIER)
+            key = (join.pdu["type"], join.pdu["state_key"])
+            after = {**state, key: join.event_id}
+            dag = DagUpdate(StateAfter(None, after), (), current_state=after)
+            await _insert_events(txn, [replace(join, dag=dag)], [position])
+
+        await self._db.transaction("persist_joined_room", persist)
 
     async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None:
         row = await self._db.fetch_one(

@@ -97,7 +97,7 @@ async def no_relation(event):
 def membership(events: FakeEvents) -> tuple[MembershipChanger, EventCreator]:
     creator = EventCreator(events=events, streams=FakeStreams(), clock=Clock(), server_name="hs",
                            signing_key=generate_signing_key("1"), check_canonical_alias=None,
-                           push=FakePush(), relations=no_relation)
+                           push=FakePush(), relations=no_relation, dag_events=None, dag=None)
     return MembershipChanger(creator=creator, events=events, directory=None, profiles=no_profile,
                              server_name="hs"), creator
 

@@ -11,6 +11,7 @@ from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.matrix.relations import EventRelation
 from ruma_tx.matrix.sync import MemberCounts
 from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.ports.room_dag import DagUpdate, Outlier
 
 #: Rooms' state: C{room_id -> (type, state_key) -> event}.
 StateByRoom = dict[str, dict[tuple[str, str], StoredEvent]]
@@ -26,6 +27,8 @@ class RoomHead:
     room_version: str
     last_event_id: str | None
     depth: int
+    #: Shared with other servers (its events form a DAG: see ports.room_dag).
+    federated: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class NewEvent:
     push: PushOutcome = PushOutcome()
     #: Its relation to another event (C{content["m.relates_to"]}), if valid.
     relation: EventRelation | None = None
+    #: In a federated room: its snapshot and extremities (None in a local room).
+    dag: DagUpdate | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,8 @@ class Events(Protocol):
     async def persist_event(self, event: NewEvent, position: int, now_ms: int) -> None: ...
     async def persist_room(self, room: NewRoom, events: Sequence[NewEvent], positions: Sequence[int],
                            now_ms: int) -> None: ...
+    async def persist_joined_room(self, room: NewRoom, outliers: Sequence[Outlier], state: Mapping[tuple[str, str], str],
+                                  join: NewEvent, position: int) -> None: ...
     async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None: ...
     async def get_txn_ids(self, user_id: str, device_id: str, event_ids: list[str]) -> dict[str, str]: ...
     async def get_event(self, event_id: str) -> StoredEvent | None: ...

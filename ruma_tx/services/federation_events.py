@@ -1,0 +1,385 @@
+"""
+Accepting events from other servers into rooms shared with them, in the
+order of the spec's "Checks performed on receipt of a PDU"
+(server-server-api.md):
+
+  1-3. format, signatures (keys from the L{KeyRing}), content hash (an
+       event whose hash does not match is redacted and goes on);
+  4.   its auth events: fetched from the sending server when unknown
+       (C{GET /event/{id}}, each checked the same way and stored as an
+       outlier); the event is rejected if one is rejected or missing, or
+       if it fails the auth rules against them;
+  5.   the state before it: its prev events' snapshots, resolved; prev
+       events we lack are asked for first (C{POST /get_missing_events}),
+       and if a gap remains, the state at each missing one is fetched
+       (C{GET /state_ids}, then C{/event} for what is unknown); rejected
+       if it fails the auth rules against that state;
+  6.   the current state: if that does not allow it, it is soft-failed
+       (L{EventCreator.accept_received} decides and stores).
+
+A rejected event is kept with its reason and used for nothing; a dropped
+one (steps 1-2) is not kept. A room's events are handled one at a time,
+in the order received.
+
+Only room versions 10-12 are handled, as in L{ruma_tx.matrix.pdu_checks}.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+from urllib.parse import quote
+
+from ruma_tx.logs import logger
+from ruma_tx.matrix.auth_rules import AuthError, check_event_auth
+from ruma_tx.matrix.federation_auth import ServerKeys
+from ruma_tx.matrix.pdu_checks import (
+    InvalidPdu,
+    ReceivedPdu,
+    check_received_pdu,
+    received_event_id,
+    servers_to_verify,
+)
+from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
+from ruma_tx.matrix.sync import sync_event_json
+from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.concurrency import KeyedLocks
+from ruma_tx.services.events import EventCreator, encode_pdu
+from ruma_tx.services.ports.events import Events, NewEvent, NewRoom
+from ruma_tx.services.ports.federation import FederationClient, FederationError, KeyRing
+from ruma_tx.services.ports.room_dag import (
+    REJECTED,
+    DagEvents,
+    Outlier,
+    StateAfter,
+    StateKey,
+)
+from ruma_tx.services.room_dag import RoomDag, state_changes, without_auth_events
+
+log = logger(__name__)
+
+_V1 = "/_matrix/federation/v1"
+
+#: C{get_missing_events}: how many events to ask for (as Synapse).
+MISSING_EVENTS_LIMIT = 10
+
+#: At most this many events fetched for one received event (auth events
+#: and state): a bound on what one PDU can make us do.
+MAX_FETCHED_EVENTS = 1_000
+
+
+class Rejected(Exception):
+    """The event fails the auth rules (or one of its auth events does): stored as rejected."""
+
+
+@dataclass
+class _Fetching:
+    """What fetching events for one received event has done so far."""
+
+    origin: str
+    room_id: str
+    version: RoomVersion
+    fetched: int = 0
+
+
+class EventReceiver:
+    """
+    @param creator: stores accepted events like local ones (same locks,
+        caches, push rules and wake-ups).
+    @param federation: requests to other servers.
+    @param key_ring: their signing keys.
+    """
+
+    def __init__(self, *, creator: EventCreator, events: Events, dag_events: DagEvents, dag: RoomDag,
+                 federation: FederationClient, key_ring: KeyRing) -> None:
+        self._creator = creator
+        self._events = events
+        self._dag_events = dag_events
+        self._dag = dag
+        self._federation = federation
+        self._key_ring = key_ring
+        self._rooms = KeyedLocks()
+
+    # -- entry points ----------------------------------------------------
+
+    async def receive_pdus(self, origin: str, room_id: str, pdus: Sequence[JsonDict]
+                           ) -> Mapping[str, str | None]:
+        """
+        Accept a room's PDUs from a transaction of C{origin}, in order
+        (C{services.federation_inbound.RoomPdus}).
+
+        @return: C{event_id -> None} for each PDU accepted, soft-failed or
+            already known, or why it was dropped or rejected. PDUs of a room
+            this server is not in are left out (their event id needs the
+            room version).
+        """
+        return await self._rooms.run(room_id, self._receive_all, origin, room_id, pdus)
+
+    async def _receive_all(self, origin: str, room_id: str, pdus: Sequence[JsonDict]) -> dict[str, str | None]:
+        head = await self._events.get_room_head(room_id)
+        if head is None:
+            log.info("ignoring {count} PDUs from {origin} for unknown room {room_id}",
+                     count=len(pdus), origin=origin, room_id=room_id)
+            return {}
+        version = ROOM_VERSIONS[head.room_version]
+        if not head.federated:
+            # A remote server takes part: snapshots from now on (before the
+            # state at the events it builds on is read).
+            await self._creator.federate(room_id)
+        outcomes: dict[str, str | None] = {}
+        for pdu in pdus:
+            event_id, error = await self._receive(_Fetching(origin, room_id, version), pdu, fetch_missing=True)
+            if event_id is not None:
+                outcomes[event_id] = error
+        return outcomes
+
+    async def join_room(self, origin: str, room_version: RoomVersion, join: JsonDict,
+                        state: Sequence[JsonDict], auth_chain: Sequence[JsonDict]) -> str:
+        """
+        Store a room this server joined through C{origin}: call it with the
+        join event as sent (signed by both servers) and the C{state} and
+        C{auth_chain} of the C{send_join} answer. Every event is checked
+        (format, signatures, hashes, auth rules against its auth events);
+        the state and auth chain are stored as outliers (never shown to
+        clients), the join becomes the first event of this server's line,
+        and the room's current state is C{state} plus the join. The room
+        is federated from the start.
+
+        @return: the room id.
+        @raise InvalidPdu: the join event or a state event is malformed or
+            badly signed.
+        @raise Rejected: the join is not allowed by that state, or a state
+            event fails the auth rules.
+        @raise RoomExists: this server has the room already.
+        """
+        joined = await self._checked(join, room_version)
+        room_id = joined.pdu["room_id"]
+        checked: dict[str, JsonDict] = {}
+        state_event_ids: list[str] = []
+        for pdu in [*state, *auth_chain]:
+            try:
+                received = await self._checked(pdu, room_version)
+            except InvalidPdu as e:
+                log.info("dropping an event of {room_id}'s state from {origin}: {e}",
+                         room_id=room_id, origin=origin, e=e)
+                continue
+            checked[received.event_id] = received.pdu
+            if len(state_event_ids) < len(state):
+                state_event_ids.append(received.event_id)
+        rejected: set[str] = set()
+        for event_id, pdu in sorted(checked.items(), key=lambda item: item[1]["depth"]):
+            auth = {a: checked[a] for a in pdu["auth_events"] if a in checked and a not in rejected}
+            try:
+                _check_auth(event_id, pdu, auth.items(), room_version)
+            except Rejected:
+                rejected.add(event_id)
+        state_ids = {(checked[e]["type"], checked[e]["state_key"]): e for e in state_event_ids
+                     if e not in rejected and "state_key" in checked[e]}
+        state_pdus = {key: checked[event_id] for key, event_id in state_ids.items()}
+        try:
+            check_event_auth({**without_auth_events(joined.pdu), "event_id": joined.event_id},
+                             {key: {**pdu, "event_id": state_ids[key]} for key, pdu in state_pdus.items()},
+                             room_version)
+        except AuthError as e:
+            raise Rejected(f"the join is not allowed by the room's state: {e}") from None
+        outliers = [Outlier(e, p, encode_pdu(p)) for e, p in checked.items() if e not in rejected]
+        create = state_pdus.get(("m.room.create", ""))
+        creator = create["sender"] if create is not None else joined.pdu["sender"]
+        await self._creator.store_joined_room(
+            NewRoom(room_id, room_version.identifier, creator), outliers, state_ids,
+            self._new_event(joined.event_id, joined.pdu))
+        return room_id
+
+    # -- one event -------------------------------------------------------
+
+    async def _receive(self, fetching: _Fetching, pdu: JsonDict, *, fetch_missing: bool
+                       ) -> tuple[str | None, str | None]:
+        """Steps 1-6 for one PDU: C{(event_id or None, error or None)}."""
+        try:
+            received = await self._checked(pdu, fetching.version)
+        except InvalidPdu as e:
+            log.info("dropping a PDU from {origin}: {e}", origin=fetching.origin, e=e)
+            return _event_id_of(pdu, fetching.version), str(e)
+        event_id, pdu = received.event_id, received.pdu
+        if pdu.get("room_id") != fetching.room_id:
+            return event_id, "the event is not in this room"
+        if (await self._dag_events.get_statuses([event_id])).get(event_id) is not None:
+            return event_id, None  # known already: nothing to do again
+        try:
+            auth = await self._ensure_events(fetching, pdu["auth_events"])
+            if len(auth) < len(set(pdu["auth_events"])):
+                raise Rejected("an auth event is missing or rejected")
+            _check_auth(event_id, pdu, auth.items(), fetching.version)
+            state_before, base = await self._state_before(fetching, event_id, pdu, fetch_missing)
+            try:
+                check_event_auth({**without_auth_events(pdu), "event_id": event_id},
+                                 await self._state_pdus(state_before), fetching.version)
+            except AuthError as e:
+                raise Rejected(f"not allowed by the state before it: {e}") from None
+        except Rejected as e:
+            log.info("rejecting {event_id} from {origin}: {e}", event_id=event_id, origin=fetching.origin, e=e)
+            await self._dag_events.store_rejected(fetching.room_id, event_id, encode_pdu(pdu), str(e))
+            return event_id, f"rejected: {e}"
+        after = dict(state_before)
+        if "state_key" in pdu:
+            after[(pdu["type"], pdu["state_key"])] = event_id
+        if base is None:
+            state_after = StateAfter(None, after)
+        else:
+            base_state = (await self._dag.state_after([base]))[base]
+            state_after = StateAfter(base, state_changes(base_state, after))
+        accepted = await self._creator.accept_received(self._new_event(event_id, pdu), state_after, after)
+        if not accepted:
+            log.info("soft-failed {event_id} from {origin}", event_id=event_id, origin=fetching.origin)
+        return event_id, None
+
+    async def _state_before(self, fetching: _Fetching, event_id: str, pdu: JsonDict, fetch_missing: bool
+                            ) -> tuple[dict[StateKey, str], str | None]:
+        """
+        Step 5: the state before the event, and a prev event with a snapshot
+        to store the state after it as a delta on (C{None}: none has one).
+        """
+        prev_events = list(dict.fromkeys(pdu["prev_events"]))
+        missing = await self._without_snapshot(prev_events)
+        if missing and fetch_missing:
+            await self._fetch_missing(fetching, event_id, pdu)
+            missing = await self._without_snapshot(prev_events)
+        known = [p for p in prev_events if p not in missing]
+        states = list((await self._dag.state_after(known)).values())
+        for prev in missing:
+            states.append(await self._state_after_remote(fetching, prev))
+        resolved = await self._dag.resolve(fetching.version, states)
+        return resolved, known[0] if known else None
+
+    async def _without_snapshot(self, event_ids: list[str]) -> list[str]:
+        states = await self._dag.state_after(event_ids)
+        return [e for e in event_ids if e not in states]
+
+    async def _fetch_missing(self, fetching: _Fetching, event_id: str, pdu: JsonDict) -> None:
+        """Ask the sender for the events between our extremities and this one, and accept them, oldest first."""
+        extremities = await self._dag_events.get_extremities(fetching.room_id)
+        body = {
+            "earliest_events": [e for e, _ in extremities],
+            "latest_events": [event_id],
+            "limit": MISSING_EVENTS_LIMIT,
+            "min_depth": min((depth for _, depth in extremities), default=0),
+        }
+        try:
+            answer = await self._federation.post_json(
+                fetching.origin, f"{_V1}/get_missing_events/{quote(fetching.room_id, safe='')}", body)
+        except FederationError as e:
+            log.info("get_missing_events from {origin} failed: {e}", origin=fetching.origin, e=e)
+            return
+        events = [e for e in answer.get("events", []) if isinstance(e, dict)]
+        for missing in sorted(events, key=_depth):
+            await self._receive(fetching, missing, fetch_missing=False)
+
+    async def _state_after_remote(self, fetching: _Fetching, prev: str) -> dict[StateKey, str]:
+        """The state after a prev event we lack, as its sender says (C{/state_ids}, then C{/event})."""
+        try:
+            answer = await self._federation.get_json(
+                fetching.origin, f"{_V1}/state_ids/{quote(fetching.room_id, safe='')}",
+                query={"event_id": prev})
+        except FederationError as e:
+            raise Rejected(f"the state at {prev} could not be fetched: {e}") from None
+        pdu_ids = [e for e in answer.get("pdu_ids", []) if isinstance(e, str)]
+        auth_chain_ids = [e for e in answer.get("auth_chain_ids", []) if isinstance(e, str)]
+        pdus = await self._ensure_events(fetching, [*auth_chain_ids, *pdu_ids, prev])
+        state: dict[StateKey, str] = {}
+        for event_id in [*pdu_ids, prev]:
+            found = pdus.get(event_id)
+            if found is not None and "state_key" in found:
+                state[(found["type"], found["state_key"])] = event_id
+        return state
+
+    # -- fetching and checking events ------------------------------------
+
+    async def _ensure_events(self, fetching: _Fetching, event_ids: Iterable[str]) -> dict[str, JsonDict]:
+        """
+        The PDUs of those events that are stored or could be fetched and
+        not rejected; those fetched are checked (steps 1-4) and stored as
+        outliers, or as rejected.
+        """
+        wanted = list(dict.fromkeys(event_ids))
+        statuses = await self._dag_events.get_statuses(wanted)
+        found = await self._dag_events.get_pdus([e for e in wanted if statuses.get(e) not in (None, REJECTED)])
+        for event_id in wanted:
+            if event_id in found or statuses.get(event_id) == REJECTED:
+                continue
+            fetched = await self._fetch_event(fetching, event_id)
+            if fetched is not None:
+                found[event_id] = fetched
+        return found
+
+    async def _fetch_event(self, fetching: _Fetching, event_id: str) -> JsonDict | None:
+        """One event from the sender, checked, its auth events first; stored as an outlier or rejected."""
+        fetching.fetched += 1
+        if fetching.fetched > MAX_FETCHED_EVENTS:
+            return None
+        try:
+            answer = await self._federation.get_json(fetching.origin, f"{_V1}/event/{quote(event_id, safe='')}")
+            pdus = answer.get("pdus")
+            received = await self._checked(pdus[0] if isinstance(pdus, list) and pdus else None,
+                                           fetching.version)
+        except (FederationError, InvalidPdu) as e:
+            log.info("could not fetch {event_id} from {origin}: {e}", event_id=event_id, origin=fetching.origin, e=e)
+            return None
+        if received.event_id != event_id or received.pdu.get("room_id") != fetching.room_id:
+            return None
+        pdu = received.pdu
+        try:
+            auth = await self._ensure_events(fetching, pdu["auth_events"])
+            if len(auth) < len(set(pdu["auth_events"])):
+                raise Rejected("an auth event is missing or rejected")
+            _check_auth(event_id, pdu, auth.items(), fetching.version)
+        except Rejected as e:
+            await self._dag_events.store_rejected(fetching.room_id, event_id, encode_pdu(pdu), str(e))
+            return None
+        await self._dag_events.store_outliers(fetching.room_id, [Outlier(event_id, pdu, encode_pdu(pdu))])
+        return pdu
+
+    async def _checked(self, pdu: object, version: RoomVersion) -> ReceivedPdu:
+        """Steps 1-3, with the keys of the servers that must have signed it."""
+        if not isinstance(pdu, dict):
+            raise InvalidPdu("format", "a PDU must be an object")
+        signatures = pdu.get("signatures")
+        signed_at = pdu.get("origin_server_ts")
+        keys: dict[str, ServerKeys] = {}
+        if isinstance(signatures, dict) and isinstance(signed_at, int):
+            for server in servers_to_verify(pdu, version):
+                key_ids = signatures.get(server)
+                if isinstance(key_ids, dict):
+                    found = await self._key_ring.verify_keys(server, list(key_ids), signed_at)
+                    keys[server] = ServerKeys(verify_keys=found, old_verify_keys={}, valid_until_ts=signed_at)
+        return check_received_pdu(pdu, version, keys)
+
+    async def _state_pdus(self, state: Mapping[StateKey, str]) -> dict[StateKey, JsonDict]:
+        pdus = await self._dag_events.get_pdus(list(state.values()))
+        return {key: {**pdus[event_id], "event_id": event_id} for key, event_id in state.items() if event_id in pdus}
+
+    @staticmethod
+    def _new_event(event_id: str, pdu: JsonDict) -> NewEvent:
+        room_id = pdu["room_id"]
+        return NewEvent(event_id, room_id, pdu, encode_pdu(pdu), depth=pdu["depth"],
+                        client_json=sync_event_json(pdu, event_id, room_id))
+
+
+def _check_auth(event_id: str, pdu: JsonDict, auth: Iterable[tuple[str, JsonDict]], version: RoomVersion) -> None:
+    """Step 4: the auth rules against the event's own auth events."""
+    state = {(a["type"], a["state_key"]): {**a, "event_id": a_id} for a_id, a in auth if "state_key" in a}
+    try:
+        check_event_auth({**pdu, "event_id": event_id}, state, version)
+    except AuthError as e:
+        raise Rejected(f"not allowed by its auth events: {e}") from None
+
+
+def _depth(pdu: JsonDict) -> int:
+    depth = pdu.get("depth")
+    return depth if isinstance(depth, int) else 0
+
+
+def _event_id_of(pdu: object, version: RoomVersion) -> str | None:
+    try:
+        return received_event_id(pdu, version) if isinstance(pdu, dict) else None
+    except Exception:  # a PDU too malformed to hash has no id to answer for
+        return None
+
