@@ -23,6 +23,7 @@ from twisted.web.client import HTTPConnectionPool
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from fedcerts import FederationCa  # noqa: E402
 from pgcluster import TestCluster  # noqa: E402
 from spec import SPEC_AVAILABLE, SPEC_DIR, SpecValidator  # noqa: E402
 
@@ -80,20 +81,25 @@ def spec():
 class Homeserver:
     """A running daemon: C{twistd -n ruma} with a generated config."""
 
-    def __init__(self, directory: Path, dsn: str | None, server_name: str = "test.local",
-                 extra_config: str = ""):
+    def __init__(self, directory: Path, dsn: str | None, server_name: str | None = None,
+                 extra_config: str = "", federation: dict | None = None, ca: FederationCa | None = None):
         self.directory = directory
         self.dsn = dsn
-        self.server_name = server_name
         self.port = free_port()
+        # With federation: a TLS "federation" listener on 127.0.0.1 with a
+        # certificate of `ca`, and the server name localhost:<its port>.
+        self.federation_port = free_port() if federation is not None else None
+        self.server_name = server_name or (
+            "test.local" if federation is None else f"localhost:{self.federation_port}")
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.config_path = directory / "ruma.toml"
         self.log_path = directory / "ruma.log"
         database = f'[database]\ndsn = "{dsn}"\npool_size = 4\n' if dsn else ""
         self.config_path.write_text(
-            f'server_name = "{server_name}"\n'
+            f'server_name = "{self.server_name}"\n'
             f'data_dir = "var"\n'
             f'public_baseurl = "http://localhost:{self.port}/"\n'
+            f"{self._federation_config(federation, ca)}"
             f"[[listeners]]\n"
             f'endpoint = "tcp:{self.port}:interface=127.0.0.1"\n'
             f'resources = ["client"]\n'
@@ -102,6 +108,24 @@ class Homeserver:
             f"{extra_config}\n"
         )
         self.process = None
+
+    def _federation_config(self, federation: dict | None, ca: FederationCa | None) -> str:
+        """The federation listener (listed first, so it listens before the client one answers)."""
+        if federation is None:
+            return ""
+        assert ca is not None, "a federating daemon needs a test CA"
+        cert, key = ca.issue(self.directory / "tls")
+        settings = {"enabled": True, "ca_file": str(ca.cert_path),
+                    "ip_range_allowlist": ["127.0.0.0/8", "::1/128"], **federation}
+        table = "".join(f"{name} = {json.dumps(value)}\n" for name, value in settings.items())
+        return (f"[[listeners]]\n"
+                f'endpoint = "ssl:{self.federation_port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"\n'
+                f'resources = ["federation"]\n'
+                f"[federation]\n{table}")
+
+    @property
+    def federation_url(self) -> str:
+        return f"https://127.0.0.1:{self.federation_port}"
 
     def start(self, timeout: float = 60.0) -> None:
         self._log = open(self.log_path, "ab")
@@ -160,6 +184,23 @@ def start_homeserver(pg_cluster, tmp_path_factory):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def federation_ca(tmp_path_factory):
+    """The CA of every federating test daemon."""
+    return FederationCa(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="session")
+def start_federating(start_homeserver, federation_ca):
+    """
+    Factory: start a daemon that federates over TLS on loopback, named
+    C{localhost:<port>}; C{federation} adds or overrides C{[federation]} keys
+    (loopback is allowlisted, the test CA trusted).
+    """
+    return lambda federation=None, extra_config="": start_homeserver(
+        extra_config, federation=federation or {}, ca=federation_ca)
 
 
 @pytest.fixture(scope="session")

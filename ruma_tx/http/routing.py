@@ -10,6 +10,7 @@ around every endpoint, so the endpoint bodies only parse and call.
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, TypeVar, cast
 from urllib.parse import unquote
@@ -27,13 +28,17 @@ from ruma_tx.http.errors import Unrecognized, render_error
 from ruma_tx.http.parsing import respond
 from ruma_tx.http.site import MatrixRequest
 from ruma_tx.logs import logger
-from ruma_tx.matrix.errors import MatrixError, RateLimited
-from ruma_tx.services.guard import Guard
+from ruma_tx.matrix.errors import MatrixError, RateLimited, not_json
+from ruma_tx.services.guard import Guard, Requester
 from ruma_tx.services.ratelimit import RateLimiter
+from ruma_tx.services.server_auth import ServerAuthenticator
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
 CLIENT_V1 = ("/_matrix/client/v1",)
 NO_PREFIX = ("",)
+FEDERATION_V1 = ("/_matrix/federation/v1",)
+FEDERATION_V2 = ("/_matrix/federation/v2",)
+KEY_V2 = ("/_matrix/key/v2",)
 
 log = logger(__name__)
 
@@ -48,7 +53,10 @@ Handler = Callable[..., Awaitable[object]]
 @dataclass(frozen=True)
 class Endpoint:
     """
-    @ivar auth: C{"required"}, C{"optional"} or C{"none"} (no token read).
+    @ivar auth: C{"required"}, C{"optional"} or C{"none"} (no token read);
+        C{"server"} for federation endpoints: the request must be signed
+        by another server (X-Matrix), and the handler is called with its
+        name, C{handler(request, origin, **path_args)}.
     @ivar guest: whether guest accounts may call it (the spec's allow-list).
     @ivar guest_hint: for an endpoint guests may not call, what to tell a
         guest instead (appended to the 403 M_GUEST_ACCESS_FORBIDDEN
@@ -72,7 +80,7 @@ def endpoint(method: str, path: str, **options: Any) -> Callable[[_Fn], _Fn]:
     declarations to serve more than one path.
     """
     declared = Endpoint(method, path, **options)
-    if declared.auth not in ("required", "optional", "none"):
+    if declared.auth not in ("required", "optional", "none", "server"):
         raise ValueError(f"bad auth mode {declared.auth!r}")
     if declared.guest and declared.guest_hint is not None:
         raise ValueError("a guest hint is for endpoints guests may not call")
@@ -98,13 +106,18 @@ class Router:
     One Klein app serving every declared endpoint under its prefixes.
 
     Every endpoint is called as C{fn(request, requester, **path_args)}
-    (C{requester} is C{None} when there is no token) and returns a JSON
-    body, or C{(status, body)}.
+    (C{requester} is C{None} when there is no token; the origin server's
+    name for C{auth="server"}) and returns a JSON body, or C{(status, body)}.
+
+    @param servers: authenticates C{auth="server"} endpoints; needed when
+        C{apis} declare any.
     """
 
-    def __init__(self, apis: Iterable[object], *, guard: Guard, rate_limiter: RateLimiter) -> None:
+    def __init__(self, apis: Iterable[object], *, guard: Guard, rate_limiter: RateLimiter,
+                 servers: ServerAuthenticator | None = None) -> None:
         self._guard = guard
         self._rate_limiter = rate_limiter
+        self._servers = servers
         self.endpoints: list[Endpoint] = []
         self.app = Klein()
         for api in apis:
@@ -119,8 +132,10 @@ class Router:
 
         async def serve_request(request: MatrixRequest, **path_args: str) -> bytes:
             path_args = {name: unquote(value) for name, value in path_args.items()}
-            requester = None
-            if declared.auth != "none":
+            requester: object = None
+            if declared.auth == "server":
+                requester = await self._origin(request)
+            elif declared.auth != "none":
                 requester = await self._guard.authenticate(
                     extract_access_token(request),
                     method=request.method.decode("ascii", "replace"),
@@ -132,7 +147,7 @@ class Router:
                     room_id=path_args.get("room_id"),
                 )
             if declared.rate_limit:
-                key = requester.user_id if requester else request.client_ip()
+                key = requester.user_id if isinstance(requester, Requester) else request.client_ip()
                 retry_after = self._rate_limiter.check(declared.rate_limit, key)
                 if retry_after is not None:
                     raise RateLimited(retry_after)
@@ -159,6 +174,24 @@ class Router:
                 methods=[declared.method],
                 endpoint=f"{declared.method} {prefix}{declared.path}",
             )(serve)
+
+    async def _origin(self, request: MatrixRequest) -> str:
+        """The server that signed C{request} (its body is left to read again)."""
+        if self._servers is None:
+            raise RuntimeError("a federation endpoint needs a Router with servers=")
+        raw = request.content.read() if request.content is not None else b""
+        if request.content is not None:
+            request.content.seek(0)
+        content = None
+        if raw.strip():
+            try:
+                content = json.loads(raw)
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise not_json("Content not JSON.") from None
+        authorization = [value.decode("latin-1")
+                         for value in request.requestHeaders.getRawHeaders(b"Authorization", [])]
+        return await self._servers.origin(request.method.decode("ascii", "replace"),
+                                          request.uri.decode("ascii", "replace"), authorization, content)
 
     def resource(self) -> IResource:
         return self.app.resource()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ruma_tx.matrix.identifiers import is_valid_server_name
 from ruma_tx.runtime.config_clients import VoipConfig, WellKnownConfig, check_voip, check_well_known
+from ruma_tx.runtime.config_federation import FederationConfig, check_federation
 from ruma_tx.runtime.config_media import MediaConfig, check_media
 from ruma_tx.runtime.config_push import PushConfig, check_push
 from ruma_tx.runtime.outbound import DEFAULT_BLOCKLIST, parse_networks
@@ -34,8 +35,10 @@ class ConfigError(Exception):
 
 #: What a listener can serve: "client" is the client API (with the OpenID
 #: userinfo endpoint); "openid" only C{/_matrix/federation/v1/openid/userinfo}
-#: (as Synapse's resource of that name), for integrations checking tokens.
-LISTENER_RESOURCES = ("client", "openid")
+#: (as Synapse's resource of that name), for integrations checking tokens;
+#: "federation" the Server-Server API (C{/_matrix/federation/*} and
+#: C{/_matrix/key/*}), only with C{[federation] enabled}.
+LISTENER_RESOURCES = ("client", "openid", "federation")
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,13 @@ class Config:
     well_known: WellKnownConfig = WellKnownConfig()
     user_directory: UserDirectoryConfig = UserDirectoryConfig()
     media: MediaConfig = MediaConfig()
+    federation: FederationConfig = FederationConfig()
+
+    @property
+    def federation_ca_path(self) -> Path | None:
+        """The extra CA for outbound federation TLS, relative to the config file."""
+        ca_file = self.federation.ca_file
+        return None if ca_file is None else (self.path.parent / ca_file).resolve()
 
     @property
     def macaroon_key_path(self) -> Path:
@@ -209,6 +219,10 @@ def _check_values(config: Config, path: Path) -> None:
         for resource in listener.resources:
             if resource not in LISTENER_RESOURCES:
                 bad(f"listeners[{i}].resources", f"unknown resource {resource!r}")
+        if "federation" in listener.resources and not config.federation.enabled:
+            bad(f"listeners[{i}].resources", "a 'federation' listener needs federation.enabled = true")
+        if "federation" in listener.resources and len(listener.resources) > 1:
+            bad(f"listeners[{i}].resources", "'federation' is served on a listener of its own")
     if config.database.pool_size < 1:
         bad("database.pool_size", "must be at least 1")
     if not 4 <= config.passwords.bcrypt_rounds <= 31:
@@ -238,6 +252,14 @@ def _check_values(config: Config, path: Path) -> None:
     if not 0 < config.outbound.timeout_s < float("inf"):
         bad("outbound.timeout_s", "must be a positive number of seconds")
     check_push(config.push, bad)
+    try:
+        parse_networks(config.federation.ip_range_allowlist)
+    except ValueError as e:
+        bad("federation.ip_range_allowlist", f"not a list of CIDR ranges: {e}")
+    check_federation(config.federation, bad)
+    ca_path = config.federation_ca_path
+    if ca_path is not None and not ca_path.is_file():
+        bad("federation.ca_file", f"no such file: {ca_path}")
     if config.public_baseurl is not None and not config.public_baseurl.startswith(
         ("http://", "https://")
     ):

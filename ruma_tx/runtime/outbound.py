@@ -32,7 +32,7 @@ from twisted.web.client import (
     ResponseDone,
 )
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IResponse
+from twisted.web.iweb import IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
 from ruma_tx.logs import logger
@@ -177,6 +177,18 @@ class _LimitedBody(protocol.Protocol):
             self._finished.errback(OutboundError(f"answer cut short: {reason.getErrorMessage()}"))
 
 
+@implementer(IPolicyForHTTPS)
+class _NamedTls:
+    """A TLS policy verifying every host against one given name."""
+
+    def __init__(self, policy: IPolicyForHTTPS, name: str) -> None:
+        self._policy = policy
+        self._name = name.encode("idna")
+
+    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:  # noqa: N802
+        return self._policy.creatorForNetloc(self._name, port)
+
+
 def _timed_out(result: object, timeout: float) -> Failure:
     """What a request cancelled by its timeout fails with, whatever the cancellation left."""
     return Failure(OutboundError("no answer in time"))
@@ -188,24 +200,33 @@ class OutboundHttpClient:
     @param allowlist: exceptions to the blocklist.
     @param timeout_s: the longest a request may take, by default.
     @param max_bytes: the largest answer read, by default.
+    @param tls: how HTTPS servers are verified (by default, against the
+        system's trusted CAs, for the URL's host).
     """
 
     def __init__(self, reactor: IRuntimeReactor, *, blocklist: Iterable[str] = DEFAULT_BLOCKLIST,
                  allowlist: Iterable[str] = (), timeout_s: float = 10.0, max_bytes: int = 1024 * 1024,
-                 user_agent: str = "ruma_tx") -> None:
+                 user_agent: str = "ruma_tx", tls: IPolicyForHTTPS | None = None) -> None:
         self._reactor = reactor
         self._blocklist = parse_networks(blocklist)
         self._allowlist = parse_networks(allowlist)
         self._timeout_s = timeout_s
         self._max_bytes = max_bytes
         self._user_agent = user_agent
-        self._tls = BrowserLikePolicyForHTTPS()
+        self._tls = BrowserLikePolicyForHTTPS() if tls is None else tls
         self._pool = HTTPConnectionPool(reactor, persistent=True)
 
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
         body: bytes | None = None, timeout_s: float | None = None, max_bytes: int | None = None,
+        tls_server_name: str | None = None,
     ) -> OutboundResponse:
+        """
+        @param tls_server_name: the name the server's certificate must be
+            valid for, when not the URL's host (a federation server found
+            through SRV or delegation). Connections are pooled by host and
+            port only: one to the same place is reused whatever the name.
+        """
         if not url.startswith(("http://", "https://")):
             raise OutboundError("only http and https URLs are fetched")
         request_headers = Headers({"User-Agent": [self._user_agent]})
@@ -213,7 +234,8 @@ class OutboundHttpClient:
             request_headers.setRawHeaders(name, [value])
         producer = None if body is None else FileBodyProducer(BytesIO(body))
         limit = self._max_bytes if max_bytes is None else max_bytes
-        answering = defer.ensureDeferred(self._send(method, url, request_headers, producer, limit))
+        tls = self._tls if tls_server_name is None else _NamedTls(self._tls, tls_server_name)
+        answering = defer.ensureDeferred(self._send(method, url, request_headers, producer, limit, tls))
         answering.addTimeout(self._timeout_s if timeout_s is None else timeout_s, self._reactor,
                              onTimeoutCancel=_timed_out)
         try:
@@ -224,12 +246,12 @@ class OutboundHttpClient:
             raise OutboundError(f"{type(e).__name__}: {e}") from None
 
     async def _send(self, method: str, url: str, headers: Headers, producer: Any,
-                    limit: int) -> OutboundResponse:
+                    limit: int, tls: IPolicyForHTTPS) -> OutboundResponse:
         # An agent per request (they share the connection pool) to learn
         # whether this request's host resolved only to blocked addresses.
         blocked: list[str] = []
         agent = Agent(_BlockingReactor(self._reactor, self._blocklist, self._allowlist, blocked.append),
-                      contextFactory=self._tls, pool=self._pool, connectTimeout=self._timeout_s)
+                      contextFactory=tls, pool=self._pool, connectTimeout=self._timeout_s)
         try:
             response: IResponse = await agent.request(method.encode("ascii"), url.encode("utf-8"),
                                                       headers, producer)

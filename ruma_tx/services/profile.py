@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Awaitable, Callable
 
 from ruma_tx.matrix.errors import forbidden, not_found
+from ruma_tx.matrix.identifiers import parse_user_id
 from ruma_tx.matrix.profile import (
     check_avatar_url,
     check_displayname,
@@ -32,24 +33,37 @@ class ProfileEditor:
     @param accounts: the L{ruma_tx.storage.accounts.AccountStore}.
     @param on_change: C{async (user_id, displayname, avatar_url)} called
         after a change (the membership changer republishes member events).
+    @param remote: C{async (user_id) -> profile} asking another server for
+        its user's profile (with federation on), and this server's name.
     """
 
     def __init__(self, *, accounts: Accounts,
-                 on_change: Callable[[str, str | None, str | None], Awaitable[None]] | None = None) -> None:
+                 on_change: Callable[[str, str | None, str | None], Awaitable[None]] | None = None,
+                 remote: Callable[[str], Awaitable[dict]] | None = None, server_name: str = "") -> None:
         self._accounts = accounts
         self._on_change = on_change
+        self._remote = remote
+        self._server_name = server_name
 
     async def get_profile(self, user_id: str) -> dict:
         """
         The user's profile, without the fields that are unset.
 
         A deactivated user's profile was cleared and reads as C{{}} (Synapse
-        also keeps the row and answers 200). Users of other servers are
-        unknown here: there is no federation yet.
+        also keeps the row and answers 200). A user of another server is
+        asked of that server when federation is on, and unknown otherwise.
 
         @raise MatrixError: 400 M_INVALID_PARAM for a malformed user id,
-            404 M_NOT_FOUND for an unknown user.
+            404 M_NOT_FOUND for an unknown user, 403 or 502 when another
+            server cannot be asked.
         """
+        user_id = checked_user_id(user_id)
+        if self._remote is not None and parse_user_id(user_id)[1] != self._server_name:
+            return await self._remote(user_id)
+        return await self.get_local_profile(user_id)
+
+    async def get_local_profile(self, user_id: str) -> dict:
+        """L{get_profile} of a user of this server (others are unknown: 404)."""
         profile = await self._accounts.get_profile(checked_user_id(user_id))
         if profile is None:
             raise not_found("Profile not found")

@@ -86,8 +86,8 @@ async def test_guest_token_walks_every_route(start_homeserver, make_client):
     routes = declared_routes()
     assert len(routes) > 10
     for declared, name in routes:
-        if declared.auth == "none":
-            continue
+        if declared.auth in ("none", "server"):
+            continue  # no token read; federation endpoints are not on the client listener
         path = declared.prefixes[0] + _fill(declared.path, guest)
         body = {} if declared.method in ("POST", "PUT") else None
         answer = await client.request(
