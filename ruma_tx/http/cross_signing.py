@@ -6,7 +6,7 @@ C{POST /keys/signatures/upload}.
 """
 from __future__ import annotations
 
-from ruma_tx.http.parsing import get_field, query_arg, read_json_object
+from ruma_tx.http.parsing import federation_timeout_ms, get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.http.site import MatrixRequest
 from ruma_tx.http.uia import bound_request
@@ -37,7 +37,7 @@ class CrossSigningApi:
                 raise invalid_param(f"Invalid user id {user_id!r}")
             if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
                 raise bad_json("'device_keys' must map user ids to lists of device ids")
-        return await self._queries.query(requester, wanted)
+        return await self._queries.query(requester, wanted, timeout_ms=federation_timeout_ms(body))
 
     @endpoint("GET", "/keys/changes")
     async def changes(self, request: MatrixRequest, requester: Requester) -> JsonDict:

@@ -5,6 +5,7 @@ Room aliases and the published room directory (spec: "Room aliases",
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
 from ruma_tx.http.routing import endpoint
@@ -65,20 +66,24 @@ class DirectoryApi:
 
     @endpoint("POST", "/publicRooms")
     async def search_public_rooms(self, request: MatrixRequest, requester: Requester) -> JsonDict:
-        body = read_json_object(request)
-        search_filter = get_field(body, "filter", dict, {})
-        room_types = get_field(search_filter, "room_types", list, None)
-        if room_types is not None and not all(t is None or isinstance(t, str) for t in room_types):
-            raise bad_json("'room_types' must list strings or null")
         return await self._directory.public_rooms(
-            limit=get_field(body, "limit", int, None),
-            since=get_field(body, "since", str, None),
-            server=query_arg(request, "server"),
-            search_term=get_field(search_filter, "generic_search_term", str, None),
-            room_types=room_types,
-            include_all_networks=get_field(body, "include_all_networks", bool, False),
-            third_party_instance_id=get_field(body, "third_party_instance_id", str, None),
-        )
+            server=query_arg(request, "server"), **public_rooms_search(read_json_object(request)))
+
+
+def public_rooms_search(body: JsonDict) -> dict[str, Any]:
+    """The arguments of L{Directory.public_rooms} a C{POST /publicRooms} body gives."""
+    search_filter = get_field(body, "filter", dict, {})
+    room_types = get_field(search_filter, "room_types", list, None)
+    if room_types is not None and not all(t is None or isinstance(t, str) for t in room_types):
+        raise bad_json("'room_types' must list strings or null")
+    return {
+        "limit": get_field(body, "limit", int, None),
+        "since": get_field(body, "since", str, None),
+        "search_term": get_field(search_filter, "generic_search_term", str, None),
+        "room_types": room_types,
+        "include_all_networks": get_field(body, "include_all_networks", bool, False),
+        "third_party_instance_id": get_field(body, "third_party_instance_id", str, None),
+    }
 
 
 def _query_int(request: MatrixRequest, name: str) -> int | None:

@@ -6,7 +6,7 @@ in another module.
 """
 from __future__ import annotations
 
-from ruma_tx.http.parsing import get_field, read_json_object
+from ruma_tx.http.parsing import federation_timeout_ms, get_field, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.http.site import MatrixRequest
 from ruma_tx.matrix.types import JsonDict
@@ -35,5 +35,5 @@ class KeysApi:
     @endpoint("POST", "/keys/claim", guest=True)
     async def claim(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         body = read_json_object(request)
-        # `timeout` bounds waiting for other servers: there are none yet.
-        return await self._keys.claim(requester, get_field(body, "one_time_keys", dict))
+        return await self._keys.claim(requester, get_field(body, "one_time_keys", dict),
+                                      timeout_ms=federation_timeout_ms(body))

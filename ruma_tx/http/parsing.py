@@ -140,3 +140,14 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
         raise invalid_param(f"Query parameter {name!r} must be true or false")
     return value == "true"
 
+
+def federation_timeout_ms(body: JsonDict) -> int | None:
+    """
+    The C{timeout} of C{/keys/query} and C{/keys/claim}: how long to wait
+    for other servers, in milliseconds (C{None}: the default; a negative
+    one waits for none).
+
+    @raise MatrixError: 400 M_BAD_JSON when it is not an integer.
+    """
+    timeout = get_field(body, "timeout", int, None)
+    return None if timeout is None else max(0, timeout)

@@ -147,3 +147,25 @@ def added_aliases(content: JsonDict, previous: JsonDict | None) -> list[str]:
             raise invalid_param(f"Invalid room alias: {candidate!r}")
         checked.append(candidate)
     return list(dict.fromkeys(checked))
+
+
+def checked_public_rooms(answer: Mapping[str, Any]) -> JsonDict:
+    """
+    Another server's C{/publicRooms} page as our clients may be given it:
+    the entries with the fields the spec requires (C{room_id},
+    C{num_joined_members}, C{world_readable}, C{guest_can_join}) of the
+    right types, and the tokens and estimate when well-formed.
+    """
+    chunk = answer.get("chunk")
+    page: JsonDict = {"chunk": [
+        room for room in (chunk if isinstance(chunk, list) else [])
+        if isinstance(room, dict) and isinstance(room.get("room_id"), str)
+        and type(room.get("num_joined_members")) is int
+        and isinstance(room.get("world_readable"), bool) and isinstance(room.get("guest_can_join"), bool)
+    ]}
+    for token in ("next_batch", "prev_batch"):
+        if isinstance(answer.get(token), str):
+            page[token] = answer[token]
+    if type(answer.get("total_room_count_estimate")) is int:
+        page["total_room_count_estimate"] = answer["total_room_count_estimate"]
+    return page

@@ -42,11 +42,13 @@ from ruma_tx.matrix.errors import (
     forbidden,
     missing_param,
 )
+from ruma_tx.matrix.federated_keys import by_server, check_hosted
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.matrix.uia import UiaRequest
 from ruma_tx.services.guard import Requester
 from ruma_tx.services.ports.accounts import Devices
 from ruma_tx.services.ports.keys import CrossSigningStorage
+from ruma_tx.services.remote_queries import RemoteKeys
 from ruma_tx.services.streams import StreamWriter
 from ruma_tx.services.sync import SyncContext
 from ruma_tx.services.uia import PASSWORD, UserInteractiveAuth
@@ -185,53 +187,107 @@ class DeviceLists:
 
 class KeyQueries:
     """
-    C{POST /keys/query} and C{GET /keys/changes}.
+    C{POST /keys/query} and C{GET /keys/changes}, and the federation's
+    C{/user/keys/query} and C{/user/devices/{userId}}.
 
     @param device_keys: C{async (user_ids) -> {user_id: {device_id: keys}}},
         the device identity keys uploaded to C{/keys/upload} (the
         L{ruma_tx.storage.keys.KeyStore}'s C{get_device_keys_of_users}).
     @param store: the L{ruma_tx.storage.cross_signing.CrossSigningStore}.
     @param device_lists: the L{DeviceLists}, for C{/keys/changes}.
+    @param remote: asks other servers for their users' keys; C{None} when
+        federation is off (their users are then in C{failures}).
     """
 
     def __init__(self, *, device_keys: DeviceKeysOfUsers, store: CrossSigningStorage,
-                 device_lists: DeviceLists, server_name: str) -> None:
+                 device_lists: DeviceLists, server_name: str, remote: RemoteKeys | None = None) -> None:
         self._device_keys = device_keys
         self._store = store
         self._device_lists = device_lists
         self._server_name = server_name
+        self._remote = remote
 
-    async def query(self, requester: Requester, wanted: dict[str, list[str]]) -> dict:
+    async def query(self, requester: Requester, wanted: dict[str, list[str]],
+                    timeout_ms: int | None = None) -> dict:
         """
         The keys of the C{wanted} users' devices (all of a user's when the
         list is empty), with cross-signing signatures merged in, and the
         users' cross-signing keys as far as the requester may see them.
-        Users of other servers are reported in C{failures} (no federation
-        yet); a local user without keys is present with no devices, as
-        Synapse answers.
+        Other servers are asked for their users' (within C{timeout_ms});
+        those that do not answer are in C{failures}. A user without keys
+        is present with no devices, as Synapse answers.
         """
-        viewer = requester.user_id
+        local, remote = by_server(list(wanted), self._server_name)
+        response = await self._local_keys({user_id: wanted[user_id] for user_id in local},
+                                          viewer=requester.user_id)
         failures: dict[str, dict] = {}
-        local: dict[str, list[str] | None] = {}
-        for user_id, device_ids in wanted.items():
-            server = server_of(user_id)
-            if server == self._server_name:
-                local[user_id] = list(device_ids) or None
-            elif server is not None:
-                failures[server] = {"status": 503, "message": "Federation is not available"}
-        found = await self._device_keys(list(local)) if local else {}
-        signatures = await self._store.get_device_signatures(list(local))
-        names = await self._store.get_device_names(list(local))
+        if remote and self._remote is None:
+            failures = {server: {"status": 503, "message": "Federation is not available"} for server in remote}
+        elif remote and self._remote is not None:
+            answers = await self._remote.query(
+                {server: {user_id: wanted[user_id] for user_id in users} for server, users in remote.items()},
+                timeout_ms)
+            response["device_keys"].update(answers.device_keys)
+            response["master_keys"].update(answers.master_keys)
+            response["self_signing_keys"].update(answers.self_signing_keys)
+            failures = answers.failures
+        response["failures"] = failures
+        return response
+
+    async def query_for_server(self, wanted: dict[str, list[str]]) -> dict:
+        """
+        Federation C{/user/keys/query}: our users' device keys and master
+        and self-signing keys, as any other server may see them (no
+        user-signing key, no signature by another user's user-signing key,
+        and, as Synapse by default, no device display names).
+
+        @raise MatrixError: 400 when a user is not ours.
+        """
+        check_hosted(list(wanted), self._server_name)
+        response = await self._local_keys(wanted, viewer=None)
+        del response["user_signing_keys"]
+        return response
+
+    async def user_devices(self, user_id: str) -> dict:
+        """
+        Federation C{/user/devices/{userId}}: the user's devices with their
+        keys, and their master and self-signing keys. C{stream_id} is the
+        device-list stream's position read before the keys (as Synapse), so
+        any later change has a greater one.
+
+        @raise MatrixError: 400 when the user is not ours.
+        """
+        check_hosted([user_id], self._server_name)
+        stream_id = self._device_lists.current
+        keys = await self._local_keys({user_id: []}, viewer=None)
+        devices = [{"device_id": device_id, "keys": {k: v for k, v in info.items() if k != "unsigned"}}
+                   for device_id, info in keys["device_keys"][user_id].items()]
+        response: JsonDict = {"user_id": user_id, "stream_id": stream_id, "devices": devices}
+        for field, name in (("master_keys", "master_key"), ("self_signing_keys", "self_signing_key")):
+            if user_id in keys[field]:
+                response[name] = keys[field][user_id]
+        return response
+
+    async def _local_keys(self, wanted: Mapping[str, Sequence[str]], viewer: str | None) -> dict:
+        """
+        Our C{wanted} users' device keys and cross-signing keys as
+        C{viewer} may see them (C{None}: another server).
+        """
+        user_ids = list(wanted)
+        found = await self._device_keys(user_ids) if user_ids else {}
+        signatures = await self._store.get_device_signatures(user_ids)
+        names = await self._store.get_device_names(user_ids)
         device_keys: dict[str, dict] = {}
-        for user_id, asked in local.items():
+        for user_id, asked in wanted.items():
             shown = device_keys[user_id] = {}
             for device_id, keys in sorted(found.get(user_id, {}).items()):
                 if (user_id, device_id) not in names or (asked and device_id not in asked):
                     continue  # not asked for, or deleted meanwhile
-                shown[device_id] = self._device_info(user_id, keys, names[(user_id, device_id)],
+                display_name = names[(user_id, device_id)] if viewer is not None else None
+                shown[device_id] = self._device_info(user_id, keys, display_name,
                                                      signatures.get((user_id, device_id), {}))
-        response = {"device_keys": device_keys, "failures": failures}
-        response.update(await self._cross_signing_keys(viewer, list(local)))
+        response = {"device_keys": device_keys}
+        response.update(await self._cross_signing_keys(viewer, user_ids))
         return response
 
     @staticmethod
@@ -246,7 +302,7 @@ class KeyQueries:
         info["unsigned"] = {} if display_name is None else {"device_display_name": display_name}
         return info
 
-    async def _cross_signing_keys(self, viewer: str, user_ids: list[str]) -> dict:
+    async def _cross_signing_keys(self, viewer: str | None, user_ids: list[str]) -> dict:
         """
         C{master_keys}, C{self_signing_keys} and C{user_signing_keys}: the
         first two of every queried user, whether or not they share a room

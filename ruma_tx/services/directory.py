@@ -3,11 +3,13 @@ Room aliases and the published room directory (spec: "Room aliases",
 "Published room directory"), and the check of new aliases in
 C{m.room.canonical_alias} events.
 
-This server does not federate yet: an alias or a directory on another
-server cannot be asked for, and is answered as Synapse answers when the
-other server cannot be reached (502).
+An alias of another server is asked of that server when federation is
+on; otherwise it is answered as Synapse answers when the other server
+cannot be reached (502); so is another server's published room directory.
 """
 from __future__ import annotations
+
+from typing import Awaitable, Callable
 
 from ruma_tx.matrix.directory import (
     decode_token,
@@ -28,12 +30,14 @@ from ruma_tx.matrix.identifiers import (
     is_valid_room_id,
     is_valid_server_name,
     parse_room_alias,
+    parse_user_id,
 )
 from ruma_tx.matrix.power_levels import event_power_level, user_power_level
 from ruma_tx.services.events import EventCreator, EventSpec
 from ruma_tx.services.ports.accounts import Accounts
 from ruma_tx.services.ports.directory import AliasExists, DirectoryStorage
 from ruma_tx.services.ports.events import Events
+from ruma_tx.services.remote_queries import RemotePublicRooms
 
 CANONICAL_ALIAS = ("m.room.canonical_alias", "")
 CREATE = ("m.room.create", "")
@@ -67,10 +71,17 @@ class Directory:
         deleted alias from the room's C{m.room.canonical_alias}.
     @param accounts: the L{ruma_tx.storage.accounts.AccountStore}: server
         admins may manage any alias and publish any room (as Synapse).
+    @param remote_alias: C{async (room_alias) -> {room_id, servers}} asking
+        the alias' server (with federation on).
+    @param remote_rooms: other servers' directories (with federation on).
     """
 
     def __init__(self, *, directory: DirectoryStorage, events: Events, creator: EventCreator,
-                 accounts: Accounts, server_name: str) -> None:
+                 accounts: Accounts, server_name: str,
+                 remote_alias: Callable[[str], Awaitable[dict]] | None = None,
+                 remote_rooms: RemotePublicRooms | None = None) -> None:
+        self._remote_alias = remote_alias
+        self._remote_rooms = remote_rooms
         self._directory = directory
         self._events = events
         self._creator = creator
@@ -117,15 +128,30 @@ class Directory:
         """
         @return: C{{room_id, servers}}.
         @raise MatrixError: 400 for a bad alias, 404 when unknown, 502 for
-            another server's alias (no federation yet).
+            another server's alias that cannot be asked (403 when that
+            server may not be asked).
         """
         if self._parse_alias(room_alias) != self._server_name:
-            raise unreachable_server()
+            if self._remote_alias is None:
+                raise unreachable_server()
+            return await self._remote_alias(room_alias)
+        return await self.resolve_local_alias(room_alias)
+
+    async def resolve_local_alias(self, room_alias: str) -> dict:
+        """
+        L{resolve_alias} for an alias of this server: C{servers} lists this
+        server, then the other servers of joined members.
+
+        @raise MatrixError: 404 when unknown or of another server.
+        """
         found = await self._directory.get_alias(room_alias)
         if found is None:
             raise not_found(f"Room alias {room_alias} not found")
-        # Only this server is in any room for now: it is the one to join through.
-        return {"room_id": found[0], "servers": [self._server_name]}
+        room_id = found[0]
+        joined = await self._events.get_members(room_id, ("join",))
+        others = {parse_user_id(user_id)[1] for user_id in joined}
+        others.discard(self._server_name)
+        return {"room_id": room_id, "servers": [self._server_name, *sorted(others)]}
 
     async def delete_alias(self, user_id: str, room_alias: str) -> None:
         """
@@ -226,19 +252,31 @@ class Directory:
 
         @param limit: the page size; C{None} or 0 for as many as we give
             at once (L{MAX_PAGE}).
-        @param server: another server's directory is not reachable (502).
+        @param server: another server whose directory to page through
+            instead (502 when it gives no usable answer, or when
+            federation is off).
         @param third_party_instance_id: a network of an application
             service; we have none, so no room is published in one (the
             list is empty, as Synapse's would be).
         """
-        if server is not None and server != self._server_name:
-            if not is_valid_server_name(server):
-                raise invalid_param(f"Invalid server name: {server}")
-            raise unreachable_server()
         if limit is not None and limit < 0:
             raise invalid_param("'limit' must not be negative")
         if include_all_networks and third_party_instance_id is not None:
             raise invalid_param("Can't use include_all_networks with an explicit network")
+        if server is not None and server != self._server_name:
+            if not is_valid_server_name(server):
+                raise invalid_param(f"Invalid server name: {server}")
+            if self._remote_rooms is None:
+                raise unreachable_server()
+            search = None
+            if search_term or room_types is not None or include_all_networks \
+                    or third_party_instance_id is not None:
+                search_filter = {name: value for name, value in (
+                    ("generic_search_term", search_term or None), ("room_types", room_types)) if value is not None}
+                search = {"filter": search_filter, "include_all_networks": include_all_networks}
+                if third_party_instance_id is not None:
+                    search["third_party_instance_id"] = third_party_instance_id
+            return await self._remote_rooms.public_rooms(server, limit=limit, since=since, search=search)
         page_size = min(limit or MAX_PAGE, MAX_PAGE)
         forwards, bound = True, None
         if since is not None:

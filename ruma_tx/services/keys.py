@@ -31,6 +31,7 @@ from ruma_tx.matrix.errors import (
     invalid_param,
     not_found,
 )
+from ruma_tx.matrix.federated_keys import check_hosted
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
@@ -44,6 +45,7 @@ from ruma_tx.services.ports.keys import (
     SyncKeyCounts,
     UnknownDevice,
 )
+from ruma_tx.services.remote_queries import RemoteKeys
 from ruma_tx.services.streams import StreamWriter
 from ruma_tx.services.sync import SyncContext
 
@@ -64,16 +66,19 @@ class DeviceKeys:
         device hears of it in /sync.
     @param on_device_keys_changed: C{async (user_id)}, called after a
         device's keys were first uploaded or changed (device-list tracking).
+    @param remote: claims other servers' users' keys; C{None} when
+        federation is off (their servers are then in C{failures}).
     """
 
     def __init__(self, *, store: DeviceKeyStorage, streams: StreamWriter, clock: Clock, server_name: str,
                  on_device_keys_changed: Callable[[str], Awaitable[None]],
-                 counts_cache_size: int = 10_000) -> None:
+                 counts_cache_size: int = 10_000, remote: RemoteKeys | None = None) -> None:
         self._store = store
         self._streams = streams
         self._clock = clock
         self._server_name = server_name
         self._on_device_keys_changed = on_device_keys_changed
+        self._remote = remote
         # Checking an upload against what is stored and storing it are not
         # one statement: uploads of one device run one at a time (as
         # Synapse's ONE_TIME_KEY_UPLOAD lock). This process is the only writer.
@@ -175,19 +180,20 @@ class DeviceKeys:
 
     # ------------------------------------------------------------ claim
 
-    async def claim(self, requester: Requester, one_time_keys: dict) -> dict:
+    async def claim(self, requester: Requester, one_time_keys: dict, timeout_ms: int | None = None) -> dict:
         """
         Hand out one key per requested device: its oldest one-time key of
         the algorithm (each only ever once), else its fallback key (left in
         place, marked used). Unknown users and devices, and devices without
-        a key of the algorithm, are simply absent; users of other servers
-        are put in C{failures} under their server (no federation yet).
+        a key of the algorithm, are simply absent. Other servers are asked
+        for their users' keys (within C{timeout_ms}); those that do not
+        answer are in C{failures}.
 
         @raise MatrixError: 400 M_BAD_JSON for a malformed request, 400
             M_INVALID_PARAM for a malformed user ID (as Synapse).
         """
         local: list[tuple[str, str, str]] = []
-        failures: dict[str, JsonDict] = {}
+        remote: dict[str, dict[str, dict[str, str]]] = {}
         for user_id, device_id, algorithm in parse_claims(one_time_keys):
             try:
                 _, server = parse_user_id(user_id)
@@ -196,12 +202,34 @@ class DeviceKeys:
             if server == self._server_name:
                 local.append((user_id, device_id, algorithm))
             else:
-                failures[server] = {"status": 503, "message": "Federation is not supported"}
+                remote.setdefault(server, {}).setdefault(user_id, {})[device_id] = algorithm
+        keys = await self._claim_local(local)
+        failures: dict[str, JsonDict] = {}
+        if remote and self._remote is None:
+            failures = {server: {"status": 503, "message": "Federation is not supported"} for server in remote}
+        elif remote and self._remote is not None:
+            claimed = await self._remote.claim(remote, timeout_ms)
+            keys.update(claimed.one_time_keys)
+            failures = claimed.failures
+        return {"one_time_keys": keys, "failures": failures}
+
+    async def claim_for_server(self, one_time_keys: dict) -> dict:
+        """
+        Federation C{/user/keys/claim}: as L{claim}, for our users only.
+
+        @raise MatrixError: 400 for a malformed request or a user not ours.
+        """
+        local = parse_claims(one_time_keys)
+        check_hosted([user_id for user_id, _, _ in local], self._server_name)
+        return {"one_time_keys": await self._claim_local(local)}
+
+    async def _claim_local(self, claims: list[tuple[str, str, str]]) -> dict:
+        """Claim our users' keys: C{user_id -> device_id -> {key name: key}}."""
         claimed: list[ClaimedKey] = []
-        if local:
+        if claims:
 
             async def persist(position: int) -> list[str]:
-                claimed.extend(await self._store.claim_keys(local, position))
+                claimed.extend(await self._store.claim_keys(claims, position))
                 return sorted({key.user_id for key in claimed if not key.fallback or key.newly_used})
 
             await self._streams.write(persist, kind="key_counts")
@@ -209,7 +237,7 @@ class DeviceKeys:
         for key in claimed:
             keys.setdefault(key.user_id, {}).setdefault(key.device_id, {})[
                 f"{key.algorithm}:{key.key_id}"] = key.key
-        return {"one_time_keys": keys, "failures": failures}
+        return keys
 
     # ------------------------------------------------------------- sync
 

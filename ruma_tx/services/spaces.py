@@ -2,9 +2,10 @@
 Room summaries, the space hierarchy and mutual rooms (spec: "Room
 Summaries", "Spaces", "Mutual Rooms").
 
-Only rooms this server has are summarised: without federation, a child
-room or a summary that another server would have to give is left out (the
-hierarchy) or not found (a summary), and C{via} is not used.
+Only rooms this server has are summarised: a child room or a summary that
+another server would have to give is left out (the hierarchy) or not found
+(a summary), and C{via} is not used. Other servers may ask for a space and
+its children (federation C{/hierarchy}).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ruma_tx.matrix.spaces import (
     MUTUAL_ROOMS_PAGE,
     SPACE,
     RoomSummaryState,
+    SpaceChild,
     decode_mutual_rooms_token,
     encode_mutual_rooms_token,
     may_preview,
@@ -201,6 +203,51 @@ class RoomSummaries:
                 now_ms(self._clock))
             response["next_batch"] = token
         return response
+
+    # -- federation GET /hierarchy -------------------------------------------
+
+    async def hierarchy_for_server(self, origin: str, room_id: str, *, suggested_only: bool = False
+                                   ) -> JsonDict:
+        """
+        The room and its children, one level down and not paginated, as
+        far as C{origin} could peek or join them: it has a member in the
+        room, or the room is world-readable, or anyone may join or knock,
+        or it is restricted to a room C{origin} has a member in (the
+        client rule of L{may_preview}, with the server's members for the
+        user). Children this server does not have are left out; those
+        C{origin} could not reach are listed in C{inaccessible_children}.
+
+        @raise NotFound: when the room is unknown here, or C{origin} could
+            not reach it (spec: 404).
+        """
+        root = (await self._summaries.get_room_summaries([room_id])).get(room_id)
+        if root is None:
+            raise not_found("Room not found or is not accessible")
+        children: list[SpaceChild] = []
+        if root.room_type == SPACE:
+            children = ordered_children(await self._summaries.get_space_children(room_id),
+                                        suggested_only=suggested_only)
+        found = await self._summaries.get_room_summaries([child.room_id for child in children])
+        rooms = [root, *found.values()]
+        wanted = {room.room_id for room in rooms} | {allowed for room in rooms for allowed in room.allowed_room_ids}
+        with_origin = await self._summaries.get_rooms_with_server(origin, sorted(wanted))
+
+        def reachable(room: RoomSummaryState) -> bool:
+            return may_preview(room, "join" if room.room_id in with_origin else None, with_origin)
+
+        if not reachable(root):
+            raise not_found("Room not found or is not accessible")
+        entry = summary_entry(root)
+        entry["children_state"] = [child.stripped() for child in children]
+        shown: list[JsonDict] = []
+        inaccessible: list[str] = []
+        for child_id in dict.fromkeys(child.room_id for child in children):
+            room = found.get(child_id)
+            if room is not None and reachable(room):
+                shown.append(summary_entry(room))
+            elif room is not None:
+                inaccessible.append(child_id)
+        return {"room": entry, "children": shown, "inaccessible_children": inaccessible}
 
     def _session(self, token: str, user_id: str, room_id: str, suggested_only: bool,
                  max_depth: int | None) -> _HierarchySession:

@@ -85,11 +85,13 @@ class CrossSigningStore:
             found.setdefault((user_id, device_id), {})[signing_key_id] = signature
         return found
 
-    async def get_master_key_signatures(self, user_ids: list[str], viewer: str) -> list[MasterKeySignature]:
+    async def get_master_key_signatures(self, user_ids: list[str], viewer: str | None
+                                        ) -> list[MasterKeySignature]:
         """
         The signatures on the users' current master keys that C{viewer}
         may see: those by the key's own user (their devices) and those by
-        C{viewer}; never another user's user-signing key's.
+        C{viewer} (C{None}: another server, which sees only the former);
+        never another user's user-signing key's.
         """
         if not user_ids:
             return []

@@ -58,3 +58,16 @@ class RoomSummaryStore:
             (other_user_id, user_id),
         )
         return [row[0] for row in rows]
+
+    async def get_rooms_with_server(self, server_name: str, room_ids: Sequence[str]) -> set[str]:
+        """The rooms among C{room_ids} that a user of C{server_name} is joined to."""
+        if not room_ids:
+            return set()
+        # The server part as the index current_state_member_servers has it.
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT room_id FROM current_state"
+            " WHERE type = 'm.room.member' AND membership = 'join' AND room_id = ANY(%s)"
+            " AND substring(state_key from position(':' in state_key) + 1) = %s",
+            (list(room_ids), server_name),
+        )
+        return {row[0] for row in rows}
