@@ -58,7 +58,7 @@ SECURITY_HEADERS = {
 #: Bytes read from the store at a time.
 CHUNK = 256 * 1024
 DEFAULT_TIMEOUT_MS = 20_000
-_THUMBNAIL_NAMES = {"image/jpeg": "thumbnail.jpg", "image/png": "thumbnail.png", "image/webp": "thumbnail.webp"}
+THUMBNAIL_NAMES = {"image/jpeg": "thumbnail.jpg", "image/png": "thumbnail.png", "image/webp": "thumbnail.webp"}
 
 
 def is_upload_request(method: bytes, path: bytes) -> bool:
@@ -118,7 +118,7 @@ class MediaApi:
     @endpoint("GET", "/media/download/<server_name>/<media_id>/<file_name>", prefixes=CLIENT_V1, guest=True)
     async def download(self, request: MatrixRequest, requester: Requester, server_name: str, media_id: str,
                        file_name: str | None = None) -> bytes:
-        media = await self._media.get_content(server_name, media_id, _timeout_ms(request))
+        media = await self._media.get_content(server_name, media_id, download_timeout_ms(request))
         assert media.sha256 is not None and media.length is not None
         content_type = media.content_type or OCTET_STREAM
         _media_headers(request, content_type, file_name or media.upload_name)
@@ -128,7 +128,7 @@ class MediaApi:
     @endpoint("GET", "/download/<server_name>/<media_id>/<file_name>", prefixes=MEDIA_PREFIXES, auth="none")
     async def legacy_download(self, request: MatrixRequest, requester: None, server_name: str,
                               media_id: str, file_name: str | None = None) -> bytes:
-        self._check_legacy()
+        self._check_legacy(request, server_name)
         return await self.download(request, requester, server_name, media_id, file_name)  # type: ignore[arg-type]
 
     @endpoint("GET", "/media/thumbnail/<server_name>/<media_id>", prefixes=CLIENT_V1, guest=True)
@@ -137,8 +137,8 @@ class MediaApi:
         width, height, method = parse_thumbnail_request(
             query_arg(request, "width"), query_arg(request, "height"), query_arg(request, "method"))
         answer = await self._media.thumbnail(server_name, media_id, width, height, method,
-                                             query_bool(request, "animated"), _timeout_ms(request))
-        _media_headers(request, answer.content_type, _THUMBNAIL_NAMES.get(answer.content_type))
+                                             query_bool(request, "animated"), download_timeout_ms(request))
+        _media_headers(request, answer.content_type, THUMBNAIL_NAMES.get(answer.content_type))
         if answer.data is None:
             return await self._send(request, answer.sha256, answer.length)
         request.setHeader(b"Content-Length", str(len(answer.data)).encode("ascii"))
@@ -147,13 +147,17 @@ class MediaApi:
     @endpoint("GET", "/thumbnail/<server_name>/<media_id>", prefixes=MEDIA_PREFIXES, auth="none")
     async def legacy_thumbnail(self, request: MatrixRequest, requester: None, server_name: str,
                                media_id: str) -> bytes:
-        self._check_legacy()
+        self._check_legacy(request, server_name)
         return await self.thumbnail(request, requester, server_name, media_id)  # type: ignore[arg-type]
 
-    def _check_legacy(self) -> None:
+    def _check_legacy(self, request: MatrixRequest, server_name: str) -> None:
         if not self._legacy:
             raise not_found("Not found: media is served by the authenticated /_matrix/client/v1/media "
                             "endpoints")
+        # A server falling back to these endpoints asks us not to fetch
+        # from others (no loops between servers).
+        if not query_bool(request, "allow_remote", True) and not self._media.is_local(server_name):
+            raise not_found("Remote media is not fetched for allow_remote=false")
 
     async def _send(self, request: MatrixRequest, sha256: str, length: int) -> bytes:
         """Stream stored content (or its one requested range) as the response body."""
@@ -172,7 +176,7 @@ class MediaApi:
             return b""
         reader = await self._media.open(sha256, first, last)
         try:
-            await _stream(request, reader, last - first + 1)
+            await stream_media(request, reader, last - first + 1)
         finally:
             await reader.close()
         return b""
@@ -201,7 +205,7 @@ class _Pacer:
         return self._paused if self._paused is not None else defer.succeed(None)
 
 
-async def _stream(request: MatrixRequest, reader: MediaReader, length: int) -> None:
+async def stream_media(request: MatrixRequest, reader: MediaReader, length: int) -> None:
     """
     Write C{length} bytes from C{reader}, reading the next chunk while the
     last one is sent, and never faster than the client reads.
@@ -258,7 +262,7 @@ def _header(request: MatrixRequest, name: bytes) -> str | None:
     return value.decode("latin-1") if value is not None else None
 
 
-def _timeout_ms(request: MatrixRequest) -> int:
+def download_timeout_ms(request: MatrixRequest) -> int:
     text = query_arg(request, "timeout_ms")
     if text is None:
         return DEFAULT_TIMEOUT_MS

@@ -126,6 +126,7 @@ search_all_users = false
 [media]
 # Uploads (POST /_matrix/media/v3/upload) up to this many bytes (Synapse:
 # 50 MiB); advertised to clients as m.upload.size. Bodies stream to disk.
+# Also the largest media fetched from another server.
 max_upload_size = 52428800
 # The total bytes one user may upload (403 M_FORBIDDEN past it); absent: no quota.
 # max_bytes_per_user = 1073741824

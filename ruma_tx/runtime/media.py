@@ -1,7 +1,8 @@
 """
 Building the media repository from C{[media]}: its thread pools, its byte
 store (local disk under C{data_dir/media}, or S3), the upload spooling
-the site uses for the upload paths, and URL previews when enabled.
+the site uses for the upload paths, URL previews when enabled, and the
+fetching of other servers' media when federation is on.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from ruma_tx.http.media import MediaApi, is_upload_request
 from ruma_tx.http.uploads import UploadBodies
 from ruma_tx.http.url_previews import UrlPreviewApi
 from ruma_tx.runtime.config import Config
+from ruma_tx.runtime.federation_media import remote_media_fetcher
 from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.services.media import MediaLimits, MediaRepository, sniff_content_types
+from ruma_tx.services.ports.federation import FederationDownloads
 from ruma_tx.services.ports.media import MediaFiles
 from ruma_tx.services.ports.outbound import OutboundHttp
 from ruma_tx.services.thumbnails import Thumbnailer
@@ -40,7 +43,11 @@ class Media:
 
 
 def build_media(config: Config, database: Database, reactor: IRuntimeReactor,
-                outbound: OutboundHttp) -> Media:
+                outbound: OutboundHttp, federation: FederationDownloads | None = None) -> Media:
+    """
+    @param federation: to fetch media of other servers; C{None} (federation
+        off): it is not found.
+    """
     settings = config.media
     root = config.data_dir / "media"
     temp_dir = root / "tmp"
@@ -58,6 +65,8 @@ def build_media(config: Config, database: Database, reactor: IRuntimeReactor,
         store=MediaStore(database), files=_byte_store(config, reactor, io_pool, root, temp_dir),
         thumbnailer=thumbnailer, clock=reactor, reactor=reactor, pool=io_pool,
         server_name=config.server_name, limits=limits,
+        remote=None if federation is None else remote_media_fetcher(config, federation, outbound, reactor,
+                                                                     io_pool),
     )
     repository.start()
     apis: tuple[object, ...] = (MediaApi(repository, legacy_unauthenticated=settings.legacy_unauthenticated),)

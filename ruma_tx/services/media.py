@@ -1,7 +1,9 @@
 """
 The media repository (spec: "Content repository"): uploads (direct, and
 asynchronous through C{/create}), downloads, thumbnails, and the retention
-and quarantine operations the admin API will use.
+and quarantine operations the admin API will use. Media of other servers
+is fetched on first request (L{RemoteMediaFetcher}) and kept, its file
+shared as an upload's is.
 
 Files are stored once per content hash. Storing a file and recording it
 run under an in-process lock on that hash, and so does deleting a file no
@@ -26,7 +28,16 @@ from twisted.python.threadpool import ThreadPool
 
 from ruma_tx.cancellation import shielded
 from ruma_tx.logs import logger
-from ruma_tx.matrix.errors import Conflict, Forbidden, NotYetAvailable, RateLimited, TooLarge, not_found
+from ruma_tx.matrix.errors import (
+    Conflict,
+    Forbidden,
+    MatrixError,
+    NotYetAvailable,
+    RateLimited,
+    TooLarge,
+    not_found,
+)
+from ruma_tx.matrix.identifiers import is_valid_server_name
 from ruma_tx.matrix.media import (
     THUMBNAIL_SOURCE_TYPES,
     ThumbnailSize,
@@ -46,10 +57,13 @@ from ruma_tx.services.ports.media import (
     MediaStore,
     SNIFF_BYTES,
     NewContent,
+    RemoteMedia,
     SpooledUpload,
     StoredThumbnail,
     UploadRefused,
 )
+from ruma_tx.services.concurrency import SingleFlight
+from ruma_tx.services.remote_media import RemoteMediaFetcher
 from ruma_tx.services.thumbnails import Thumbnailer, cannot_thumbnail
 
 log = logger(__name__)
@@ -95,11 +109,13 @@ class MediaRepository:
     """
     @param files: the byte store.
     @param reactor: with C{pool}, runs content-type sniffing off the reactor thread.
+    @param remote: fetches media of other servers; C{None} (federation
+        off): their media is not found.
     """
 
     def __init__(self, *, store: MediaStore, files: MediaFiles, thumbnailer: Thumbnailer, clock: Clock,
                  reactor: IReactorFromThreads, pool: ThreadPool, server_name: str,
-                 limits: MediaLimits) -> None:
+                 limits: MediaLimits, remote: RemoteMediaFetcher | None = None) -> None:
         self._store = store
         self._files = files
         self._thumbnailer = thumbnailer
@@ -113,6 +129,9 @@ class MediaRepository:
         self._waiters: dict[str, set[defer.Deferred[None]]] = {}
         # Last download time per media id, not yet written (emptied each flush).
         self._accessed: dict[str, int] = {}
+        self._remote = remote
+        # One fetch per remote media, however many clients ask at once.
+        self._fetches = SingleFlight()
         self._maintenance = Periodic(clock, FLUSH_INTERVAL_S, self._maintain, last=self.flush)
 
     # ------------------------------------------------------------------
@@ -230,15 +249,19 @@ class MediaRepository:
     # ------------------------------------------------------------------
     # Downloads
 
-    async def get_content(self, server_name: str, media_id: str, timeout_ms: int) -> LocalMedia:
+    async def get_content(self, server_name: str, media_id: str, timeout_ms: int) -> LocalMedia | RemoteMedia:
         """
         An uploaded media to serve; a pending one is waited for, up to
-        C{timeout_ms}.
+        C{timeout_ms}. Media of another server is fetched from it the first
+        time (see L{RemoteMediaFetcher.fetch} for its errors), then kept.
 
-        @raise MatrixError: 404 M_NOT_FOUND (unknown, expired, quarantined,
-            or of another server), 504 M_NOT_YET_UPLOADED.
+        @raise MatrixError: 404 M_NOT_FOUND (unknown, expired, quarantined),
+            504 M_NOT_YET_UPLOADED.
         """
-        deadline = self._now() + min(max(timeout_ms, 0), MAX_WAIT_MS)
+        wait_ms = min(max(timeout_ms, 0), MAX_WAIT_MS)
+        if not self.is_local(server_name):
+            return await self._remote_content(server_name, media_id, wait_ms)
+        deadline = self._now() + wait_ms
         while True:
             media = await self._local(server_name, media_id)
             if media is None or media.quarantined or self._expired(media):
@@ -313,6 +336,30 @@ class MediaRepository:
         if image_size[0] * image_size[1] > self.limits.max_pixels:
             raise TooLarge("M_TOO_LARGE", "Content is too large to thumbnail")
 
+    def is_local(self, server_name: str) -> bool:
+        """Whether media of C{server_name} is this server's own."""
+        return server_name == self._server_name
+
+    async def _remote_content(self, origin: str, media_id: str, timeout_ms: int) -> RemoteMedia:
+        if self._remote is None or not is_valid_media_id(media_id) or not is_valid_server_name(origin):
+            raise not_found("Media not found")
+        media = await self._store.get_remote_media(origin, media_id)
+        if media is not None:
+            return media
+        return await self._fetches.run((origin, media_id),
+                                       lambda: self._fetch_remote(origin, media_id, timeout_ms))
+
+    async def _fetch_remote(self, origin: str, media_id: str, timeout_ms: int) -> RemoteMedia:
+        assert self._remote is not None
+        fetched = await self._remote.fetch(origin, media_id, timeout_ms)
+        sha256, sniffed = await self._in_thread(_hash_and_sniff, fetched.data)
+        content = NewContent(sha256, len(fetched.data),
+                             checked_content_type(normalize_content_type(fetched.content_type), sniffed),
+                             _remote_name(fetched.filename))
+        await self._keep(sha256, lambda: self._files.store_bytes(sha256, fetched.data),
+                         lambda: self._store.add_remote_media(origin, media_id, content, self._now()))
+        return RemoteMedia(origin, media_id, sha256, content.content_type, content.upload_name, content.length)
+
     # ------------------------------------------------------------------
     # Retention and quarantine (for the admin API)
 
@@ -384,8 +431,6 @@ class MediaRepository:
 
     async def _local(self, server_name: str, media_id: str) -> LocalMedia | None:
         """This server's media id C{media_id}; C{None} for any other."""
-        # There is no federation yet: media of other servers cannot be
-        # fetched, so it is not found (fetching it comes with federation).
         if server_name != self._server_name or not is_valid_media_id(media_id):
             return None
         return await self._store.get_media(media_id)
@@ -447,6 +492,14 @@ def sniff_content_types(head: bytes) -> tuple[str, ...]:
         return tuple(match.mime_type for match in puremagic.magic_string(head) if match.mime_type)
     except puremagic.PureError:
         return ()
+
+
+def _remote_name(filename: str | None) -> str | None:
+    """A remote media's file name, kept when it would be a valid upload's."""
+    try:
+        return check_upload_name(filename)
+    except MatrixError:
+        return None
 
 
 def _too_large(limit: int) -> TooLarge:

@@ -1,5 +1,5 @@
 """
-The media repository's records (schema C{018_media.sql}). SQL only: the
+The media repository's records (schemas C{018_media.sql}, C{031_remote_media.sql}). SQL only: the
 rules are in L{ruma_tx.services.media}.
 """
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ruma_tx.matrix.media import ThumbnailSize
-from ruma_tx.services.ports.media import LocalMedia, NewContent, StoredThumbnail, UploadRefused
+from ruma_tx.services.ports.media import LocalMedia, NewContent, RemoteMedia, StoredThumbnail, UploadRefused
 from ruma_tx.storage.database import Database, Transaction
 
 _MEDIA_COLUMNS = (
@@ -159,7 +159,8 @@ class MediaStore:
             if row[0] is None:
                 return []
             source = row[0]
-            if await t.fetch_one("SELECT 1 FROM local_media WHERE sha256 = %s LIMIT 1", (source,)):
+            if await t.fetch_one("SELECT 1 FROM local_media WHERE sha256 = %s UNION ALL"
+                                 " SELECT 1 FROM remote_media WHERE sha256 = %s LIMIT 1", (source, source)):
                 return []
             thumbnails = await t.fetch_all(
                 "DELETE FROM media_thumbnails WHERE source_sha256 = %s RETURNING sha256", (source,))
@@ -168,6 +169,7 @@ class MediaStore:
                 gone = await t.fetch_one(
                     "DELETE FROM media_content AS c WHERE sha256 = %s"
                     " AND NOT EXISTS (SELECT 1 FROM local_media WHERE sha256 = c.sha256)"
+                    " AND NOT EXISTS (SELECT 1 FROM remote_media WHERE sha256 = c.sha256)"
                     " AND NOT EXISTS (SELECT 1 FROM media_thumbnails"
                     "   WHERE sha256 = c.sha256 OR source_sha256 = c.sha256)"
                     " RETURNING sha256",
@@ -186,6 +188,28 @@ class MediaStore:
             (before_ts, limit),
         )
         return [row[0] for row in rows]
+
+    async def get_remote_media(self, origin: str, media_id: str) -> RemoteMedia | None:
+        row = await self._db.fetch_one(
+            "SELECT m.sha256, m.content_type, m.upload_name, m.length, c.image_width, c.image_height"
+            " FROM remote_media AS m JOIN media_content AS c ON c.sha256 = m.sha256"
+            " WHERE m.origin = %s AND m.media_id = %s",
+            (origin, media_id),
+        )
+        if row is None:
+            return None
+        sha256, content_type, upload_name, length, width, height = row
+        return RemoteMedia(origin, media_id, sha256, content_type, upload_name, length,
+                           (width, height) if width is not None else None)
+
+    async def add_remote_media(self, origin: str, media_id: str, content: NewContent, now_ms: int) -> None:
+        await self._db.execute(
+            f"WITH content AS ({_ADD_CONTENT}) INSERT INTO remote_media (origin, media_id, sha256,"
+            " content_type, upload_name, length, fetched_ts) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (content.sha256, content.length, now_ms, origin, media_id, content.sha256, content.content_type,
+             content.upload_name, content.length, now_ms),
+        )
 
 
 async def _lock_user(t: Transaction, user_id: str) -> None:

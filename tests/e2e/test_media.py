@@ -320,7 +320,7 @@ async def test_pending_ids_are_capped_and_expire(limited_client):
 
 @pytest_twisted.ensureDeferred
 async def test_unknown_remote_and_malformed_media_are_404(client):
-    """An unknown id, another server's media (no federation yet) and a malformed id are 404 M_NOT_FOUND."""
+    """An unknown id, another server's media (this daemon does not federate) and a malformed id are 404 M_NOT_FOUND."""
     token = (await client.register())["access_token"]
     uri = await upload(client, token, b"here")
     _, media_id = media_path(uri)

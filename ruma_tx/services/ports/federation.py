@@ -13,6 +13,7 @@ from typing import Iterable, Mapping, Protocol, Sequence
 from nacl.signing import VerifyKey
 
 from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.ports.outbound import OutboundResponse
 
 #: Query string values: one value, or several for a repeated parameter.
 Query = Mapping[str, str | Sequence[str]]
@@ -40,6 +41,10 @@ class FederationDenied(FederationError):
     This server may not talk to the destination: federation is disabled,
     or the destination is not in C{domain_allowlist}. Nothing was sent.
     """
+
+
+class FederationTooLarge(FederationError):
+    """The answer's body is longer than the request allowed (the rest was not read)."""
 
 
 class RemoteMatrixError(FederationError):
@@ -85,6 +90,27 @@ class FederationClient(Protocol):
     async def get_unsigned_json(self, destination: str, path: str, *,
                                 timeout_s: float | None = None) -> JsonDict:
         """The same without an C{Authorization} header (C{/_matrix/key/v2/server})."""
+        ...
+
+
+class FederationDownloads(Protocol):
+    """
+    Signed GETs whose answers are not JSON: media (C{/_matrix/federation/v1/media/*}
+    and the legacy C{/_matrix/media/v3/download} it falls back to). Sent as
+    L{FederationClient} sends, to the same servers.
+    """
+
+    async def get_bytes(self, destination: str, path: str, *, max_bytes: int, query: Query | None = None,
+                        timeout_s: float | None = None) -> OutboundResponse:
+        """
+        A 2xx or 3xx answer, whole, with its headers; a redirect is not followed.
+
+        @raise FederationTooLarge: its body is longer than C{max_bytes}.
+        @raise RemoteMatrixError: an error status (its JSON body read as
+            for the JSON methods).
+        @raise FederationDenied: as L{FederationClient}.
+        @raise FederationError: as L{FederationClient}.
+        """
         ...
 
 

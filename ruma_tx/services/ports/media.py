@@ -63,6 +63,23 @@ class LocalMedia:
 
 
 @dataclass(frozen=True)
+class RemoteMedia:
+    """
+    A media id of another server, fetched and kept here.
+
+    @ivar image_size: as L{LocalMedia}'s.
+    """
+
+    origin: str
+    media_id: str
+    sha256: str
+    content_type: str
+    upload_name: str | None
+    length: int
+    image_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class NewContent:
     """What an upload stores: its bytes' hash and size, and how to serve them."""
 
@@ -155,7 +172,7 @@ class MediaStore(Protocol):
     async def delete_media(self, media_id: str) -> list[str] | None:
         """
         Delete a media id, and the content rows (with their thumbnails'
-        rows) that no media id uses any more.
+        rows) that no media id, local or remote, uses any more.
 
         @return: the hashes of the content rows deleted, whose files may
             go; C{None} when there was no such media id.
@@ -164,6 +181,12 @@ class MediaStore(Protocol):
 
     async def media_accessed_before(self, before_ts: int, limit: int) -> list[str]:
         """Uploaded media ids last downloaded (or, never downloaded, uploaded) before C{before_ts}."""
+        ...
+
+    async def get_remote_media(self, origin: str, media_id: str) -> RemoteMedia | None: ...
+
+    async def add_remote_media(self, origin: str, media_id: str, content: NewContent, now_ms: int) -> None:
+        """Record fetched media and its content row (if new); nothing when it is recorded already."""
         ...
 
 
