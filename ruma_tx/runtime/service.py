@@ -26,6 +26,7 @@ from ruma_tx.http.cross_signing import CrossSigningApi
 from ruma_tx.http.devices import DeviceApi
 from ruma_tx.http.directory import DirectoryApi
 from ruma_tx.http.ephemeral import EphemeralApi
+from ruma_tx.http.federation_queries import FederationQueryApi
 from ruma_tx.http.filters import FilterApi
 from ruma_tx.http.history import HistoryApi
 from ruma_tx.http.keys import KeysApi
@@ -56,6 +57,9 @@ from ruma_tx.logs import logger, set_level
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
 from ruma_tx.matrix.support import support_body
 from ruma_tx.runtime.config import RATE_LIMITED_ACTIONS, Config, ConfigError, load_config
+from ruma_tx.runtime.federation import build_federation, software_version
+from ruma_tx.runtime.federation_media import federation_media_apis
+from ruma_tx.runtime.federation_queries import federation_lookup_apis, remote_lookups
 from ruma_tx.runtime.media import Media, build_media
 from ruma_tx.runtime.outbound import OutboundHttpClient
 from ruma_tx.runtime.reactor import IRuntimeReactor
@@ -93,6 +97,7 @@ from ruma_tx.services.reading import RoomReader
 from ruma_tx.services.registration import Registrar
 from ruma_tx.services.relations import RelationChecker, RelationsReader
 from ruma_tx.services.reports import ContentReports
+from ruma_tx.services.room_dag import RoomDag
 from ruma_tx.services.room_keys import KeyBackup
 from ruma_tx.services.room_upgrade import RoomUpgrader
 from ruma_tx.services.rooms import RoomCreator
@@ -126,6 +131,7 @@ from ruma_tx.storage.positions import max_stream_position
 from ruma_tx.storage.push import PushStore
 from ruma_tx.storage.pushers import PusherStore
 from ruma_tx.storage.reports import ReportStore
+from ruma_tx.storage.room_dag import DagStore
 from ruma_tx.storage.room_keys import RoomKeyStore
 from ruma_tx.storage.room_summaries import RoomSummaryStore
 from ruma_tx.storage.room_upgrade import RoomUpgradeStore
@@ -249,6 +255,9 @@ class HomeserverService(Service):
             root = api.openid_root if set(listener.resources) == {"openid"} else api.root
             site = MatrixSite(root, max_body_bytes=config.http.max_body_bytes, request_log_level=level,
                               uploads=api.media.uploads)
+            if "federation" in listener.resources:
+                site = MatrixSite(api.federation_root, max_body_bytes=config.federation.max_request_bytes,
+                                  request_log_level=level)
             port = await serverFromString(reactor, listener.endpoint).listen(site)
             self._sites.append(site)
             self._ports.append(port)
@@ -374,10 +383,12 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     room_caches = RoomCaches.build(database)
     push_delivery = PushDelivery(store=pusher_store, http=outbound, streams=streams, clock=reactor,
                                  settings=config.push.delivery_settings())
+    dag_events = DagStore(database)
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
                            push=push_evaluator, relations=relation_checker.check,
+                           dag_events=dag_events, dag=RoomDag(store=dag_events),
                            stored=[typing.event_stored, guests.event_stored, rooms.event_stored,
                                    push_delivery.event_stored, *room_caches.event_stored_hooks()])
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
@@ -389,7 +400,10 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, server_name=server_name,
         on_deactivated=[membership.leave_all, room_keys.delete_all_for_user],
     )
-    profiles = ProfileEditor(accounts=accounts, on_change=membership.update_profile)
+    federation = build_federation(config, database, reactor, signing_key)
+    lookups = remote_lookups(federation.client, reactor, enabled=config.federation.enabled)
+    profiles = ProfileEditor(accounts=accounts, on_change=membership.update_profile, server_name=server_name,
+                             remote=federation.remote.profile if federation.remote else None)
     filters = FilterKeeper(filters=FilterStore(database))
     account_data = AccountDataKeeper(store=AccountDataStore(database), streams=streams, events=events,
                                      managed_readers={"m.push_rules": push_rules.get_all})
@@ -401,7 +415,9 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                  server_name=server_name)
     key_store = KeyStore(database)
     device_keys = DeviceKeys(store=key_store, streams=streams, clock=reactor, server_name=server_name,
-                             on_device_keys_changed=device_lists.changed)
+                             on_device_keys_changed=device_lists.changed, remote=lookups.keys)
+    key_queries = KeyQueries(device_keys=key_store.get_device_keys_of_users, store=cross_signing_store,
+                             device_lists=device_lists, server_name=server_name, remote=lookups.keys)
     memberships = UserMemberships(events=events, notifier=notifier)
     sync = SyncResponder(events=events, rooms=rooms, notifier=notifier, clock=reactor, memberships=memberships,
                          sources=[push_rules, typing, receipts, account_data, presence,
@@ -414,8 +430,10 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         unread_counts=unread_counts, account_data=account_data, presence=presence,
         sources=ExtensionSources(account_data=[push_rules, account_data], receipts=receipts, typing=typing,
                                  to_device=to_device, e2ee=[device_lists, device_keys]))
-    directory_handler = Directory(directory=directory, events=events, creator=creator,
-                                  accounts=accounts, server_name=server_name)
+    directory_handler = Directory(directory=directory, events=events, creator=creator, accounts=accounts,
+                                  server_name=server_name,
+                                  remote_alias=federation.remote.alias if federation.remote else None,
+                                  remote_rooms=lookups.public_rooms)
     openid = OpenIdTokens(store=OpenIdStore(database), clock=reactor, server_name=server_name)
     legacy_reads = LegacyEventStore(database)
     legacy = LegacyApi(
@@ -439,7 +457,9 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                           ignored_users=account_data.ignored_users, current_position=lambda: streams.current),
         directory=UserDirectory(index=UserDirectoryStore(database),
                                 search_all_users=config.user_directory.search_all_users))
-    media = build_media(config, database, reactor, outbound)
+    media = build_media(config, database, reactor, outbound,
+                        federation=federation.client if config.federation.enabled else None)
+    room_summary_reader = RoomSummaries(summaries=room_summaries, events=events, directory=directory, clock=reactor)
     apis = [
         MetaApi(public_baseurl=config.public_baseurl,
                 room_versions={version: "stable" for version in ROOM_VERSIONS},
@@ -469,16 +489,14 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         ToDeviceApi(to_device),
         KeysApi(device_keys),
         CrossSigningApi(
-            queries=KeyQueries(device_keys=key_store.get_device_keys_of_users, store=cross_signing_store,
-                               device_lists=device_lists, server_name=server_name),
+            queries=key_queries,
             cross_signing=CrossSigning(store=cross_signing_store,
                                        device_keys=key_store.get_device_keys_of_users, devices=devices,
                                        uia=uia, streams=streams, device_lists=device_lists,
                                        server_name=server_name)),
         RoomKeysApi(KeyBackup(room_keys)),
         RoomUpgradeApi(room_upgrader),
-        SpacesApi(summaries=RoomSummaries(summaries=room_summaries, events=events, directory=directory,
-                                          clock=reactor),
+        SpacesApi(summaries=room_summary_reader,
                   mutual_rooms=MutualRooms(summaries=room_summaries)),
         ReportApi(reports),
         OpenIdApi(openid),
@@ -492,7 +510,15 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     ]
     router = Router(apis, guard=guard, rate_limiter=rate_limiter)
     openid_router = Router([OpenIdUserInfoApi(openid)], guard=guard, rate_limiter=rate_limiter)
+    federation_root = federation.root(
+        [FederationQueryApi(profiles=profiles, directory=directory_handler, server_name=server_name,
+                            version=software_version()),
+         *federation_lookup_apis(queries=key_queries, keys=device_keys, directory=directory_handler,
+                                 summaries=room_summary_reader),
+         *federation_media_apis(media.repository, config)],
+        guard=guard, rate_limiter=rate_limiter)
     return ClientApi(root=MatrixRoot(router.resource()), openid_root=MatrixRoot(openid_router.resource()),
+                     federation_root=federation_root,
                      activity=activity, guard=guard, notifier=notifier, device_lists=device_lists,
                      push_delivery=push_delivery, media=media, guest_eviction=guests,
                      sliding_sync_saver=sliding_sync.saver)
@@ -503,6 +529,8 @@ class ClientApi:
     root: MatrixRoot
     #: The root of listeners serving only the "openid" resource.
     openid_root: MatrixRoot
+    #: The root of "federation" listeners.
+    federation_root: MatrixRoot
     activity: DeviceActivity
     guard: Guard
     notifier: Notifier
