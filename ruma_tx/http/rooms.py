@@ -111,9 +111,10 @@ class RoomApi:
     async def join_by_id_or_alias(self, request: MatrixRequest, requester: Requester,
                                   room_id_or_alias: str) -> JsonDict:
         body = read_json_object(request, allow_empty=True)
-        room_id = await self._membership.resolve_room(room_id_or_alias)
-        await self._membership.join(requester.user_id, room_id, reason=_reason(body),
-                                    is_guest=requester.is_guest, custom=_custom_content(body))
+        room_id, servers = await self._membership.resolve_room(room_id_or_alias)
+        room_id = await self._membership.join(requester.user_id, room_id, reason=_reason(body),
+                                              is_guest=requester.is_guest, custom=_custom_content(body),
+                                              via=[*_via(request), *servers])
         return {"room_id": room_id}
 
     @endpoint("POST", "/rooms/<room_id>/join", guest=True)
@@ -126,7 +127,7 @@ class RoomApi:
     @endpoint("POST", "/knock/<room_id_or_alias>")
     async def knock(self, request: MatrixRequest, requester: Requester, room_id_or_alias: str) -> JsonDict:
         body = read_json_object(request, allow_empty=True)
-        room_id = await self._membership.resolve_room(room_id_or_alias)
+        room_id, _ = await self._membership.resolve_room(room_id_or_alias)
         await self._membership.knock(requester.user_id, room_id, reason=_reason(body))
         return {"room_id": room_id}
 
@@ -165,6 +166,12 @@ class RoomApi:
         target = get_field(body, "user_id", str)
         await change(requester.user_id, room_id, target, reason=_reason(body))
         return {}
+
+
+def _via(request: MatrixRequest) -> list[str]:
+    """The servers to join through: C{via} (v1.12), or the older C{server_name}."""
+    values = request.args.get(b"via") or request.args.get(b"server_name") or []
+    return [value.decode("utf-8", "replace") for value in values]
 
 
 def _reason(body: JsonDict) -> str | None:

@@ -152,3 +152,18 @@ def referenced_event_ids(pdu: JsonDict, key: str) -> list[str]:
         if isinstance(item, str):
             ids.append(item)
     return ids
+
+
+def auth_event_ids(pdu: JsonDict, room_version: RoomVersion) -> list[str]:
+    """
+    The events that authorise C{pdu}: its C{auth_events} and, from room
+    version 12, the create event, which they no longer list (its id is the
+    room id's, with the C{$} sigil).
+    """
+    listed = referenced_event_ids(pdu, "auth_events")
+    room_id = pdu.get("room_id")
+    if room_version.room_id_from_create_event and isinstance(room_id, str) and room_id.startswith("!"):
+        create_id = "$" + room_id[1:]
+        if create_id not in listed:
+            listed.append(create_id)
+    return listed

@@ -60,6 +60,7 @@ from ruma_tx.runtime.config import RATE_LIMITED_ACTIONS, Config, ConfigError, lo
 from ruma_tx.runtime.federation import build_federation, software_version
 from ruma_tx.runtime.federation_media import federation_media_apis
 from ruma_tx.runtime.federation_queries import federation_lookup_apis, remote_lookups
+from ruma_tx.runtime.federation_rooms import build_room_federation, build_sending, federation_rooms_api
 from ruma_tx.runtime.media import Media, build_media
 from ruma_tx.runtime.outbound import OutboundHttpClient
 from ruma_tx.runtime.reactor import IRuntimeReactor
@@ -74,6 +75,7 @@ from ruma_tx.services.devices import DeviceActivity, DeviceManager
 from ruma_tx.services.directory import Directory
 from ruma_tx.services.ephemeral import ReceiptKeeper, TypingTracker
 from ruma_tx.services.events import EventCreator
+from ruma_tx.services.federation_sender import FederationSender
 from ruma_tx.services.filters import FilterKeeper
 from ruma_tx.services.guard import Guard
 from ruma_tx.services.guest_access import GuestEviction
@@ -185,6 +187,7 @@ class HomeserverService(Service):
         self._listener: NotificationListener | None = None
         self._notifier: Notifier | None = None
         self._push_delivery: PushDelivery | None = None
+        self._federation_sender: FederationSender | None = None
         self._media: Media | None = None
         self._guest_eviction: GuestEviction | None = None
         self._sliding_sync_saver: Periodic | None = None
@@ -234,10 +237,13 @@ class HomeserverService(Service):
         self._activity = api.activity
         self._notifier = api.notifier
         self._push_delivery = api.push_delivery
+        self._federation_sender = api.federation_sender
         self._media = api.media
         self._guest_eviction = api.guest_eviction
         self._sliding_sync_saver = api.sliding_sync_saver
         await api.push_delivery.start()
+        if api.federation_sender is not None:
+            await api.federation_sender.start()
         self._listener = NotificationListener(dsn, reactor)
         await self._listener.start()
         await self._listener.listen(
@@ -275,6 +281,8 @@ class HomeserverService(Service):
         await self._drain_requests()
         if self._push_delivery is not None:
             self._push_delivery.stop()
+        if self._federation_sender is not None:
+            self._federation_sender.stop()
         if self._activity is not None:
             await self._activity.stop()
         if self._sliding_sync_saver is not None:
@@ -364,7 +372,10 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     push_rules = PushRules(store=push_store, streams=streams)
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
     unread_counts = UnreadCounts(store=push_store, clock=reactor)
-    typing = TypingTracker(events=events, streams=streams, clock=reactor)
+    federation = build_federation(config, database, reactor, signing_key)
+    sending = build_sending(config.federation.enabled, database, federation, streams, reactor, server_name)
+    typing = TypingTracker(events=events, streams=streams, clock=reactor,
+                           changed=[sending.edus.typing_changed] if sending else [])
     relation_store = RelationStore(database)
     relation_checker = RelationChecker(store=relation_store)
     # `account_data` is built below; it does not depend on these.
@@ -384,23 +395,30 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     push_delivery = PushDelivery(store=pusher_store, http=outbound, streams=streams, clock=reactor,
                                  settings=config.push.delivery_settings())
     dag_events = DagStore(database)
+    dag = RoomDag(store=dag_events)
     creator = EventCreator(events=events, streams=streams, clock=reactor,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
                            push=push_evaluator, relations=relation_checker.check,
-                           dag_events=dag_events, dag=RoomDag(store=dag_events),
+                           dag_events=dag_events, dag=dag,
                            stored=[typing.event_stored, guests.event_stored, rooms.event_stored,
-                                   push_delivery.event_stored, *room_caches.event_stored_hooks()])
+                                   push_delivery.event_stored, *room_caches.event_stored_hooks(),
+                                   *([sending.sender.event_stored] if sending else [])],
+                           remote_invite=(lambda invite, version: room_federation.membership.remote_invite(
+                               invite, version)) if sending else None)
+    room_federation = build_room_federation(federation=federation, creator=creator, events=events,
+                                            dag_events=dag_events, dag=dag, profiles=profile_of, reactor=reactor,
+                                            server_name=server_name, signing_key=signing_key)
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
-                                   profiles=profile_of, server_name=server_name)
+                                   profiles=profile_of, server_name=server_name,
+                                   remote=room_federation.membership if sending else None)
     room_keys = RoomKeyStore(database)
     authenticator = Authenticator(
         accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, server_name=server_name,
         on_deactivated=[membership.leave_all, room_keys.delete_all_for_user],
     )
-    federation = build_federation(config, database, reactor, signing_key)
     lookups = remote_lookups(federation.client, reactor, enabled=config.federation.enabled)
     profiles = ProfileEditor(accounts=accounts, on_change=membership.update_profile, server_name=server_name,
                              remote=federation.remote.profile if federation.remote else None)
@@ -409,8 +427,10 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                      managed_readers={"m.push_rules": push_rules.get_all})
     receipts = ReceiptKeeper(store=ReceiptStore(database), events=events, streams=streams,
                              account_data=account_data, clock=reactor, fits_thread=relation_checker.fits_thread,
-                             read_moved=[push_delivery.read_moved])
-    presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor)
+                             read_moved=[push_delivery.read_moved],
+                             receipt_stored=[sending.edus.receipt_stored] if sending else [])
+    presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor,
+                               changed=[sending.edus.presence_changed] if sending else [])
     to_device = ToDeviceMessages(store=ToDeviceStore(database), streams=streams, clock=reactor,
                                  server_name=server_name)
     key_store = KeyStore(database)
@@ -515,13 +535,15 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                             version=software_version()),
          *federation_lookup_apis(queries=key_queries, keys=device_keys, directory=directory_handler,
                                  summaries=room_summary_reader),
-         *federation_media_apis(media.repository, config)],
+         *federation_media_apis(media.repository, config),
+         federation_rooms_api(room_federation, typing=typing, receipts=receipts, presence=presence,
+                              to_device=to_device, device_list_changed=device_lists.changed)],
         guard=guard, rate_limiter=rate_limiter)
     return ClientApi(root=MatrixRoot(router.resource()), openid_root=MatrixRoot(openid_router.resource()),
                      federation_root=federation_root,
                      activity=activity, guard=guard, notifier=notifier, device_lists=device_lists,
                      push_delivery=push_delivery, media=media, guest_eviction=guests,
-                     sliding_sync_saver=sliding_sync.saver)
+                     sliding_sync_saver=sliding_sync.saver, federation_sender=sending.sender if sending else None)
 
 
 @dataclass(frozen=True)
@@ -543,3 +565,5 @@ class ClientApi:
     guest_eviction: GuestEviction
     #: Writes sliding-sync connections; its last write runs once requests are drained.
     sliding_sync_saver: Periodic
+    #: With federation on: started with push delivery, stopped with it.
+    federation_sender: FederationSender | None

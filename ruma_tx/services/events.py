@@ -7,7 +7,7 @@ room, under the room's lock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from canonicaljson import encode_canonical_json
@@ -26,7 +26,7 @@ from ruma_tx.matrix.events import (
 from ruma_tx.matrix.guest_access import GUEST_ACCESS, check_guest_join
 from ruma_tx.matrix.redaction import check_redaction, redact
 from ruma_tx.matrix.relations import EventRelation
-from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
+from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, referenced_event_ids
 from ruma_tx.matrix.sync import sync_event_json
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
@@ -42,6 +42,7 @@ from ruma_tx.services.ports.events import (
 )
 from ruma_tx.services.ports.room_dag import DagEvents, DagUpdate, Outlier, StateAfter, StateKey
 from ruma_tx.services.push import PushEvaluator, RoomPushState
+from ruma_tx.services.room_cache import AUDIENCE_MEMBERSHIPS, RoomCache, touched
 from ruma_tx.services.room_dag import MAX_PREV_EVENTS, RoomDag, state_changes, without_auth_events
 from ruma_tx.services.streams import StreamWriter
 
@@ -53,13 +54,15 @@ EventStored = Callable[[NewEvent, int], None]
 #: into an existing room, under its lock; raises for a refused relation.
 RelationCheck = Callable[[NewEvent], Awaitable[EventRelation | None]]
 
+#: C{(invite, room_version) -> the invite's PDU signed by the invitee's
+#: server too}: asked before storing an invite of another server's user
+#: (spec: "Inviting to a room"); raises when that server refuses it.
+RemoteInvite = Callable[[NewEvent, RoomVersion], Awaitable[JsonDict]]
+
 #: Spec: "The size of an event ... MUST NOT exceed 65536 bytes" (the PDU).
 MAX_EVENT_BYTES = 65536
 
 CREATE_KEY = ("m.room.create", "")
-
-#: Memberships whose holders hear of a room's events.
-AUDIENCE_MEMBERSHIPS = ("join", "invite", "knock")
 
 #: Tries at a room id no other room has (see L{EventCreator.create_room}).
 _ROOM_ID_ATTEMPTS = 5
@@ -86,50 +89,6 @@ class EventSpec:
     sender_is_guest: bool = False
 
 
-@dataclass
-class RoomCache:
-    """
-    What creating a room's next event reads, kept between events: its head,
-    the state events the auth rules have asked for (and which keys were
-    looked up and absent), and its members. Updated under the room's lock
-    after each event is stored, so it is exact while this process is the
-    room's only writer; dropped on redactions (they rewrite stored events).
-
-    @ivar complete: every state key is known (a room this process created):
-        a key not in C{state} is absent, with nothing to look up.
-    @ivar extremities: in a room shared with other servers, its forward
-        extremities, deepest first (C{depth} is the deepest's); C{None} in
-        a local room, whose one extremity is C{last_event_id}.
-    """
-
-    room_version: RoomVersion
-    last_event_id: str
-    depth: int
-    state: dict[tuple[str, str], StoredEvent] = field(default_factory=dict)
-    looked_up: set[tuple[str, str]] = field(default_factory=set)
-    members: dict[str, str] | None = None
-    complete: bool = False
-    extremities: list[str] | None = None
-
-    def apply(self, event: NewEvent, position: int) -> None:
-        if self.extremities is not None:
-            replaced = set(event.pdu["prev_events"])
-            self.extremities = [event.event_id, *(e for e in self.extremities if e not in replaced)]
-        self.last_event_id, self.depth = event.event_id, max(event.depth, self.depth)
-        state_key = event.pdu.get("state_key")
-        if state_key is None:
-            return
-        key = (event.pdu["type"], state_key)
-        self.state[key] = StoredEvent(position, event.event_id, event.room_id, event.pdu)
-        self.looked_up.add(key)
-        if key[0] == "m.room.member" and self.members is not None:
-            membership = event.pdu["content"].get("membership")
-            if membership in AUDIENCE_MEMBERSHIPS:
-                self.members[state_key] = membership
-            else:
-                self.members.pop(state_key, None)
-
-
 class EventCreator:
     """
     @param events: where events are stored.
@@ -141,12 +100,14 @@ class EventCreator:
         who leaves stops typing).
     @param dag_events: the DAG of rooms shared with other servers.
     @param dag: their state, read from it.
+    @param remote_invite: countersigns invites of other servers' users
+        (C{None}: such invites are refused, federation being off).
     """
 
     def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, server_name: str,
                  signing_key: SigningKey, check_canonical_alias: CanonicalAliasCheck,
                  push: PushEvaluator, relations: RelationCheck, dag_events: DagEvents, dag: RoomDag,
-                 stored: Sequence[EventStored] = (),
+                 stored: Sequence[EventStored] = (), remote_invite: RemoteInvite | None = None,
                  txn_cache_size: int = 10_000, rooms_cache_size: int = 5_000) -> None:
         self._events = events
         self._dag_events = dag_events
@@ -162,6 +123,7 @@ class EventCreator:
         self._push = push
         self._relations = relations
         self._stored_hooks = list(stored)
+        self._remote_invite = remote_invite
         self._locks = KeyedLocks()
         # Invalidation: updated after each stored event; dropped when what
         # was stored is uncertain (a failure) or rewritten (a redaction).
@@ -223,10 +185,20 @@ class EventCreator:
                 # current event answers and nothing new is sent.
                 return same
         event = await self._next_event(room, spec, txn)
+        if spec.event_type == "m.room.member" and spec.content.get("membership") == "invite" \
+                and spec.state_key is not None and not spec.state_key.endswith(self._suffix):
+            event = await self._countersigned(event, room.room_version)
         relation = await self._relations(event)
         if relation is not None:
             event = replace(event, relation=relation)
         return await self._store(room, event)
+
+    async def _countersigned(self, invite: NewEvent, room_version: RoomVersion) -> NewEvent:
+        """The invite with the invitee's server's signature (under the room's lock: it is sent next)."""
+        if self._remote_invite is None:
+            raise forbidden("This server does not federate: users of other servers cannot be invited")
+        signed = await self._remote_invite(invite, room_version)
+        return replace(invite, pdu=signed, pdu_json=encode_pdu(signed))
 
     async def _store(self, room: RoomCache, event: NewEvent) -> NewEvent:
         """Evaluate push rules for the event, store it at a stream position and wake its audience."""
@@ -250,7 +222,7 @@ class EventCreator:
                 room.apply(event, position)
             for hook in self._stored_hooks:
                 hook(event, position)
-            return _touched(event, audience)
+            return touched(event, audience)
 
         await self._streams.write(persist)
         return event
@@ -306,7 +278,7 @@ class EventCreator:
                                                      event.room_id, state_after)
             self._dag.remember(event.event_id, state_after_ids)
             return False
-        prev_events = set(pdu["prev_events"])
+        prev_events = set(referenced_event_ids(pdu, "prev_events"))
         replaced = tuple(e for e in room.extremities if e in prev_events)
         remaining = [e for e in room.extremities if e not in prev_events]
         current_change = None
@@ -349,10 +321,45 @@ class EventCreator:
             for hook in self._stored_hooks:
                 hook(join, position)
             members = [k for (t, k), e in state.items() if t == "m.room.member" and k.endswith(self._suffix)]
-            return _touched(join, {join.pdu["sender"], join.pdu["state_key"], *members})
+            return touched(join, {join.pdu["sender"], join.pdu["state_key"], *members})
 
         await self._streams.write(persist)
         self._dag.remember(join.event_id, {**state, (join.pdu["type"], join.pdu["state_key"]): join.event_id})
+
+    async def template(self, spec: EventSpec) -> tuple[RoomVersion, JsonDict]:
+        """
+        The event C{spec} asks for, built on the room's head and authorised
+        by its current state, without hashes or signatures and not stored:
+        the template a resident server answers C{make_join} (leave, knock)
+        with, for the remote server to sign and send back.
+
+        @raise Forbidden: the room's current state does not allow it.
+        """
+        assert spec.room_id is not None
+        return await self._locks.run(spec.room_id, self._template, spec)
+
+    async def _template(self, spec: EventSpec) -> tuple[RoomVersion, JsonDict]:
+        assert spec.room_id is not None
+        room = await self._room(spec.room_id)
+        event = await self._next_event(room, replace(spec, content=dict(spec.content)), None, built_only=True)
+        template = {k: v for k, v in event.pdu.items() if k not in ("hashes", "signatures", "unsigned")}
+        return room.room_version, template
+
+    async def store_out_of_band(self, room: NewRoom, event: NewEvent) -> None:
+        """
+        Store a membership another server told us of in a room this server
+        holds no state of (an invite of a local user, or its rejection): at
+        a stream position, as the user's membership, so that their /sync
+        shows it; the room is known only by it until a join brings its state.
+        """
+        async def persist(position: int) -> dict[str, Sequence[str]]:
+            await self._events.persist_out_of_band(room, event, position)
+            self._forget(room.room_id)
+            for hook in self._stored_hooks:
+                hook(event, position)
+            return touched(event, {event.pdu["state_key"]})
+
+        await self._locks.run(room.room_id, self._streams.write, persist)
 
     # -- creating a room -------------------------------------------------
 
@@ -440,6 +447,8 @@ class EventCreator:
         head = await self._events.get_room_head(room_id)
         if head is None or head.last_event_id is None:
             raise not_found("Unknown room")
+        if head.out_of_band:
+            raise forbidden("This server is not in the room")
         room = RoomCache(ROOM_VERSIONS[head.room_version], head.last_event_id, head.depth)
         if head.federated:
             extremities = await self._dag_events.get_extremities(room_id)
@@ -458,12 +467,15 @@ class EventCreator:
         return {key: room.state[key] for key in keys if key in room.state}
 
     async def _next_event(self, room: RoomCache, spec: EventSpec, txn: tuple[str, str, str, str] | None,
-                          pending_aliases: Mapping[str, str] | None = None) -> NewEvent:
+                          pending_aliases: Mapping[str, str] | None = None, *,
+                          built_only: bool = False) -> NewEvent:
         """
         The event C{spec} asks for, built on the room's head and authorised
         by its current state; the room is not changed.
 
         @param pending_aliases: aliases created with a new room, not stored yet.
+        @param built_only: the event will not be stored (a template): no
+            state snapshot is prepared for it.
         """
         assert spec.room_id is not None
         room_version = room.room_version
@@ -487,7 +499,7 @@ class EventCreator:
             pruned = await self._redacted_target(spec, {**pdu, "event_id": event_id},
                                                  auth_state, room_version)
         dag = None
-        if room.extremities is not None:
+        if room.extremities is not None and not built_only:
             key = (spec.event_type, spec.state_key) if spec.state_key is not None else None
             dag = await self._dag.local_update(spec.room_id, prev_events, event_id, key)
         return NewEvent(
@@ -560,18 +572,6 @@ class EventCreator:
         if event.pdu["type"] == "m.room.member":
             audience.add(event.pdu["state_key"])
         return audience
-
-
-def _touched(event: NewEvent, audience: set[str]) -> dict[str, Sequence[str]]:
-    """The kinds of change the event is, per user (a member event also changes the target's rooms)."""
-    touched: dict[str, Sequence[str]] = {"events": list(audience)}
-    # Keyed by the room: clients peeking into it (GET /events?room_id=)
-    # wait on its id; room and user ids never collide (their sigils differ).
-    touched["room_events"] = [event.room_id]
-    if event.pdu["type"] == "m.room.member":
-        touched["membership"] = [event.pdu["state_key"]]   # the target's own rooms changed
-        touched["room_membership"] = list(audience)        # who is in their rooms changed
-    return touched
 
 
 def encode_pdu(pdu: JsonDict) -> str:

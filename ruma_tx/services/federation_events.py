@@ -39,7 +39,7 @@ from ruma_tx.matrix.pdu_checks import (
     received_event_id,
     servers_to_verify,
 )
-from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion
+from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, auth_event_ids, referenced_event_ids
 from ruma_tx.matrix.sync import sync_event_json
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.concurrency import KeyedLocks
@@ -116,7 +116,7 @@ class EventReceiver:
 
     async def _receive_all(self, origin: str, room_id: str, pdus: Sequence[JsonDict]) -> dict[str, str | None]:
         head = await self._events.get_room_head(room_id)
-        if head is None:
+        if head is None or head.out_of_band:
             log.info("ignoring {count} PDUs from {origin} for unknown room {room_id}",
                      count=len(pdus), origin=origin, room_id=room_id)
             return {}
@@ -151,13 +151,13 @@ class EventReceiver:
             event fails the auth rules.
         @raise RoomExists: this server has the room already.
         """
-        joined = await self._checked(join, room_version)
+        joined = await self.checked(join, room_version)
         room_id = joined.pdu["room_id"]
         checked: dict[str, JsonDict] = {}
         state_event_ids: list[str] = []
         for pdu in [*state, *auth_chain]:
             try:
-                received = await self._checked(pdu, room_version)
+                received = await self.checked(pdu, room_version)
             except InvalidPdu as e:
                 log.info("dropping an event of {room_id}'s state from {origin}: {e}",
                          room_id=room_id, origin=origin, e=e)
@@ -167,7 +167,7 @@ class EventReceiver:
                 state_event_ids.append(received.event_id)
         rejected: set[str] = set()
         for event_id, pdu in sorted(checked.items(), key=lambda item: item[1]["depth"]):
-            auth = {a: checked[a] for a in pdu["auth_events"] if a in checked and a not in rejected}
+            auth = {a: checked[a] for a in auth_event_ids(pdu, room_version) if a in checked and a not in rejected}
             try:
                 _check_auth(event_id, pdu, auth.items(), room_version)
             except Rejected:
@@ -195,7 +195,7 @@ class EventReceiver:
                        ) -> tuple[str | None, str | None]:
         """Steps 1-6 for one PDU: C{(event_id or None, error or None)}."""
         try:
-            received = await self._checked(pdu, fetching.version)
+            received = await self.checked(pdu, fetching.version)
         except InvalidPdu as e:
             log.info("dropping a PDU from {origin}: {e}", origin=fetching.origin, e=e)
             return _event_id_of(pdu, fetching.version), str(e)
@@ -205,8 +205,9 @@ class EventReceiver:
         if (await self._dag_events.get_statuses([event_id])).get(event_id) is not None:
             return event_id, None  # known already: nothing to do again
         try:
-            auth = await self._ensure_events(fetching, pdu["auth_events"])
-            if len(auth) < len(set(pdu["auth_events"])):
+            auth_ids = auth_event_ids(pdu, fetching.version)
+            auth = await self._ensure_events(fetching, auth_ids)
+            if len(auth) < len(set(auth_ids)):
                 raise Rejected("an auth event is missing or rejected")
             _check_auth(event_id, pdu, auth.items(), fetching.version)
             state_before, base = await self._state_before(fetching, event_id, pdu, fetch_missing)
@@ -238,7 +239,7 @@ class EventReceiver:
         Step 5: the state before the event, and a prev event with a snapshot
         to store the state after it as a delta on (C{None}: none has one).
         """
-        prev_events = list(dict.fromkeys(pdu["prev_events"]))
+        prev_events = list(dict.fromkeys(referenced_event_ids(pdu, "prev_events")))
         missing = await self._without_snapshot(prev_events)
         if missing and fetch_missing:
             await self._fetch_missing(fetching, event_id, pdu)
@@ -318,7 +319,7 @@ class EventReceiver:
         try:
             answer = await self._federation.get_json(fetching.origin, f"{_V1}/event/{quote(event_id, safe='')}")
             pdus = answer.get("pdus")
-            received = await self._checked(pdus[0] if isinstance(pdus, list) and pdus else None,
+            received = await self.checked(pdus[0] if isinstance(pdus, list) and pdus else None,
                                            fetching.version)
         except (FederationError, InvalidPdu) as e:
             log.info("could not fetch {event_id} from {origin}: {e}", event_id=event_id, origin=fetching.origin, e=e)
@@ -327,8 +328,9 @@ class EventReceiver:
             return None
         pdu = received.pdu
         try:
-            auth = await self._ensure_events(fetching, pdu["auth_events"])
-            if len(auth) < len(set(pdu["auth_events"])):
+            auth_ids = auth_event_ids(pdu, fetching.version)
+            auth = await self._ensure_events(fetching, auth_ids)
+            if len(auth) < len(set(auth_ids)):
                 raise Rejected("an auth event is missing or rejected")
             _check_auth(event_id, pdu, auth.items(), fetching.version)
         except Rejected as e:
@@ -337,7 +339,7 @@ class EventReceiver:
         await self._dag_events.store_outliers(fetching.room_id, [Outlier(event_id, pdu, encode_pdu(pdu))])
         return pdu
 
-    async def _checked(self, pdu: object, version: RoomVersion) -> ReceivedPdu:
+    async def checked(self, pdu: object, version: RoomVersion) -> ReceivedPdu:
         """Steps 1-3, with the keys of the servers that must have signed it."""
         if not isinstance(pdu, dict):
             raise InvalidPdu("format", "a PDU must be an object")

@@ -4,7 +4,7 @@ one m.room.member event; the room's auth rules decide whether it is allowed.
 """
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
 from ruma_tx.matrix.errors import (
     BadRequest,
@@ -26,6 +26,9 @@ from ruma_tx.services.events import EventCreator, EventSpec
 from ruma_tx.services.ports.directory import DirectoryStorage
 from ruma_tx.services.ports.events import Events
 
+if TYPE_CHECKING:
+    from ruma_tx.services.federation_membership import FederatedMembership
+
 #: C{async (user_id) -> (displayname, avatar_url)}.
 ProfileLookup = Callable[[str], Awaitable[tuple[str | None, str | None]]]
 
@@ -36,40 +39,68 @@ class MembershipChanger:
     @param events: the L{ruma_tx.storage.events.EventStore}.
     @param directory: the L{ruma_tx.storage.directory.DirectoryStore}.
     @param profiles: C{async (user_id) -> (displayname, avatar_url)}.
+    @param remote: joins and leaves of rooms held by other servers, and
+        their aliases (C{None}: federation is off, such rooms are unknown).
     """
 
     def __init__(self, *, creator: EventCreator, events: Events, directory: DirectoryStorage,
-                 profiles: ProfileLookup, server_name: str) -> None:
+                 profiles: ProfileLookup, server_name: str, remote: FederatedMembership | None = None) -> None:
+        self._remote = remote
         self._creator = creator
         self._events = events
         self._directory = directory
         self._profiles = profiles
         self._server_name = server_name
 
-    async def resolve_room(self, room_id_or_alias: str) -> str:
-        """A room id for a room id or a local alias."""
+    async def resolve_room(self, room_id_or_alias: str) -> tuple[str, list[str]]:
+        """
+        A room id for a room id or an alias, with the servers to ask for a
+        room this server is not in: for an alias, those its server names.
+        """
         if room_id_or_alias.startswith("#"):
             try:
-                parse_room_alias(room_id_or_alias)
+                _, alias_server = parse_room_alias(room_id_or_alias)
             except InvalidIdentifier as e:
                 raise BadRequest("M_INVALID_PARAM", str(e)) from None
+            if alias_server != self._server_name and self._remote is not None:
+                return await self._remote.resolve_alias(room_id_or_alias)
             found = await self._directory.get_alias(room_id_or_alias)
             if found is None:
                 raise not_found("Room alias not found")
-            return found[0]
+            return found[0], []
         if not room_id_or_alias.startswith("!"):
             raise BadRequest("M_INVALID_PARAM", "Expected a room id or alias")
-        return room_id_or_alias
+        return room_id_or_alias, []
+
+    async def _remote_servers(self, user_id: str, room_id: str, via: Sequence[str]) -> list[str]:
+        """
+        The servers to ask for a room held elsewhere: those the client named,
+        the server of whoever invited the user, the room id's own server
+        (before room version 12, ids name the creator's server).
+        """
+        servers = list(via)
+        own = (await self._events.get_state(room_id, [("m.room.member", user_id)])).get(("m.room.member", user_id))
+        if own is not None and own.sender != user_id:
+            servers.append(own.sender.split(":", 1)[1])
+        if ":" in room_id:
+            servers.append(room_id.split(":", 1)[1])
+        return servers
 
     async def join(self, user_id: str, room_id: str, *, reason: str | None = None, is_guest: bool = False,
-                   custom: JsonDict | None = None) -> str:
+                   custom: JsonDict | None = None, via: Sequence[str] = ()) -> str:
         """
-        Join the room.
+        Join the room; one this server is not in, through other servers.
 
         @param custom: other keys of the request body, kept in the member
             event's content (as Synapse).
+        @param via: servers to join a room held elsewhere through.
         """
-        if await self._events.get_room_head(room_id) is None:
+        head = await self._events.get_room_head(room_id)
+        if (head is None or head.out_of_band) and self._remote is not None and not is_guest:
+            content = {**(custom or {}), **({"reason": reason} if reason is not None else {})}
+            return await self._remote.join(user_id, room_id, await self._remote_servers(user_id, room_id, via),
+                                           content)
+        if head is None:
             raise not_found("Unknown room")
         displayname, avatar_url = await self._profiles(user_id)
         extra = {**(custom or {}), **await self._restricted_join_authoriser(user_id, room_id)}
@@ -120,6 +151,11 @@ class MembershipChanger:
         return {}
 
     async def leave(self, user_id: str, room_id: str, *, reason: str | None = None) -> None:
+        head = await self._events.get_room_head(room_id)
+        if head is not None and head.out_of_band and self._remote is not None:
+            # An invite to a room this server is not in: rejected through the inviter's server.
+            await self._remote.leave(user_id, room_id, await self._remote_servers(user_id, room_id, ()))
+            return
         await self._change(user_id, room_id, user_id, "leave", reason)
 
     async def invite(self, user_id: str, room_id: str, target: str, *, reason: str | None = None) -> None:

@@ -379,4 +379,10 @@ async def stripped_states(reads: SyncReads, user_id: str, ignored: frozenset[str
         if own is not None and own.sender in ignored:
             continue
         stripped[room_id] = [stripped_event(e) for e in room_state.values()]
+        # An invite from another server to a room this server is not in:
+        # the room's state is what that server sent with it.
+        sent = own.pdu.get("unsigned", {}).get("invite_room_state") if own is not None else None
+        if own is not None and isinstance(sent, list):
+            stripped[room_id] = [*(e for e in sent if e.get("type") != "m.room.member"
+                                   or e.get("state_key") != user_id), stripped_event(own)]
     return stripped

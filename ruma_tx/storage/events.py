@@ -115,7 +115,7 @@ class EventStore:
 
     async def get_room_head(self, room_id: str) -> RoomHead | None:
         row = await self._db.fetch_one(
-            "SELECT r.room_version, e.event_id, COALESCE(e.depth, 0), r.federated FROM rooms r"
+            "SELECT r.room_version, e.event_id, COALESCE(e.depth, 0), r.federated, r.out_of_band FROM rooms r"
             " LEFT JOIN LATERAL (SELECT event_id, depth FROM events WHERE room_id = r.room_id"
             "  ORDER BY stream_ordering DESC LIMIT 1) e ON TRUE"
             " WHERE r.room_id = %s",
@@ -252,7 +252,9 @@ class EventStore:
         async def persist(txn: Transaction) -> None:
             if not await txn.fetch_all(
                 "INSERT INTO rooms (room_id, room_version, creator, created_ts, federated)"
-                " VALUES (%s, %s, %s, %s, TRUE) ON CONFLICT DO NOTHING RETURNING 1",
+                " VALUES (%s, %s, %s, %s, TRUE)"
+                " ON CONFLICT (room_id) DO UPDATE SET out_of_band = FALSE, creator = EXCLUDED.creator"
+                " WHERE rooms.out_of_band RETURNING 1",
                 (room.room_id, room.room_version, room.creator, join.pdu["origin_server_ts"]),
             ):
                 raise RoomExists(room.room_id)
@@ -263,6 +265,27 @@ class EventStore:
             await _insert_events(txn, [replace(join, dag=dag)], [position])
 
         await self._db.transaction("persist_joined_room", persist)
+
+    async def persist_out_of_band(self, room: NewRoom, event: NewEvent, position: int) -> None:
+        """
+        Store a membership event of a room this server is not in (see
+        schema 028) at C{position}, as the user's current membership.
+
+        @raise RoomExists: this server is in the room (its memberships come
+            as PDUs).
+        """
+        async def persist(txn: Transaction) -> None:
+            rows = await txn.fetch_all(
+                "INSERT INTO rooms (room_id, room_version, creator, created_ts, federated, out_of_band)"
+                " VALUES (%s, %s, %s, %s, TRUE, TRUE)"
+                " ON CONFLICT (room_id) DO UPDATE SET out_of_band = TRUE WHERE rooms.out_of_band RETURNING 1",
+                (room.room_id, room.room_version, room.creator, event.pdu["origin_server_ts"]),
+            )
+            if not rows:
+                raise RoomExists(room.room_id)
+            await _insert_events(txn, [event], [position])
+
+        await self._db.transaction("persist_out_of_band", persist)
 
     async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None:
         row = await self._db.fetch_one(

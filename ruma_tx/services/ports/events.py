@@ -29,6 +29,9 @@ class RoomHead:
     depth: int
     #: Shared with other servers (its events form a DAG: see ports.room_dag).
     federated: bool = False
+    #: Known only by memberships other servers told of (schema 028): this
+    #: server is not in it and holds none of its state.
+    out_of_band: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class Events(Protocol):
     async def persist_event(self, event: NewEvent, position: int, now_ms: int) -> None: ...
     async def persist_room(self, room: NewRoom, events: Sequence[NewEvent], positions: Sequence[int],
                            now_ms: int) -> None: ...
+    async def persist_out_of_band(self, room: NewRoom, event: NewEvent, position: int) -> None: ...
     async def persist_joined_room(self, room: NewRoom, outliers: Sequence[Outlier], state: Mapping[tuple[str, str], str],
                                   join: NewEvent, position: int) -> None: ...
     async def get_txn_event(self, user_id: str, device_id: str, scope: str, txn_id: str) -> str | None: ...

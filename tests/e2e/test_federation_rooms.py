@@ -1,0 +1,148 @@
+"""
+Rooms shared by two ruma_tx daemons federating over TLS on loopback: a
+user of one server joins a room of the other by alias, both sides talk,
+invites cross servers (and are accepted or rejected), typing and receipts
+follow, and a leave is seen on both sides.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+import pytest_twisted
+
+from federation_helpers import SyncWatcher, invite_to, membership_of, message_with_body, timeline_events
+from room_helpers import create_room, ok, send_text
+
+
+@pytest.fixture(scope="module")
+def pair(start_federating):
+    return start_federating(), start_federating()
+
+
+@pytest.fixture
+def servers(pair, make_client):
+    return make_client(pair[0]), make_client(pair[1])
+
+
+@pytest_twisted.ensureDeferred
+async def test_join_by_alias_and_talk_both_ways(servers):
+    """bob of B joins alice's room of A by its alias; each then reads the other's messages."""
+    a, b = servers
+    alice, bob = await a.register(), await b.register()
+    alias_name = "fed" + alice["user_id"][1:].split(":")[0]
+    room_id = await create_room(a, alice, preset="public_chat", room_alias_name=alias_name, name="Over the wire")
+    alias = f"#{alias_name}:{a.server.server_name}"
+
+    joined = await ok(b, "POST", f"join/{quote(alias)}", {}, user=bob)
+    assert joined["room_id"] == room_id
+
+    alice_sync, bob_sync = SyncWatcher(a, alice), SyncWatcher(b, bob)
+    # bob's server holds the room's state: its name, and alice as a member.
+    state = await bob_sync.wait_for(lambda r: timeline_events(r, room_id), "the joined room")
+    names = [e["content"].get("name") for e in state if e["type"] == "m.room.name"]
+    assert names == ["Over the wire"]
+    await alice_sync.wait_for(membership_of(bob["user_id"], "join", room_id), "bob's join")
+
+    await send_text(a, alice, room_id, "hello from A", "t1")
+    seen = await bob_sync.wait_for(message_with_body("hello from A", room_id), "alice's message")
+    assert seen["sender"] == alice["user_id"]
+
+    await send_text(b, bob, room_id, "hello from B", "t1")
+    seen = await alice_sync.wait_for(message_with_body("hello from B", room_id), "bob's message")
+    assert seen["sender"] == bob["user_id"]
+
+    members = await ok(a, "GET", f"rooms/{quote(room_id)}/joined_members", user=alice)
+    assert set(members["joined"]) == {alice["user_id"], bob["user_id"]}
+    members = await ok(b, "GET", f"rooms/{quote(room_id)}/joined_members", user=bob)
+    assert set(members["joined"]) == {alice["user_id"], bob["user_id"]}
+
+
+@pytest_twisted.ensureDeferred
+async def test_invite_across_servers_then_join(servers):
+    """carol of B sees alice's invite with the room's name, joins, and her message reaches A."""
+    a, b = servers
+    alice, carol = await a.register(), await b.register()
+    room_id = await create_room(a, alice, preset="private_chat", name="Private talk")
+    await ok(a, "POST", f"rooms/{quote(room_id)}/invite", {"user_id": carol["user_id"]}, user=alice)
+
+    carol_sync = SyncWatcher(b, carol)
+    invite = await carol_sync.wait_for(invite_to(room_id), "the invite")
+    stripped = invite["invite_state"]["events"]
+    assert {"type": "m.room.name", "state_key": "", "sender": alice["user_id"],
+            "content": {"name": "Private talk"}} in stripped
+    assert any(e["type"] == "m.room.member" and e["state_key"] == carol["user_id"]
+               and e["content"]["membership"] == "invite" for e in stripped)
+
+    await ok(b, "POST", f"rooms/{quote(room_id)}/join", {}, user=carol)
+    await send_text(b, carol, room_id, "thanks for the invite", "t1")
+    alice_sync = SyncWatcher(a, alice)
+    await alice_sync.wait_for(message_with_body("thanks for the invite", room_id), "carol's message")
+
+
+@pytest_twisted.ensureDeferred
+async def test_rejected_invite_is_seen_by_the_inviter(servers):
+    """dave of B rejects alice's invite: his server asks A, and alice sees him leave."""
+    a, b = servers
+    alice, dave = await a.register(), await b.register()
+    room_id = await create_room(a, alice, preset="private_chat")
+    await ok(a, "POST", f"rooms/{quote(room_id)}/invite", {"user_id": dave["user_id"]}, user=alice)
+    dave_sync = SyncWatcher(b, dave)
+    await dave_sync.wait_for(invite_to(room_id), "the invite")
+    await ok(b, "POST", f"rooms/{quote(room_id)}/leave", {}, user=dave)
+    await dave_sync.wait_for(lambda r: room_id in r.get("rooms", {}).get("leave", {}), "the room left")
+    alice_sync = SyncWatcher(a, alice)
+    await alice_sync.wait_for(membership_of(dave["user_id"], "leave", room_id), "dave's rejection")
+
+
+@pytest_twisted.ensureDeferred
+async def test_typing_and_receipts_cross_servers(servers):
+    """bob types and reads alice's message on B; alice sees both on A."""
+    a, b = servers
+    alice, bob = await a.register(), await b.register()
+    room_id = await create_room(a, alice, preset="public_chat")
+    await ok(b, "POST", f"join/{quote(room_id)}", {}, user=bob, query={"via": a.server.server_name})
+    bob_sync = SyncWatcher(b, bob)
+    event_id = await send_text(a, alice, room_id, "read me", "t1")
+    await bob_sync.wait_for(message_with_body("read me", room_id), "alice's message")
+
+    await ok(b, "PUT", f"rooms/{quote(room_id)}/typing/{quote(bob['user_id'])}",
+             {"typing": True, "timeout": 30000}, user=bob)
+    alice_sync = SyncWatcher(a, alice)
+
+    def typing(response):
+        room = response.get("rooms", {}).get("join", {}).get(room_id, {})
+        return any(e["type"] == "m.typing" and bob["user_id"] in e["content"]["user_ids"]
+                   for e in room.get("ephemeral", {}).get("events", []))
+
+    await alice_sync.wait_for(typing, "bob typing")
+
+    await ok(b, "POST", f"rooms/{quote(room_id)}/receipt/m.read/{quote(event_id)}", {}, user=bob)
+
+    def receipt(response):
+        room = response.get("rooms", {}).get("join", {}).get(room_id, {})
+        return any(e["type"] == "m.receipt" and bob["user_id"] in e["content"].get(event_id, {}).get("m.read", {})
+                   for e in room.get("ephemeral", {}).get("events", []))
+
+    await alice_sync.wait_for(receipt, "bob's receipt")
+
+
+@pytest_twisted.ensureDeferred
+async def test_leave_and_kick_are_seen_on_both_servers(servers):
+    """erin of B leaves; frank of B is kicked by alice: each server shows both."""
+    a, b = servers
+    alice, erin, frank = await a.register(), await b.register(), await b.register()
+    room_id = await create_room(a, alice, preset="public_chat")
+    for user in (erin, frank):
+        await ok(b, "POST", f"join/{quote(room_id)}", {}, user=user, query={"via": a.server.server_name})
+    alice_sync = SyncWatcher(a, alice)
+    await alice_sync.wait_for(membership_of(frank["user_id"], "join", room_id), "frank's join")
+
+    await ok(b, "POST", f"rooms/{quote(room_id)}/leave", {}, user=erin)
+    await alice_sync.wait_for(membership_of(erin["user_id"], "leave", room_id), "erin's leave")
+
+    await ok(a, "POST", f"rooms/{quote(room_id)}/kick", {"user_id": frank["user_id"], "reason": "bye"},
+             user=alice)
+    frank_sync = SyncWatcher(b, frank)
+    kicked = await frank_sync.wait_for(membership_of(frank["user_id"], "leave", room_id), "the kick")
+    assert kicked["sender"] == alice["user_id"]
