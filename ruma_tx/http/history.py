@@ -106,7 +106,7 @@ def _token(text: str | None, name: str) -> StreamToken | None:
     if text is None:
         return None
     try:
-        return StreamToken.parse(text)
+        return StreamToken.parse(text, backfilled=True)
     except InvalidToken:
         raise invalid_param(f"Query parameter {name!r} is not a valid token") from None
 

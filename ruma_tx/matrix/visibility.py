@@ -36,12 +36,19 @@ Since the answer only changes where one of the timelines has an entry,
 L{visible_ranges} turns the timelines into the ranges of positions the
 user may see, so that storage can page through exactly the visible
 events.
+
+Another server sees an event if one of its users could (spec: "an event
+is visible to a server if any of its users could see it", as Synapse
+decides it): L{server_view} merges its users' memberships into one
+timeline, read with the same rules.
 """
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Sequence
+
+from ruma_tx.matrix.stream_token import OUTSIDE_LINE
 
 WORLD_READABLE = "world_readable"
 SHARED = "shared"
@@ -166,12 +173,15 @@ class HistoryView:
         """
         The positions the user may see, as sorted, disjoint, non-adjacent
         inclusive ranges C{(low, high)}; C{high} is L{None} for "and every
-        later position". Positions start at 0.
+        later position". Positions start just above L{OUTSIDE_LINE} (events
+        at or below it are never shown, though they count as state).
         """
         changes = sorted(set(self._member_positions) | set(self._visibility_positions))
         pieces: list[tuple[int, int | None, bool]] = []
-        previous = -1
+        previous = OUTSIDE_LINE
         for change in changes:
+            if change <= previous:
+                continue
             if change - 1 >= previous + 1:
                 # Between two changes the answer is the one just after the
                 # earlier change (or before any change, for the first gap).
@@ -193,6 +203,29 @@ class HistoryView:
         """Visibility of a position just after C{after_change}, not itself a change."""
         joined_later = self._last_join is not None and self._last_join > after_change
         return _rules_allow(self.membership_at(after_change), self.visibility_at(after_change), joined_later)
+
+
+def server_view(member_events: Sequence[tuple[int, str, str | None]], visibilities: Timeline) -> HistoryView:
+    """
+    What a server may see of a room, as one user's view.
+
+    @param member_events: C{(position, user_id, membership)} of the member
+        events of the server's users, in position order.
+    @param visibilities: as for L{HistoryView}.
+    @return: a view whose membership at each position is the best of the
+        server's users' there: C{join} if one is joined, else C{invite} if
+        one is invited, else that of the user whose event it is.
+    """
+    current: dict[str, str | None] = {}
+    joined = invited = 0
+    merged: list[tuple[int, str | None]] = []
+    for position, user_id, membership in member_events:
+        before = current.get(user_id)
+        joined += (membership == "join") - (before == "join")
+        invited += (membership == "invite") - (before == "invite")
+        current[user_id] = membership
+        merged.append((position, "join" if joined else "invite" if invited else membership))
+    return HistoryView(tuple(merged), tuple(visibilities))
 
 
 def is_event_visible(event_position: int, memberships: Timeline, visibilities: Timeline) -> bool:

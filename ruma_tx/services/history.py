@@ -15,12 +15,12 @@ an C{end} pages on from where the previous page stopped.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
 from ruma_tx.matrix.errors import forbidden, not_found
 from ruma_tx.matrix.events import StoredEvent, room_event
 from ruma_tx.matrix.filters import RoomEventFilter
-from ruma_tx.matrix.stream_token import StreamToken, pagination_window
+from ruma_tx.matrix.stream_token import OUTSIDE_LINE, StreamToken, pagination_window
 from ruma_tx.matrix.visibility import WORLD_READABLE, HistoryView
 from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.ports.events import Events, History
@@ -30,6 +30,17 @@ from ruma_tx.services.ports.events import Events, History
 _DEPARTED = ("leave", "ban")
 
 
+class RemoteHistory(Protocol):
+    """Other servers' history of rooms shared with them (L{ruma_tx.services.federation_backfill})."""
+
+    async def backfill(self, room_id: str, wanted: int) -> bool:
+        """Fetch up to about C{wanted} events before the room's oldest here; whether any was added."""
+
+    async def closer_event(self, room_id: str, ts: int, *, forwards: bool,
+                           local: StoredEvent | None) -> StoredEvent | None:
+        """An event of another server closer to C{ts} than C{local}, now stored here; or C{None}."""
+
+
 class HistoryReader:
     """
     @param events: the L{ruma_tx.storage.events.EventStore}.
@@ -37,14 +48,18 @@ class HistoryReader:
     @param current_position: returns the highest stream position clients
         may be shown (C{StreamWriter.current}); later events are in flight.
     @param aggregations: the bundled aggregations of the events served.
+    @param remote: returns other servers' history, asked when a room's
+        history here ends before the room's does (C{None}: federation is
+        off); a function, as it is built after this reader.
     """
 
     def __init__(self, *, events: Events, history: History, current_position: Callable[[], int],
-                 aggregations: Aggregator) -> None:
+                 aggregations: Aggregator, remote: Callable[[], RemoteHistory] | None = None) -> None:
         self._events = events
         self._history = history
         self._current = current_position
         self._aggregations = aggregations
+        self._remote = remote
 
     # ------------------------------------------------------------ visibility
 
@@ -101,17 +116,21 @@ class HistoryReader:
         of what the user may see. Paginating forwards, it is given whenever
         the page is not empty (as Synapse: the room goes on growing, and the
         client continues from it), and left out for an empty page.
+
+        Paginating backwards past the oldest event here of a room shared
+        with other servers fetches older events from them first (backfill).
         """
         view = await self.readable_view(user_id, room_id)
-        ranges = _ranges(view, room_id, event_filter)
         after, upto = pagination_window(backwards=backwards, from_token=from_token, to_token=to_token,
                                         current=self._current())
-        page = await self._history.get_page(
-            room_id, after=after, upto=upto, ranges=ranges, limit=limit + 1,
-            backwards=backwards, event_filter=event_filter,
-        )
+        page = await self._page(view, room_id, after, upto, limit + 1, backwards, event_filter)
+        if (backwards and 0 < limit and len(page) <= limit and after == OUTSIDE_LINE and self._remote is not None
+                and await self._remote().backfill(room_id, limit + 1 - len(page))):
+            # Read again: the history fetched may also change what the user may see.
+            view = await self.readable_view(user_id, room_id)
+            page = await self._page(view, room_id, after, upto, limit + 1, backwards, event_filter)
         more, page = len(page) > limit, page[:limit]
-        start = from_token if from_token is not None else StreamToken(upto if backwards else 0)
+        start = from_token if from_token is not None else StreamToken(upto if backwards else OUTSIDE_LINE)
         response: dict = {"start": str(start), "chunk": await self._aggregations.serve(user_id, page)}
         if backwards:
             if more:
@@ -152,7 +171,7 @@ class HistoryReader:
         position = event.stream_ordering
         before_limit = limit // 2
         before = await self._history.get_page(
-            room_id, after=0, upto=position - 1, ranges=ranges, limit=before_limit,
+            room_id, after=OUTSIDE_LINE, upto=position - 1, ranges=ranges, limit=before_limit,
             backwards=True, event_filter=event_filter,
         )
         after = await self._history.get_page(
@@ -267,7 +286,9 @@ class HistoryReader:
     async def timestamp_to_event(self, user_id: str, room_id: str, ts: int, *, forwards: bool) -> dict:
         """
         The visible event closest to C{ts} in a direction: the first at or
-        after it (C{forwards}), or the last at or before it.
+        after it (C{forwards}), or the last at or before it. In a room shared
+        with other servers, they may know a closer one (see
+        L{RemoteHistory.closer_event}).
 
         @raise MatrixError: 403 when the user may not read the room, 404
             when there is no such event.
@@ -276,12 +297,23 @@ class HistoryReader:
         event = await self._history.find_by_timestamp(
             room_id, ts, forwards=forwards, upto=self._current(), ranges=view.visible_ranges(),
         )
+        if self._remote is not None:
+            closer = await self._remote().closer_event(room_id, ts, forwards=forwards, local=event)
+            if closer is not None and (await self.view(user_id, room_id)).can_see(closer.stream_ordering):
+                event = closer
         if event is None:
             direction = "forward" if forwards else "backward"
             raise not_found(f"Unable to find event from {ts} in {direction} direction")
         return {"event_id": event.event_id, "origin_server_ts": event.pdu["origin_server_ts"]}
 
     # --------------------------------------------------------------- helpers
+
+    async def _page(self, view: HistoryView, room_id: str, after: int, upto: int, limit: int, backwards: bool,
+                    event_filter: RoomEventFilter | None) -> list[StoredEvent]:
+        return await self._history.get_page(
+            room_id, after=after, upto=upto, ranges=_ranges(view, room_id, event_filter), limit=limit,
+            backwards=backwards, event_filter=event_filter,
+        )
 
     async def _member_state(self, room_id: str, position: int, events: list[StoredEvent]) -> list[dict]:
         """

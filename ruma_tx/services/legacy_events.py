@@ -103,7 +103,7 @@ class EventStream:
                 user_id, room_id, backwards=False, from_token=StreamToken(since),
                 to_token=StreamToken(now), limit=PAGE_SIZE, event_filter=None)
             end = page.get("end")
-            return page["chunk"], StreamToken.parse(end).stream if end is not None else now
+            return page["chunk"], StreamToken.parse(end, backfilled=True).stream if end is not None else now
         memberships = await self._events.get_rooms_for_user(user_id)
         events = await self._stream_of(user_id, memberships, since, now)
         end = events[-1].stream_ordering if len(events) == PAGE_SIZE else now

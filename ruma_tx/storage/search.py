@@ -301,8 +301,11 @@ class SearchStore:
                 " ON CONFLICT (stream_ordering) DO NOTHING",
                 (below - batch_size, below),
             )
-            remaining = await txn.fetch_one("SELECT 1 FROM events WHERE stream_ordering < %s LIMIT 1",
-                                            (below - batch_size,))
+            # Down to the first live event: events fetched later (backfilled,
+            # at negative positions) are indexed as they are stored.
+            remaining = await txn.fetch_one(
+                "SELECT 1 FROM events WHERE stream_ordering < %s AND stream_ordering > 0 LIMIT 1",
+                (below - batch_size,))
             if remaining is None:
                 await txn.execute("DELETE FROM event_search_backfill")
                 return False

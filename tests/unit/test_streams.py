@@ -2,7 +2,7 @@
 import pytest
 from twisted.internet import defer, task
 
-from ruma_tx.matrix.stream_token import InvalidToken, StreamToken
+from ruma_tx.matrix.stream_token import OUTSIDE_LINE, InvalidToken, StreamToken
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 
@@ -121,11 +121,22 @@ def test_stream_tokens_round_trip(token, parsed):
     assert str(parsed) == token
 
 
-@pytest.mark.parametrize("token", ["", "s", "s1", "t1_0", "s-1_0", "s1_0_0", "s1_x", "s" + "9" * 19 + "_0", " s1_0"])
-def test_malformed_stream_tokens_are_refused(token):
-    """Anything but s<stream>_<typing> is refused with InvalidToken."""
+@pytest.mark.parametrize("token, parsed", [("s-30_0", StreamToken(-30, 0)),
+                                           (f"s{OUTSIDE_LINE}_0", StreamToken(OUTSIDE_LINE, 0))])
+def test_pagination_tokens_may_point_into_backfilled_history(token, parsed):
+    """Pagination tokens of backfilled history are negative; they round-trip, and are no sync tokens."""
+    assert StreamToken.parse(token, backfilled=True) == parsed
+    assert str(parsed) == token
     with pytest.raises(InvalidToken):
         StreamToken.parse(token)
+
+
+@pytest.mark.parametrize("token", ["", "s", "s1", "t1_0", "s--1_0", "s1_0_0", "s1_x", "s" + "9" * 19 + "_0", " s1_0",
+                                   f"s{OUTSIDE_LINE - 1}_0", "s-" + "9" * 20 + "_0"])
+def test_malformed_stream_tokens_are_refused(token):
+    """Anything but s<stream>_<typing>, or a position outside the line, is refused with InvalidToken."""
+    with pytest.raises(InvalidToken):
+        StreamToken.parse(token, backfilled=True)
 
 
 def test_tokens_order_by_stream_position():

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from ruma_tx.matrix.stream_token import OUTSIDE_LINE
 from ruma_tx.matrix.visibility import (
     HistoryView,
     effective_visibility,
     in_ranges,
     is_event_visible,
+    server_view,
 )
 
 
@@ -167,10 +169,39 @@ def test_visible_ranges_match_the_rules(memberships, visibilities):
 
 
 def test_visible_ranges_of_a_joined_creator_is_everything():
-    """A member from the start of a shared room sees one unbounded range."""
-    assert HistoryView(memberships=[(2, "join")], visibilities=[(5, "shared")]).visible_ranges() == [(0, None)]
+    """A member from the start of a shared room sees one unbounded range, backfilled history included."""
+    view = HistoryView(memberships=[(2, "join")], visibilities=[(5, "shared")])
+    assert view.visible_ranges() == [(OUTSIDE_LINE + 1, None)]
 
 
 def test_visible_ranges_of_a_stranger_is_empty():
     """Someone who never joined a non-world-readable room sees nothing."""
     assert HistoryView(visibilities=[(3, "shared")]).visible_ranges() == []
+
+
+def test_outliers_count_as_state_but_are_never_in_ranges():
+    """A visibility known only as an outlier (below the line) applies to backfilled history, never shown itself."""
+    outlier = OUTSIDE_LINE - 7
+    view = HistoryView(memberships=[(1, "join")], visibilities=[(outlier, "joined")])
+    assert not view.can_see(-5)          # backfilled, before the user joined: hidden by "joined"
+    assert view.visible_ranges() == [(1, None)]
+
+
+def test_a_server_sees_what_any_of_its_users_may_see():
+    """One user joined is enough; the server stops seeing a "joined" room once its last user leaves."""
+    members = [(3, "@a:hs", "join"), (5, "@b:hs", "join"), (7, "@a:hs", "leave"), (9, "@b:hs", "leave")]
+    view = server_view(members, [(1, "joined")])
+    assert [p for p in range(2, 12) if view.can_see(p)] == [3, 4, 5, 6, 7, 8, 9]
+
+
+def test_a_server_with_an_invited_user_sees_an_invited_room():
+    """In an "invited" room, an invite of one of its users lets the server see from then on."""
+    view = server_view([(4, "@a:hs", "invite")], [(1, "invited")])
+    assert not view.can_see(3) and view.can_see(4) and view.can_see(6)
+    assert not server_view([(4, "@a:hs", "invite")], [(1, "joined")]).can_see(6)
+
+
+def test_a_server_sees_shared_history_before_its_users_joined():
+    """In a "shared" room, history before the server's first join is visible to it (it joined later)."""
+    view = server_view([(8, "@a:hs", "join")], [(1, "shared")])
+    assert view.can_see(-20) and view.can_see(2) and view.can_see(9)
