@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from ruma_tx.matrix.cross_signing import is_signed_by, parse_cross_signing_key, server_of, verify_key_for
 from ruma_tx.matrix.device_keys import check_device_keys
+from ruma_tx.matrix.device_lists import RemoteDevice, RemoteDeviceList, is_stream_id
 from ruma_tx.matrix.errors import BadRequest, MatrixError
 from ruma_tx.matrix.types import JsonDict
 
@@ -99,6 +100,53 @@ def checked_cross_signing_keys(answer: Mapping[str, Any], asked: Sequence[str]
         if is_signed_by(self_signing.key_json, user_id, verify_key_for(master.key_id, master.public_key)):
             self_signing_keys[user_id] = self_signing.key_json
     return master_keys, self_signing_keys
+
+
+def checked_signing_keys(user_id: str, master_key: object, self_signing_key: object,
+                         known_master: JsonDict | None = None) -> tuple[JsonDict | None, JsonDict | None]:
+    """
+    A user's master and self-signing keys as another server gave them (in
+    C{/user/devices} or C{m.signing_key_update}), each C{None} unless
+    well-formed; the self-signing key only when signed by the master key
+    given with it, else by C{known_master}.
+    """
+    answer = {"master_keys": {user_id: master_key or known_master},
+              "self_signing_keys": {user_id: self_signing_key}}
+    masters, self_signings = checked_cross_signing_keys(answer, [user_id])
+    return (masters.get(user_id) if master_key is not None else None), self_signings.get(user_id)
+
+
+def checked_device(user_id: str, device_id: str, keys: object) -> JsonDict | None:
+    """C{keys} if they are this device's, signed by it; else C{None} (as a device without keys)."""
+    if not isinstance(keys, dict):
+        return None
+    try:
+        check_device_keys(keys, user_id, device_id)
+    except MatrixError:
+        return None
+    return {k: v for k, v in keys.items() if k != "unsigned"}
+
+
+def checked_user_devices(answer: Mapping[str, Any], user_id: str) -> RemoteDeviceList | None:
+    """
+    A C{/user/devices/{userId}} answer, as far as it is about C{user_id}
+    and usable; C{None} when it is not (another user, no C{stream_id}).
+    Devices whose keys are not their own keep no keys.
+    """
+    stream_id, devices = answer.get("stream_id"), answer.get("devices")
+    if answer.get("user_id") != user_id or not is_stream_id(stream_id) or not isinstance(devices, list):
+        return None
+    found: dict[str, RemoteDevice] = {}
+    for device in devices:
+        device_id = _object(device).get("device_id")
+        if not isinstance(device_id, str):
+            continue
+        name = device.get("device_display_name")
+        found[device_id] = RemoteDevice(checked_device(user_id, device_id, device.get("keys")),
+                                        name if isinstance(name, str) else None)
+    master_key, self_signing_key = checked_signing_keys(user_id, answer.get("master_key"),
+                                                        answer.get("self_signing_key"))
+    return RemoteDeviceList(stream_id, found, master_key, self_signing_key)
 
 
 def checked_one_time_keys(answer: Mapping[str, Any], asked: Mapping[str, Mapping[str, str]]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping, Sequence
+from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 
 from ruma_tx.matrix.cross_signing import (
     ED25519,
@@ -48,13 +48,21 @@ from ruma_tx.matrix.uia import UiaRequest
 from ruma_tx.services.guard import Requester
 from ruma_tx.services.ports.accounts import Devices
 from ruma_tx.services.ports.keys import CrossSigningStorage
-from ruma_tx.services.remote_queries import RemoteKeys
+from ruma_tx.services.device_list_updates import PublishedKeys
+from ruma_tx.services.remote_queries import QueriedKeys
 from ruma_tx.services.streams import StreamWriter
 from ruma_tx.services.sync import SyncContext
 from ruma_tx.services.uia import PASSWORD, UserInteractiveAuth
 
 #: C{async (user_ids) -> user_id -> device_id -> device keys}.
 DeviceKeysOfUsers = Callable[[list[str]], Awaitable[dict[str, dict[str, JsonDict]]]]
+
+
+class RemoteKeyQueries(Protocol):
+    """Other servers' users' keys (L{ruma_tx.services.remote_device_lists.RemoteDeviceLists})."""
+
+    async def query(self, wanted: Mapping[str, Mapping[str, Sequence[str]]], timeout_ms: int | None
+                    ) -> QueriedKeys: ...
 
 
 # ------------------------------------------------------------ pure rules
@@ -90,11 +98,15 @@ class DeviceLists:
 
     @param store: the L{ruma_tx.storage.cross_signing.CrossSigningStore}.
     @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    @param published: told (and must not wait) of each user whose public
+        change was recorded (other servers hear of our users' changes).
     """
 
-    def __init__(self, *, store: CrossSigningStorage, streams: StreamWriter) -> None:
+    def __init__(self, *, store: CrossSigningStorage, streams: StreamWriter,
+                 published: Sequence[Callable[[str], None]] = ()) -> None:
         self._store = store
         self._streams = streams
+        self._published = list(published)
 
     @property
     def current(self) -> int:
@@ -117,12 +129,25 @@ class DeviceLists:
 
     async def record(self, changes: list[tuple[str, str | None]]) -> int:
         """Record device-list C{changes} at a new position and wake who hears of them."""
+        return await self.write(changes, lambda position: self._store.record_changes(changes, position))
+
+    async def write(self, changes: list[tuple[str, str | None]],
+                    store: Callable[[int], Awaitable[None]]) -> int:
+        """
+        Run C{store(position)}, which stores what changed and records
+        C{changes} C{(user_id, viewer or None)} at a new position; then
+        wake who hears of them and tell the C{published} hooks.
+        """
 
         async def persist(position: int) -> set[str]:
-            await self._store.record_changes(changes, position)
+            await store(position)
             return await self.audience(changes)
 
-        return await self._streams.write(persist, kind="device_lists")
+        position = await self._streams.write(persist, kind="device_lists")
+        for user_id in dict.fromkeys(user_id for user_id, viewer in changes if viewer is None):
+            for hook in self._published:
+                hook(user_id)
+        return position
 
     async def changed(self, user_id: str) -> None:
         """
@@ -195,16 +220,21 @@ class KeyQueries:
         L{ruma_tx.storage.keys.KeyStore}'s C{get_device_keys_of_users}).
     @param store: the L{ruma_tx.storage.cross_signing.CrossSigningStore}.
     @param device_lists: the L{DeviceLists}, for C{/keys/changes}.
-    @param remote: asks other servers for their users' keys; C{None} when
-        federation is off (their users are then in C{failures}).
+    @param stream_ids: C{async (user_id) -> int}: the stream id of the
+        user's last C{m.device_list_update} (see
+        L{ruma_tx.services.device_list_updates}).
+    @param remote: other servers' users' keys; C{None} when federation is
+        off (their users are then in C{failures}).
     """
 
     def __init__(self, *, device_keys: DeviceKeysOfUsers, store: CrossSigningStorage,
-                 device_lists: DeviceLists, server_name: str, remote: RemoteKeys | None = None) -> None:
+                 device_lists: DeviceLists, server_name: str, stream_ids: Callable[[str], Awaitable[int]],
+                 remote: RemoteKeyQueries | None = None) -> None:
         self._device_keys = device_keys
         self._store = store
         self._device_lists = device_lists
         self._server_name = server_name
+        self._stream_ids = stream_ids
         self._remote = remote
 
     async def query(self, requester: Requester, wanted: dict[str, list[str]],
@@ -251,22 +281,31 @@ class KeyQueries:
     async def user_devices(self, user_id: str) -> dict:
         """
         Federation C{/user/devices/{userId}}: the user's devices with their
-        keys, and their master and self-signing keys. C{stream_id} is the
-        device-list stream's position read before the keys (as Synapse), so
-        any later change has a greater one.
+        keys, and their master and self-signing keys. C{stream_id} is that
+        of the user's last C{m.device_list_update}, read before the keys, so
+        the next update names it in C{prev_id} (one the keys already include
+        is applied again, which changes nothing).
 
         @raise MatrixError: 400 when the user is not ours.
         """
         check_hosted([user_id], self._server_name)
-        stream_id = self._device_lists.current
-        keys = await self._local_keys({user_id: []}, viewer=None)
-        devices = [{"device_id": device_id, "keys": {k: v for k, v in info.items() if k != "unsigned"}}
-                   for device_id, info in keys["device_keys"][user_id].items()]
+        stream_id = await self._stream_ids(user_id)
+        keys = await self.keys_for_servers(user_id)
+        devices = [{"device_id": device_id, "keys": device_keys} for device_id, device_keys in keys.devices.items()]
         response: JsonDict = {"user_id": user_id, "stream_id": stream_id, "devices": devices}
-        for field, name in (("master_keys", "master_key"), ("self_signing_keys", "self_signing_key")):
-            if user_id in keys[field]:
-                response[name] = keys[field][user_id]
+        if keys.master_key is not None:
+            response["master_key"] = keys.master_key
+        if keys.self_signing_key is not None:
+            response["self_signing_key"] = keys.self_signing_key
         return response
+
+    async def keys_for_servers(self, user_id: str) -> PublishedKeys:
+        """Our user's device keys (without C{unsigned}) and master and self-signing keys, as other servers see them."""
+        keys = await self._local_keys({user_id: []}, viewer=None)
+        return PublishedKeys(
+            {device_id: {k: v for k, v in info.items() if k != "unsigned"}
+             for device_id, info in keys["device_keys"][user_id].items()},
+            keys["master_keys"].get(user_id), keys["self_signing_keys"].get(user_id))
 
     async def _local_keys(self, wanted: Mapping[str, Sequence[str]], viewer: str | None) -> dict:
         """
@@ -348,18 +387,15 @@ class CrossSigning:
     @param devices: the L{ruma_tx.storage.devices.DeviceStore} (cross-signing
         public keys must not be device ids).
     @param uia: the L{ruma_tx.services.uia.UserInteractiveAuth}.
-    @param streams: the L{ruma_tx.services.streams.StreamWriter}.
-    @param device_lists: the L{DeviceLists}, for who hears of a change.
+    @param device_lists: the L{DeviceLists}, which records the changes.
     """
 
     def __init__(self, *, store: CrossSigningStorage, device_keys: DeviceKeysOfUsers, devices: Devices,
-                 uia: UserInteractiveAuth, streams: StreamWriter, device_lists: DeviceLists,
-                 server_name: str) -> None:
+                 uia: UserInteractiveAuth, device_lists: DeviceLists, server_name: str) -> None:
         self._store = store
         self._device_keys = device_keys
         self._devices = devices
         self._uia = uia
-        self._streams = streams
         self._device_lists = device_lists
         self._server_name = server_name
 
@@ -405,11 +441,8 @@ class CrossSigning:
             if await self._devices.get_device(user_id, key.public_key) is not None:
                 raise forbidden("Key ID in use")
 
-        async def persist(position: int) -> set[str]:
-            await self._store.put_keys(user_id, list(given.values()), position)
-            return await self._device_lists.audience([(user_id, None)])
-
-        await self._streams.write(persist, kind="device_lists")
+        await self._device_lists.write(
+            [(user_id, None)], lambda position: self._store.put_keys(user_id, list(given.values()), position))
 
     async def upload_signatures(self, requester: Requester, signed: dict[str, dict[str, dict]]) -> dict:
         """
@@ -450,12 +483,8 @@ class CrossSigning:
                         master_sigs.append(signature)
                 changes.append((target, None if target == user_id else user_id))
         if changes:
-
-            async def persist(position: int) -> set[str]:
-                await self._store.put_signatures(device_sigs, master_sigs, changes, position)
-                return await self._device_lists.audience(changes)
-
-            await self._streams.write(persist, kind="device_lists")
+            await self._device_lists.write(changes, lambda position: self._store.put_signatures(
+                device_sigs, master_sigs, changes, position))
         return {"failures": failures}
 
     @staticmethod

@@ -1,7 +1,8 @@
 """
 Asking other homeservers on a client's behalf (server-server spec:
-"End-to-End Encryption" C{/user/keys/query} and C{/user/keys/claim}, and
-"Public Room Directory" C{/publicRooms}).
+"End-to-End Encryption" C{/user/keys/query} and C{/user/keys/claim},
+"Device Management" C{/user/devices/{userId}}, and "Public Room
+Directory" C{/publicRooms}).
 
 Key requests go to each server once, all at once, each bounded by the
 client's C{timeout}; a server that cannot answer is reported in
@@ -11,7 +12,8 @@ fails the whole request.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence, cast
+from typing import Any, Callable, Coroutine, Mapping, Sequence, cast
+from urllib.parse import quote
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -19,7 +21,14 @@ from twisted.internet.interfaces import IReactorTime
 from ruma_tx.logs import logger
 from ruma_tx.matrix.directory import checked_public_rooms
 from ruma_tx.matrix.errors import RemoteUnavailable, forbidden
-from ruma_tx.matrix.federated_keys import checked_cross_signing_keys, checked_device_keys, checked_one_time_keys
+from ruma_tx.matrix.cross_signing import server_of
+from ruma_tx.matrix.device_lists import RemoteDeviceList
+from ruma_tx.matrix.federated_keys import (
+    checked_cross_signing_keys,
+    checked_device_keys,
+    checked_one_time_keys,
+    checked_user_devices,
+)
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock
 from ruma_tx.services.concurrency import concurrently
@@ -32,6 +41,10 @@ _V1 = "/_matrix/federation/v1"
 #: How long to wait for other servers when the client names no C{timeout}
 #: (the spec's default for C{/keys/query} and C{/keys/claim}).
 DEFAULT_TIMEOUT_MS = 10_000
+
+
+#: What C{failures} says of a server whose answer was of no use.
+UNUSABLE = {"status": 503, "message": "Unusable answer"}
 
 
 def failure_of(error: Exception) -> JsonDict:
@@ -47,7 +60,7 @@ def failure_of(error: Exception) -> JsonDict:
         return {"status": 503, "message": "Timed out"}
     if isinstance(error, FederationError):
         return {"status": 503, "message": error.reason}
-    return {"status": 503, "message": "Unusable answer"}
+    return dict(UNUSABLE)
 
 
 @dataclass
@@ -122,11 +135,34 @@ class RemoteKeys:
         await concurrently(*(ask(server, devices) for server, devices in wanted.items()))
         return merged
 
+    async def user_devices(self, user_id: str, timeout_ms: int | None, failures: dict[str, JsonDict]
+                           ) -> RemoteDeviceList | None:
+        """
+        C{user_id}'s devices and cross-signing keys as their server lists
+        them (C{/user/devices/{userId}}); C{None} once the server's failure
+        is in C{failures}.
+        """
+        server = server_of(user_id) or ""
+        path = f"{_V1}/user/devices/{quote(user_id, safe='')}"
+        answer = await self._bounded(
+            server, lambda timeout_s: self._federation.get_json(server, path, timeout_s=timeout_s),
+            timeout_ms, failures)
+        found = None if answer is None else checked_user_devices(answer, user_id)
+        if answer is not None and found is None:
+            failures[server] = dict(UNUSABLE)
+        return found
+
     async def _post(self, server: str, path: str, body: JsonDict, timeout_ms: int | None,
                     failures: dict[str, JsonDict]) -> JsonDict | None:
-        """The server's answer; C{None} once its failure is in C{failures}."""
+        return await self._bounded(
+            server, lambda timeout_s: self._federation.post_json(server, _V1 + path, body, timeout_s=timeout_s),
+            timeout_ms, failures)
+
+    async def _bounded(self, server: str, request: Callable[[float], Coroutine[Any, Any, JsonDict]],
+                       timeout_ms: int | None, failures: dict[str, JsonDict]) -> JsonDict | None:
+        """The server's answer to C{request(timeout_s)}; C{None} once its failure is in C{failures}."""
         timeout_s = (DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms) / 1000
-        asking = defer.ensureDeferred(self._federation.post_json(server, _V1 + path, body, timeout_s=timeout_s))
+        asking = defer.ensureDeferred(request(timeout_s))
         asking.addTimeout(timeout_s, cast(IReactorTime, self._clock))
         try:
             return await asking

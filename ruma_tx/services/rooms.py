@@ -4,6 +4,8 @@ spec gives.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ruma_tx.matrix.errors import BadRequest
 from ruma_tx.matrix.identifiers import random_string
 from ruma_tx.matrix.room_creation import RoomRequest, create_content, initial_state
@@ -31,7 +33,10 @@ class RoomCreator:
     async def create_room(self, user_id: str, request: RoomRequest) -> JsonDict:
         """
         Create the room with its initial events in the order the spec gives,
-        all stored together or none at all.
+        all stored together or none at all. Invites of other servers' users
+        need their server's signature (spec: "Inviting to a room"): they are
+        sent once the room exists, as Synapse sends every invite (and, as
+        Synapse, one that fails fails the request, the room made).
 
         @raise BadRequest: M_ROOM_IN_USE when the alias is taken.
         """
@@ -47,14 +52,22 @@ class RoomCreator:
         create = EventSpec(room_id, user_id, "m.room.create",
                            create_content(user_id, room_version, request), state_key="")
         displayname, avatar_url = await self._profiles(user_id)
-        initial = [EventSpec(room_id, user_id, event_type, content, state_key) for event_type, state_key, content
-                   in initial_state(user_id, room_version, request, alias, displayname, avatar_url)]
+        initial: list[EventSpec] = []
+        remote_invites: list[EventSpec] = []
+        for event_type, state_key, content in initial_state(user_id, room_version, request, alias, displayname,
+                                                            avatar_url):
+            spec = EventSpec(room_id, user_id, event_type, content, state_key)
+            remote = event_type == "m.room.member" and content.get("membership") == "invite" \
+                and not state_key.endswith(":" + self._server_name)
+            (remote_invites if remote else initial).append(spec)
         try:
             room_id = await self._creator.create_room(
                 room_version=room_version, create=create, initial=initial, alias=alias,
                 published=request.visibility == "public")
         except AliasExists:
             raise _alias_taken() from None
+        for invite in remote_invites:
+            await self._creator.send(replace(invite, room_id=room_id))
         return {"room_id": room_id}
 
 

@@ -46,10 +46,20 @@ C{devices}). After a restart the stream must resume above every queued
 message's position, or a message could wait behind later ones:
 C{to_device_messages.stream_position} belongs in
 L{ruma_tx.storage.positions.STREAM_TABLES}.
+
+Other servers. Messages for other servers' users go to those servers as
+C{m.direct_to_device} EDUs, whose C{message_id} is derived from the
+request's transaction id: a retried request sends the same id, and the
+receiving server delivers it once. Messages other servers send our users
+(L{ToDeviceMessages.receive}) are queued like local ones, once per
+sender and C{message_id}.
 """
 from __future__ import annotations
 
-from ruma_tx.matrix.to_device import Outgoing, outgoing_messages
+from typing import Awaitable, Callable, Mapping
+
+from ruma_tx.matrix.to_device import Outgoing, has_remote_recipients, outgoing_messages, remote_message_id
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import SingleFlight
 from ruma_tx.services.ports.ephemeral import ToDeviceQueue
@@ -59,6 +69,14 @@ from ruma_tx.services.sync import SyncContext
 #: Most messages in one /sync response (the spec's recommended limit).
 BATCH_LIMIT = 100
 
+#: How long the message ids received from other servers are remembered
+#: (a server retries a transaction for minutes or hours, not weeks).
+RECEIVED_KEPT_MS = 7 * 24 * 3600 * 1000
+
+#: C{async (sender, event_type, message_id, messages)}: send on the
+#: messages for other servers' users (as C{m.direct_to_device} EDUs).
+RemoteDelivery = Callable[[str, str, str, Mapping[str, Mapping[str, JsonDict]]], Awaitable[None]]
+
 
 class ToDeviceMessages:
     """
@@ -66,11 +84,14 @@ class ToDeviceMessages:
 
     @param store: the L{ruma_tx.storage.to_device.ToDeviceStore}.
     @param streams: the L{ruma_tx.services.streams.StreamWriter}.
+    @param remote: sends on other servers' users' messages; C{None} when
+        federation is off (they are then dropped).
     """
 
     def __init__(self, *, store: ToDeviceQueue, streams: StreamWriter, clock: Clock, server_name: str,
-                 batch_limit: int = BATCH_LIMIT) -> None:
+                 batch_limit: int = BATCH_LIMIT, remote: RemoteDelivery | None = None) -> None:
         self._store = store
+        self._remote = remote
         self._streams = streams
         self._clock = clock
         self._server_name = server_name
@@ -90,18 +111,35 @@ class ToDeviceMessages:
         @raise MatrixError: 400 for a malformed C{messages}.
         """
         outgoing = outgoing_messages(messages, self._server_name)
+        if self._remote is not None and has_remote_recipients(messages, self._server_name):
+            # A retry sends again with the same message_id: the receiving
+            # servers deliver it once.
+            await self._remote(sender, event_type, remote_message_id(sender, sender_device, event_type, txn_id),
+                               messages)
         if not outgoing:
             return  # nothing to deliver, now or on a retry
         txn = (sender, sender_device, f"sendToDevice/{event_type}", txn_id)
-        await self._in_flight.run(txn, lambda: self._queue(txn, sender, event_type, outgoing))
+        await self._in_flight.run(txn, lambda: self._queue(
+            lambda position, now: self._store.queue(txn, sender, event_type, outgoing, position, now)))
 
-    async def _queue(self, txn: tuple[str, str, str, str], sender: str, event_type: str,
-                     outgoing: list[Outgoing]) -> None:
+    async def receive(self, sender: str, event_type: str, message_id: str, messages: dict) -> None:
+        """
+        Queue the messages an C{m.direct_to_device} EDU of C{sender}'s
+        server brings for our users, once per C{message_id}: a repeated
+        EDU (a retried transaction) delivers nothing again.
+        """
+        outgoing = outgoing_messages(messages, self._server_name)
+        if outgoing:
+            await self._in_flight.run((sender, message_id), lambda: self._queue(
+                lambda position, now: self._store.queue_received(sender, message_id, event_type, outgoing,
+                                                                 position, now, RECEIVED_KEPT_MS)))
+
+    async def _queue(self, store: Callable[[int, int], Awaitable[list[str] | None]]) -> None:
+        """Run C{store(position, now_ms)} at a new position; wake the users it names."""
         now = now_ms(self._clock)
 
         async def persist(position: int) -> list[str]:
-            recipients = await self._store.queue(txn, sender, event_type, outgoing, position, now)
-            return recipients or []  # None: a retry, nobody to wake
+            return await store(position, now) or []  # None: a repeat, nobody to wake
 
         await self._streams.write(persist, kind="to_device")
 

@@ -34,24 +34,30 @@ class ToDeviceStore:
             )
             if row is None:
                 return None
-            if not messages:
-                return []
-            # Unknown users and devices find no row to join: silently skipped.
-            values = ", ".join(["(%s, %s::TEXT, %s)"] * len(messages))
-            rows = await t.fetch_all(
-                "INSERT INTO to_device_messages"
-                " (user_id, device_id, stream_position, sender, type, content)"
-                " SELECT d.user_id, d.device_id, %s, %s, %s, m.content"
-                f" FROM (VALUES {values}) AS m (user_id, device_id, content)"
-                " JOIN devices AS d ON d.user_id = m.user_id"
-                " AND (m.device_id IS NULL OR d.device_id = m.device_id)"
-                " RETURNING user_id",
-                [position, sender, event_type,
-                 *(v for m in messages for v in (m.user_id, m.device_id, m.content_json))],
-            )
-            return list(dict.fromkeys(row[0] for row in rows))
+            return await _insert_messages(t, sender, event_type, messages, position)
 
         return await self._db.transaction("queue_to_device", persist)
+
+    async def queue_received(self, sender: str, message_id: str, event_type: str, messages: list[Outgoing],
+                             position: int, now_ms: int, kept_ms: int) -> list[str] | None:
+        """
+        As L{queue}, for an C{m.direct_to_device} of another server's
+        C{sender}: once per C{message_id} of theirs (C{None}: a repeat).
+        What was received more than C{kept_ms} ago is forgotten.
+        """
+
+        async def persist(t: Transaction) -> list[str] | None:
+            await t.execute("DELETE FROM to_device_received WHERE received_ts < %s", (now_ms - kept_ms,))
+            row = await t.fetch_one(
+                "INSERT INTO to_device_received (sender, message_id, received_ts)"
+                " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                (sender, message_id, now_ms),
+            )
+            if row is None:
+                return None
+            return await _insert_messages(t, sender, event_type, messages, position)
+
+        return await self._db.transaction("queue_received_to_device", persist)
 
     async def take_batch(self, user_id: str, device_id: str, *, acknowledged: int | None,
                          upto: int, limit: int) -> list[QueuedMessage]:
@@ -87,3 +93,24 @@ class ToDeviceStore:
 def _content(text: str) -> dict:
     content = json.loads(text)
     return content if isinstance(content, dict) else {}
+
+
+async def _insert_messages(t: Transaction, sender: str, event_type: str, messages: list[Outgoing],
+                           position: int) -> list[str]:
+    """Queue C{messages} at C{position}; return the users with one queued."""
+    if not messages:
+        return []
+    # Unknown users and devices find no row to join: silently skipped.
+    values = ", ".join(["(%s, %s::TEXT, %s)"] * len(messages))
+    rows = await t.fetch_all(
+        "INSERT INTO to_device_messages"
+        " (user_id, device_id, stream_position, sender, type, content)"
+        " SELECT d.user_id, d.device_id, %s, %s, %s, m.content"
+        f" FROM (VALUES {values}) AS m (user_id, device_id, content)"
+        " JOIN devices AS d ON d.user_id = m.user_id"
+        " AND (m.device_id IS NULL OR d.device_id = m.device_id)"
+        " RETURNING user_id",
+        [position, sender, event_type,
+         *(v for m in messages for v in (m.user_id, m.device_id, m.content_json))],
+    )
+    return list(dict.fromkeys(row[0] for row in rows))

@@ -4,6 +4,8 @@ ruma_tx: matrix-nio with its C{e2e} extra (Olm and Megolm from vodozemac, the
 Rust implementation, with the crypto store in SQLite files).
 
 Usage: C{python e2ee_scenario.py BASE_URL STORE_DIR}
+(e2ee_federation_scenario.py runs the same steps with the two users on two
+servers.)
 
 Alice and Bob register, then log in on new, encryption-capable devices whose
 stores live under STORE_DIR. Each uploads device keys and one-time keys;
@@ -34,6 +36,7 @@ import time
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    EncryptionError,
     JoinResponse,
     KeysClaimResponse,
     KeysQueryResponse,
@@ -61,11 +64,15 @@ OLM = "m.olm.v1.curve25519-aes-sha2"
 ALICE_TEXT = "the eagle lands at midnight"
 BOB_TEXT = "understood, bringing the cake"
 
+#: Syncs (of up to 3 s each) made until news (from another server) has come.
+RECEIVE_SYNCS = 10
+
 
 class Scenario(StepScenario):
-    def __init__(self, base_url: str, store_dir: str):
+    def __init__(self, base_urls: dict[str, str], store_dir: str):
+        """@param base_urls: the homeserver of each of C{"alice"} and C{"bob"}."""
         super().__init__()
-        self.base_url = base_url
+        self.base_urls = base_urls
         self.store_dir = store_dir
         stamp = f"{os.getpid()}x{int(time.time() * 1000) % 10**8}"
         self.localparts = {"alice": f"e2ealice{stamp}", "bob": f"e2ebob{stamp}"}
@@ -101,7 +108,7 @@ class Scenario(StepScenario):
     async def register(self):
         """Register both users with a plain client, then log its device out."""
         for who, localpart in self.localparts.items():
-            plain = AsyncClient(self.base_url, "", config=AsyncClientConfig(encryption_enabled=False))
+            plain = AsyncClient(self.base_urls[who], "", config=AsyncClientConfig(encryption_enabled=False))
             try:
                 response = expect(await plain.register(localpart, PASSWORD, device_name="setup"),
                                   RegisterResponse)
@@ -117,7 +124,7 @@ class Scenario(StepScenario):
             store_path = os.path.join(self.store_dir, who)
             os.makedirs(store_path, exist_ok=True)
             config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False)
-            client = AsyncClient(self.base_url, user_id, store_path=store_path, config=config)
+            client = AsyncClient(self.base_urls[who], user_id, store_path=store_path, config=config)
             self.clients[who] = client
             expect(await client.login(PASSWORD, device_name=f"{who}'s nio"), LoginResponse)
             check(client.olm is not None, f"nio loaded no Olm machine for {who}")
@@ -170,8 +177,7 @@ class Scenario(StepScenario):
 
     async def device_lists(self):
         """Once they share an encrypted room, each one's sync lists the other in device_lists.changed."""
-        sync = await self.sync(self.alice)
-        changed = set(sync.device_list.changed)
+        changed = await self.device_list_until(self.alice, "changed", self.bob.user_id)
         check(self.bob.user_id in changed,
               f"alice's device_lists.changed is {sorted(changed)}, without bob who just joined")
         check(self.alice.user_id in self.bob_join_changed,
@@ -238,14 +244,11 @@ class Scenario(StepScenario):
 
     async def bob_decrypts(self):
         """Bob's sync brings the room key (Olm to-device) and the message, which nio decrypts."""
-        sync = await self.sync(self.bob)
-        room_keys = [e for e in sync.to_device_events if isinstance(e, RoomKeyEvent)]
-        check(room_keys, f"no decrypted m.room_key among bob's to-device events: {sync.to_device_events}")
+        room_keys, events = await self.receive(self.bob, self.sent["alice"])
+        check(room_keys, "no decrypted m.room_key among bob's to-device events")
         check(room_keys[0].room_id == self.room_id and room_keys[0].sender == self.alice.user_id,
               f"room key for {room_keys[0].room_id} from {room_keys[0].sender}")
-        timeline = sync.rooms.join.get(self.room_id)
-        check(timeline is not None, "bob's sync has no news for the room")
-        return self.decrypted(timeline.timeline.events, "alice", ALICE_TEXT)
+        return self.decrypted(events, "alice", ALICE_TEXT)
 
     async def to_device_once(self):
         """A to-device message the next sync acknowledged is not delivered again."""
@@ -259,12 +262,10 @@ class Scenario(StepScenario):
             self.room_id, "m.room.message", {"msgtype": "m.text", "body": BOB_TEXT},
         ), RoomSendResponse)
         self.sent["bob"] = response.event_id
-        sync = await self.sync(self.alice)
-        check(any(isinstance(e, RoomKeyEvent) and e.room_id == self.room_id for e in sync.to_device_events),
-              f"no room key from bob in alice's to-device events: {sync.to_device_events}")
-        timeline = sync.rooms.join.get(self.room_id)
-        check(timeline is not None, "alice's sync has no news for the room")
-        return self.decrypted(timeline.timeline.events, "bob", BOB_TEXT)
+        room_keys, events = await self.receive(self.alice, response.event_id)
+        check(any(e.room_id == self.room_id and e.sender == self.bob.user_id for e in room_keys),
+              f"no room key from bob in alice's to-device events: {room_keys}")
+        return self.decrypted(events, "bob", BOB_TEXT)
 
     async def history(self):
         """Paging back with /messages, bob's nio decrypts both messages with the keys it holds."""
@@ -279,8 +280,7 @@ class Scenario(StepScenario):
     async def leave(self):
         """Bob leaves; alice's sync lists him in device_lists.left, and her next room key skips him."""
         expect(await self.bob.room_leave(self.room_id), RoomLeaveResponse)
-        sync = await self.sync(self.alice)
-        left = set(sync.device_list.left)
+        left = await self.device_list_until(self.alice, "left", self.bob.user_id)
         check(self.bob.user_id in left, f"alice's device_lists.left is {sorted(left)}, without bob")
         expect(await self.alice.room_send(
             self.room_id, "m.room.message", {"msgtype": "m.text", "body": "bob is gone"},
@@ -289,6 +289,42 @@ class Scenario(StepScenario):
         check(not any(user == self.bob.user_id for user, _ in session.users_shared_with),
               f"the new room key went to {session.users_shared_with}")
         return f"device_lists.left: {sorted(left)}"
+
+    async def device_list_until(self, client: AsyncClient, field: str, user_id: str) -> set[str]:
+        """
+        Sync until C{user_id} is in C{device_lists.<field>} (news from
+        another server may take a few syncs); every user named meanwhile.
+        """
+        named: set[str] = set()
+        for _ in range(RECEIVE_SYNCS):
+            named |= set(getattr((await self.sync(client)).device_list, field))
+            if user_id in named:
+                break
+        return named
+
+    async def receive(self, client: AsyncClient, event_id: str):
+        """
+        Sync until a room key (over Olm to-device) and the event have come
+        (through another server they may come in different syncs): the
+        room keys, and the room's timeline events, the event decrypted
+        again if it came before its key.
+        """
+        room_keys: list[RoomKeyEvent] = []
+        events: list = []
+        for _ in range(RECEIVE_SYNCS):
+            sync = await self.sync(client)
+            room_keys += [e for e in sync.to_device_events if isinstance(e, RoomKeyEvent)]
+            joined = sync.rooms.join.get(self.room_id)
+            events += joined.timeline.events if joined is not None else []
+            if room_keys and any(e.event_id == event_id for e in events):
+                break
+        for i, event in enumerate(events):
+            if isinstance(event, MegolmEvent) and event.event_id == event_id:
+                try:
+                    events[i] = client.decrypt_event(event)
+                except EncryptionError:
+                    pass  # left undecrypted: decrypted() says so
+        return room_keys, events
 
     def decrypted(self, events, sender: str, text: str) -> str:
         """Check the sender's encrypted message is among C{events}, decrypted to C{text}."""
@@ -322,7 +358,7 @@ class Scenario(StepScenario):
 
 
 async def main(base_url: str, store_dir: str) -> int:
-    scenario = Scenario(base_url, store_dir)
+    scenario = Scenario({"alice": base_url, "bob": base_url}, store_dir)
     try:
         return 0 if await scenario.run() else 1
     finally:

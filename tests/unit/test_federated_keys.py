@@ -181,9 +181,13 @@ async def no_device_keys(user_ids):
     return {}
 
 
+async def no_updates_yet(user_id):
+    return 0
+
+
 def key_queries(remote):
     return KeyQueries(device_keys=no_device_keys, store=EmptyCrossSigningStore(), device_lists=None,
-                      server_name="a.example", remote=remote)
+                      server_name="a.example", stream_ids=no_updates_yet, remote=remote)
 
 
 class Requester:
