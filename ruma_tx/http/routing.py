@@ -40,6 +40,10 @@ FEDERATION_V1 = ("/_matrix/federation/v1",)
 FEDERATION_V2 = ("/_matrix/federation/v2",)
 KEY_V2 = ("/_matrix/key/v2",)
 
+#: The action each request of another server counts as, keyed by its
+#: name (limited only when the router's rate limiter knows it).
+ORIGIN_RATE_LIMIT = "origin"
+
 log = logger(__name__)
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
@@ -62,7 +66,8 @@ class Endpoint:
         guest instead (appended to the 403 M_GUEST_ACCESS_FORBIDDEN
         message), e.g. the allowed endpoint that does the same thing.
     @ivar rate_limit: the name of a rate-limited action, or C{None}. Keyed
-        by user when authenticated, else by client IP.
+        by user when authenticated, else by client IP. Every C{"server"}
+        endpoint also counts as L{ORIGIN_RATE_LIMIT}, keyed by origin.
     """
 
     method: str
@@ -148,9 +153,10 @@ class Router:
                 )
             if declared.rate_limit:
                 key = requester.user_id if isinstance(requester, Requester) else request.client_ip()
-                retry_after = self._rate_limiter.check(declared.rate_limit, key)
-                if retry_after is not None:
-                    raise RateLimited(retry_after)
+                self._check_rate(declared.rate_limit, key)
+            if declared.auth == "server":
+                # After the signature is verified: nobody spends another server's budget.
+                self._check_rate(ORIGIN_RATE_LIMIT, cast(str, requester))
             result = await fn(request, requester, **path_args)
             if isinstance(result, bytes):
                 return result  # not JSON: the endpoint set its status and headers
@@ -174,6 +180,11 @@ class Router:
                 methods=[declared.method],
                 endpoint=f"{declared.method} {prefix}{declared.path}",
             )(serve)
+
+    def _check_rate(self, action: str, key: str) -> None:
+        retry_after = self._rate_limiter.check(action, key)
+        if retry_after is not None:
+            raise RateLimited(retry_after)
 
     async def _origin(self, request: MatrixRequest) -> str:
         """The server that signed C{request} (its body is left to read again)."""

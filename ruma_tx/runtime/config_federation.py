@@ -38,6 +38,11 @@ class FederationConfig:
     max_response_bytes: int = 50 * 1024 * 1024
     # The largest request body the federation listener accepts.
     max_request_bytes: int = 10 * 1024 * 1024
+    # Requests each other server may make (a leaky bucket per origin, off
+    # with [rate_limits] enabled = false): more get 429 M_LIMIT_EXCEEDED.
+    # Generous: a server joining a big room asks for many events at once.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst_count: int = 1000
 
 
 def check_federation(federation: FederationConfig, bad: Callable[[str, str], NoReturn]) -> None:
@@ -52,5 +57,10 @@ def check_federation(federation: FederationConfig, bad: Callable[[str, str], NoR
         bad("federation.max_response_bytes", "must be at least 65536")
     if federation.max_request_bytes < 64 * 1024:
         bad("federation.max_request_bytes", "must be at least 65536")
+    # Also refuses nan and inf, which TOML allows.
+    if not 0 < federation.rate_limit_per_second < float("inf"):
+        bad("federation.rate_limit_per_second", "must be a positive number")
+    if federation.rate_limit_burst_count < 1:
+        bad("federation.rate_limit_burst_count", "must be at least 1")
     if federation.ca_file is not None and not federation.ca_file.strip():
         bad("federation.ca_file", "must not be empty")

@@ -12,7 +12,7 @@ from typing import Iterable
 from signedjson.types import SigningKey
 
 from ruma_tx.http.federation_keys import FederationKeysApi
-from ruma_tx.http.routing import Router
+from ruma_tx.http.routing import ORIGIN_RATE_LIMIT, Router
 from ruma_tx.http.site import MatrixRoot
 from ruma_tx.runtime.config import Config
 from ruma_tx.runtime.federation_client import FederationHttpClient, build_federation_client
@@ -21,7 +21,7 @@ from ruma_tx.services.federation_queries import RemoteQueries
 from ruma_tx.services.guard import Guard
 from ruma_tx.services.key_ring import KeyRing
 from ruma_tx.services.key_server import KeyServer
-from ruma_tx.services.ratelimit import RateLimiter
+from ruma_tx.services.ratelimit import RateLimit, RateLimiter
 from ruma_tx.services.server_auth import DomainAllowlist, ServerAuthenticator
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.server_keys import ServerKeyStore
@@ -50,14 +50,17 @@ class Federation:
     remote: RemoteQueries | None
     authenticator: ServerAuthenticator
     key_server: KeyServer
+    #: Each origin's requests (L{ORIGIN_RATE_LIMIT}).
+    rate_limiter: RateLimiter
 
-    def root(self, apis: Iterable[object], *, guard: Guard, rate_limiter: RateLimiter) -> MatrixRoot:
+    def root(self, apis: Iterable[object], *, guard: Guard) -> MatrixRoot:
         """
         The resource of C{"federation"} listeners: the key endpoints and
-        C{apis} (their C{auth="server"} endpoints verified by L{authenticator}).
+        C{apis} (their C{auth="server"} endpoints verified by L{authenticator}
+        and rate-limited per origin).
         """
         router = Router([FederationKeysApi(self.key_server), *apis], guard=guard,
-                        rate_limiter=rate_limiter, servers=self.authenticator)
+                        rate_limiter=self.rate_limiter, servers=self.authenticator)
         return MatrixRoot(router.resource())
 
 
@@ -81,4 +84,7 @@ def build_federation(config: Config, database: Database, reactor: IRuntimeReacto
                                           allowlist=DomainAllowlist(settings.domain_allowlist)),
         key_server=KeyServer(key_ring=key_ring, clock=reactor, server_name=config.server_name,
                              signing_key=signing_key),
+        rate_limiter=RateLimiter(
+            reactor, {ORIGIN_RATE_LIMIT: RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst_count)},
+            enabled=config.rate_limits.enabled),
     )

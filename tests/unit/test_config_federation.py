@@ -49,6 +49,9 @@ def test_ca_file_is_relative_to_the_config_and_must_exist(tmp_path):
     ('ip_range_allowlist = ["300.0.0.0/8"]', "federation.ip_range_allowlist"),
     ("timeout_s = 0", "federation.timeout_s"),
     ("max_response_bytes = 10", "federation.max_response_bytes"),
+    ("rate_limit_per_second = 0", "federation.rate_limit_per_second"),
+    ("rate_limit_per_second = nan", "federation.rate_limit_per_second"),
+    ("rate_limit_burst_count = 0", "federation.rate_limit_burst_count"),
 ])
 def test_bad_values_are_refused(tmp_path, text, key):
     """Each unusable [federation] value is refused, naming its key."""
