@@ -2,10 +2,13 @@
 Presence (spec: "Presence"): each user's last state, status message and
 last active time, kept cheaply.
 
-A change is stored at a stream position and wakes only the user's own
-syncs: room-mates are not woken (a change would otherwise fan out to every
-member of every room), but their next sync response includes the presence
-of each user sharing a room with them whose position is in C{(since, now]}.
+A change is stored at a stream position and wakes the syncs of the user
+and of everyone sharing a room with them (as Synapse): their next sync
+response includes the presence of each user sharing a room with them whose
+position is in C{(since, now]}. Changes are rare (a state or status
+message that others see changing, never mere activity), so the fan-out is
+one wake-up per room-mate per change. Other servers' users' presence
+arrives the same way (C{m.presence} EDUs applied through L{set_status}).
 
 Idleness is derived when presence is read, not by timers: an C{online} user
 last active more than L{IDLE_AFTER_MS} ago shows as C{unavailable} (the
@@ -14,9 +17,13 @@ spec's "Idle timeout"), with no write.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
+from twisted.internet import defer
+
+from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import Forbidden, forbidden, invalid_param
+from ruma_tx.matrix.federation_sending import server_of
 from ruma_tx.matrix.presence import (
     OFFLINE,
     ONLINE,
@@ -31,10 +38,18 @@ from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.ephemeral import PresenceStorage, StoredPresence
+from ruma_tx.services.ports.events import NewEvent
 from ruma_tx.services.streams import StreamWriter
 from ruma_tx.services.sync import SyncContext
 
+log = logger(__name__)
+
 NEVER_SEEN = Presence(OFFLINE)
+
+#: C{(user_id, m.presence content, servers)}: a local user's presence to
+#: send on to C{servers}, or (C{None}) to the servers sharing a room with
+#: them; must not wait.
+PresenceChanged = Callable[[str, JsonDict, Collection[str] | None], None]
 
 
 class PresenceTracker:
@@ -45,14 +60,17 @@ class PresenceTracker:
     @param cache_size: users whose presence is kept in memory; this
         process is the only writer, so memory is the freshest copy (an
         C{online} sync's activity time is only kept there).
-    @param changed: told C{(user_id, m.presence content)} of each change
-        written (must not wait: federation sends it on).
+    @param changed: told of each change of a local user's presence, and
+        of what a room's new member does not know (see L{event_stored}):
+        federation sends it on.
+    @param server_name: ours: whose users are local.
     """
 
-    def __init__(self, *, store: PresenceStorage, streams: StreamWriter, clock: Clock,
-                 cache_size: int = 100_000, changed: Sequence[Callable[[str, JsonDict], None]] = ()) -> None:
+    def __init__(self, *, store: PresenceStorage, streams: StreamWriter, clock: Clock, server_name: str,
+                 cache_size: int = 100_000, changed: Sequence[PresenceChanged] = ()) -> None:
         self._store = store
         self._changed = list(changed)
+        self._suffix = ":" + server_name
         self._streams = streams
         self._clock = clock
         self._cache: LRUCache[str, Presence] = LRUCache(cache_size)
@@ -127,16 +145,47 @@ class PresenceTracker:
         self._cache[user_id] = presence
 
     async def _write(self, user_id: str, presence: Presence) -> None:
+        room_mates = await self._store.get_room_mates(user_id)
+
         async def persist(position: int) -> list[str]:
             await self._store.put(StoredPresence(
                 user_id, presence.state, presence.status_msg, presence.last_active_ts, position))
             self._last_change = max(self._last_change, position)
-            return [user_id]
+            return [user_id, *room_mates]
 
         await self._streams.write(persist, kind="presence")
+        if user_id.endswith(self._suffix):
+            self._tell(user_id, presence, None)
+
+    def _tell(self, user_id: str, presence: Presence, servers: Collection[str] | None) -> None:
         content = presence_content(presence, now_ms(self._clock))
         for hook in self._changed:
-            hook(user_id, content)
+            hook(user_id, content, servers)
+
+    def event_stored(self, event: NewEvent, position: int) -> None:
+        """
+        An C{EventStored} hook: a join makes presence news to others (as
+        Synapse). A local user's goes to the servers of their rooms; when
+        another server's user joins, that server gets the presence of our
+        users in the room. Offline users are left out (the default).
+        """
+        pdu = event.pdu
+        if not self._changed or pdu.get("type") != "m.room.member" \
+                or pdu.get("content", {}).get("membership") != "join" or not isinstance(pdu.get("state_key"), str):
+            return
+        defer.ensureDeferred(self._joined(event.room_id, pdu["state_key"])).addErrback(
+            lambda f: log.failure("telling of presence in {room_id}", f, room_id=event.room_id))
+
+    async def _joined(self, room_id: str, joiner: str) -> None:
+        if joiner.endswith(self._suffix):
+            presence = await self._current(joiner)
+            if presence.state != OFFLINE:
+                self._tell(joiner, presence, None)
+            return
+        server = server_of(joiner)
+        for row in await self._store.get_joined_presence(room_id):
+            if row.user_id.endswith(self._suffix):
+                self._tell(row.user_id, self._cache.get(row.user_id) or _presence(row), [server])
 
     async def add_to_sync(self, ctx: SyncContext) -> None:
         """

@@ -263,6 +263,26 @@ class PresenceStore:
         )
         return [StoredPresence(*row) for row in rows]
 
+    async def get_room_mates(self, user_id: str) -> list[str]:
+        """The users joined to a room the user is joined to (not the user)."""
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT b.state_key FROM current_state a JOIN current_state b ON b.room_id = a.room_id"
+            " WHERE a.type = 'm.room.member' AND a.state_key = %s AND a.membership = 'join'"
+            " AND b.type = 'm.room.member' AND b.membership = 'join' AND b.state_key <> %s",
+            (user_id, user_id),
+        )
+        return [row[0] for row in rows]
+
+    async def get_joined_presence(self, room_id: str) -> list[StoredPresence]:
+        """The presence of the room's joined members, those not offline."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_PRESENCE_COLUMNS} FROM presence p JOIN current_state c ON c.state_key = p.user_id"
+            " WHERE c.room_id = %s AND c.type = 'm.room.member' AND c.membership = 'join'"
+            " AND p.state <> 'offline'",
+            (room_id,),
+        )
+        return [StoredPresence(*row) for row in rows]
+
     async def share_a_room(self, user_a: str, user_b: str) -> bool:
         """Whether both users are joined to some room."""
         row = await self._db.fetch_one(

@@ -16,6 +16,7 @@ from typing import Iterable, Mapping, Sequence
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.matrix.sync import MAX_HEROES, MemberCounts
+from ruma_tx.services.ports.events import ResolvedByRoom
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.event_filters import filter_clause
 from ruma_tx.storage.event_rows import event_columns, stored_event
@@ -58,6 +59,13 @@ def _by_room(rows: Iterable[Sequence[object]], room_ids: Iterable[str]) -> State
 def _windows(windows: Mapping[str, tuple[int, int]]) -> tuple[list[str], list[int], list[int]]:
     room_ids = list(windows)
     return room_ids, [windows[r][0] for r in room_ids], [windows[r][1] for r in room_ids]
+
+
+def _in_windows(table: str, alias: str) -> str:
+    """The SQL that joins the windows of the parameters C{(room ids, afters, uptos)} to C{table}'s rows in them."""
+    return (" FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS w(room_id, after, upto)"
+            f" JOIN {table} {alias} ON {alias}.room_id = w.room_id"
+            f"  AND {alias}.stream_ordering > w.after AND {alias}.stream_ordering <= w.upto")
 
 
 class SyncReadStore:
@@ -191,6 +199,28 @@ class SyncReadStore:
         )
         return _by_room(rows, room_ids)
 
+    async def get_resolved_state(self, windows: Mapping[str, tuple[int, int]], *,
+                                 pdu: bool = True) -> ResolvedByRoom:
+        """
+        Per room, each key that state resolution moved in its window
+        C{(after, upto]} (schema 033): the last position it did, and the
+        event it chose then.
+        """
+        if not windows:
+            return {}
+        room_ids, afters, uptos = _windows(windows)
+        rows = await self._db.fetch_prepared(
+            f"SELECT DISTINCT ON (r.room_id, r.type, r.state_key) r.stream_ordering, {event_columns('e', pdu=pdu)}"
+            + _in_windows("resolved_state", "r") + " JOIN events e ON e.event_id = r.event_id"
+            " ORDER BY r.room_id, r.type, r.state_key, r.stream_ordering DESC",
+            (room_ids, afters, uptos),
+        )
+        resolved: ResolvedByRoom = {room_id: {} for room_id in room_ids}
+        for row in rows:
+            event = stored_event(row[1:])
+            resolved[event.room_id][(event.type, event.state_key or "")] = (row[0], event)
+        return resolved
+
     async def get_state_changes(self, windows: Mapping[str, tuple[int, int]], *,
                                 pdu: bool = True) -> StateByRoom:
         """Per room, the latest state event of each key changed in its window C{(after, upto]}."""
@@ -199,10 +229,7 @@ class SyncReadStore:
         room_ids, afters, uptos = _windows(windows)
         rows = await self._db.fetch_prepared(
             f"SELECT DISTINCT ON (e.room_id, e.type, e.state_key) {event_columns('e', pdu=pdu)}"
-            " FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS w(room_id, after, upto)"
-            " JOIN events e ON e.room_id = w.room_id"
-            "  AND e.stream_ordering > w.after AND e.stream_ordering <= w.upto"
-            " WHERE e.state_key IS NOT NULL"
+            + _in_windows("events", "e") + " WHERE e.state_key IS NOT NULL"
             " ORDER BY e.room_id, e.type, e.state_key, e.stream_ordering DESC",
             (room_ids, afters, uptos),
         )

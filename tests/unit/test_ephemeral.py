@@ -302,6 +302,8 @@ class FakePresenceStore:
     def __init__(self):
         self.rows = {}
         self.writes = 0
+        self.room_mates = {}   # user id -> the users sharing a room with them
+        self.joined = {}       # room id -> its joined members
 
     async def get(self, user_id):
         return self.rows.get(user_id)
@@ -310,6 +312,13 @@ class FakePresenceStore:
         self.writes += 1
         self.rows[stored.user_id] = stored
 
+    async def get_room_mates(self, user_id):
+        return self.room_mates.get(user_id, [])
+
+    async def get_joined_presence(self, room_id):
+        rows = [self.rows[u] for u in self.joined.get(room_id, []) if u in self.rows]
+        return [row for row in rows if row.state != "offline"]
+
 
 def test_set_from_sync_writes_only_on_change():
     """Syncing online writes once when the user comes online, then only refreshes activity in memory."""
@@ -317,7 +326,8 @@ def test_set_from_sync_writes_only_on_change():
     clock.advance(1_000)
     notifier = Notifier(clock, 0)
     store = FakePresenceStore()
-    tracker = PresenceTracker(store=store, streams=StreamWriter(StreamIdGenerator(0), notifier), clock=clock)
+    tracker = PresenceTracker(store=store, streams=StreamWriter(StreamIdGenerator(0), notifier), clock=clock,
+                              server_name="hs")
     run(tracker.set_from_sync(ALICE, "online"))
     assert store.writes == 1 and store.rows[ALICE].state == "online"
     assert notifier.touched_since(ALICE, 0) and not notifier.touched_since(BOB, 0)
@@ -332,3 +342,45 @@ def test_set_from_sync_writes_only_on_change():
     run(tracker.set_from_sync(ALICE, "online"))
     assert store.writes == 2
     assert run(tracker.get_status(ALICE, ALICE))["presence"] == "online"
+
+
+def test_presence_change_wakes_room_mates_and_is_told_to_federation():
+    """A change touches the user's room-mates' syncs; a local user's change is told to the hooks, a remote one's not."""
+    clock = Clock()
+    notifier = Notifier(clock, 0)
+    store = FakePresenceStore()
+    store.room_mates = {ALICE: [BOB], "@eve:remote": [ALICE]}
+    told = []
+    tracker = PresenceTracker(store=store, streams=StreamWriter(StreamIdGenerator(0), notifier), clock=clock,
+                              server_name="hs", changed=[lambda *args: told.append(args)])
+    run(tracker.set_status(ALICE, ALICE, "online", "here"))
+    assert notifier.touched_since(BOB, 0)
+    assert [(user, content["status_msg"], servers) for user, content, servers in told] == [(ALICE, "here", None)]
+    run(tracker.set_status("@eve:remote", "@eve:remote", "unavailable", None))
+    assert notifier.touched_since(ALICE, 1) and len(told) == 1
+
+
+def test_a_join_tells_federation_what_the_new_member_does_not_know():
+    """A remote user's join sends our members' presence to their server; a local user's join sends theirs."""
+    clock = Clock()
+    store = FakePresenceStore()
+    told = []
+    tracker = PresenceTracker(store=store, streams=StreamWriter(StreamIdGenerator(0), Notifier(clock, 0)),
+                              clock=clock, server_name="hs", changed=[lambda *args: told.append(args)])
+    run(tracker.set_status(ALICE, ALICE, "online", "hi"))
+    run(tracker.set_status("@eve:remote", "@eve:remote", "online", None))
+    store.joined["!r:hs"] = [ALICE, BOB, "@eve:remote"]
+    told.clear()
+
+    def join(user_id):
+        return SimpleNamespace(room_id="!r:hs", pdu={"type": "m.room.member", "state_key": user_id,
+                                                     "content": {"membership": "join"}})
+
+    tracker.event_stored(join("@zed:other"), 5)
+    assert [(user, servers) for user, _, servers in told] == [(ALICE, ["other"])]
+    told.clear()
+    tracker.event_stored(join(ALICE), 6)
+    assert [(user, content["presence"], servers) for user, content, servers in told] == [(ALICE, "online", None)]
+    told.clear()
+    tracker.event_stored(join(BOB), 7)   # never set a presence: nothing to tell
+    assert told == []
