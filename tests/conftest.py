@@ -82,15 +82,17 @@ class Homeserver:
     """A running daemon: C{twistd -n ruma} with a generated config."""
 
     def __init__(self, directory: Path, dsn: str | None, server_name: str | None = None,
-                 extra_config: str = "", federation: dict | None = None, ca: FederationCa | None = None):
+                 extra_config: str = "", federation: dict | None = None, ca: FederationCa | None = None,
+                 federation_host: str = "localhost"):
         self.directory = directory
         self.dsn = dsn
         self.port = free_port()
         # With federation: a TLS "federation" listener on 127.0.0.1 with a
-        # certificate of `ca`, and the server name localhost:<its port>.
+        # certificate of `ca`, and the server name <federation_host>:<its port>
+        # (localhost, or 127.0.0.1 for a server whose name is an IP literal).
         self.federation_port = free_port() if federation is not None else None
         self.server_name = server_name or (
-            "test.local" if federation is None else f"localhost:{self.federation_port}")
+            "test.local" if federation is None else f"{federation_host}:{self.federation_port}")
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.config_path = directory / "ruma.toml"
         self.log_path = directory / "ruma.log"

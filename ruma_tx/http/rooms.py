@@ -127,8 +127,9 @@ class RoomApi:
     @endpoint("POST", "/knock/<room_id_or_alias>")
     async def knock(self, request: MatrixRequest, requester: Requester, room_id_or_alias: str) -> JsonDict:
         body = read_json_object(request, allow_empty=True)
-        room_id, _ = await self._membership.resolve_room(room_id_or_alias)
-        await self._membership.knock(requester.user_id, room_id, reason=_reason(body))
+        room_id, servers = await self._membership.resolve_room(room_id_or_alias)
+        await self._membership.knock(requester.user_id, room_id, reason=_reason(body),
+                                     via=[*_via(request), *servers])
         return {"room_id": room_id}
 
     @endpoint("POST", "/rooms/<room_id>/leave", guest=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
+from ruma_tx.matrix.device_lists import is_stream_id
 from ruma_tx.matrix.errors import bad_json
 from ruma_tx.matrix.federation_auth import is_json_int
 from ruma_tx.matrix.identifiers import InvalidIdentifier, parse_user_id
@@ -100,6 +101,7 @@ class DeviceListUpdate:
     prev_id: tuple[int, ...]
     deleted: bool
     keys: JsonDict | None
+    display_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,11 +182,12 @@ def _device_list_update(content: JsonDict, origin: str) -> Iterator[Edu]:
     user_id, device_id, stream_id = content.get("user_id"), content.get("device_id"), content.get("stream_id")
     prev_id = content.get("prev_id", [])
     keys = content.get("keys")
-    if _from(user_id, origin) and isinstance(device_id, str) and is_json_int(stream_id) \
-            and isinstance(prev_id, list) and all(is_json_int(p) for p in prev_id) \
+    if _from(user_id, origin) and isinstance(device_id, str) and is_stream_id(stream_id) \
+            and isinstance(prev_id, list) and all(is_stream_id(p) for p in prev_id) \
             and (keys is None or isinstance(keys, dict)):
+        name = content.get("device_display_name")
         yield DeviceListUpdate(user_id, device_id, stream_id, tuple(prev_id),  # type: ignore[arg-type]
-                               content.get("deleted") is True, keys)
+                               content.get("deleted") is True, keys, name if isinstance(name, str) else None)
 
 
 def _signing_key_update(content: JsonDict, origin: str) -> Iterator[Edu]:

@@ -58,9 +58,15 @@ from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
 from ruma_tx.matrix.support import support_body
 from ruma_tx.runtime.config import RATE_LIMITED_ACTIONS, Config, ConfigError, load_config
 from ruma_tx.runtime.federation import build_federation, software_version
+from ruma_tx.runtime.federation_device_lists import build_remote_device_lists, device_list_publishers
 from ruma_tx.runtime.federation_media import federation_media_apis
 from ruma_tx.runtime.federation_queries import federation_lookup_apis, remote_lookups
-from ruma_tx.runtime.federation_rooms import build_room_federation, build_sending, federation_rooms_api
+from ruma_tx.runtime.federation_rooms import (
+    build_room_federation,
+    build_sending,
+    federation_reads_api,
+    federation_rooms_api,
+)
 from ruma_tx.runtime.media import Media, build_media
 from ruma_tx.runtime.outbound import OutboundHttpClient
 from ruma_tx.runtime.reactor import IRuntimeReactor
@@ -117,6 +123,7 @@ from ruma_tx.services.voip import TurnServer
 from ruma_tx.storage.accounts import AccountStore
 from ruma_tx.storage.cross_signing import CrossSigningStore
 from ruma_tx.storage.database import Database
+from ruma_tx.storage.device_lists import DeviceListStore
 from ruma_tx.storage.devices import DeviceStore
 from ruma_tx.storage.directory import DirectoryStore
 from ruma_tx.storage.ephemeral import AccountDataStore, PresenceStore, ReceiptStore
@@ -329,7 +336,15 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     notifier = Notifier(reactor, stream_start)
     streams = StreamWriter(StreamIdGenerator(stream_start), notifier)
     cross_signing_store = CrossSigningStore(database)
-    device_lists = DeviceLists(store=cross_signing_store, streams=streams)
+    federation = build_federation(config, database, reactor, signing_key)
+    sending = build_sending(config.federation.enabled, database, federation, streams, reactor, config.server_name)
+    device_list_store = DeviceListStore(database, config.server_name)
+    # Other servers hear of our users' device changes as `key_queries` (built below) shows them their keys.
+    device_lists = DeviceLists(store=cross_signing_store, streams=streams, published=device_list_publishers(
+        sending=sending, store=device_list_store, keys=lambda user_id: key_queries.keys_for_servers(user_id),
+        server_name=config.server_name))
+    remote_device_lists = build_remote_device_lists(store=device_list_store, federation=federation, clock=reactor,
+                                                    changed=device_lists.changed)
     accounts = AccountStore(database)
     devices = DeviceStore(database)
     tokens = TokenStore(database)
@@ -372,16 +387,16 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     push_rules = PushRules(store=push_store, streams=streams)
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
     unread_counts = UnreadCounts(store=push_store, clock=reactor)
-    federation = build_federation(config, database, reactor, signing_key)
-    sending = build_sending(config.federation.enabled, database, federation, streams, reactor, server_name)
     typing = TypingTracker(events=events, streams=streams, clock=reactor,
                            changed=[sending.edus.typing_changed] if sending else [])
     relation_store = RelationStore(database)
     relation_checker = RelationChecker(store=relation_store)
     # `account_data` is built below; it does not depend on these.
     aggregations = Aggregator(store=relation_store, ignored=lambda user_id: account_data.ignored_users(user_id))
+    # Other servers' history comes through `room_federation`, built below on `creator`.
     history = HistoryReader(events=events, history=HistoryStore(database),
-                            current_position=lambda: streams.current, aggregations=aggregations)
+                            current_position=lambda: streams.current, aggregations=aggregations,
+                            remote=(lambda: room_federation.backfiller) if sending else None)
     rooms = RoomSections(reads=SyncReadStore(database), events=events, visible=history.filter_visible_rooms,
                          aggregations=aggregations, start_position=stream_start)
     # Its leaves go through `membership`, built below on `creator`.
@@ -403,12 +418,14 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                            dag_events=dag_events, dag=dag,
                            stored=[typing.event_stored, guests.event_stored, rooms.event_stored,
                                    push_delivery.event_stored, *room_caches.event_stored_hooks(),
-                                   *([sending.sender.event_stored] if sending else [])],
+                                   *([sending.sender.event_stored, remote_device_lists.event_stored]
+                                     if sending else []),
+                                   lambda event, position: presence.event_stored(event, position)],
                            remote_invite=(lambda invite, version: room_federation.membership.remote_invite(
                                invite, version)) if sending else None)
     room_federation = build_room_federation(federation=federation, creator=creator, events=events,
                                             dag_events=dag_events, dag=dag, profiles=profile_of, reactor=reactor,
-                                            server_name=server_name, signing_key=signing_key)
+                                            server_name=server_name, signing_key=signing_key, database=database)
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
@@ -430,14 +447,16 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                              read_moved=[push_delivery.read_moved],
                              receipt_stored=[sending.edus.receipt_stored] if sending else [])
     presence = PresenceTracker(store=PresenceStore(database), streams=streams, clock=reactor,
-                               changed=[sending.edus.presence_changed] if sending else [])
+                               server_name=server_name, changed=[sending.edus.presence_changed] if sending else [])
     to_device = ToDeviceMessages(store=ToDeviceStore(database), streams=streams, clock=reactor,
-                                 server_name=server_name)
+                                 server_name=server_name, remote=sending.edus.to_device if sending else None)
     key_store = KeyStore(database)
     device_keys = DeviceKeys(store=key_store, streams=streams, clock=reactor, server_name=server_name,
                              on_device_keys_changed=device_lists.changed, remote=lookups.keys)
     key_queries = KeyQueries(device_keys=key_store.get_device_keys_of_users, store=cross_signing_store,
-                             device_lists=device_lists, server_name=server_name, remote=lookups.keys)
+                             device_lists=device_lists, server_name=server_name,
+                             stream_ids=device_list_store.get_stream_id,
+                             remote=remote_device_lists if lookups.keys else None)
     memberships = UserMemberships(events=events, notifier=notifier)
     sync = SyncResponder(events=events, rooms=rooms, notifier=notifier, clock=reactor, memberships=memberships,
                          sources=[push_rules, typing, receipts, account_data, presence,
@@ -512,7 +531,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
             queries=key_queries,
             cross_signing=CrossSigning(store=cross_signing_store,
                                        device_keys=key_store.get_device_keys_of_users, devices=devices,
-                                       uia=uia, streams=streams, device_lists=device_lists,
+                                       uia=uia, device_lists=device_lists,
                                        server_name=server_name)),
         RoomKeysApi(KeyBackup(room_keys)),
         RoomUpgradeApi(room_upgrader),
@@ -537,8 +556,10 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                  summaries=room_summary_reader),
          *federation_media_apis(media.repository, config),
          federation_rooms_api(room_federation, typing=typing, receipts=receipts, presence=presence,
-                              to_device=to_device, device_list_changed=device_lists.changed)],
-        guard=guard, rate_limiter=rate_limiter)
+                              to_device=to_device, device_lists=remote_device_lists, sending=sending),
+         federation_reads_api(room_federation, database=database, events=events, dag_events=dag_events, dag=dag,
+                              clock=reactor, server_name=server_name, current_position=lambda: streams.current)],
+        guard=guard)
     return ClientApi(root=MatrixRoot(router.resource()), openid_root=MatrixRoot(openid_router.resource()),
                      federation_root=federation_root,
                      activity=activity, guard=guard, notifier=notifier, device_lists=device_lists,

@@ -11,7 +11,7 @@ effort (the latest of each, in memory); the others are durable.
 """
 from __future__ import annotations
 
-from typing import Any, Coroutine, Mapping, Sequence
+from typing import Any, Collection, Coroutine, Mapping, Sequence
 
 from twisted.internet import defer
 
@@ -42,10 +42,14 @@ class FederationEdus:
         if self._ours(user_id):
             self._background(self._typing(room_id, user_id, typing), "typing in " + room_id)
 
-    def presence_changed(self, user_id: str, content: JsonDict) -> None:
-        """A local user's presence changed (C{content}: as C{m.presence}'s; best effort, must not wait)."""
+    def presence_changed(self, user_id: str, content: JsonDict, servers: Collection[str] | None = None) -> None:
+        """
+        A local user's presence changed, or is news to C{servers} (by
+        default: the servers sharing a room with them). C{content}: as
+        C{m.presence}'s; best effort, must not wait.
+        """
         if self._ours(user_id):
-            self._background(self._presence(user_id, {"push": [{"user_id": user_id, **content}]}),
+            self._background(self._presence(user_id, {"push": [{"user_id": user_id, **content}]}, servers),
                              "presence of " + user_id)
 
     async def receipt_stored(self, receipt: Receipt) -> None:
@@ -57,15 +61,16 @@ class FederationEdus:
             receipt.room_id, receipt.receipt_type, receipt.user_id, receipt.event_id, receipt.ts,
             receipt.thread_id))
 
-    async def device_list_changed(self, user_id: str, device_id: str, stream_id: int,
-                                  prev_ids: Sequence[int], *, deleted: bool = False,
-                                  keys: JsonDict | None = None, display_name: str | None = None) -> None:
-        """A local user's device was added, changed (keys, name) or deleted."""
-        if self._ours(user_id):
+    async def device_list_changed(self, user_id: str, updates: Sequence[JsonDict]) -> None:
+        """
+        A local user's devices changed: send the C{m.device_list_update}
+        contents C{updates}, in their order (see
+        L{ruma_tx.services.device_list_updates}).
+        """
+        if self._ours(user_id) and updates:
             servers = await self._queue.get_servers_sharing_rooms(user_id)
-            await self._sender.send_edu(servers, edus.DEVICE_LIST_UPDATE, edus.device_list_update_content(
-                user_id, device_id, stream_id, prev_ids, deleted=deleted, keys=keys,
-                display_name=display_name))
+            for content in updates:
+                await self._sender.send_edu(servers, edus.DEVICE_LIST_UPDATE, content)
 
     async def signing_keys_changed(self, user_id: str, *, master_key: JsonDict | None = None,
                                    self_signing_key: JsonDict | None = None) -> None:
@@ -78,6 +83,8 @@ class FederationEdus:
     async def to_device(self, sender: str, event_type: str, message_id: str,
                         messages: Mapping[str, Mapping[str, JsonDict]]) -> None:
         """Send on the messages a local user addressed to other servers' users."""
+        if not self._ours(sender):
+            return  # another server's user's messages: never relayed further
         for server, content in edus.direct_to_device_by_server(
                 sender, event_type, message_id, messages, self._server_name).items():
             await self._sender.send_edu([server], edus.DIRECT_TO_DEVICE, content)
@@ -90,8 +97,9 @@ class FederationEdus:
         self._sender.send_ephemeral_edu(servers, edus.TYPING, f"{room_id} {user_id}",
                                         edus.typing_content(room_id, user_id, typing))
 
-    async def _presence(self, user_id: str, content: JsonDict) -> None:
-        servers = await self._queue.get_servers_sharing_rooms(user_id)
+    async def _presence(self, user_id: str, content: JsonDict, servers: Collection[str] | None) -> None:
+        if servers is None:
+            servers = await self._queue.get_servers_sharing_rooms(user_id)
         self._sender.send_ephemeral_edu(servers, edus.PRESENCE, user_id, content)
 
     @staticmethod

@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 from ruma_tx.logs import logger
 from ruma_tx.matrix.auth_rules import AuthError, check_event_auth
+from ruma_tx.matrix.events import room_id_for_create_event
 from ruma_tx.matrix.federation_auth import ServerKeys
 from ruma_tx.matrix.pdu_checks import (
     InvalidPdu,
@@ -47,6 +48,7 @@ from ruma_tx.services.events import EventCreator, encode_pdu
 from ruma_tx.services.ports.events import Events, NewEvent, NewRoom
 from ruma_tx.services.ports.federation import FederationClient, FederationError, KeyRing
 from ruma_tx.services.ports.room_dag import (
+    OUTLIER,
     REJECTED,
     DagEvents,
     Outlier,
@@ -54,13 +56,21 @@ from ruma_tx.services.ports.room_dag import (
     StateKey,
 )
 from ruma_tx.services.room_dag import RoomDag, state_changes, without_auth_events
+from ruma_tx.services.server_acls import ServerAcls
 
 log = logger(__name__)
 
 _V1 = "/_matrix/federation/v1"
 
-#: C{get_missing_events}: how many events to ask for (as Synapse).
-MISSING_EVENTS_LIMIT = 10
+#: C{get_missing_events}: how many events to ask for at a time (Synapse
+#: answers at most 20).
+MISSING_EVENTS_LIMIT = 20
+
+#: At most this many missing events fetched before one received event, in
+#: several requests: a sender catching up after an outage sends only its
+#: latest event, so the gap is the messages sent meanwhile (Synapse asks
+#: once, for 10). A longer gap is left to the state at its edge, and backfill.
+MAX_MISSING_EVENTS = 100
 
 #: At most this many events fetched for one received event (auth events
 #: and state): a bound on what one PDU can make us do.
@@ -87,11 +97,14 @@ class EventReceiver:
         caches, push rules and wake-ups).
     @param federation: requests to other servers.
     @param key_ring: their signing keys.
+    @param acls: the rooms' server ACLs: the PDUs of a denied origin (or
+        sender's server) are refused.
     """
 
     def __init__(self, *, creator: EventCreator, events: Events, dag_events: DagEvents, dag: RoomDag,
-                 federation: FederationClient, key_ring: KeyRing) -> None:
+                 federation: FederationClient, key_ring: KeyRing, acls: ServerAcls) -> None:
         self._creator = creator
+        self._acls = acls
         self._events = events
         self._dag_events = dag_events
         self._dag = dag
@@ -108,9 +121,10 @@ class EventReceiver:
         (C{services.federation_inbound.RoomPdus}).
 
         @return: C{event_id -> None} for each PDU accepted, soft-failed or
-            already known, or why it was dropped or rejected. PDUs of a room
-            this server is not in are left out (their event id needs the
-            room version).
+            already known, or why it was dropped, rejected or refused (the
+            room's server ACL denies C{origin} or the sender's server). PDUs
+            of a room this server is not in are left out (their event id
+            needs the room version).
         """
         return await self._rooms.run(room_id, self._receive_all, origin, room_id, pdus)
 
@@ -121,12 +135,26 @@ class EventReceiver:
                      count=len(pdus), origin=origin, room_id=room_id)
             return {}
         version = ROOM_VERSIONS[head.room_version]
+        acl = await self._acls.of_room(room_id)
+        if not acl.allows(origin):
+            log.info("refusing {count} PDUs of {room_id} from {origin}: denied by the room's server ACL",
+                     count=len(pdus), origin=origin, room_id=room_id)
+            return {e: f"{origin} is denied by the room's server ACL" for pdu in pdus
+                    if (e := _event_id_of(pdu, version)) is not None}
         if not head.federated:
             # A remote server takes part: snapshots from now on (before the
             # state at the events it builds on is read).
             await self._creator.federate(room_id)
         outcomes: dict[str, str | None] = {}
         for pdu in pdus:
+            sender_server = _server_of_sender(pdu)
+            if sender_server is not None and not acl.allows(sender_server):
+                # Not asked by the spec (it names the sending server only),
+                # but an ACL that let a denied server's users in through a
+                # relaying server would deny nothing.
+                if (event_id := _event_id_of(pdu, version)) is not None:
+                    outcomes[event_id] = f"{sender_server} is denied by the room's server ACL"
+                continue
             event_id, error = await self._receive(_Fetching(origin, room_id, version), pdu, fetch_missing=True)
             if event_id is not None:
                 outcomes[event_id] = error
@@ -205,11 +233,7 @@ class EventReceiver:
         if (await self._dag_events.get_statuses([event_id])).get(event_id) is not None:
             return event_id, None  # known already: nothing to do again
         try:
-            auth_ids = auth_event_ids(pdu, fetching.version)
-            auth = await self._ensure_events(fetching, auth_ids)
-            if len(auth) < len(set(auth_ids)):
-                raise Rejected("an auth event is missing or rejected")
-            _check_auth(event_id, pdu, auth.items(), fetching.version)
+            await self._check_auth_events(fetching, event_id, pdu)
             state_before, base = await self._state_before(fetching, event_id, pdu, fetch_missing)
             try:
                 check_event_auth({**without_auth_events(pdu), "event_id": event_id},
@@ -256,23 +280,55 @@ class EventReceiver:
         return [e for e in event_ids if e not in states]
 
     async def _fetch_missing(self, fetching: _Fetching, event_id: str, pdu: JsonDict) -> None:
-        """Ask the sender for the events between our extremities and this one, and accept them, oldest first."""
+        """
+        Ask the sender for the events between our extremities and this one
+        (again before the oldest received while a gap remains, up to
+        L{MAX_MISSING_EVENTS}), and accept them, oldest first.
+        """
         extremities = await self._dag_events.get_extremities(fetching.room_id)
         body = {
             "earliest_events": [e for e, _ in extremities],
-            "latest_events": [event_id],
             "limit": MISSING_EVENTS_LIMIT,
             "min_depth": min((depth for _, depth in extremities), default=0),
         }
+        found: dict[str, JsonDict] = {event_id: pdu}
+        latest = [event_id]
+        for _ in range(MAX_MISSING_EVENTS // MISSING_EVENTS_LIMIT):
+            new = await self._missing_events(fetching, {**body, "latest_events": latest}, found)
+            if not new:
+                break
+            found.update(new)
+            latest = await self._gap_edges(fetching, new, found)
+            if not latest:
+                break
+        del found[event_id]
+        for missing in sorted(found.values(), key=_depth):
+            await self._receive(fetching, missing, fetch_missing=False)
+
+    async def _missing_events(self, fetching: _Fetching, body: JsonDict, found: Mapping[str, JsonDict]
+                              ) -> dict[str, JsonDict]:
+        """One C{get_missing_events} request: the events of its answer not in C{found}, by id."""
         try:
             answer = await self._federation.post_json(
                 fetching.origin, f"{_V1}/get_missing_events/{quote(fetching.room_id, safe='')}", body)
         except FederationError as e:
             log.info("get_missing_events from {origin} failed: {e}", origin=fetching.origin, e=e)
-            return
-        events = [e for e in answer.get("events", []) if isinstance(e, dict)]
-        for missing in sorted(events, key=_depth):
-            await self._receive(fetching, missing, fetch_missing=False)
+            return {}
+        events = answer.get("events")
+        new: dict[str, JsonDict] = {}
+        for event in events if isinstance(events, list) else ():
+            event_id = _event_id_of(event, fetching.version)
+            if event_id is not None and event_id not in found:
+                new[event_id] = event
+        return new
+
+    async def _gap_edges(self, fetching: _Fetching, new: Mapping[str, JsonDict], found: Mapping[str, JsonDict]
+                         ) -> list[str]:
+        """Those of the C{new} events with a prev event neither fetched nor known here (a gap before them)."""
+        prevs = {event_id: [p for p in referenced_event_ids(event, "prev_events") if p not in found]
+                 for event_id, event in new.items()}
+        unknown = set(await self._without_snapshot(sorted({p for ps in prevs.values() for p in ps})))
+        return [event_id for event_id, ps in prevs.items() if unknown.intersection(ps)]
 
     async def _state_after_remote(self, fetching: _Fetching, prev: str) -> dict[StateKey, str]:
         """The state after a prev event we lack, as its sender says (C{/state_ids}, then C{/event})."""
@@ -328,16 +384,62 @@ class EventReceiver:
             return None
         pdu = received.pdu
         try:
-            auth_ids = auth_event_ids(pdu, fetching.version)
-            auth = await self._ensure_events(fetching, auth_ids)
-            if len(auth) < len(set(auth_ids)):
-                raise Rejected("an auth event is missing or rejected")
-            _check_auth(event_id, pdu, auth.items(), fetching.version)
+            await self._check_auth_events(fetching, event_id, pdu)
         except Rejected as e:
             await self._dag_events.store_rejected(fetching.room_id, event_id, encode_pdu(pdu), str(e))
             return None
         await self._dag_events.store_outliers(fetching.room_id, [Outlier(event_id, pdu, encode_pdu(pdu))])
         return pdu
+
+    async def _check_auth_events(self, fetching: _Fetching, event_id: str, pdu: JsonDict) -> None:
+        """Step 4: its auth events (fetched when unknown) allow it, else L{Rejected}."""
+        auth_ids = auth_event_ids(pdu, fetching.version)
+        auth = await self._ensure_events(fetching, auth_ids)
+        if len(auth) < len(set(auth_ids)):
+            raise Rejected("an auth event is missing or rejected")
+        _check_auth(event_id, pdu, auth.items(), fetching.version)
+
+    async def check_pulled(self, origin: str, room_id: str, version: RoomVersion, pdus: Sequence[object]
+                           ) -> list[NewEvent]:
+        """
+        Events of the room's past that C{origin} sent (C{/backfill}), as they
+        can be stored: steps 1-4 checked (auth events fetched from C{origin}
+        when unknown), not the state before them, which this server does not
+        have. Dropped or rejected ones (stored as such) are left out, as are
+        those of another room and those known already but as outliers (given
+        as stored).
+        """
+        fetching = _Fetching(origin, room_id, version)
+        received: dict[str, JsonDict] = {}
+        for pdu in pdus:
+            try:
+                checked = await self.checked(pdu, version)
+            except InvalidPdu as e:
+                log.info("dropping a backfilled PDU from {origin}: {e}", origin=origin, e=e)
+                continue
+            if _room_of(checked.event_id, checked.pdu, version) == room_id:
+                received.setdefault(checked.event_id, checked.pdu)
+        statuses = await self._dag_events.get_statuses(list(received))
+        outliers = await self._dag_events.get_pdus([e for e in received if statuses.get(e) == OUTLIER])
+        cited = {a for pdu in received.values() for a in auth_event_ids(pdu, version)}
+        events = []
+        for event_id, pdu in sorted(received.items(), key=lambda item: _depth(item[1])):
+            if event_id in outliers:
+                events.append(self._new_event(event_id, outliers[event_id], room_id))
+                continue
+            if event_id in statuses:
+                continue
+            try:
+                await self._check_auth_events(fetching, event_id, pdu)
+            except Rejected as e:
+                log.info("rejecting backfilled {event_id} from {origin}: {e}", event_id=event_id, origin=origin, e=e)
+                await self._dag_events.store_rejected(room_id, event_id, encode_pdu(pdu), str(e))
+                continue
+            if event_id in cited:
+                # Known before the deeper events of the batch it authorises are checked.
+                await self._dag_events.store_outliers(room_id, [Outlier(event_id, pdu, encode_pdu(pdu))])
+            events.append(self._new_event(event_id, pdu, room_id))
+        return events
 
     async def checked(self, pdu: object, version: RoomVersion) -> ReceivedPdu:
         """Steps 1-3, with the keys of the servers that must have signed it."""
@@ -359,8 +461,9 @@ class EventReceiver:
         return {key: {**pdus[event_id], "event_id": event_id} for key, event_id in state.items() if event_id in pdus}
 
     @staticmethod
-    def _new_event(event_id: str, pdu: JsonDict) -> NewEvent:
-        room_id = pdu["room_id"]
+    def _new_event(event_id: str, pdu: JsonDict, room_id: str | None = None) -> NewEvent:
+        """@param room_id: the room, when the PDU does not say (a room version 12 create event)."""
+        room_id = room_id or pdu["room_id"]
         return NewEvent(event_id, room_id, pdu, encode_pdu(pdu), depth=pdu["depth"],
                         client_json=sync_event_json(pdu, event_id, room_id))
 
@@ -374,9 +477,21 @@ def _check_auth(event_id: str, pdu: JsonDict, auth: Iterable[tuple[str, JsonDict
         raise Rejected(f"not allowed by its auth events: {e}") from None
 
 
+def _room_of(event_id: str, pdu: JsonDict, version: RoomVersion) -> object:
+    """The room of an event: its C{room_id}, or the one a room version 12 create event's id names."""
+    if version.room_id_from_create_event and pdu.get("type") == "m.room.create" and "room_id" not in pdu:
+        return room_id_for_create_event(event_id)
+    return pdu.get("room_id")
+
+
 def _depth(pdu: JsonDict) -> int:
     depth = pdu.get("depth")
     return depth if isinstance(depth, int) else 0
+
+
+def _server_of_sender(pdu: JsonDict) -> str | None:
+    sender = pdu.get("sender")
+    return sender.partition(":")[2] if isinstance(sender, str) else None
 
 
 def _event_id_of(pdu: object, version: RoomVersion) -> str | None:

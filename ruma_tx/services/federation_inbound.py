@@ -19,6 +19,7 @@ from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.matrix.ephemeral import READ, READ_PRIVATE
+from ruma_tx.matrix.federation_membership import server_of
 from ruma_tx.matrix.federation_transactions import (
     DeviceListUpdate,
     DirectToDevice,
@@ -33,6 +34,7 @@ from ruma_tx.matrix.federation_transactions import (
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.concurrency import KeyedLocks, SingleFlight, concurrently
+from ruma_tx.services.server_acls import ServerAcls
 
 log = logger(__name__)
 
@@ -63,11 +65,15 @@ class TransactionReceiver:
     """
     @param room_pdus: accepts one room's PDUs (see L{RoomPdus}).
     @param edus: where EDUs go.
+    @param origin_up: told of each origin that sends a transaction: it is
+        up, so what waits to be sent to it can go now (must not wait).
     """
 
-    def __init__(self, *, room_pdus: RoomPdus, edus: EduTargets, answers_kept: int = 10_000) -> None:
+    def __init__(self, *, room_pdus: RoomPdus, edus: EduTargets, answers_kept: int = 10_000,
+                 origin_up: Callable[[str], None] | None = None) -> None:
         self._room_pdus = room_pdus
         self._edus = edus
+        self._origin_up = origin_up
         self._answers: LRUCache[tuple[str, str], JsonDict] = LRUCache(answers_kept)
         self._in_flight = SingleFlight()
         self._origins = KeyedLocks()
@@ -76,6 +82,8 @@ class TransactionReceiver:
         """
         @raise BadRequest: 400 for a body that is not a transaction of C{origin}.
         """
+        if self._origin_up is not None:
+            self._origin_up(origin)
         key = (origin, txn_id)
         answered = self._answers.get(key)
         if answered is not None:
@@ -141,8 +149,15 @@ class Presences(Protocol):
 
 
 class ToDevice(Protocol):
-    async def send(self, sender: str, sender_device: str, event_type: str, txn_id: str,
-                   messages: dict) -> None: ...
+    async def receive(self, sender: str, event_type: str, message_id: str, messages: dict) -> None: ...
+
+
+class DeviceLists(Protocol):
+    """Other servers' users' device lists (L{ruma_tx.services.remote_device_lists.RemoteDeviceLists})."""
+
+    async def update(self, update: DeviceListUpdate) -> None: ...
+
+    async def signing_keys(self, update: SigningKeyUpdate) -> None: ...
 
 
 class EduServices:
@@ -152,20 +167,24 @@ class EduServices:
     the room, an event of that room), so a server cannot set them for a
     room its users are not in.
 
-    @param device_list_changed: told of a remote user whose devices or
-        cross-signing keys changed; local users who share a room with them
-        see the change in C{device_lists} and query their keys again.
+    @param device_lists: keeps remote users' device lists; local users who
+        share a room with them see a change in C{device_lists} and query
+        their keys again.
+    @param acls: the rooms' server ACLs: typing and receipts of a denied
+        server are dropped (spec: "Server Access Control Lists").
     """
 
     def __init__(self, *, typing: Typers, receipts: Receipts, presence: Presences, to_device: ToDevice,
-                 device_list_changed: Callable[[str], Awaitable[None]]) -> None:
+                 device_lists: DeviceLists, acls: ServerAcls) -> None:
+        self._acls = acls
         self._typing = typing
         self._receipts = receipts
         self._presence = presence
         self._to_device = to_device
-        self._device_list_changed = device_list_changed
+        self._device_lists = device_lists
 
     async def typing(self, update: Typing) -> None:
+        await self._acls.check(update.room_id, server_of(update.user_id))
         await self._typing.set_typing(update.user_id, update.room_id, update.user_id, update.typing,
                                       REMOTE_TYPING_TIMEOUT_MS)
 
@@ -174,6 +193,7 @@ class EduServices:
             return  # private receipts never leave their server: one that does is dropped
         if update.receipt_type != READ:
             return  # the only shared receipt type the spec has
+        await self._acls.check(update.room_id, server_of(update.user_id))
         # Several event ids are allowed; the read position is the last one.
         await self._receipts.send_receipt(update.user_id, update.room_id, update.receipt_type,
                                           update.event_ids[-1], update.thread_id)
@@ -183,8 +203,11 @@ class EduServices:
 
     async def to_device(self, message: DirectToDevice) -> None:
         # message_id is unique per sending server; the sender is of that server.
-        await self._to_device.send(message.sender, "", message.event_type, message.message_id,
-                                   dict(message.messages))
+        await self._to_device.receive(message.sender, message.event_type, message.message_id,
+                                      dict(message.messages))
 
     async def device_list(self, update: DeviceListUpdate | SigningKeyUpdate) -> None:
-        await self._device_list_changed(update.user_id)
+        if isinstance(update, DeviceListUpdate):
+            await self._device_lists.update(update)
+        else:
+            await self._device_lists.signing_keys(update)

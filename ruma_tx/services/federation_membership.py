@@ -1,8 +1,9 @@
 """
 Membership across servers (spec: server-server-api.md "Joining Rooms",
-"Inviting to a room", "Leaving Rooms (Rejections)", "Knocking upon a
-room"): the resident server's side of the handshakes, and ours when a
-local user joins, leaves or is invited to a room held elsewhere.
+"Restricted rooms", "Inviting to a room", "Leaving Rooms (Rejections)",
+"Knocking upon a room"): the resident server's side of the handshakes
+(vouching for restricted joins), and ours when a local user joins, knocks,
+leaves or is invited to a room held elsewhere.
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ from ruma_tx.services.federation_events import EventReceiver, Rejected
 from ruma_tx.services.ports.events import Events, NewEvent, NewRoom, RoomExists
 from ruma_tx.services.ports.federation import FederationClient, FederationError, RemoteMatrixError
 from ruma_tx.services.ports.room_dag import DagEvents
+from ruma_tx.services.restricted_joins import RestrictedJoins
 from ruma_tx.services.room_dag import RoomDag
+from ruma_tx.services.server_acls import ServerAcls
 
 log = logger(__name__)
 
@@ -54,12 +57,16 @@ class FederatedMembership:
     """
     @param creator: templates, stored memberships of rooms we are not in.
     @param receiver: checks and stores the events other servers send.
+    @param acls: the rooms' server ACLs: a denied server gets 403 for
+        every handshake.
     """
 
     def __init__(self, *, creator: EventCreator, receiver: EventReceiver, events: Events, dag: RoomDag,
                  dag_events: DagEvents, client: FederationClient, profiles: ProfileLookup, clock: Clock,
-                 server_name: str, signing_key: SigningKey) -> None:
+                 server_name: str, signing_key: SigningKey, acls: ServerAcls) -> None:
         self._creator = creator
+        self._acls = acls
+        self._restricted = RestrictedJoins(events=events, server_name=server_name)
         self._receiver = receiver
         self._events = events
         self._dag = dag
@@ -72,34 +79,45 @@ class FederatedMembership:
 
     # -- the resident server's side ---------------------------------------
 
-    async def _resident_version(self, room_id: str) -> RoomVersion:
+    async def _resident_version(self, room_id: str, origin: str) -> RoomVersion:
+        """The version of a room this server is in, if its ACL lets C{origin} in."""
         head = await self._events.get_room_head(room_id)
         if head is None or head.out_of_band:
             raise not_found("Unknown room")
+        await self._acls.check(room_id, origin)
         return ROOM_VERSIONS[head.room_version]
 
     async def make_membership(self, origin: str, room_id: str, user_id: str, membership: str,
                               versions: list[str] | None) -> JsonDict:
-        version = await self._resident_version(room_id)
+        version = await self._resident_version(room_id, origin)
         # make_leave carries no ver: a server leaving was in the room, so it supports its version.
         check_make_membership(origin, user_id, version.identifier,
                               [version.identifier] if membership == "leave" else versions)
         if membership == "knock" and not version.knocking:
             raise BadRequest("M_INCOMPATIBLE_ROOM_VERSION", "This room version does not support knocking",
                              room_version=version.identifier)
+        content: JsonDict = {"membership": membership}
+        if membership == "join" and version.restricted_joins:
+            # 403 for a user in none of the allowed rooms, 400 M_UNABLE_TO_*
+            # when the joining server should ask another resident.
+            authoriser = await self._restricted.authoriser(user_id, room_id)
+            if authoriser is not None:
+                content["join_authorised_via_users_server"] = authoriser
         room_version, template = await self._creator.template(
-            EventSpec(room_id, user_id, "m.room.member", {"membership": membership}, user_id))
+            EventSpec(room_id, user_id, "m.room.member", content, user_id))
         return {"event": template, "room_version": room_version.identifier}
 
     async def _accept_membership(self, origin: str, room_id: str, event_id: str, pdu: JsonDict,
                                  membership: str) -> tuple[RoomVersion, JsonDict]:
-        version = await self._resident_version(room_id)
+        version = await self._resident_version(room_id, origin)
         try:
             computed = received_event_id(pdu, version)
         except (InvalidPdu, KeyError, TypeError, ValueError):
             raise bad_json("The event is malformed") from None
         check_sent_membership(pdu, origin=origin, room_id=room_id, event_id=event_id,
                               computed_event_id=computed, membership=membership)
+        if membership == "join":
+            pdu = await self._vouched(room_id, version, event_id, pdu)
         outcome = await self._receiver.receive_pdus(origin, room_id, [pdu])
         if outcome.get(event_id) is not None:
             raise forbidden(f"The event was refused: {outcome[event_id]}")
@@ -108,6 +126,23 @@ class FederatedMembership:
             # Soft-failed (or an outlier): the room's current state does not allow it.
             raise forbidden("The room's current state does not allow this membership")
         return version, pdu
+
+    async def _vouched(self, room_id: str, version: RoomVersion, event_id: str, pdu: JsonDict) -> JsonDict:
+        """
+        A join one of our users vouches for (C{join_authorised_via_users_server},
+        restricted rooms), countersigned, as the auth rules need the
+        authorising server's signature, once the user is seen to still
+        qualify; any other join as sent.
+        """
+        authoriser = pdu["content"].get("join_authorised_via_users_server")
+        if not version.restricted_joins or not isinstance(authoriser, str) \
+                or not authoriser.endswith(":" + self._server_name):
+            return pdu
+        await self._restricted.authoriser(pdu["state_key"], room_id)
+        signed = hash_and_sign(pdu, version, server_name=self._server_name, signing_key=self._signing_key)
+        if event_id_for(signed, version) != event_id:
+            raise bad_json("The event's content does not match its hash")
+        return signed
 
     async def send_join(self, origin: str, room_id: str, event_id: str, pdu: JsonDict,
                         omit_members: bool) -> JsonDict:
@@ -155,6 +190,10 @@ class FederatedMembership:
         if version is None:
             raise BadRequest("M_INCOMPATIBLE_ROOM_VERSION", "This server does not support the room version",
                              room_version=body.get("room_version"))
+        head = await self._events.get_room_head(room_id)
+        resident = head is not None and not head.out_of_band
+        if resident:
+            await self._acls.check(room_id, origin)
         pdu = body["event"]
         try:
             computed = received_event_id(pdu, version)
@@ -167,11 +206,8 @@ class FederatedMembership:
             raise bad_json("The invite's content does not match its hash")
         signed = hash_and_sign({k: v for k, v in received.pdu.items() if k != "unsigned"}, version,
                                server_name=self._server_name, signing_key=self._signing_key)
-        head = await self._events.get_room_head(room_id)
-        if head is None or head.out_of_band:
-            stripped = body.get("invite_room_state")
-            kept = {**signed, "unsigned": {"invite_room_state": [s for s in stripped if isinstance(s, dict)]
-                                           if isinstance(stripped, list) else []}}
+        if not resident:
+            kept = {**signed, "unsigned": {"invite_room_state": _objects(body.get("invite_room_state"))}}
             try:
                 await self._creator.store_out_of_band(NewRoom(room_id, version.identifier, pdu["sender"]),
                                                       self._new_event(event_id, kept))
@@ -250,8 +286,30 @@ class FederatedMembership:
         except RoomExists:
             return room_id  # joined meanwhile (another device, a retry)
 
+    async def knock(self, user_id: str, room_id: str, servers: Sequence[str], content: JsonDict) -> None:
+        """
+        Knock on a room this server is not in through the first of
+        C{servers} that lets us (make_knock, then send_knock); the knock is
+        kept with the room state the resident answered, for /sync.
+        """
+        displayname, avatar_url = await self._profiles(user_id)
+        content = {**content, **member_content("knock", displayname=displayname, avatar_url=avatar_url)}
+        await self._through_servers(user_id, room_id, servers, "knock", content, self._send_knock)
+
+    async def _send_knock(self, server: str, version: RoomVersion, event: JsonDict, event_id: str) -> str:
+        room_id = event["room_id"]
+        answer = await self._client.put_json(server, "/_matrix/federation/v1/send_knock/" + _path(room_id, event_id),
+                                             event)
+        kept = {**event, "unsigned": {"knock_room_state": _objects(answer.get("knock_room_state"))}}
+        await self._creator.store_out_of_band(NewRoom(room_id, version.identifier, event["sender"]),
+                                              self._new_event(event_id, kept))
+        return room_id
+
     async def leave(self, user_id: str, room_id: str, servers: Sequence[str]) -> None:
-        """Leave (reject the invite to) a room this server is not in, through the server that invited us."""
+        """
+        Leave (reject the invite to, rescind the knock on) a room this server
+        is not in, through the server that invited us (a resident).
+        """
         await self._through_servers(user_id, room_id, servers, "leave", {"membership": "leave"},
                                     self._send_leave)
 
@@ -273,7 +331,10 @@ class FederatedMembership:
             except RemoteMatrixError as e:
                 log.info("{membership} of {room_id} through {server} refused: {error}", membership=membership,
                          room_id=room_id, server=server, error=e.reason)
-                failure = forbidden(e.error or f"{server} refused: {e.errcode}") if e.code == 403 else failure
+                # M_UNABLE_TO_*: that resident cannot vouch for a restricted
+                # join; another may. Refused by all, the user may not join.
+                if e.code == 403 or e.errcode in ("M_UNABLE_TO_AUTHORISE_JOIN", "M_UNABLE_TO_GRANT_JOIN"):
+                    failure = forbidden(e.error or f"{server} refused: {e.errcode}")
             except (FederationError, ValueError, InvalidPdu, Rejected) as e:
                 log.info("{membership} of {room_id} through {server} failed: {error}", membership=membership,
                          room_id=room_id, server=server, error=e)
@@ -300,6 +361,11 @@ class FederatedMembership:
         room_id = pdu["room_id"]
         return NewEvent(event_id, room_id, pdu, encode_pdu(pdu), depth=pdu.get("depth", 0),
                         client_json=sync_event_json(pdu, event_id, room_id))
+
+
+def _objects(value: object) -> list[JsonDict]:
+    """The objects of a list another server sent (stripped state), or none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def server_of_alias(room_alias: str) -> str:

@@ -22,7 +22,8 @@ timeout, so it never delays local sends or the other destinations.
 After an outage, a destination with more than one transaction of events
 waiting gets only the latest of each room: it fetches the gap itself with
 C{/get_missing_events} when it sees their C{prev_events} (as Synapse
-catches up).
+catches up). A destination that makes a request to us is up: its wait is
+cut short (L{FederationSender.peer_alive}).
 """
 from __future__ import annotations
 
@@ -118,6 +119,8 @@ class _Worker:
     running: defer.Deferred[None] | None = None
     again: bool = False
     retry: IDelayedCall | None = None
+    #: When a request of the destination last cut its wait short (L{peer_alive}).
+    woken_at: float = float("-inf")
     pending: _Transaction | None = None
     #: Events chosen for catching up, still to send (see L{latest_per_room}).
     catch_up: list[EventRow] = field(default_factory=list)
@@ -225,6 +228,21 @@ class FederationSender:
             while len(worker.ephemeral) > self._settings.max_ephemeral:
                 worker.ephemeral.popitem(last=False)
             self._poke(worker)
+
+    def peer_alive(self, destination: str) -> None:
+        """
+        C{destination} made a signed request to us: it is up again, so what
+        waits for its backoff to end is sent now (as Synapse). At most once
+        per C{backoff_initial_s}: a server that calls often but that we
+        cannot reach is not tried more often than that.
+        """
+        worker = self._workers.get(destination)
+        now = self._clock.seconds()
+        if worker is None or worker.retry is None or now - worker.woken_at < self._settings.backoff_initial_s:
+            return
+        worker.woken_at = now
+        worker.cancel_retry()
+        self._poke(worker)
 
     async def _wake_room(self, room_id: str, targets: set[str]) -> None:
         servers = (set(await self._queue.get_servers_in_rooms([room_id])) | targets) - {self._server_name}

@@ -19,12 +19,11 @@ from ruma_tx.matrix.identifiers import (
     parse_user_id,
 )
 from ruma_tx.matrix.membership import member_content
-from ruma_tx.matrix.power_levels import power_level_for, user_power_level
-from ruma_tx.matrix.room_versions import ROOM_VERSIONS
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.events import EventCreator, EventSpec
 from ruma_tx.services.ports.directory import DirectoryStorage
 from ruma_tx.services.ports.events import Events
+from ruma_tx.services.restricted_joins import RestrictedJoins
 
 if TYPE_CHECKING:
     from ruma_tx.services.federation_membership import FederatedMembership
@@ -46,6 +45,7 @@ class MembershipChanger:
     def __init__(self, *, creator: EventCreator, events: Events, directory: DirectoryStorage,
                  profiles: ProfileLookup, server_name: str, remote: FederatedMembership | None = None) -> None:
         self._remote = remote
+        self._restricted = RestrictedJoins(events=events, server_name=server_name)
         self._creator = creator
         self._events = events
         self._directory = directory
@@ -75,13 +75,18 @@ class MembershipChanger:
     async def _remote_servers(self, user_id: str, room_id: str, via: Sequence[str]) -> list[str]:
         """
         The servers to ask for a room held elsewhere: those the client named,
-        the server of whoever invited the user, the room id's own server
+        the server of whoever invited the user, the servers of the senders of
+        the room state a knock was answered with, the room id's own server
         (before room version 12, ids name the creator's server).
         """
         servers = list(via)
         own = (await self._events.get_state(room_id, [("m.room.member", user_id)])).get(("m.room.member", user_id))
         if own is not None and own.sender != user_id:
             servers.append(own.sender.split(":", 1)[1])
+        if own is not None:
+            knock_state = own.pdu.get("unsigned", {}).get("knock_room_state")
+            servers.extend(e["sender"].split(":", 1)[1] for e in knock_state or ()
+                           if isinstance(e, dict) and isinstance(e.get("sender"), str) and ":" in e["sender"])
         if ":" in room_id:
             servers.append(room_id.split(":", 1)[1])
         return servers
@@ -103,7 +108,15 @@ class MembershipChanger:
         if head is None:
             raise not_found("Unknown room")
         displayname, avatar_url = await self._profiles(user_id)
-        extra = {**(custom or {}), **await self._restricted_join_authoriser(user_id, room_id)}
+        extra = dict(custom or {})
+        try:
+            authoriser = await self._restricted.authoriser(user_id, room_id)
+        except BadRequest as e:
+            # This server cannot vouch (M_UNABLE_TO_*): for its own user the
+            # room's rules refuse the join, as the auth rules would.
+            raise forbidden(e.message) from None
+        if authoriser is not None:
+            extra["join_authorised_via_users_server"] = authoriser
         # The creator refuses a guest's join unless the room admits guests,
         # under the room's lock (see EventSpec.sender_is_guest).
         await self._creator.send(EventSpec(room_id, user_id, "m.room.member", member_content(
@@ -111,49 +124,11 @@ class MembershipChanger:
             sender_is_guest=is_guest))
         return room_id
 
-    async def _restricted_join_authoriser(self, user_id: str, room_id: str) -> dict:
-        """
-        For a restricted room the user may join through membership of an
-        allowed room: the C{join_authorised_via_users_server} a joined member
-        with invite power vouches with (spec: restricted rooms). Empty when
-        the rules need no voucher (or the user qualifies for none: the auth
-        rules then refuse the join).
-        """
-        own_key = ("m.room.member", user_id)
-        # Only what decides whether a voucher is needed: a join into a big
-        # room must not read all its members.
-        state = await self._events.get_state(room_id, [("m.room.join_rules", ""), own_key])
-        join_rules = state.get(("m.room.join_rules", ""))
-        rule = join_rules.content.get("join_rule") if join_rules else None
-        if join_rules is None or rule not in ("restricted", "knock_restricted"):
-            return {}
-        current = state.get(own_key)
-        if current is not None and current.content.get("membership") in ("join", "invite"):
-            return {}
-        allowed_rooms = {entry.get("room_id") for entry in join_rules.content.get("allow", [])
-                         if isinstance(entry, dict) and entry.get("type") == "m.room_membership"}
-        mine = await self._events.get_rooms_for_user(user_id)
-        joined = {room for room, (membership, _) in mine.items() if membership == "join"}
-        if joined.isdisjoint(allowed_rooms):
-            return {}
-        head = await self._events.get_room_head(room_id)
-        if head is None:
-            raise not_found("Unknown room")
-        version = ROOM_VERSIONS[head.room_version]
-        state = await self._events.get_state(room_id)
-        auth_state = {key: {**e.pdu, "event_id": e.event_id} for key, e in state.items()}
-        needed = power_level_for("invite", auth_state)
-        for (event_type, member), event in sorted(state.items()):
-            if event_type == "m.room.member" and event.content.get("membership") == "join" \
-                    and member.endswith(":" + self._server_name) \
-                    and user_power_level(member, auth_state, version) >= needed:
-                return {"join_authorised_via_users_server": member}
-        return {}
-
     async def leave(self, user_id: str, room_id: str, *, reason: str | None = None) -> None:
         head = await self._events.get_room_head(room_id)
         if head is not None and head.out_of_band and self._remote is not None:
-            # An invite to a room this server is not in: rejected through the inviter's server.
+            # An invite to a room this server is not in, or a knock on one:
+            # rejected (rescinded) through the inviter's server or a resident.
             await self._remote.leave(user_id, room_id, await self._remote_servers(user_id, room_id, ()))
             return
         await self._change(user_id, room_id, user_id, "leave", reason)
@@ -187,8 +162,19 @@ class MembershipChanger:
             raise forbidden(f"{target} is not banned")
         await self._change(user_id, room_id, target, "leave", reason)
 
-    async def knock(self, user_id: str, room_id: str, *, reason: str | None = None) -> str:
-        if await self._events.get_room_head(room_id) is None:
+    async def knock(self, user_id: str, room_id: str, *, reason: str | None = None,
+                    via: Sequence[str] = ()) -> str:
+        """
+        Knock on the room; on one this server is not in, through other servers.
+
+        @param via: servers to knock through on a room held elsewhere.
+        """
+        head = await self._events.get_room_head(room_id)
+        if (head is None or head.out_of_band) and self._remote is not None:
+            content = {"reason": reason} if reason is not None else {}
+            await self._remote.knock(user_id, room_id, await self._remote_servers(user_id, room_id, via), content)
+            return room_id
+        if head is None:
             raise not_found("Unknown room")
         displayname, avatar_url = await self._profiles(user_id)
         await self._send(user_id, room_id, user_id, member_content(

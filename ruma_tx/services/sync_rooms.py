@@ -6,7 +6,7 @@ C{leave}, read with one query per kind of read for all of the user's rooms
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping
+from typing import Awaitable, Callable, Collection, Mapping
 
 from ruma_tx.matrix.events import StoredEvent
 from ruma_tx.matrix.filters import Filter, RoomEventFilter
@@ -28,7 +28,10 @@ from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.caches import LastPositions
 from ruma_tx.services.concurrency import SingleFlight
-from ruma_tx.services.ports.events import Events, NewEvent, StateByRoom, SyncReads
+from ruma_tx.services.ports.events import Events, NewEvent, ResolvedByRoom, StateByRoom, SyncReads
+
+#: A window's lower end that takes in a room's whole history.
+_ALL_HISTORY = -(2 ** 63)
 
 #: C{async (user_id, {room_id: events}) -> the events the user may see, per room}.
 VisibilityFilter = Callable[[str, Mapping[str, list[StoredEvent]]], Awaitable[dict[str, list[StoredEvent]]]]
@@ -91,10 +94,17 @@ class RoomSections:
         # the rooms that changed since its token (a user in 1,000 rooms woken
         # by one message reads one room). Bounded; when unsure, a room is read.
         self._room_changes: LastPositions[str] = LastPositions(max_rooms, start_position)
+        # Room -> position of the last event whose acceptance moved other
+        # keys of its state (state resolution, in a room shared with other
+        # servers): only then is the stream order of state events not the
+        # state, and /sync reads what resolution chose (schema 033).
+        self._resolutions: LastPositions[str] = LastPositions(max_rooms, start_position)
 
     def event_stored(self, event: NewEvent, position: int) -> None:
         """Told by the event creator of each stored event."""
         self._room_changes.record(event.room_id, position)
+        if event.dag is not None and event.dag.current_state is not None:
+            self._resolutions.record(event.room_id, position)
 
     async def build(self, request: RoomsRequest, sync_filter: Filter) -> tuple[JsonDict, list[str]]:
         """
@@ -247,6 +257,12 @@ class RoomSections:
         in_gap = await self._reads.get_state_changes(gaps, pdu=pdu)
         hidden = await self._reads.get_state_changes(
             {room_id: (starts[room_id], now) for room_id in timelines} if restrictive else {}, pdu=pdu)
+        # Resolution's choices up to the timeline's start (synced in full),
+        # or since the last sync.
+        resolved = await self._resolved({
+            **{room_id: (_ALL_HISTORY, start) for room_id, start in rewind.items()},
+            **({} if request.since is None else {room_id: (request.since.stream, now) for room_id in timelines
+                                                 if room_id not in current})}, pdu)
         sections: dict[str, list[StoredEvent]] = {}
         for room_id, shown in timelines.items():
             if room_id in current:
@@ -258,8 +274,18 @@ class RoomSections:
             for key, event in hidden.get(room_id, {}).items():
                 if event.event_id not in shown_ids:
                     state[key] = event
+            # Incrementally, a key the timeline shows ends as the timeline
+            # leaves it: only state_after can show more (as in Synapse).
+            shown_keys = {(e.type, e.state_key or "") for e in shown if e.state_key is not None}
+            _with_resolved(state, resolved.get(room_id, {}), () if room_id in current else shown_keys)
             sections[room_id] = list(state.values())
         return sections
+
+    async def _resolved(self, windows: dict[str, tuple[int, int]], pdu: bool) -> ResolvedByRoom:
+        """The keys state resolution moved in those windows, in the rooms where it may have."""
+        return await self._reads.get_resolved_state(
+            {room_id: window for room_id, window in windows.items()
+             if self._resolutions.changed_since(room_id, window[0])}, pdu=pdu)
 
     async def _state_after_sections(self, request: RoomsRequest, timelines: dict[str, list[StoredEvent]],
                                     current: StateByRoom, pdu: bool) -> dict[str, list[StoredEvent]]:
@@ -271,9 +297,11 @@ class RoomSections:
         the client takes no state from the timeline then.
         """
         since = request.since
-        changed = {} if since is None else await self._reads.get_state_changes(
-            {room_id: (since.stream, request.now.stream) for room_id in timelines if room_id not in current},
-            pdu=pdu)
+        windows = {} if since is None else {
+            room_id: (since.stream, request.now.stream) for room_id in timelines if room_id not in current}
+        changed = await self._reads.get_state_changes(windows, pdu=pdu)
+        for room_id, moved in (await self._resolved(windows, pdu)).items():
+            _with_resolved(changed.setdefault(room_id, {}), moved)
         return {room_id: list((current[room_id] if room_id in current else changed.get(room_id, {})).values())
                 for room_id in timelines}
 
@@ -357,6 +385,14 @@ class RoomSections:
         return left
 
 
+def _with_resolved(state: dict[tuple[str, str], StoredEvent], moved: Mapping[tuple[str, str], tuple[int, StoredEvent]],
+                   kept: Collection[tuple[str, str]] = ()) -> None:
+    """Set in C{state} each key resolution moved after the event it holds (except the C{kept} ones)."""
+    for key, (position, event) in moved.items():
+        if key not in kept and (key not in state or state[key].stream_ordering < position):
+            state[key] = event
+
+
 async def stripped_states(reads: SyncReads, user_id: str, ignored: frozenset[str],
                           room_ids: list[str]) -> dict[str, list[JsonDict]]:
     """
@@ -379,9 +415,10 @@ async def stripped_states(reads: SyncReads, user_id: str, ignored: frozenset[str
         if own is not None and own.sender in ignored:
             continue
         stripped[room_id] = [stripped_event(e) for e in room_state.values()]
-        # An invite from another server to a room this server is not in:
-        # the room's state is what that server sent with it.
-        sent = own.pdu.get("unsigned", {}).get("invite_room_state") if own is not None else None
+        # An invite from another server to a room this server is not in (a
+        # knock on one): the room's state is what that server sent with it.
+        unsigned = own.pdu.get("unsigned", {}) if own is not None else {}
+        sent = unsigned.get("invite_room_state", unsigned.get("knock_room_state"))
         if own is not None and isinstance(sent, list):
             stripped[room_id] = [*(e for e in sent if e.get("type") != "m.room.member"
                                    or e.get("state_key") != user_id), stripped_event(own)]

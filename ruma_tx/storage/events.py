@@ -20,14 +20,14 @@ from ruma_tx.services.ports.room_dag import OUTLIER, DagUpdate, Outlier, StateAf
 from ruma_tx.storage.database import Database, Transaction
 from ruma_tx.storage.event_rows import event_columns, stored_event
 from ruma_tx.storage.relations import forget_relation, insert_relations, message_relation_ctes
-from ruma_tx.storage.room_dag import apply_current_state, insert_outside_line, record_dag
+from ruma_tx.storage.room_dag import apply_current_state, insert_outside_line, record_dag, record_resolution
 from ruma_tx.storage.search import index_events, message_search_cte, unindex_event
 from ruma_tx.storage.user_directory import record_room_publicity
 
 _COLUMNS = event_columns()
 
 
-_EVENT_ROW_COLUMNS = ("stream_ordering", "event_id", "room_id", "type", "state_key", "sender",
+EVENT_ROW_COLUMNS = ("stream_ordering", "event_id", "room_id", "type", "state_key", "sender",
                       "origin_server_ts", "depth", "membership", "pdu", "client_json")
 
 #: Moves the read position of the sender's own event's thread forward only.
@@ -37,7 +37,8 @@ _READ_POSITION_CONFLICT = (
 )
 
 
-def _event_row(event: NewEvent, position: int) -> tuple:
+def event_row(event: NewEvent, position: int) -> tuple:
+    """The values of L{EVENT_ROW_COLUMNS} for an event stored at C{position}."""
     pdu = event.pdu
     membership = pdu["content"].get("membership") if pdu["type"] == "m.room.member" else None
     return (position, event.event_id, event.room_id, pdu["type"], pdu.get("state_key"), pdu["sender"],
@@ -49,14 +50,16 @@ async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions
     Insert events of one room, the current state they set, their relations
     and push actions (and in a federated room, their DAG bookkeeping).
     """
-    rows = [_event_row(event, position) for event, position in zip(events, positions)]
-    await txn.insert_many("events", _EVENT_ROW_COLUMNS, rows)
+    rows = [event_row(event, position) for event, position in zip(events, positions)]
+    await txn.insert_many("events", EVENT_ROW_COLUMNS, rows)
     state: dict[tuple[str, str], tuple] = {}   # the last event of each key wins
     for event, (position, event_id, room_id, event_type, state_key, _, _, _, membership, _, _) in zip(events, rows):
         if event.dag is not None:
             await record_dag(txn, room_id, event_id, event.dag)
             if event.dag.current_state is not None:
                 await apply_current_state(txn, room_id, event.dag.current_state)
+                own_key = (event_type, state_key) if state_key is not None else None
+                await record_resolution(txn, room_id, position, own_key, event.dag.current_state)
                 continue
         if state_key is not None:
             state[(event_type, state_key)] = (room_id, event_type, state_key, event_id, position, membership)
@@ -189,8 +192,8 @@ class EventStore:
         thread = thread_key(event.relation)
         rows = await self._db.fetch_all(
             "WITH " + txn_cte
-            + f"ev AS (INSERT INTO events ({', '.join(_EVENT_ROW_COLUMNS)})"
-            f" SELECT {', '.join(['%s'] * len(_EVENT_ROW_COLUMNS))}" + gate + " RETURNING 1),"
+            + f"ev AS (INSERT INTO events ({', '.join(EVENT_ROW_COLUMNS)})"
+            f" SELECT {', '.join(['%s'] * len(EVENT_ROW_COLUMNS))}" + gate + " RETURNING 1),"
             + relation_ctes + search_cte +
             " actions AS (INSERT INTO event_push_actions"
             " (user_id, room_id, stream_ordering, notify, highlight, actions, thread_id)"
@@ -202,7 +205,7 @@ class EventStore:
             " SELECT %s, %s, %s, %s WHERE %s::text IS NOT NULL AND EXISTS (SELECT 1 FROM ev)"
             + _READ_POSITION_CONFLICT + ")"
             " SELECT 1 FROM ev",
-            (*txn_args, *_event_row(event, position), *relation_args, *search_args, event.room_id, position,
+            (*txn_args, *event_row(event, position), *relation_args, *search_args, event.room_id, position,
              thread, users, notify, highlight, detailed, push.read_by, event.room_id, thread, position,
              push.read_by),
         )
@@ -260,8 +263,9 @@ class EventStore:
                 raise RoomExists(room.room_id)
             await insert_outside_line(txn, room.room_id, outliers, OUTLIER)
             key = (join.pdu["type"], join.pdu["state_key"])
-            after = {**state, key: join.event_id}
-            dag = DagUpdate(StateAfter(None, after), (), current_state=after)
+            # The room's state, then the join's own key, as a local event's.
+            await apply_current_state(txn, room.room_id, {k: e for k, e in state.items() if k != key})
+            dag = DagUpdate(StateAfter(None, {**state, key: join.event_id}), ())
             await _insert_events(txn, [replace(join, dag=dag)], [position])
 
         await self._db.transaction("persist_joined_room", persist)

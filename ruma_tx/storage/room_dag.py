@@ -105,6 +105,15 @@ async def apply_current_state(txn: Transaction, room_id: str, changes: Mapping[S
             (event_ids,))
 
 
+async def record_resolution(txn: Transaction, room_id: str, position: int, own_key: StateKey | None,
+                            changes: Mapping[StateKey, str | None]) -> None:
+    """Keep the keys other than C{own_key} that resolution set at C{position} (schema 033), for /sync."""
+    rows = [(room_id, position, event_type, state_key, event_id)
+            for (event_type, state_key), event_id in changes.items()
+            if event_id is not None and (event_type, state_key) != own_key]
+    await txn.insert_many("resolved_state", ("room_id", "stream_ordering", "type", "state_key", "event_id"), rows)
+
+
 async def insert_outside_line(txn: Transaction, room_id: str, events: Sequence[Outlier], status: str) -> None:
     """Store events at negative positions (clients never see them), with their status."""
     if not events:

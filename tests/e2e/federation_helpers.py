@@ -11,19 +11,23 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from polling import DEADLINE_S
+from room_helpers import create_room, send_text
 
 
 class SyncWatcher:
     """One user's /sync, followed incrementally; C{wait_for} long-polls until a predicate holds."""
 
-    def __init__(self, client, user: dict) -> None:
+    def __init__(self, client, user: dict, sync_filter: str | None = None) -> None:
         self.client = client
         self.user = user
+        self.sync_filter = sync_filter   # a filter id or JSON, sent with each /sync
         self.since: str | None = None
         self.seen: list[dict] = []   # every /sync response so far
 
     async def sync_once(self, timeout_ms: int = 0) -> dict:
         path = "sync?timeout=%d" % timeout_ms + (f"&since={quote(self.since)}" if self.since else "")
+        if self.sync_filter is not None:
+            path += f"&filter={quote(self.sync_filter)}"
         answer = await self.client.request("GET", path, token=self.user["access_token"])
         assert answer.code == 200, answer
         self.since = answer.json["next_batch"]
@@ -59,6 +63,12 @@ def message_with_body(body: str, room_id: str) -> Callable[[dict], dict | None]:
     return found
 
 
+def message_bodies(responses: list[dict], room_id: str) -> list[str]:
+    """The bodies of the room's messages in a user's successive /sync responses, in order."""
+    return [event["content"].get("body") for response in responses
+            for event in timeline_events(response, room_id) if event.get("type") == "m.room.message"]
+
+
 def membership_of(user_id: str, membership: str, room_id: str) -> Callable[[dict], dict | None]:
     def found(response: dict) -> dict | None:
         for section in ("join", "leave"):
@@ -74,3 +84,57 @@ def invite_to(room_id: str) -> Callable[[dict], dict | None]:
     def found(response: dict) -> dict | None:
         return response.get("rooms", {}).get("invite", {}).get(room_id)
     return found
+
+
+def knock_on(room_id: str) -> Callable[[dict], dict | None]:
+    """The user's knock on the room, as /sync shows it under C{rooms.knock}."""
+    def found(response: dict) -> dict | None:
+        return response.get("rooms", {}).get("knock", {}).get(room_id)
+    return found
+
+
+async def page_back(client, user: dict, room_id: str, limit: int = 10) -> list[dict]:
+    """
+    Every event /messages gives C{user}, newest first, paging backwards from
+    now until the start of the room (a page without C{end}, or an empty one).
+    """
+    events, token = [], None
+    for _ in range(50):
+        query = {"dir": "b", "limit": str(limit), **({"from": token} if token else {})}
+        answer = await client.request("GET", f"rooms/{quote(room_id)}/messages", token=user["access_token"],
+                                      query=query)
+        assert answer.code == 200, answer
+        events += answer.json["chunk"]
+        token = answer.json.get("end")
+        if token is None or not answer.json["chunk"]:
+            return events
+    raise AssertionError("/messages never reached the start of the room")
+
+
+def bodies_of(events: list[dict]) -> list[str]:
+    """The bodies of the messages among C{events}, in their order."""
+    return [event["content"].get("body") for event in events if event["type"] == "m.room.message"]
+
+
+async def room_with_messages(client, owner: dict, prefix: str, count: int = 30, **body) -> str:
+    """A public room of C{owner} (C{createRoom} C{body} added) with messages C{"<prefix> 1"} to C{count}."""
+    room_id = await create_room(client, owner, preset="public_chat", **body)
+    for i in range(1, count + 1):
+        await send_text(client, owner, room_id, f"{prefix} {i}", f"{prefix}{i}".replace(" ", "_"))
+    return room_id
+
+
+async def shared_room(servers, **body) -> tuple[dict, dict, str]:
+    """
+    alice's room on A (C{createRoom} C{body} added to the public_chat
+    preset) that bob of B joined through A: C{(alice, bob, room_id)} once
+    alice sees his join. C{servers}: the clients of A and B.
+    """
+    a, b = servers
+    alice, bob = await a.register(), await b.register()
+    room_id = await create_room(a, alice, preset="public_chat", **body)
+    answer = await b.request("POST", f"join/{quote(room_id)}", {}, token=bob["access_token"],
+                             query={"via": a.server.server_name})
+    assert answer.code == 200, answer
+    await SyncWatcher(a, alice).wait_for(membership_of(bob["user_id"], "join", room_id), "bob's join")
+    return alice, bob, room_id

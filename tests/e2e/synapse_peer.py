@@ -29,17 +29,31 @@ def _key_values(output: str) -> dict[str, str]:
 
 
 class SynapseCa:
-    """The peer script's CA, seen as the test CA of the conftest's federating daemons."""
+    """
+    The peer script's CA, seen as the test CA of the conftest's federating
+    daemons.
+
+    @ivar environment: the script's environment naming the peer: give it
+        to L{peer_script} to stop and start the peer again.
+    """
 
     def __init__(self, environment: dict[str, str], cert_path: Path) -> None:
-        self._environment = environment
+        self.environment = environment
         self.cert_path = cert_path
 
     def issue(self, directory: Path) -> tuple[Path, Path]:
         issued = _key_values(subprocess.run(
-            ["bash", str(PEER_SCRIPT), "issue-cert", "localhost", str(directory)], env=self._environment,
+            ["bash", str(PEER_SCRIPT), "issue-cert", "localhost", str(directory)], env=self.environment,
             check=True, capture_output=True, text=True).stdout)
         return Path(issued["CERT"]), Path(issued["KEY"])
+
+
+def peer_script(environment: dict[str, str], command: str) -> dict[str, str]:
+    """Run C{synapse-peer.sh command} (C{start}, C{stop}) for the peer of C{environment}; its output."""
+    done = subprocess.run(["bash", str(PEER_SCRIPT), command], env=environment, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return _key_values(done.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +61,16 @@ def synapse(tmp_path_factory):
     """A Synapse peer of its own (own ports, own state and CA), stopped at the end."""
     environment = {**os.environ, "FED_HOME": str(tmp_path_factory.mktemp("synapse-fed")),
                    "FED_PORT": str(free_port()), "CLIENT_PORT": str(free_port())}
-    started = subprocess.run(["bash", str(PEER_SCRIPT), "start"], env=environment, capture_output=True,
-                             text=True, timeout=600)
-    assert started.returncode == 0, started.stderr[-3000:]
-    peer = _key_values(started.stdout)
+    peer = peer_script(environment, "start")
     yield peer, SynapseCa(environment, Path(peer["CA_CERT"]))
     subprocess.run(["bash", str(PEER_SCRIPT), "stop"], env=environment, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def synapse_environment(synapse):
+    """The script's environment naming the module's peer (for L{peer_script}: stop it, start it again)."""
+    _, ca = synapse
+    return ca.environment
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +126,10 @@ class SynapseClient:
         answer = await self.request("POST", "register", body)
         assert answer.code == 200, answer
         return answer.json
+
+
+@pytest.fixture
+def peer_clients(synapse, ruma, make_client):
+    """The clients of the module's ruma_tx daemon and of its Synapse peer."""
+    peer, _ = synapse
+    return make_client(ruma), SynapseClient(peer)

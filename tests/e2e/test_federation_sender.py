@@ -258,6 +258,39 @@ async def test_backoff_doubles_keeps_the_transaction_id_and_resets_on_success(pg
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_request_from_a_destination_ends_its_wait(pg_cluster):
+    """A destination backing off that calls us is retried at once; a second call within 2 s does not retry again."""
+    world = await new_world(pg_cluster)
+    try:
+        await world.room("!r:us.test", "@bob:remote.test")
+        down = FederationError("remote.test", "connection refused")
+        world.federation.answers["remote.test"] = [down, down, down]
+
+        async def backing_off(ms):
+            row = await world.queue.get_destination("remote.test")
+            return row is not None and row.backoff_ms == ms
+
+        await world.event("!r:us.test", f"@alice:{US}", "hello")
+        await world.until(lambda: backing_off(2000), "a first retry to be planned")
+        world.clock.advance(2.0)
+        await world.until(lambda: backing_off(4000), "a second retry to be planned")
+        assert len(world.federation.to("remote.test")) == 2
+        world.sender.peer_alive("elsewhere.test")   # nothing waits for it
+        world.sender.peer_alive("remote.test")
+        await world.until(lambda: backing_off(8000), "the retry made at once, and a third planned")
+        assert len(world.federation.to("remote.test")) == 3
+        world.sender.peer_alive("remote.test")
+        await deferLater(reactor, 0.1, lambda: None)
+        assert len(world.federation.to("remote.test")) == 3, "woken twice within 2 s"
+        world.clock.advance(2.0)
+        world.sender.peer_alive("remote.test")
+        await world.settled("remote.test")
+        assert world.federation.pdu_bodies("remote.test") == ["hello"] * 4
+    finally:
+        finish(world)
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_refused_transaction_is_dropped_not_retried(pg_cluster):
     """A 4xx answer drops the transaction (no retry, even an hour later); the next event goes in a new one."""
     world = await new_world(pg_cluster)

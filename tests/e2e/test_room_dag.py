@@ -20,6 +20,7 @@ from ruma_tx.services.ports.federation import RemoteMatrixError
 from ruma_tx.services.push import PushEvaluator, PushRules
 from ruma_tx.services.relations import RelationChecker
 from ruma_tx.services.room_dag import RoomDag
+from ruma_tx.services.server_acls import ServerAcls
 from ruma_tx.services.streams import StreamIdGenerator, StreamWriter
 from ruma_tx.storage.directory import DirectoryStore
 from ruma_tx.storage.events import EventStore
@@ -64,7 +65,19 @@ class FakeFederation:
 
     async def post_json(self, destination, path, body, *, query=None, timeout_s=None):
         self.requests.append(("POST", path, body))
-        return {"events": self.missing}
+        return {"events": self.missing if self.missing is not None else self._walk_back(body)}
+
+    def _walk_back(self, body):
+        """With C{missing = None}: a server's answer, the ancestors of latest_events back to earliest_events."""
+        seen = {*body["earliest_events"], *body["latest_events"]}
+        queue, answer = list(body["latest_events"]), []
+        while queue and len(answer) < body["limit"]:
+            for prev in self.events[queue.pop(0)]["prev_events"]:
+                if prev not in seen and prev in self.events and len(answer) < body["limit"]:
+                    seen.add(prev)
+                    answer.append(self.events[prev])
+                    queue.append(prev)
+        return sorted(answer, key=lambda pdu: pdu["depth"])
 
 
 class Room:
@@ -99,7 +112,7 @@ async def _build(pg_cluster):
         relations=RelationChecker(store=RelationStore(database)).check, dag_events=dag_events, dag=dag)
     federation = FakeFederation()
     receiver = EventReceiver(creator=creator, events=events, dag_events=dag_events, dag=dag,
-                             federation=federation, key_ring=FakeKeyRing())
+                             federation=federation, key_ring=FakeKeyRing(), acls=ServerAcls(events))
     room_id = await creator.create_room(
         room_version=VERSION,
         create=EventSpec(f"!dag:{HERE}", ALICE, "m.room.create", {"room_version": "11"}, state_key=""),
@@ -183,6 +196,29 @@ async def test_missing_prev_events_are_fetched_first(pg_cluster):
         line = await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)
         assert _line(line)[-3:] == [join_id, first_id, second_id]
         assert federation.requests[0][0] == "POST" and "get_missing_events" in federation.requests[0][1]
+    finally:
+        database.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_long_gap_is_fetched_in_several_requests(pg_cluster):
+    """30 messages missing before the one received (a sender catching up): all are fetched and shown, in order."""
+    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
+    try:
+        join_id, join = await _join_bob(events, receiver, room)
+        line_ids, prev = [], join_id
+        for n in range(31):
+            prev, pdu = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": str(n)},
+                                    prev=[prev], depth=join["depth"] + 1 + n)
+            federation.events[prev] = pdu
+            line_ids.append(prev)
+        federation.missing = None
+        assert await receiver.receive_pdus(REMOTE, room.room_id, [pdu]) == {prev: None}
+        line = await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)
+        assert _line(line)[-32:] == [join_id, *line_ids]
+        posts = [r for r in federation.requests if r[0] == "POST"]
+        assert len(posts) == 2 and all(r[2]["limit"] <= 20 for r in posts)
+        assert not [r for r in federation.requests if "/state_ids/" in r[1]], "no gap was left"
     finally:
         database.close()
 

@@ -5,21 +5,25 @@ answers (L{ruma_tx.services.federation_inbound}).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from ruma_tx.matrix.errors import BadRequest, forbidden
+from ruma_tx.matrix.errors import BadRequest, Forbidden, forbidden
 from ruma_tx.matrix.federation_transactions import (
     DeviceListUpdate,
     DirectToDevice,
     PresenceUpdate,
     ReceiptUpdate,
+    SigningKeyUpdate,
     Typing,
     parse_edus,
     parse_transaction,
 )
 from ruma_tx.services.federation_inbound import EduServices, TransactionReceiver
+from ruma_tx.services.server_acls import ServerAcls
 
 ORIGIN = "remote.example"
 
@@ -138,6 +142,28 @@ async def test_a_retried_transaction_is_answered_once():
     assert len(rooms.calls) == 2
 
 
+@pytest_twisted.ensureDeferred
+async def test_each_transaction_tells_that_its_origin_is_up():
+    """A transaction, even a retried one, says its origin is up (what waits for it is sent then)."""
+    up = []
+    receiver = TransactionReceiver(room_pdus=FakeRooms(), edus=FakeEdus(), origin_up=up.append)
+    body = txn(pdus=[{"room_id": "!a:x", "event_id": "$1"}])
+    await receiver.receive(ORIGIN, "t1", body)
+    await receiver.receive(ORIGIN, "t1", body)
+    assert up == [ORIGIN, ORIGIN]
+
+
+class RoomsWithAcl:
+    """Rooms' current state holding only their m.room.server_acl content: C{room_id -> content}."""
+
+    def __init__(self, acls):
+        self.acls = acls
+
+    async def get_state(self, room_id, keys=None):
+        content = self.acls.get(room_id)
+        return {} if content is None else {("m.room.server_acl", ""): SimpleNamespace(content=content)}
+
+
 class Recorder:
     def __init__(self):
         self.calls = []
@@ -150,22 +176,38 @@ class Recorder:
 
 @pytest_twisted.ensureDeferred
 async def test_edu_services_apply_updates_as_the_remote_users():
-    typing, receipts, presence, to_device = Recorder(), Recorder(), Recorder(), Recorder()
-    changed = []
-
-    async def device_list_changed(user_id):
-        changed.append(user_id)
-
+    typing, receipts, presence, to_device, device_lists = Recorder(), Recorder(), Recorder(), Recorder(), Recorder()
     services = EduServices(typing=typing, receipts=receipts, presence=presence, to_device=to_device,
-                           device_list_changed=device_list_changed)
+                           device_lists=device_lists, acls=ServerAcls(RoomsWithAcl({})))
     await services.typing(Typing("!r:x", "@u:remote.example", True))
     await services.receipt(ReceiptUpdate("!r:x", "@u:remote.example", "m.read", ("$a", "$b"), None))
     await services.receipt(ReceiptUpdate("!r:x", "@u:remote.example", "m.read.private", ("$a",), None))
     await services.presence(PresenceUpdate("@u:remote.example", "unavailable", "away"))
     await services.to_device(DirectToDevice("@u:remote.example", "m.x", "m1", {"@l:here": {"*": {}}}))
-    await services.device_list(DeviceListUpdate("@u:remote.example", "D", 1, (), False, None))
+    update = DeviceListUpdate("@u:remote.example", "D", 1, (), False, None)
+    signing = SigningKeyUpdate("@u:remote.example", {"usage": ["master"]}, None)
+    await services.device_list(update)
+    await services.device_list(signing)
     assert typing.calls == [("set_typing", "@u:remote.example", "!r:x", "@u:remote.example", True, 30000)]
     assert receipts.calls == [("send_receipt", "@u:remote.example", "!r:x", "m.read", "$b", None)]
     assert presence.calls == [("set_status", "@u:remote.example", "@u:remote.example", "unavailable", "away")]
-    assert to_device.calls == [("send", "@u:remote.example", "", "m.x", "m1", {"@l:here": {"*": {}}})]
-    assert changed == ["@u:remote.example"]
+    assert to_device.calls == [("receive", "@u:remote.example", "m.x", "m1", {"@l:here": {"*": {}}})]
+    assert device_lists.calls == [("update", update), ("signing_keys", signing)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_typing_and_receipts_of_a_server_denied_by_the_room_acl_are_refused():
+    """A room whose ACL denies remote.example refuses its users' typing and receipts (403), while the
+    same updates for a room without an ACL are applied."""
+    typing, receipts = Recorder(), Recorder()
+    acls = RoomsWithAcl({"!closed:x": {"allow": ["*"], "deny": ["remote.example"]}})
+    services = EduServices(typing=typing, receipts=receipts, presence=Recorder(), to_device=Recorder(),
+                           device_lists=Recorder(), acls=ServerAcls(acls))
+    with pytest.raises(Forbidden):
+        await services.typing(Typing("!closed:x", "@u:remote.example", True))
+    with pytest.raises(Forbidden):
+        await services.receipt(ReceiptUpdate("!closed:x", "@u:remote.example", "m.read", ("$a",), None))
+    await services.typing(Typing("!open:x", "@u:remote.example", True))
+    await services.receipt(ReceiptUpdate("!open:x", "@u:remote.example", "m.read", ("$a",), None))
+    assert [call[2] for call in typing.calls] == ["!open:x"]
+    assert [call[2] for call in receipts.calls] == ["!open:x"]

@@ -16,6 +16,9 @@ from ruma_tx.services.ports.room_dag import DagUpdate, Outlier
 #: Rooms' state: C{room_id -> (type, state_key) -> event}.
 StateByRoom = dict[str, dict[tuple[str, str], StoredEvent]]
 
+#: Per room, per key: the position state resolution set it at, and the event it chose.
+ResolvedByRoom = dict[str, dict[tuple[str, str], tuple[int, StoredEvent]]]
+
 #: Stream ranges C{(after, upto)} a user may see (C{upto} None: open).
 Ranges = Sequence[tuple[int, int | None]]
 
@@ -161,6 +164,8 @@ class SyncReads(Protocol):
     async def get_state_at(self, positions: Mapping[str, int], *, pdu: bool = True) -> StateByRoom: ...
     async def get_state_changes(self, windows: Mapping[str, tuple[int, int]], *,
                                 pdu: bool = True) -> StateByRoom: ...
+    async def get_resolved_state(self, windows: Mapping[str, tuple[int, int]], *,
+                                 pdu: bool = True) -> ResolvedByRoom: ...
 
 
 class History(Protocol):
