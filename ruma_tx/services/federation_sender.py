@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
 from ruma_tx.logs import logger
@@ -60,6 +59,7 @@ from ruma_tx.services.ports.federation import (
     RemoteMatrixError,
 )
 from ruma_tx.services.ports.federation_queue import Destination, FederationQueue
+from ruma_tx.services.retrying import RetryingLoop
 
 log = logger(__name__)
 
@@ -116,9 +116,8 @@ class _Worker:
     backoff_s: float = 0.0
     failing_since_ms: int | None = None
     catching_up: bool = False
-    running: defer.Deferred[None] | None = None
-    again: bool = False
-    retry: IDelayedCall | None = None
+    #: Its transactions, one at a time, retried after failures (set when made).
+    loop: RetryingLoop = field(init=False)
     #: When a request of the destination last cut its wait short (L{peer_alive}).
     woken_at: float = float("-inf")
     pending: _Transaction | None = None
@@ -127,11 +126,6 @@ class _Worker:
     catch_up_upto: int = 0
     #: Best-effort EDUs by (type, key): a newer one replaces an older.
     ephemeral: OrderedDict[tuple[str, str], JsonDict] = field(default_factory=OrderedDict)
-
-    def cancel_retry(self) -> None:
-        if self.retry is not None and self.retry.active():
-            self.retry.cancel()
-        self.retry = None
 
 
 class FederationSender:
@@ -175,17 +169,15 @@ class FederationSender:
             worker = self._worker(row.destination)
             self._restore(worker, row)
             if row.retry_at_ms is not None and row.retry_at_ms > now:
-                worker.retry = self._clock.callLater((row.retry_at_ms - now) / 1000, self._retry_now, worker)
+                worker.loop.retry_in((row.retry_at_ms - now) / 1000)
             else:
-                self._poke(worker)
+                worker.loop.poke()
 
     def stop(self) -> None:
         """Stop sending: cancel the waits and the transactions in flight (they are retried at start)."""
         self._stopping = True
         for worker in list(self._workers.values()):
-            worker.cancel_retry()
-            if worker.running is not None:
-                worker.running.cancel()
+            worker.loop.stop()
 
     # -- what happens elsewhere ------------------------------------------------
 
@@ -213,7 +205,7 @@ class FederationSender:
         edu = json.dumps({"edu_type": edu_type, "content": content})
         await self._queue.add_edus([(destination, edu) for destination in remote], self._new_position())
         for destination in remote:
-            self._poke(self._worker(destination))
+            self._worker(destination).loop.poke()
 
     def send_ephemeral_edu(self, destinations: Iterable[str], edu_type: str, key: str,
                            content: JsonDict) -> None:
@@ -227,7 +219,7 @@ class FederationSender:
             worker.ephemeral[(edu_type, key)] = {"edu_type": edu_type, "content": content}
             while len(worker.ephemeral) > self._settings.max_ephemeral:
                 worker.ephemeral.popitem(last=False)
-            self._poke(worker)
+            worker.loop.poke()
 
     def peer_alive(self, destination: str) -> None:
         """
@@ -238,17 +230,18 @@ class FederationSender:
         """
         worker = self._workers.get(destination)
         now = self._clock.seconds()
-        if worker is None or worker.retry is None or now - worker.woken_at < self._settings.backoff_initial_s:
+        if worker is None or not worker.loop.backing_off() \
+                or now - worker.woken_at < self._settings.backoff_initial_s:
             return
         worker.woken_at = now
-        worker.cancel_retry()
-        self._poke(worker)
+        worker.loop.cancel_retry()
+        worker.loop.poke()
 
     async def _wake_room(self, room_id: str, targets: set[str]) -> None:
         servers = (set(await self._queue.get_servers_in_rooms([room_id])) | targets) - {self._server_name}
         await self._queue.add_destinations(servers, self._new_position())
         for destination in sorted(servers):
-            self._poke(self._worker(destination))
+            self._worker(destination).loop.poke()
 
     def _new_position(self) -> int:
         """
@@ -263,7 +256,11 @@ class FederationSender:
     def _worker(self, destination: str) -> _Worker:
         worker = self._workers.get(destination)
         if worker is None:
-            worker = self._workers[destination] = _Worker(destination)
+            made = self._workers[destination] = _Worker(destination)
+            made.loop = RetryingLoop(self._clock, lambda: self._run(made), lambda f: self._failed(f, made))
+            if self._stopping:
+                made.loop.stop()
+            worker = made
         return worker
 
     def _restore(self, worker: _Worker, row: Destination) -> None:
@@ -271,27 +268,11 @@ class FederationSender:
         worker.failing_since_ms = row.failing_since_ms
         worker.catching_up = row.failing_since_ms is not None
 
-    def _poke(self, worker: _Worker) -> None:
-        """Send what the destination has pending, unless it is sending or waits to retry."""
-        if self._stopping:
-            return
-        if worker.running is not None:
-            worker.again = True
-            return
-        if worker.retry is not None:
-            return  # its retry timer will look at everything then
-        running = defer.ensureDeferred(self._run(worker))
-        if not running.called:
-            worker.running = running
-        running.addBoth(self._finished, worker)
-
-    def _finished(self, result: object, worker: _Worker) -> None:
-        worker.running = None
-        if isinstance(result, Failure) and not self._stopping:
-            if not result.check(defer.CancelledError):
-                log.failure("sending to {destination} failed", result, destination=worker.destination)
-            defer.ensureDeferred(self._retry_later(worker)).addErrback(
-                lambda f: log.failure("backing off {destination}", f, destination=worker.destination))
+    def _failed(self, failure: Failure, worker: _Worker) -> None:
+        if not failure.check(defer.CancelledError):
+            log.failure("sending to {destination} failed", failure, destination=worker.destination)
+        defer.ensureDeferred(self._retry_later(worker)).addErrback(
+            lambda f: log.failure("backing off {destination}", f, destination=worker.destination))
 
     async def _retry_later(self, worker: _Worker) -> None:
         backoff = self._settings.backoff_initial_s if worker.backoff_s <= 0 else worker.backoff_s * 2
@@ -302,22 +283,17 @@ class FederationSender:
         if worker.failing_since_ms is None:
             worker.failing_since_ms = now
         worker.catching_up = True
-        worker.cancel_retry()
-        worker.retry = self._clock.callLater(delay, self._retry_now, worker)
+        worker.loop.retry_in(delay)
         await self._queue.set_backoff(worker.destination, now + int(delay * 1000),
                                       int(worker.backoff_s * 1000), worker.failing_since_ms)
 
-    def _retry_now(self, worker: _Worker) -> None:
-        worker.retry = None
-        self._poke(worker)
-
     async def _run(self, worker: _Worker) -> None:
         while True:
-            worker.again = False
+            worker.loop.again = False
             if worker.pending is None:
                 worker.pending = await self._next_transaction(worker)
             if worker.pending is None:
-                if worker.again:
+                if worker.loop.again:
                     continue
                 return
             if not await self._send(worker, worker.pending):

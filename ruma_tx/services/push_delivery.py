@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
 from ruma_tx.logs import logger
@@ -52,6 +51,7 @@ from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.events import NewEvent
 from ruma_tx.services.ports.outbound import OutboundError, OutboundHttp
 from ruma_tx.services.ports.pushers import PendingNotification, PushDeliveryStorage
+from ruma_tx.services.retrying import RetryingLoop
 from ruma_tx.services.streams import StreamWriter
 
 log = logger(__name__)
@@ -96,32 +96,18 @@ class _Worker:
     """
     One pusher's delivery, in memory (its position is in the database).
 
-    @ivar running: the delivery under way, if any.
-    @ivar again: poked while running: look again once done.
+    @ivar loop: its deliveries, one at a time, retried after failures.
     @ivar badge_wanted: the user read something: send the unread count.
-    @ivar retry: the timer of the next try after a failure.
     @ivar last_badge: the unread count last sent (C{None}: none since start).
     """
 
-    def __init__(self, pusher_id: int, user_id: str, backoff_s: float) -> None:
+    def __init__(self, pusher_id: int, user_id: str, backoff_s: float, loop: RetryingLoop) -> None:
         self.pusher_id = pusher_id
         self.user_id = user_id
         self.backoff_s = backoff_s
-        self.running: defer.Deferred[None] | None = None
-        self.again = False
+        self.loop = loop
         self.badge_wanted = False
-        self.retry: IDelayedCall | None = None
         self.last_badge: int | None = None
-        self.removed = False
-
-    def backing_off(self) -> bool:
-        return self.retry is not None and self.retry.active()
-
-    def cancel_retry(self) -> None:
-        if self.backing_off():
-            assert self.retry is not None
-            self.retry.cancel()
-        self.retry = None
 
 
 class PushDelivery:
@@ -152,15 +138,13 @@ class PushDelivery:
         for pusher_id, user_id in await self._store.get_all_pusher_ids():
             self._add(pusher_id, user_id)
         for worker in list(self._workers.values()):
-            self._poke(worker)
+            worker.loop.poke()
 
     def stop(self) -> None:
         """Stop delivering: cancel the waits and the requests in flight."""
         self._stopping = True
         for worker in list(self._workers.values()):
-            worker.cancel_retry()
-            if worker.running is not None:
-                worker.running.cancel()
+            worker.loop.stop()
 
     # -- what happens elsewhere ------------------------------------------------
 
@@ -193,14 +177,15 @@ class PushDelivery:
             self._remove(pusher_id)
         for pusher_id in sorted(pusher_ids):
             worker = self._workers.get(pusher_id) or self._add(pusher_id, user_id)
-            worker.cancel_retry()
+            worker.loop.cancel_retry()
             worker.backoff_s = self._settings.backoff_initial_s
-            self._poke(worker)
+            worker.loop.poke()
 
     # -- the pushers' state ----------------------------------------------------
 
     def _add(self, pusher_id: int, user_id: str) -> _Worker:
-        worker = _Worker(pusher_id, user_id, self._settings.backoff_initial_s)
+        worker = _Worker(pusher_id, user_id, self._settings.backoff_initial_s,
+                         RetryingLoop(self._clock, lambda: self._run(worker), lambda f: self._failed(f, worker)))
         self._workers[pusher_id] = worker
         self._by_user.setdefault(user_id, set()).add(pusher_id)
         return worker
@@ -209,8 +194,7 @@ class PushDelivery:
         worker = self._workers.pop(pusher_id, None)
         if worker is None:
             return
-        worker.removed = True
-        worker.cancel_retry()
+        worker.loop.stop(cancel_running=False)   # its own run may be removing it
         ids = self._by_user.get(worker.user_id)
         if ids is not None:
             ids.discard(pusher_id)
@@ -220,49 +204,28 @@ class PushDelivery:
     def _wake(self, users: Iterable[str], reader: str | None) -> None:
         for user_id in users:
             for pusher_id in list(self._by_user.get(user_id, ())):
-                self._poke(self._workers[pusher_id])
+                self._workers[pusher_id].loop.poke()
         if reader is not None:
             for pusher_id in list(self._by_user.get(reader, ())):
                 worker = self._workers[pusher_id]
                 worker.badge_wanted = True
-                self._poke(worker)
+                worker.loop.poke()
 
-    def _poke(self, worker: _Worker) -> None:
-        """Deliver what the pusher has pending, unless it runs or waits to retry."""
-        if self._stopping or worker.removed:
-            return
-        if worker.running is not None:
-            worker.again = True
-            return
-        if worker.backing_off():
-            return  # its retry timer will look at everything then
-        running = defer.ensureDeferred(self._run(worker))
-        if not running.called:
-            worker.running = running
-        running.addBoth(self._finished, worker)
-
-    def _finished(self, result: object, worker: _Worker) -> None:
-        worker.running = None
-        if isinstance(result, Failure) and not self._stopping and not worker.removed:
-            if not result.check(defer.CancelledError):
-                log.failure("push delivery for {user_id} failed", result, user_id=worker.user_id)
-            self._retry_later(worker)
+    def _failed(self, failure: Failure, worker: _Worker) -> None:
+        if not failure.check(defer.CancelledError):
+            log.failure("push delivery for {user_id} failed", failure, user_id=worker.user_id)
+        self._retry_later(worker)
 
     def _retry_later(self, worker: _Worker) -> None:
         delay = worker.backoff_s
         worker.backoff_s = min(delay * 2, self._settings.backoff_max_s)
-        worker.cancel_retry()
-        worker.retry = self._clock.callLater(delay, self._retry_now, worker)
-
-    def _retry_now(self, worker: _Worker) -> None:
-        worker.retry = None
-        self._poke(worker)
+        worker.loop.retry_in(delay)
 
     # -- delivering --------------------------------------------------------------
 
     async def _run(self, worker: _Worker) -> None:
         while True:
-            worker.again = False
+            worker.loop.again = False
             pusher = await self._store.get_pusher(worker.pusher_id)
             outcome = _Outcome.GONE if pusher is None else await self._deliver_pending(worker, pusher)
             if outcome is _Outcome.DONE and worker.badge_wanted:
@@ -275,7 +238,7 @@ class PushDelivery:
             if outcome is _Outcome.RETRY:
                 self._retry_later(worker)
                 return
-            if not worker.again:
+            if not worker.loop.again:
                 return
 
     async def _deliver_pending(self, worker: _Worker, pusher: Pusher) -> _Outcome:
