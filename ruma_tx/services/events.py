@@ -21,6 +21,7 @@ from ruma_tx.matrix.events import (
     check_canonical_values,
     client_event,
     pdu_with_id,
+    reference_hash,
     room_id_for_create_event,
 )
 from ruma_tx.matrix.guest_access import GUEST_ACCESS, check_guest_join
@@ -489,7 +490,10 @@ class EventCreator:
         ]
         depth = room.depth + 1
         prev_events = [room.last_event_id] if room.extremities is None else room.extremities[:MAX_PREV_EVENTS]
-        event_id, pdu = self._build(spec, room_version, spec.room_id, prev_events, auth_events, depth)
+        hashes = await self._reference_hashes(room, [*prev_events, *auth_events], state) \
+            if room_version.event_reference_pairs else None
+        event_id, pdu = self._build(spec, room_version, spec.room_id, prev_events, auth_events, depth,
+                                    reference_hashes=hashes)
         auth_state = {k: pdu_with_id(e) for k, e in state.items()}
         self._authorise(pdu, event_id, auth_state, room_version)
         if spec.event_type == "m.room.canonical_alias" and spec.state_key == "":
@@ -511,16 +515,26 @@ class EventCreator:
             else sync_event_json(pruned, spec.redacts, spec.room_id),
         )
 
+    async def _reference_hashes(self, room: RoomCache, event_ids: list[str],
+                                state: Mapping[tuple[str, str], StoredEvent]) -> dict[str, str]:
+        """Rooms v1-2 cite events with their reference hashes: those of C{event_ids}."""
+        known = {e.event_id: e.pdu for e in [*state.values(), *room.state.values()]}
+        missing = [event_id for event_id in event_ids if event_id not in known]
+        if missing:
+            known.update(await self._dag_events.get_pdus(missing))
+        return {e: reference_hash(known[e], room.room_version) for e in event_ids if e in known}
+
     def _build(self, spec: EventSpec, room_version: RoomVersion, pdu_room_id: str | None,
                prev_events: list[str], auth_events: list[str], depth: int,
-               origin_server_ts: int | None = None) -> tuple[str, JsonDict]:
+               origin_server_ts: int | None = None,
+               reference_hashes: Mapping[str, str] | None = None) -> tuple[str, JsonDict]:
         check_canonical_values(spec.content)
         event_id, pdu = build_pdu(
             room_version=room_version, room_id=pdu_room_id, sender=spec.sender,
             event_type=spec.event_type, content=spec.content, state_key=spec.state_key,
             prev_events=prev_events, auth_events=auth_events, depth=depth,
             origin_server_ts=origin_server_ts or now_ms(self._clock), redacts=spec.redacts,
-            server_name=self._server_name, signing_key=self._signing_key,
+            server_name=self._server_name, signing_key=self._signing_key, reference_hashes=reference_hashes,
         )
         if len(encode_pdu(pdu)) > MAX_EVENT_BYTES:
             raise TooLarge("M_TOO_LARGE", "Event is too large")

@@ -187,9 +187,11 @@ class DagStore:
     async def get_auth_chain_pdus(self, event_ids: Sequence[str]) -> dict[str, JsonDict]:
         """The PDUs of the events and of their stored auth chains."""
         rows = await self._db.fetch_all(
+            # Rooms v1-2 cite [event_id, hashes] pairs, later ones ids.
             "WITH RECURSIVE chain(event_id) AS (SELECT unnest(%s::text[])"
-            " UNION SELECT jsonb_array_elements_text(e.pdu::jsonb -> 'auth_events')"
-            "  FROM chain c JOIN events e ON e.event_id = c.event_id)"
+            " UNION SELECT CASE jsonb_typeof(a) WHEN 'array' THEN a ->> 0 ELSE a #>> '{}' END"
+            "  FROM chain c JOIN events e ON e.event_id = c.event_id,"
+            "  jsonb_array_elements(e.pdu::jsonb -> 'auth_events') AS a)"
             " SELECT e.event_id, e.pdu FROM chain c JOIN events e ON e.event_id = c.event_id",
             (list(event_ids),))
         return {event_id: orjson.loads(pdu) for event_id, pdu in rows}

@@ -146,3 +146,18 @@ async def test_leave_and_kick_are_seen_on_both_servers(servers):
     frank_sync = SyncWatcher(b, frank)
     kicked = await frank_sync.wait_for(membership_of(frank["user_id"], "leave", room_id), "the kick")
     assert kicked["sender"] == alice["user_id"]
+
+
+@pytest.mark.parametrize("room_version", [str(v) for v in range(1, 12)])
+@pytest_twisted.ensureDeferred
+async def test_older_room_versions_federate(servers, room_version):
+    """Rooms of every older version are joined across servers, and messages flow both ways in them."""
+    a, b = servers
+    alice, bob = await a.register(), await b.register()
+    room_id = await create_room(a, alice, preset="public_chat", room_version=room_version)
+    await ok(b, "POST", f"join/{quote(room_id)}", {}, user=bob, query={"via": a.server.server_name})
+    bob_sync, alice_sync = SyncWatcher(b, bob), SyncWatcher(a, alice)
+    await send_text(a, alice, room_id, f"v{room_version} from A", "t1")
+    await bob_sync.wait_for(message_with_body(f"v{room_version} from A", room_id), "alice's message")
+    await send_text(b, bob, room_id, f"v{room_version} from B", "t1")
+    await alice_sync.wait_for(message_with_body(f"v{room_version} from B", room_id), "bob's message")
