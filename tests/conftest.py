@@ -24,6 +24,7 @@ from twisted.web.client import HTTPConnectionPool
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fedcerts import FederationCa  # noqa: E402
+from federation_spec import FEDERATION_SPEC_AVAILABLE, SERVER_SERVER_DIR, FederationSpecValidator  # noqa: E402
 from pgcluster import TestCluster  # noqa: E402
 from spec import SPEC_AVAILABLE, SPEC_DIR, SpecValidator  # noqa: E402
 
@@ -55,7 +56,8 @@ def password_auth(user_id: str, session: str, password: str = PASSWORD) -> dict:
 
 def pytest_report_header(config):
     if SPEC_AVAILABLE:
-        return f"Matrix spec: {SPEC_DIR} (responses and events are validated against it)"
+        federation = "" if FEDERATION_SPEC_AVAILABLE else f"; NO Server-Server API at {SERVER_SERVER_DIR}"
+        return f"Matrix spec: {SPEC_DIR} (responses and events are validated against it{federation})"
     return (f"Matrix spec: NOT FOUND at {SPEC_DIR} (set RUMA_SPEC_DIR): responses and events are "
             f"NOT validated against the spec in this run")
 
@@ -63,6 +65,8 @@ def pytest_report_header(config):
 def pytest_sessionstart(session):
     if os.environ.get("RUMA_REQUIRE_SPEC") == "1" and not SPEC_AVAILABLE:
         raise pytest.UsageError(f"RUMA_REQUIRE_SPEC=1 but there is no Matrix spec at {SPEC_DIR}")
+    if os.environ.get("RUMA_REQUIRE_SPEC") == "1" and not FEDERATION_SPEC_AVAILABLE:
+        raise pytest.UsageError(f"RUMA_REQUIRE_SPEC=1 but there is no Server-Server API at {SERVER_SERVER_DIR}")
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +80,12 @@ def pg_cluster():
 @pytest.fixture(scope="session")
 def spec():
     return SpecValidator()
+
+
+@pytest.fixture(scope="session")
+def federation_spec():
+    """The Server-Server API's validator (federation responses)."""
+    return FederationSpecValidator()
 
 
 class Homeserver:

@@ -45,7 +45,8 @@ class SpecRequest:
 
     def __post_init__(self):
         self.parameters = RequestParameters(
-            query=ImmutableMultiDict([(k, v) for k, v in self.query.items()]),
+            query=ImmutableMultiDict([(k, item) for k, v in self.query.items()
+                                      for item in (v if isinstance(v, list) else [v])]),
             header=Headers({"Content-Type": self.content_type}),
         )
 
@@ -63,11 +64,15 @@ class SpecValidator:
 
     def __init__(self, base_url: str = "http://127.0.0.1"):
         self.base_url = base_url
-        self._api = None
-        if SPEC_AVAILABLE:
-            document = json.loads(SPEC_FILE.read_text())
-            document["servers"] = [{"url": base_url}]
-            self._api = OpenAPI.from_dict(document)
+        self._api = self._load()
+
+    def _load(self) -> OpenAPI | None:
+        """The API to validate against, or C{None} without a spec folder."""
+        if not SPEC_AVAILABLE:
+            return None
+        document = json.loads(SPEC_FILE.read_text())
+        document["servers"] = [{"url": self.base_url}]
+        return OpenAPI.from_dict(document)
 
     def documents(self, method: str, path: str) -> bool:
         """Whether the spec has an operation for this request."""

@@ -105,6 +105,9 @@ class FederatedMembership:
                 content["join_authorised_via_users_server"] = authoriser
         room_version, template = await self._creator.template(
             EventSpec(room_id, user_id, "m.room.member", content, user_id))
+        # The spec's template names the resident in `origin`, even in the
+        # room versions whose events no longer carry it (v11 and later).
+        template.setdefault("origin", self._server_name)
         return {"event": template, "room_version": room_version.identifier}
 
     async def _accept_membership(self, origin: str, room_id: str, event_id: str, pdu: JsonDict,
