@@ -61,13 +61,15 @@ class RoomFederation:
 
 def build_room_federation(*, federation: Federation, creator: EventCreator, events: Events, dag_events: DagEvents,
                           dag: RoomDag, profiles: ProfileLookup, reactor: IRuntimeReactor, server_name: str,
-                          signing_key: SigningKey, database: Database) -> RoomFederation:
+                          signing_key: SigningKey, database: Database,
+                          sending: FederationSending | None) -> RoomFederation:
     acls = ServerAcls(events)
     receiver = EventReceiver(creator=creator, events=events, dag_events=dag_events, dag=dag,
                              federation=federation.client, key_ring=federation.key_ring, acls=acls)
     membership = FederatedMembership(creator=creator, receiver=receiver, events=events, dag=dag,
                                      dag_events=dag_events, client=federation.client, profiles=profiles,
-                                     clock=reactor, server_name=server_name, signing_key=signing_key, acls=acls)
+                                     clock=reactor, server_name=server_name, signing_key=signing_key, acls=acls,
+                                     relay=sending.sender.relay_pdu if sending else None)
     backfiller = Backfiller(events=events, dag_events=dag_events, store=FederationReadStore(database),
                             receiver=receiver, federation=federation.client, server_name=server_name)
     return RoomFederation(receiver, membership, acls, backfiller)

@@ -425,7 +425,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                invite, version)) if sending else None)
     room_federation = build_room_federation(federation=federation, creator=creator, events=events,
                                             dag_events=dag_events, dag=dag, profiles=profile_of, reactor=reactor,
-                                            server_name=server_name, signing_key=signing_key, database=database)
+                                            server_name=server_name, signing_key=signing_key, database=database,
+                                            sending=sending)
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,

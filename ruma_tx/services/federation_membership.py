@@ -45,6 +45,9 @@ log = logger(__name__)
 #: C{async (user_id) -> (displayname, avatar_url)}.
 ProfileLookup = Callable[[str], Awaitable[tuple[str | None, str | None]]]
 
+#: C{(room_id, pdu, origin)}: pass an event on to the room's servers but its origin.
+RelayPdu = Callable[[str, JsonDict, str], Awaitable[None]]
+
 #: How long an invited server has to countersign (under the room's lock).
 INVITE_TIMEOUT_S = 10.0
 
@@ -63,7 +66,9 @@ class FederatedMembership:
 
     def __init__(self, *, creator: EventCreator, receiver: EventReceiver, events: Events, dag: RoomDag,
                  dag_events: DagEvents, client: FederationClient, profiles: ProfileLookup, clock: Clock,
-                 server_name: str, signing_key: SigningKey, acls: ServerAcls) -> None:
+                 server_name: str, signing_key: SigningKey, acls: ServerAcls,
+                 relay: RelayPdu | None = None) -> None:
+        self._relay = relay
         self._creator = creator
         self._acls = acls
         self._restricted = RestrictedJoins(events=events, server_name=server_name)
@@ -128,6 +133,10 @@ class FederatedMembership:
         if stored is None or stored.stream_ordering < 0:
             # Soft-failed (or an outlier): the room's current state does not allow it.
             raise forbidden("The room's current state does not allow this membership")
+        if self._relay is not None:
+            # The joining (leaving, knocking) server sent it to us alone: the
+            # room's other servers hear of it from us.
+            await self._relay(room_id, pdu, origin)
         return version, pdu
 
     async def _vouched(self, room_id: str, version: RoomVersion, event_id: str, pdu: JsonDict) -> JsonDict:

@@ -63,8 +63,12 @@ from ruma_tx.services.retrying import RetryingLoop
 
 log = logger(__name__)
 
-#: Error statuses that say "not now" rather than "never": retried like a failure.
-_RETRIED_STATUSES = (408, 429)
+#: Error statuses that say "not now" rather than "never": retried like a
+#: failure. 401: the destination could not check our signature, as when it
+#: has yet to fetch the key we rotated to (it refetches keys at most every
+#: few seconds); Synapse drops nothing on an error answer either, its
+#: catch-up sends the rooms' latest events later.
+_RETRIED_STATUSES = (401, 408, 429)
 
 
 class StreamPositions(Protocol):
@@ -106,6 +110,11 @@ class _Transaction:
     edus: list[JsonDict]
     upto: int
     edu_positions: list[int]
+
+
+#: Outbox rows holding another server's PDU we pass on (see L{FederationSender.relay_pdu});
+#: never sent as an EDU of that type.
+RELAYED_PDU = "ruma.relayed_pdu"
 
 
 @dataclass
@@ -206,6 +215,16 @@ class FederationSender:
         await self._queue.add_edus([(destination, edu) for destination in remote], self._new_position())
         for destination in remote:
             self._worker(destination).loop.poke()
+
+    async def relay_pdu(self, room_id: str, pdu: JsonDict, origin: str) -> None:
+        """
+        Pass on a membership event another server sent us through
+        send_join, send_leave or send_knock: as the resident server, we tell
+        the room's other servers of it (spec: "Joining Rooms"). Durable as
+        EDUs are: queued until each acknowledges it.
+        """
+        servers = set(await self._queue.get_servers_in_rooms([room_id])) - {origin}
+        await self.send_edu(servers, RELAYED_PDU, pdu)
 
     def send_ephemeral_edu(self, destinations: Iterable[str], edu_type: str, key: str,
                            content: JsonDict) -> None:
@@ -313,13 +332,20 @@ class FederationSender:
             queued = [] if row is None else await self._queue.get_edus(destination, MAX_EDUS - len(edus))
             for key in list(worker.ephemeral)[:len(edus)]:
                 del worker.ephemeral[key]
-            if batch.events or edus or queued:
+            pdus = [federation_pdu(json.loads(event.pdu)) for event in batch.events]
+            positions = []
+            for edu in queued:
+                parsed = json.loads(edu.edu_json)
+                if parsed["edu_type"] != RELAYED_PDU:
+                    edus.append(parsed)
+                elif len(pdus) < MAX_PDUS:
+                    pdus.append(federation_pdu(parsed["content"]))
+                else:
+                    continue  # the next transaction's
+                positions.append(edu.position)
+            if pdus or edus:
                 self._txn_count += 1
-                return _Transaction(
-                    f"{self._txn_prefix}.{self._txn_count}",
-                    [federation_pdu(json.loads(event.pdu)) for event in batch.events],
-                    edus + [json.loads(edu.edu_json) for edu in queued],
-                    batch.upto, [edu.position for edu in queued])
+                return _Transaction(f"{self._txn_prefix}.{self._txn_count}", pdus, edus, batch.upto, positions)
             if row is None or batch.upto <= row.last_acked_position:
                 return None
             # Nothing for it up to there: move on without a request.

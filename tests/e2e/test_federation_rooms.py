@@ -161,3 +161,24 @@ async def test_older_room_versions_federate(servers, room_version):
     await bob_sync.wait_for(message_with_body(f"v{room_version} from A", room_id), "alice's message")
     await send_text(b, bob, room_id, f"v{room_version} from B", "t1")
     await alice_sync.wait_for(message_with_body(f"v{room_version} from B", room_id), "bob's message")
+
+
+@pytest.fixture(scope="module")
+def third(start_federating):
+    return start_federating()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_third_server_joins_and_talks(servers, third, make_client):
+    """C's user joins A's room through A, where B's user is: B sees the join, and C's messages reach B."""
+    a, b = servers
+    c = make_client(third)
+    alice, bob, carol = await a.register(), await b.register(), await c.register()
+    room_id = await create_room(a, alice, preset="public_chat")
+    await ok(b, "POST", f"join/{quote(room_id)}", {}, user=bob, query={"via": a.server.server_name})
+    bob_sync = SyncWatcher(b, bob)
+    await bob_sync.sync_once()
+    await ok(c, "POST", f"join/{quote(room_id)}", {}, user=carol, query={"via": a.server.server_name})
+    await bob_sync.wait_for(membership_of(carol["user_id"], "join", room_id), "carol's join")
+    await send_text(c, carol, room_id, "hello from C", "t1")
+    await bob_sync.wait_for(message_with_body("hello from C", room_id), "carol's message, sent by C to B")

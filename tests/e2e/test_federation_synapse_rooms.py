@@ -160,3 +160,27 @@ async def test_leave_kick_and_ban_both_ways(clients):
     await ok(theirs, "POST", f"rooms/{quote(their_room)}/kick", {"user_id": alice["user_id"]}, user=sue)
     kicked = await alice_sync.wait_for(membership_of(alice["user_id"], "leave", their_room), "alice's kick")
     assert kicked["sender"] == sue["user_id"]
+
+
+@pytest.fixture(scope="module")
+def second_ruma(synapse, start_homeserver):
+    """Another ruma_tx daemon in the same federation (the peer's CA)."""
+    _, ca = synapse
+    return start_homeserver(federation={}, ca=ca)
+
+
+@pytest_twisted.ensureDeferred
+async def test_we_pass_a_synapse_join_on_to_the_rooms_other_servers(clients, second_ruma, make_client):
+    """
+    A Synapse user joins our room, where a user of a second ruma_tx server
+    already is: Synapse sends its join to us alone, and we pass it on.
+    """
+    ours, theirs = clients
+    other = make_client(second_ruma)
+    alice, olga, sam = await ours.register(), await other.register(), await theirs.register()
+    room_id = await create_room(ours, alice, preset="public_chat")
+    await ok(other, "POST", f"join/{quote(room_id)}", {}, user=olga, query={"via": ours.server.server_name})
+    olga_sync = SyncWatcher(other, olga)
+    await olga_sync.sync_once()
+    await ok(theirs, "POST", f"join/{quote(room_id)}", {}, user=sam, query={"server_name": ours.server.server_name})
+    await olga_sync.wait_for(membership_of(sam["user_id"], "join", room_id), "Sam's join, passed on by us")
