@@ -52,8 +52,13 @@ class RetryingLoop:
 
     def _finished(self, result: object) -> None:
         self.running = None
-        if isinstance(result, Failure) and not self.stopped:
-            self._failed(result)
+        if isinstance(result, Failure):
+            if not self.stopped:
+                self._failed(result)
+        elif self.again:
+            # Poked after the run last looked (it ended, e.g. to back off,
+            # and the poke cancelled that wait): run again.
+            self.poke()
 
     def backing_off(self) -> bool:
         return self.retry is not None and self.retry.active()
