@@ -1,6 +1,7 @@
 """
-The user directory (spec: "User directory"): finding local users by user
-id and display name, among those the searcher may see.
+The user directory (spec: "User directory"): finding users, local or of
+other servers joined to our rooms, by user id and display name, among
+those the searcher may see.
 """
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ class UserDirectory:
     Who may be found: users who share a room with the searcher, and users
     joined to a room with a public join rule or world-readable history (the
     spec's minimum, and Synapse's default); with C{search_all_users}, every
-    local user but the searcher (Synapse's option of that name). Display
-    names and avatars are the users' global profiles, never a room's member
-    event: a name set for one room is not for the whole server (as Synapse,
-    which keeps a local user's directory entry from their profile only).
+    user in the directory but the searcher (Synapse's option of that name).
+    Local users' display names and avatars are their global profiles, never
+    a room's member event: a name set for one room is not for the whole
+    server (as Synapse, which keeps a local user's directory entry from their
+    profile only). Other servers' users have those of their latest join
+    event, preferably in a public room (see schema 034).
 
     @param index: the L{ruma_tx.storage.user_directory.UserDirectoryStore}.
     """

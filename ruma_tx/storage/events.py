@@ -22,7 +22,7 @@ from ruma_tx.storage.event_rows import event_columns, stored_event
 from ruma_tx.storage.relations import forget_relation, insert_relations, message_relation_ctes
 from ruma_tx.storage.room_dag import apply_current_state, insert_outside_line, record_dag, record_resolution
 from ruma_tx.storage.search import index_events, message_search_cte, unindex_event
-from ruma_tx.storage.user_directory import record_room_publicity
+from ruma_tx.storage.user_directory import record_joined_room_publicity, record_room_publicity
 
 _COLUMNS = event_columns()
 
@@ -262,6 +262,10 @@ class EventStore:
             ):
                 raise RoomExists(room.room_id)
             await insert_outside_line(txn, room.room_id, outliers, OUTLIER)
+            # Before the state: whether the room is public decides its members' directory entries.
+            in_state = set(state.values())
+            await record_joined_room_publicity(
+                txn, room.room_id, [o.pdu for o in outliers if o.event_id in in_state])
             key = (join.pdu["type"], join.pdu["state_key"])
             # The room's state, then the join's own key, as a local event's.
             await apply_current_state(txn, room.room_id, {k: e for k, e in state.items() if k != key})

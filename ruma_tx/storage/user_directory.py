@@ -1,10 +1,12 @@
 """
-The user directory (spec: "User directory"): local users found by the
-words of their localpart and display name. SQL only.
+The user directory (spec: "User directory"): users found by the words of
+their localpart and display name. SQL only.
 
-The words and their vector live in C{user_directory}, kept by a trigger on
-C{profiles} (schema 019), with the functions that fold and split text the
-same way for users and search terms. Who may be found is read from the
+The words and their vector live in C{user_directory} for local users, kept
+by a trigger on C{profiles} (schema 019), with the functions that fold and
+split text the same way for users and search terms, and in
+C{user_directory_remote} for other servers' users joined to our rooms, kept
+by triggers on C{current_state} (schema 034). Who may be found is read from the
 rooms' current membership at search time, so membership changes count at
 once: a user is found by a searcher who shares a room with them, or by
 anyone when they are joined to a room of C{user_directory_rooms} (public
@@ -13,9 +15,10 @@ decide it (L{record_room_publicity}).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from ruma_tx.matrix.search import PUBLIC_JOIN, WORLD_READABLE, room_publicity
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.ports.events import NewEvent
 from ruma_tx.services.ports.search import DirectoryUser
 from ruma_tx.storage.database import Database, Transaction
@@ -27,11 +30,24 @@ async def record_room_publicity(txn: Transaction, events: Sequence[NewEvent]) ->
     (being stored, in order) say of their rooms' publicity; nothing is
     written for other events.
     """
+    await _record_publicity(txn, [(event.room_id, event.pdu) for event in events])
+
+
+async def record_joined_room_publicity(txn: Transaction, room_id: str, state: Iterable[JsonDict]) -> None:
+    """
+    Record what the state of a room joined through another server (its
+    state events, received as outliers) says of its publicity.
+    """
+    await _record_publicity(txn, [(room_id, pdu) for pdu in state])
+
+
+async def _record_publicity(txn: Transaction, events: Sequence[tuple[str, JsonDict]]) -> None:
+    """C{events}: C{(room_id, pdu)}, in order."""
     rooms: dict[str, dict[str, bool]] = {}
-    for event in events:
-        found = room_publicity(event.pdu["type"], event.pdu.get("state_key"), event.pdu.get("content") or {})
+    for room_id, pdu in events:
+        found = room_publicity(pdu["type"], pdu.get("state_key"), pdu.get("content") or {})
         if found is not None:
-            rooms.setdefault(event.room_id, {})[found[0]] = found[1]
+            rooms.setdefault(room_id, {})[found[0]] = found[1]
     if not rooms:
         return
     rows = [(room_id, flags.get(PUBLIC_JOIN), flags.get(WORLD_READABLE)) for room_id, flags in rooms.items()]
@@ -59,6 +75,10 @@ _VISIBLE = (
 )
 
 
+#: The columns of a directory entry, local (schema 019) or remote (schema 034).
+_ENTRY = "user_id, display_name, avatar_url, localpart_key, name_key, vector"
+
+
 class UserDirectoryStore:
     """
     @param database: the L{ruma_tx.storage.database.Database}.
@@ -75,7 +95,8 @@ class UserDirectoryStore:
         is the text, then those where one starts with it, then by rank (a
         localpart word counts more than a display name word), those with a
         display name, then with an avatar, then by user id. Deactivated
-        users are not in the directory.
+        users are not in the directory; other servers' users are, while they
+        are joined to a room this server holds.
 
         Matches are ranked first, then checked for visibility in that order
         until the page is full, so a common term does not check every match.
@@ -95,7 +116,8 @@ class UserDirectoryStore:
             "    ELSE 2 END AS tier,"
             "   ts_rank(d.vector, t.query) AS rank,"
             "   d.display_name IS NULL AS no_name, d.avatar_url IS NULL AS no_avatar"
-            "  FROM user_directory d CROSS JOIN t WHERE d.vector @@ t.query"
+            f"  FROM (SELECT {_ENTRY} FROM user_directory UNION ALL SELECT {_ENTRY} FROM user_directory_remote) d"
+            "  CROSS JOIN t WHERE d.vector @@ t.query"
             "  ORDER BY tier, rank DESC, no_name, no_avatar, d.user_id"
             "  OFFSET 0) m"   # a fence: rank first, then check visibility in rank order
             f" WHERE {visible}"

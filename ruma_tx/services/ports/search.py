@@ -112,7 +112,7 @@ class DirectoryUser:
 
 
 class UserDirectoryIndex(Protocol):
-    """The user directory: local users by localpart and display name."""
+    """The user directory: users (local, and other servers' in our rooms) by localpart and display name."""
 
     async def search_users(self, searcher: str, text: str, limit: int, *,
                            search_all_users: bool) -> list[DirectoryUser]: ...
