@@ -4,7 +4,8 @@ C{ruma-admin}: the operator's command line.
   - C{generate-config}: write a complete, commented config and its secret key;
   - C{migrate}: apply the schema migrations and exit;
   - C{register-user}: create an account (optionally a server admin);
-  - C{deactivate-user}: deactivate an account and revoke its tokens.
+  - C{deactivate-user}: deactivate an account and revoke its tokens;
+  - C{rotate-signing-key}: retire the federation signing key for a new one.
 
 The database commands use the daemon's own code (L{Database}, L{migrate},
 L{AccountStore}, L{PasswordHasher}): no SQL lives here. With no C{[database]
@@ -37,7 +38,7 @@ from ruma_tx.matrix.identifiers import (
 from ruma_tx.runtime.config import Config, ConfigError, load_config
 from ruma_tx.runtime.config_template import generate_config
 from ruma_tx.runtime.reactor import IRuntimeReactor
-from ruma_tx.runtime.secrets import create_secrets
+from ruma_tx.runtime.secrets import create_secrets, rotate_signing_key
 from ruma_tx.services.clock import now_ms
 
 if TYPE_CHECKING:
@@ -265,6 +266,20 @@ async def cmd_deactivate_user(reactor: IRuntimeReactor, config: Config, args: ar
     print(f"deactivated {user_id}; revoked {len(revoked)} access token(s)")
 
 
+async def cmd_rotate_signing_key(reactor: IRuntimeReactor, config: Config) -> None:
+    """
+    Retire the signing key as of now (others keep checking what it signed
+    until now) and make a new one, which the daemon uses from its next
+    start. Refused while the daemon's embedded PostgreSQL runs: a running
+    daemon would go on signing with the retired key.
+    """
+    if config.database.dsn is None and running_embedded_dsn(config) is not None:
+        raise AdminError("the daemon is running (its embedded PostgreSQL is): stop it, then rotate")
+    old_id, new_id = rotate_signing_key(config.signing_key_path, config.old_signing_keys_path, now_ms(reactor))
+    print(f"retired {old_id} (kept in {config.old_signing_keys_path}); new signing key {new_id}")
+    print("start the daemon to sign with it")
+
+
 # --------------------------------------------------------------------------
 # Command line
 
@@ -305,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deactivate.add_argument("--config", "-c", required=True, help="the TOML config file")
     deactivate.add_argument("user_id", help="the user id (@alice:example.org) or localpart")
+
+    rotate = commands.add_parser(
+        "rotate-signing-key",
+        help="retire the federation signing key for a new one (with the daemon stopped)",
+    )
+    rotate.add_argument("--config", "-c", required=True, help="the TOML config file")
     return parser
 
 
@@ -328,6 +349,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         elif args.command == "deactivate-user":
             _target_user_id(config, args.user_id)
             run = lambda reactor: cmd_deactivate_user(reactor, config, args)  # noqa: E731
+        elif args.command == "rotate-signing-key":
+            run = lambda reactor: cmd_rotate_signing_key(reactor, config)  # noqa: E731
         else:  # pragma: no cover (argparse refuses unknown commands)
             raise AdminError(f"unknown command {args.command}")
     except (AdminError, ConfigError) as e:

@@ -172,6 +172,11 @@ class Config:
         """The server's ed25519 key that signs its events (created on first start)."""
         return self.data_dir / "signing.key"
 
+    @property
+    def old_signing_keys_path(self) -> Path:
+        """The public halves of the signing keys retired by C{ruma-admin rotate-signing-key}."""
+        return self.data_dir / "old_signing_keys.json"
+
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 

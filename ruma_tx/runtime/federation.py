@@ -17,6 +17,7 @@ from ruma_tx.http.site import MatrixRoot
 from ruma_tx.runtime.config import Config
 from ruma_tx.runtime.federation_client import FederationHttpClient, build_federation_client
 from ruma_tx.runtime.reactor import IRuntimeReactor
+from ruma_tx.runtime.secrets import load_old_signing_keys
 from ruma_tx.services.federation_queries import RemoteQueries
 from ruma_tx.services.guard import Guard
 from ruma_tx.services.key_ring import KeyRing
@@ -73,8 +74,9 @@ def build_federation(config: Config, database: Database, reactor: IRuntimeReacto
         verify_certificates=settings.verify_certificates, blocklist=config.outbound.ip_range_blocklist,
         ip_range_allowlist=settings.ip_range_allowlist, timeout_s=settings.timeout_s,
         max_bytes=settings.max_response_bytes)
+    old_keys = load_old_signing_keys(config.old_signing_keys_path)
     key_ring = KeyRing(store=ServerKeyStore(database), client=client, clock=reactor,
-                       server_name=config.server_name, signing_key=signing_key,
+                       server_name=config.server_name, signing_key=signing_key, old_keys=old_keys,
                        trusted_key_servers=settings.trusted_key_servers)
     return Federation(
         client=client,
@@ -83,7 +85,7 @@ def build_federation(config: Config, database: Database, reactor: IRuntimeReacto
         authenticator=ServerAuthenticator(key_ring=key_ring, clock=reactor, server_name=config.server_name,
                                           allowlist=DomainAllowlist(settings.domain_allowlist)),
         key_server=KeyServer(key_ring=key_ring, clock=reactor, server_name=config.server_name,
-                             signing_key=signing_key),
+                             signing_key=signing_key, old_verify_keys=old_keys),
         rate_limiter=RateLimiter(
             reactor, {ORIGIN_RATE_LIMIT: RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst_count)},
             enabled=config.rate_limits.enabled),

@@ -19,6 +19,7 @@ from unpaddedbase64 import decode_base64, encode_base64
 from ruma_tx.logs import logger
 from ruma_tx.matrix.federation_auth import (
     InvalidServerKeys,
+    OldVerifyKey,
     ServerKeys,
     verified_notary_keys,
     verified_server_keys,
@@ -37,8 +38,10 @@ KEY_SERVER_PATH = "/_matrix/key/v2/server"
 KEY_QUERY_PATH = "/_matrix/key/v2/query"
 
 #: A key still unknown after a fetch is not asked for again this soon, so
-#: that requests naming made-up key ids cannot make us fetch on each one.
-MIN_REFETCH_INTERVAL_MS = 60_000
+#: that requests naming made-up key ids cannot make us fetch on each one;
+#: short enough that a server which rotated its key (its requests retried
+#: with backoff) is not refused for long by those who fetched the old one.
+MIN_REFETCH_INTERVAL_MS = 10_000
 
 
 class _Known:
@@ -89,19 +92,23 @@ class KeyRing:
     @param store: the L{ruma_tx.storage.server_keys.ServerKeyStore}.
     @param client: the federation client the keys are fetched with.
     @param signing_key: our own key: our server's keys are never fetched.
+    @param old_keys: our retired keys, which verify what we signed up to
+        their C{expired_ts}.
     @param trusted_key_servers: notaries asked first, in order.
     @param cache_size: servers whose keys are kept in memory (the store
         keeps all of them).
     """
 
     def __init__(self, *, store: ServerKeyStorage, client: FederationClient, clock: Clock,
-                 server_name: str, signing_key: SigningKey, trusted_key_servers: Sequence[str] = (),
-                 cache_size: int = 10_000) -> None:
+                 server_name: str, signing_key: SigningKey, old_keys: Mapping[str, OldVerifyKey] | None = None,
+                 trusted_key_servers: Sequence[str] = (), cache_size: int = 10_000) -> None:
         self._store = store
         self._client = client
         self._clock = clock
         self._server_name = server_name
-        self._own = {key_id(signing_key): signing_key.verify_key}
+        # Our current key never needs fetching again: valid for ever.
+        self._own = ServerKeys(verify_keys={key_id(signing_key): signing_key.verify_key},
+                               old_verify_keys=old_keys or {}, valid_until_ts=2**63 - 1)
         self._notaries = tuple(trusted_key_servers)
         # Invalidated by the fetches themselves (every fetch replaces the entry).
         self._cache: LRUCache[str, _Known] = LRUCache(cache_size)
@@ -114,7 +121,8 @@ class KeyRing:
                           ) -> Mapping[str, VerifyKey]:
         wanted = list(key_ids)
         if server_name == self._server_name:
-            return {kid: self._own[kid] for kid in wanted if kid in self._own}
+            own = {kid: self._own.key_valid_at(kid, at_ms) for kid in wanted}
+            return {kid: key for kid, key in own.items() if key is not None}
         known = await self._known(server_name)
         found = known.valid(wanted, at_ms)
         if len(found) < len(set(wanted)) and self._may_fetch(known):

@@ -8,7 +8,8 @@ from typing import Mapping
 
 from signedjson.types import SigningKey
 
-from ruma_tx.matrix.federation_auth import notary_sign, server_keys_response
+from ruma_tx.matrix.federation_auth import OldVerifyKey, notary_sign, server_keys_response
+from ruma_tx.matrix.signing import key_id
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock
 from ruma_tx.services.key_ring import KeyRing
@@ -22,16 +23,20 @@ class KeyServer:
     """
     Answers C{/_matrix/key/v2/server} and, as a notary, C{/_matrix/key/v2/query}.
 
-    This server has no key rotation yet: its one signing key never
-    retires, so C{old_verify_keys} is always empty.
+    @param old_verify_keys: the keys this server signed with before
+        C{ruma-admin rotate-signing-key} retired them, published so that
+        others can still check the events signed with them.
     """
 
     def __init__(self, *, key_ring: KeyRing, clock: Clock, server_name: str,
-                 signing_key: SigningKey) -> None:
+                 signing_key: SigningKey, old_verify_keys: Mapping[str, OldVerifyKey] | None = None) -> None:
         self._key_ring = key_ring
         self._clock = clock
         self._server_name = server_name
         self._signing_key = signing_key
+        # A rotation stopped halfway leaves the current key among the retired: it is current.
+        self._old_verify_keys = {kid: old for kid, old in (old_verify_keys or {}).items()
+                                 if kid != key_id(signing_key)}
 
     def _now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -39,7 +44,7 @@ class KeyServer:
     def own_keys(self) -> JsonDict:
         """Our keys, signed by us."""
         return server_keys_response(self._server_name, self._signing_key,
-                                    self._now_ms() + OWN_KEYS_VALIDITY_MS, {})
+                                    self._now_ms() + OWN_KEYS_VALIDITY_MS, self._old_verify_keys)
 
     async def query(self, wanted: Mapping[str, Mapping[str, int | None]]) -> JsonDict:
         """

@@ -237,7 +237,10 @@ def test_unreachable_database_is_one_line(tmp_path, pg_cluster):
 
 
 def test_commands_reach_running_embedded_cluster():
-    """With no DSN, register-user works while the daemon runs its embedded cluster (through its socket)."""
+    """
+    With no DSN, register-user works while the daemon runs its embedded cluster (through its socket);
+    rotate-signing-key waits for the daemon to stop.
+    """
     # Not under pytest's 0700 tmp folder: as root the cluster runs as 'postgres', who must reach it.
     directory = Path(tempfile.mkdtemp(prefix="ruma-admin-emb-"))
     os.chmod(directory, 0o755)
@@ -250,6 +253,10 @@ def test_commands_reach_running_embedded_cluster():
         assert_error(ruma_admin("register-user", "--config", server.config_path, "carol",
                                 "--password", "x"), "already exists")
         assert "nothing to apply" in assert_ok(ruma_admin("migrate", "--config", server.config_path))
+        # The running daemon would go on signing with a retired key.
+        signing_key = (directory / "var" / "signing.key").read_bytes()
+        assert_error(ruma_admin("rotate-signing-key", "--config", server.config_path), "daemon is running")
+        assert (directory / "var" / "signing.key").read_bytes() == signing_key
         server.stop()
         # The daemon stopped: the command starts (and stops) the cluster itself.
         assert "deactivated @carol:embedded.test" in assert_ok(

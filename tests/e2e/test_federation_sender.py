@@ -309,6 +309,28 @@ async def test_a_refused_transaction_is_dropped_not_retried(pg_cluster):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_transaction_the_destination_could_not_authenticate_is_retried(pg_cluster):
+    """A 401 answer (our new key not fetched yet, after a rotation) is retried after the backoff, not dropped."""
+    world = await new_world(pg_cluster)
+    try:
+        await world.room("!r:us.test", "@bob:remote.test")
+        world.federation.answers["remote.test"] = [
+            RemoteMatrixError("remote.test", 401, "M_UNAUTHORIZED", "Unknown key")]
+        await world.event("!r:us.test", f"@alice:{US}", "signed anew")
+
+        async def backing_off():
+            row = await world.queue.get_destination("remote.test")
+            return row is not None and row.backoff_ms == 2000
+
+        await world.until(backing_off, "a retry to be planned")
+        world.clock.advance(3.0)
+        await world.settled("remote.test")
+        assert world.federation.pdu_bodies("remote.test") == ["signed anew", "signed anew"]
+    finally:
+        finish(world)
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_slow_destination_does_not_hold_up_another(pg_cluster):
     """While one server never answers, another gets its events at once, and the slow one still gets its own later."""
     world = await new_world(pg_cluster)

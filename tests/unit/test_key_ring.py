@@ -16,6 +16,7 @@ from ruma_tx.matrix.federation_auth import (
     notary_sign,
     server_keys_response,
     verified_notary_keys,
+    verified_server_keys,
     x_matrix_header,
 )
 from ruma_tx.matrix.signing import key_id
@@ -234,3 +235,34 @@ def test_origins_outside_the_allowlist_are_forbidden():
     with pytest.raises(Forbidden):
         run(authenticator(keys, ["friend.example"]).origin("GET", "/x", [header], None))
     assert run(authenticator(keys, ["them.example"]).origin("GET", "/x", [header], None)) == "them.example"
+
+
+def test_our_retired_keys_verify_what_we_signed_before_they_expired():
+    """Our own retired key verifies our signatures made up to its expired_ts, the current key any time."""
+    ours, old = generate_signing_key("new"), generate_signing_key("old")
+    expired_ts = NOW_S * 1000 - DAY_MS
+    clock = task.Clock()
+    clock.advance(NOW_S)
+    client = FakeClient()
+    ring = KeyRing(store=FakeStore(), client=client, clock=clock, server_name="us.example", signing_key=ours,
+                   old_keys={key_id(old): OldVerifyKey(old.verify_key, expired_ts)})
+    wanted = [key_id(ours), key_id(old)]
+    assert run(ring.verify_keys("us.example", wanted, expired_ts)) == {key_id(ours): ours.verify_key,
+                                                                       key_id(old): old.verify_key}
+    assert run(ring.verify_keys("us.example", wanted, expired_ts + 1)) == {key_id(ours): ours.verify_key}
+    assert client.calls == []
+
+
+def test_key_server_publishes_retired_keys():
+    """Our key response lists the retired keys with their expired_ts; a key both current and retired is current."""
+    ours, old = generate_signing_key("new"), generate_signing_key("old")
+    expired_ts = NOW_S * 1000 - DAY_MS
+    ring, clock = make_ring(FakeClient())
+    retired = {key_id(old): OldVerifyKey(old.verify_key, expired_ts),
+               key_id(ours): OldVerifyKey(ours.verify_key, expired_ts)}   # a rotation stopped halfway
+    keys = KeyServer(key_ring=ring, clock=clock, server_name="us.example", signing_key=ours,
+                     old_verify_keys=retired)
+    published = verified_server_keys(keys.own_keys(), "us.example", NOW_S * 1000)
+    assert list(published.verify_keys) == [key_id(ours)]
+    assert {kid: bytes(k.key) for kid, k in published.old_verify_keys.items()} == {key_id(old): bytes(old.verify_key)}
+    assert published.old_verify_keys[key_id(old)].expired_ts == expired_ts
