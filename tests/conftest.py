@@ -209,10 +209,13 @@ def start_federating(start_homeserver, federation_ca):
     """
     Factory: start a daemon that federates over TLS on loopback, named
     C{localhost:<port>}; C{federation} adds or overrides C{[federation]} keys
-    (loopback is allowlisted, the test CA trusted).
+    (loopback is allowlisted, the test CA trusted); rate limits are off
+    unless C{extra_config} has a C{[rate_limits]} table.
     """
+    # Rate limits off unless a test sets them: these tests register many users from one address.
     return lambda federation=None, extra_config="": start_homeserver(
-        extra_config, federation=federation or {}, ca=federation_ca)
+        extra_config if "[rate_limits]" in extra_config else "[rate_limits]\nenabled = false\n" + extra_config,
+        federation=federation or {}, ca=federation_ca)
 
 
 @pytest.fixture(scope="session")

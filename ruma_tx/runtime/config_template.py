@@ -120,7 +120,8 @@ turn_allow_guests = true
 
 [user_directory]
 # POST /user_directory/search finds users who share a room with the
-# searcher and users in rooms anyone may join or read; true: every local user.
+# searcher and users in rooms anyone may join or read (local users, and
+# other servers' users joined to our rooms); true: every one of them.
 search_all_users = false
 
 [media]

@@ -22,7 +22,7 @@ import pytest
 import pytest_twisted
 
 import ruma_tx.http
-from federation_forging import NO_LIMITS, Forger, path_of, room_state
+from federation_forging import Forger, path_of, room_state
 from federation_helpers import SyncWatcher, membership_of, message_with_body
 from federation_spec import FEDERATION_SPEC_AVAILABLE
 from media_helpers import image_bytes, media_path, upload
@@ -126,7 +126,7 @@ class CheckedPeer(Forger):
 @pytest.fixture(scope="module")
 def pair(start_federating):
     """A (answers) and B (whose key signs the requests)."""
-    return start_federating(extra_config=NO_LIMITS), start_federating(extra_config=NO_LIMITS)
+    return start_federating(), start_federating()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 import pytest_twisted
 
-from federation_forging import NO_LIMITS, Forger, path_of, recent_events, room_state
+from federation_forging import Forger, path_of, recent_events, room_state
 from federation_helpers import SyncWatcher, bodies_of, invite_to, message_with_body, shared_room
 from room_helpers import create_room, ok, send_text
 from test_federation_transport import federation_http  # noqa: F401 (a fixture)
@@ -26,7 +26,7 @@ from ruma_tx.matrix.room_versions import ROOM_VERSIONS
 
 @pytest.fixture(scope="module")
 def pair(start_federating):
-    return start_federating(extra_config=NO_LIMITS), start_federating(extra_config=NO_LIMITS)
+    return start_federating(), start_federating()
 
 
 @pytest.fixture
@@ -336,7 +336,8 @@ async def test_each_origin_is_rate_limited_on_its_own(pair, start_federating, fe
     """A server allowing each origin a burst of 3 requests answers B's fourth with 429 M_LIMIT_EXCEEDED
     and a retry time, while A's requests are still served."""
     a, b = pair
-    strict = start_federating({"rate_limit_per_second": 0.01, "rate_limit_burst_count": 3})
+    strict = start_federating({"rate_limit_per_second": 0.01, "rate_limit_burst_count": 3},
+                              extra_config="[rate_limits]\nenabled = true\n")
     from_b, from_a = Forger(federation_http, b, strict), Forger(federation_http, a, strict)
     query = {"user_id": f"@nobody:{strict.server_name}"}
     for _ in range(3):

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 import pytest_twisted
 
-from federation_forging import NO_LIMITS, Forger, path_of
+from federation_forging import Forger, path_of
 from federation_helpers import SyncWatcher, invite_to, knock_on, membership_of, message_with_body
 from room_helpers import create_room, ok, send_text
 from test_federation_transport import federation_http  # noqa: F401 (a fixture)
@@ -22,7 +22,7 @@ from test_federation_transport import federation_http  # noqa: F401 (a fixture)
 
 @pytest.fixture(scope="module")
 def trio(start_federating):
-    return tuple(start_federating(extra_config=NO_LIMITS) for _ in range(3))
+    return tuple(start_federating() for _ in range(3))
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ ACL = {"allow": ["*"], "deny": ["127.0.0.1"], "allow_ip_literals": True}
 @pytest.fixture(scope="module")
 def trio(start_homeserver, start_federating, federation_ca):
     """A and C named localhost:<port>; B named 127.0.0.1:<port>."""
-    a = start_federating(extra_config=NO_LIMITS)
+    a = start_federating()
     b = start_homeserver(NO_LIMITS, federation={}, ca=federation_ca, federation_host="127.0.0.1")
-    return a, b, start_federating(extra_config=NO_LIMITS)
+    return a, b, start_federating()
 
 
 @pytest.fixture
