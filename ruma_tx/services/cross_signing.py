@@ -252,7 +252,7 @@ class KeyQueries:
                                           viewer=requester.user_id)
         failures: dict[str, dict] = {}
         if remote and self._remote is None:
-            failures = {server: {"status": 503, "message": "Federation is not available"} for server in remote}
+            failures = {server: {"status": 503, "message": "Federation is disabled on this server"} for server in remote}
         elif remote and self._remote is not None:
             answers = await self._remote.query(
                 {server: {user_id: wanted[user_id] for user_id in users} for server, users in remote.items()},

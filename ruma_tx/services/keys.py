@@ -206,7 +206,7 @@ class DeviceKeys:
         keys = await self._claim_local(local)
         failures: dict[str, JsonDict] = {}
         if remote and self._remote is None:
-            failures = {server: {"status": 503, "message": "Federation is not supported"} for server in remote}
+            failures = {server: {"status": 503, "message": "Federation is disabled on this server"} for server in remote}
         elif remote and self._remote is not None:
             claimed = await self._remote.claim(remote, timeout_ms)
             keys.update(claimed.one_time_keys)

@@ -214,7 +214,7 @@ async def test_client_key_query_merges_remote_answers():
 async def test_without_federation_remote_users_stay_failures():
     """With federation off, other servers are reported unavailable (503) as before, and nobody is asked."""
     answer = await key_queries(None).query(Requester(), {BOB: []})
-    assert answer["failures"] == {"b.example": {"status": 503, "message": "Federation is not available"}}
+    assert answer["failures"] == {"b.example": {"status": 503, "message": "Federation is disabled on this server"}}
     assert answer["device_keys"] == {}
 
 
