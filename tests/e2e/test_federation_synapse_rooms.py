@@ -184,3 +184,24 @@ async def test_we_pass_a_synapse_join_on_to_the_rooms_other_servers(clients, sec
     await olga_sync.sync_once()
     await ok(theirs, "POST", f"join/{quote(room_id)}", {}, user=sam, query={"server_name": ours.server.server_name})
     await olga_sync.wait_for(membership_of(sam["user_id"], "join", room_id), "Sam's join, passed on by us")
+
+
+@pytest.mark.parametrize("room_version", ["1", "3", "5", "7", "9", "10", "11"])
+@pytest_twisted.ensureDeferred
+async def test_older_room_versions_both_ways(clients, room_version):
+    """In rooms of older versions, made on either side, the other side's user joins and messages flow."""
+    ours, theirs = clients
+    alice, sam = await ours.register(), await theirs.register()
+    alice_sync, sam_sync = SyncWatcher(ours, alice), SyncWatcher(theirs, sam)
+
+    ours_room = await create_room(ours, alice, preset="public_chat", room_version=room_version)
+    await ok(theirs, "POST", f"join/{quote(ours_room)}", {}, user=sam,
+             query={"server_name": ours.server.server_name})
+    await send_text(theirs, sam, ours_room, f"v{room_version}: Sam in ours", "s1")
+    await alice_sync.wait_for(message_with_body(f"v{room_version}: Sam in ours", ours_room), "Sam's message")
+
+    their_room = await create_room(theirs, sam, preset="public_chat", room_version=room_version)
+    await ok(ours, "POST", f"join/{quote(their_room)}", {}, user=alice, query={"via": theirs.server_name})
+    await send_text(ours, alice, their_room, f"v{room_version}: alice in theirs", "r1")
+    await sam_sync.wait_for(message_with_body(f"v{room_version}: alice in theirs", their_room),
+                            "alice's message")
