@@ -17,10 +17,13 @@ reads a clock.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Mapping, NamedTuple
 
+import msgspec
+import orjson
 from canonicaljson import encode_canonical_json
-from unpaddedbase64 import decode_base64
+from unpaddedbase64 import decode_base64, encode_base64
 
 from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.matrix.events import check_canonical_values, content_hash, event_id_for
@@ -32,7 +35,7 @@ from ruma_tx.matrix.identifiers import (
     is_valid_room_id,
     parse_user_id,
 )
-from ruma_tx.matrix.redaction import redact
+from ruma_tx.matrix.redaction import redact, redacted_view
 from ruma_tx.matrix.room_versions import RoomVersion, as_room_version, referenced_event_ids
 from ruma_tx.matrix.types import JsonDict
 
@@ -71,11 +74,32 @@ class ReceivedPdu(NamedTuple):
     @ivar pdu: the PDU to store: as received, or redacted when its content
         hash did not match.
     @ivar redacted: whether it was redacted for that reason.
+    @ivar pdu_json: C{pdu} in canonical JSON, as it is stored.
     """
 
     event_id: str
     pdu: JsonDict
     redacted: bool
+    pdu_json: str
+
+
+class PreparedPdu(NamedTuple):
+    """
+    A PDU past steps 1 and 3, its event ID known, whose signatures (step 2)
+    are still to be checked with L{verify_prepared_pdu}.
+
+    @ivar received: what L{check_received_pdu} gives if they verify.
+    @ivar signed: the PDU as received (its signatures).
+    @ivar signed_json: the canonical JSON of its redacted form without
+        C{signatures}: what its servers signed, and what (from v3) its
+        event ID is the hash of.
+    @ivar servers: those whose signatures it needs (L{servers_to_verify}).
+    """
+
+    received: ReceivedPdu
+    signed: JsonDict
+    signed_json: bytes
+    servers: frozenset[str]
 
 
 def _supported(room_version: RoomVersion | str) -> RoomVersion:
@@ -123,6 +147,23 @@ def _is_id_defining_create(pdu: JsonDict, version: RoomVersion) -> bool:
             and pdu.get("state_key") == "")
 
 
+def _canonical_json(value: object, version: RoomVersion) -> bytes:
+    """
+    Canonical JSON of a PDU that passed L{check_pdu_format}, or of part of
+    one. From v6 such a PDU holds no floats and only integers of canonical
+    JSON's range: orjson with sorted keys then writes the very bytes
+    canonicaljson writes (UTF-8, the same escapes; keys sorted by code
+    point), several times faster. Before v6 floats may occur, which the two
+    write differently.
+    """
+    if version.strict_canonical_json:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # a lone surrogate: fails in canonicaljson as it always did
+            pass
+    return encode_canonical_json(value)
+
+
 def check_pdu_format(pdu: object, room_version: RoomVersion | str) -> JsonDict:
     """
     Step 1: the event has the format of its room version.
@@ -144,7 +185,12 @@ def check_pdu_format(pdu: object, room_version: RoomVersion | str) -> JsonDict:
     @return: C{pdu}, now known to be a JSON object.
     @raise InvalidPdu: for an unsupported room version or a malformed PDU.
     """
-    version = _supported(room_version)
+    _check_format(pdu, _supported(room_version))
+    return pdu  # type: ignore[return-value]
+
+
+def _check_format(pdu: object, version: RoomVersion) -> bytes:
+    """L{check_pdu_format}, giving the PDU's canonical JSON."""
     if not isinstance(pdu, dict):
         raise InvalidPdu(FORMAT_CHECK, "a PDU must be an object")
     if version.strict_canonical_json:
@@ -152,7 +198,8 @@ def check_pdu_format(pdu: object, room_version: RoomVersion | str) -> JsonDict:
             check_canonical_values(pdu)
         except MatrixError as e:
             raise InvalidPdu(FORMAT_CHECK, f"not canonical JSON: {e.message}") from None
-    size = len(encode_canonical_json(pdu))
+    encoded = _canonical_json(pdu, version)
+    size = len(encoded)
     if size > MAX_PDU_BYTES:
         raise InvalidPdu(SIZE_CHECK, f"the PDU is {size} bytes, more than {MAX_PDU_BYTES}")
 
@@ -196,7 +243,7 @@ def check_pdu_format(pdu: object, room_version: RoomVersion | str) -> JsonDict:
     if version.room_id_from_create_event and isinstance(room_id, str) and ":" not in room_id:
         if "$" + room_id[1:] in auth_events:
             raise InvalidPdu(FORMAT_CHECK, "a v12 event must not list the create event in 'auth_events'")
-    return pdu
+    return encoded
 
 
 def _server_of(user_id: object, what: str) -> str:
@@ -253,15 +300,24 @@ def verify_pdu_signatures(pdu: JsonDict, room_version: RoomVersion | str,
         bad signature.
     """
     version = _supported(room_version)
-    redacted = redact(pdu, version)
+    _verify_signatures(pdu, version, _signed_json(pdu, version), servers_to_verify(pdu, version), keys_by_server)
+
+
+def _signed_json(pdu: JsonDict, version: RoomVersion) -> bytes:
+    """The canonical JSON of the redacted event without C{signatures}."""
+    redacted = redacted_view(pdu, version)
     redacted.pop("signatures", None)
-    message = encode_canonical_json(redacted)
+    return _canonical_json(redacted, version)
+
+
+def _verify_signatures(pdu: JsonDict, version: RoomVersion, message: bytes, servers: frozenset[str] | set[str],
+                       keys_by_server: Mapping[str, ServerKeys]) -> None:
     signatures = pdu.get("signatures")
     signed_at = pdu.get("origin_server_ts")
     if not isinstance(signatures, dict) or not is_json_int(signed_at):
         raise InvalidPdu(FORMAT_CHECK, "'signatures' and 'origin_server_ts' are needed to verify a PDU")
     valid_at = signed_at if version.enforce_key_validity else 0
-    for server in sorted(servers_to_verify(pdu, version)):
+    for server in sorted(servers):
         keys = keys_by_server.get(server)
         by_server = signatures.get(server)
         if keys is None or not isinstance(by_server, dict):
@@ -298,16 +354,27 @@ def checked_content(pdu: JsonDict, room_version: RoomVersion | str) -> tuple[Jso
     The received C{hashes.sha256} is base64-decoded and compared with the
     computed SHA-256, so padded base64 matches too.
 
+    @param pdu: a PDU that passed L{check_pdu_format}.
     @return: C{(pdu_to_store, redacted)}: C{pdu} itself and C{False} when
         the hash matches, else its redacted copy and C{True}.
     @raise InvalidPdu: for an unsupported room version.
     """
     version = _supported(room_version)
-    hashes = pdu.get("hashes")
-    received = _decoded(hashes.get("sha256") if isinstance(hashes, dict) else None)
-    if received is not None and received == decode_base64(content_hash(pdu)):
+    if _content_hash_matches(pdu, version):
         return pdu, False
     return redact(pdu, version), True
+
+
+def _content_hash_matches(pdu: JsonDict, version: RoomVersion) -> bool:
+    """Whether C{hashes.sha256} is the content hash (L{content_hash}, computed with L{_canonical_json})."""
+    hashes = pdu.get("hashes")
+    received = _decoded(hashes.get("sha256") if isinstance(hashes, dict) else None)
+    if received is None:
+        return False
+    if not version.strict_canonical_json:
+        return received == decode_base64(content_hash(pdu))
+    stripped = {k: v for k, v in pdu.items() if k not in ("unsigned", "signatures", "hashes")}
+    return received == hashlib.sha256(_canonical_json(stripped, version)).digest()
 
 
 def received_event_id(pdu: JsonDict, room_version: RoomVersion | str) -> str:
@@ -327,12 +394,68 @@ def received_event_id(pdu: JsonDict, room_version: RoomVersion | str) -> str:
 def check_received_pdu(pdu: object, room_version: RoomVersion | str,
                        keys_by_server: Mapping[str, ServerKeys]) -> ReceivedPdu:
     """
-    Steps 1-3 in order; what is left (auth rules, soft failure) needs
-    the room's events.
+    Steps 1-3; what is left (auth rules, soft failure) needs the room's
+    events.
 
     @raise InvalidPdu: when the PDU is to be dropped.
     """
-    checked = check_pdu_format(pdu, room_version)
-    verify_pdu_signatures(checked, room_version, keys_by_server)
-    to_store, redacted = checked_content(checked, room_version)
-    return ReceivedPdu(received_event_id(checked, room_version), to_store, redacted)
+    return verify_prepared_pdu(prepare_received_pdu(pdu, room_version), room_version, keys_by_server)
+
+
+#: The types of a PDU received as JSON text (the elements of a C{send_join}
+#: answer's lists are left unparsed: L{msgspec.Raw}).
+JSON_TEXT = (bytes, bytearray, memoryview, msgspec.Raw)
+
+
+def parse_pdu(pdu: object) -> object:
+    """
+    A PDU as received: JSON text (see L{JSON_TEXT}) parsed, anything else
+    as it is.
+
+    @raise InvalidPdu: the text is not JSON.
+    """
+    if not isinstance(pdu, JSON_TEXT):
+        return pdu
+    try:
+        return msgspec.json.decode(pdu)
+    except msgspec.DecodeError as e:
+        raise InvalidPdu(FORMAT_CHECK, f"not JSON: {e}") from None
+    except RecursionError:
+        raise InvalidPdu(FORMAT_CHECK, "nested too deeply") from None
+
+
+def prepare_received_pdu(pdu: object, room_version: RoomVersion | str) -> PreparedPdu:
+    """
+    Steps 1 and 3 and the event ID, for L{verify_prepared_pdu} to finish
+    with step 2 once the signing keys are known. The content hash is
+    computed before the signatures are checked; the outcome is the spec's
+    (a PDU with bad signatures is dropped whatever its hash).
+
+    @raise InvalidPdu: for an unsupported room version or a malformed PDU.
+    """
+    version = _supported(room_version)
+    encoded = _check_format(pdu, version)
+    assert isinstance(pdu, dict)
+    signed_json = _signed_json(pdu, version)
+    if version.event_id_in_pdu:
+        event_id = received_event_id(pdu, version)
+    else:  # the reference hash (L{ruma_tx.matrix.events.reference_hash}) of the same bytes
+        event_id = "$" + encode_base64(hashlib.sha256(signed_json).digest(), urlsafe=version.url_safe_event_ids)
+    if _content_hash_matches(pdu, version):
+        received = ReceivedPdu(event_id, pdu, False, encoded.decode("utf-8"))
+    else:
+        redacted = redact(pdu, version)
+        received = ReceivedPdu(event_id, redacted, True, _canonical_json(redacted, version).decode("utf-8"))
+    return PreparedPdu(received, pdu, signed_json, frozenset(servers_to_verify(pdu, version)))
+
+
+def verify_prepared_pdu(prepared: PreparedPdu, room_version: RoomVersion | str,
+                        keys_by_server: Mapping[str, ServerKeys]) -> ReceivedPdu:
+    """
+    Step 2 of a L{PreparedPdu} (see L{verify_pdu_signatures}).
+
+    @raise InvalidPdu: a signature is missing or bad.
+    """
+    _verify_signatures(prepared.signed, _supported(room_version), prepared.signed_json, prepared.servers,
+                       keys_by_server)
+    return prepared.received

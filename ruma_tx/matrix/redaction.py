@@ -6,6 +6,7 @@ redaction names, and who may redact what.
 from __future__ import annotations
 
 import copy
+from typing import Any, Callable
 
 from ruma_tx.matrix.auth_rules import AuthError, _domain
 from ruma_tx.matrix.errors import bad_json, missing_param
@@ -56,14 +57,14 @@ def _kept_content_keys(event_type: object, version: RoomVersion) -> tuple[str, .
 
 
 def _redacted_content(event_type: object, content: JsonDict,
-                      version: RoomVersion) -> JsonDict:
+                      version: RoomVersion, clone: Callable[[Any], Any]) -> JsonDict:
     """
     The part of C{content} the redaction algorithm keeps for C{event_type}.
     """
     updated = version.updated_redaction_rules
     if event_type == "m.room.create" and updated:
-        return copy.deepcopy(content)
-    kept: JsonDict = {k: copy.deepcopy(content[k])
+        return clone(content)  # type: ignore[no-any-return]
+    kept: JsonDict = {k: clone(content[k])
                       for k in _kept_content_keys(event_type, version) if k in content}
     if event_type == "m.room.member" and updated:
         # v11: "allows the signed key of the third_party_invite key". Like
@@ -74,8 +75,7 @@ def _redacted_content(event_type: object, content: JsonDict,
         if isinstance(third_party_invite, dict):
             kept["third_party_invite"] = {}
             if "signed" in third_party_invite:
-                kept["third_party_invite"]["signed"] = copy.deepcopy(
-                    third_party_invite["signed"])
+                kept["third_party_invite"]["signed"] = clone(third_party_invite["signed"])
     return kept
 
 
@@ -98,13 +98,28 @@ def redact(pdu: JsonDict, room_version: RoomVersion | str) -> JsonDict:
     @param room_version: A L{RoomVersion} or its identifier.
     @return: A new, independent dict.
     """
-    version = as_room_version(room_version)
+    return _redact(pdu, as_room_version(room_version), copy.deepcopy)
+
+
+def redacted_view(pdu: JsonDict, room_version: RoomVersion | str) -> JsonDict:
+    """
+    L{redact}'s result sharing its values with C{pdu} (no deep copy): only
+    to be encoded (hashed, signature checked), never changed.
+    """
+    return _redact(pdu, as_room_version(room_version), _shared)
+
+
+def _shared(value: object) -> object:
+    return value
+
+
+def _redact(pdu: JsonDict, version: RoomVersion, clone: Callable[[Any], Any]) -> JsonDict:
     kept_keys = _KEPT_KEYS_V11 if version.updated_redaction_rules else _KEPT_KEYS_V1
-    redacted = {k: copy.deepcopy(v) for k, v in pdu.items()
+    redacted = {k: clone(v) for k, v in pdu.items()
                 if k in kept_keys and k != "content"}
     content = pdu.get("content")
     redacted["content"] = _redacted_content(
-        pdu.get("type"), content if isinstance(content, dict) else {}, version)
+        pdu.get("type"), content if isinstance(content, dict) else {}, version, clone)
     return redacted
 
 

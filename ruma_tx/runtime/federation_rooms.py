@@ -65,7 +65,8 @@ def build_room_federation(*, federation: Federation, creator: EventCreator, even
                           sending: FederationSending | None) -> RoomFederation:
     acls = ServerAcls(events)
     receiver = EventReceiver(creator=creator, events=events, dag_events=dag_events, dag=dag,
-                             federation=federation.client, key_ring=federation.key_ring, acls=acls)
+                             federation=federation.client, key_ring=federation.key_ring, acls=acls,
+                             reactor=reactor)
     membership = FederatedMembership(creator=creator, receiver=receiver, events=events, dag=dag,
                                      dag_events=dag_events, client=federation.client, profiles=profiles,
                                      clock=reactor, server_name=server_name, signing_key=signing_key, acls=acls,

@@ -149,12 +149,16 @@ class _BlockingReactor:
 
 
 class _LimitedBody(protocol.Protocol):
-    """Reads a response body, giving up past C{max_bytes}."""
+    """
+    Reads a response body, giving up past C{max_bytes}. It grows in one
+    buffer (resized in place) rather than as parts joined at the end, which
+    would hold a big answer (a C{send_join} of megabytes) twice at once.
+    """
 
     def __init__(self, finished: defer.Deferred[bytes], max_bytes: int) -> None:
         self._finished = finished
         self._max_bytes = max_bytes
-        self._parts: list[bytes] = []
+        self._body = BytesIO()
         self._size = 0
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
@@ -166,13 +170,14 @@ class _LimitedBody(protocol.Protocol):
             if self.transport is not None:
                 self.transport.loseConnection()
             return
-        self._parts.append(data)
+        self._body.write(data)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
         if self._finished.called:
             return
         if reason.check(ResponseDone):
-            self._finished.callback(b"".join(self._parts))
+            body, self._body = self._body.getvalue(), BytesIO()  # the buffer itself, not a copy
+            self._finished.callback(body)
         else:
             self._finished.errback(OutboundError(f"answer cut short: {reason.getErrorMessage()}"))
 

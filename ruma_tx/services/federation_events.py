@@ -25,21 +25,18 @@ Only room versions 10-12 are handled, as in L{ruma_tx.matrix.pdu_checks}.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
+from twisted.internet.interfaces import IReactorThreads
+
 from ruma_tx.logs import logger
-from ruma_tx.matrix.auth_rules import AuthError, check_event_auth
+from ruma_tx.matrix.auth_rules import AuthError, auth_types_for_event, check_event_auth
 from ruma_tx.matrix.events import room_id_for_create_event
-from ruma_tx.matrix.federation_auth import ServerKeys
-from ruma_tx.matrix.pdu_checks import (
-    InvalidPdu,
-    ReceivedPdu,
-    check_received_pdu,
-    received_event_id,
-    servers_to_verify,
-)
+from ruma_tx.matrix.pdu_checks import InvalidPdu, ReceivedPdu, received_event_id
+from ruma_tx.matrix.power_levels import CREATE
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, auth_event_ids, referenced_event_ids
 from ruma_tx.matrix.sync import sync_event_json
 from ruma_tx.matrix.types import JsonDict
@@ -55,6 +52,7 @@ from ruma_tx.services.ports.room_dag import (
     StateAfter,
     StateKey,
 )
+from ruma_tx.services.received_pdus import OutliersAsText, PduChecker, Stored
 from ruma_tx.services.room_dag import RoomDag, state_changes, without_auth_events
 from ruma_tx.services.server_acls import ServerAcls
 
@@ -99,17 +97,19 @@ class EventReceiver:
     @param key_ring: their signing keys.
     @param acls: the rooms' server ACLs: the PDUs of a denied origin (or
         sender's server) are refused.
+    @param reactor: checks the many PDUs of a join in its threads.
     """
 
     def __init__(self, *, creator: EventCreator, events: Events, dag_events: DagEvents, dag: RoomDag,
-                 federation: FederationClient, key_ring: KeyRing, acls: ServerAcls) -> None:
+                 federation: FederationClient, key_ring: KeyRing, acls: ServerAcls,
+                 reactor: IReactorThreads) -> None:
         self._creator = creator
         self._acls = acls
         self._events = events
         self._dag_events = dag_events
         self._dag = dag
         self._federation = federation
-        self._key_ring = key_ring
+        self._pdus = PduChecker(key_ring=key_ring, reactor=reactor)
         self._rooms = KeyedLocks()
 
     # -- entry points ----------------------------------------------------
@@ -161,16 +161,22 @@ class EventReceiver:
         return outcomes
 
     async def join_room(self, origin: str, room_version: RoomVersion, join: JsonDict,
-                        state: Sequence[JsonDict], auth_chain: Sequence[JsonDict]) -> str:
+                        state: list[object], auth_chain: list[object]) -> str:
         """
         Store a room this server joined through C{origin}: call it with the
         join event as sent (signed by both servers) and the C{state} and
-        C{auth_chain} of the C{send_join} answer. Every event is checked
-        (format, signatures, hashes, auth rules against its auth events);
-        the state and auth chain are stored as outliers (never shown to
-        clients), the join becomes the first event of this server's line,
-        and the room's current state is C{state} plus the join. The room
-        is federated from the start.
+        C{auth_chain} of the C{send_join} answer, their PDUs as objects or
+        as JSON text. Every event is checked (format, signatures, hashes,
+        auth rules against its auth events), each once however often the
+        answer repeats it; the state and auth chain are stored as outliers
+        (never shown to clients), the join becomes the first event of this
+        server's line, and the room's current state is C{state} plus the
+        join. The room is federated from the start.
+
+        Only a chunk of the answer's events is ever held as objects: the
+        checked ones are kept as their JSON text (L{Stored}). Both lists
+        are emptied: the answer (the JSON text is a view into its bytes) is
+        freed once checked, before its events are stored.
 
         @return: the room id.
         @raise InvalidPdu: the join event or a state event is malformed or
@@ -181,40 +187,47 @@ class EventReceiver:
         """
         joined = await self.checked(join, room_version)
         room_id = joined.pdu["room_id"]
-        checked: dict[str, JsonDict] = {}
-        state_event_ids: list[str] = []
-        for pdu in [*state, *auth_chain]:
-            try:
-                received = await self.checked(pdu, room_version)
-            except InvalidPdu as e:
+        pdus, state_count = [*state, *auth_chain], len(state)
+        state.clear()
+        auth_chain.clear()
+        distinct = await self._pdus.distinct(pdus)
+        checked: dict[str, Stored] = {}
+        state_keys: dict[int, tuple[StateKey, str]] = {}
+        cited: set[str] = set()
+
+        def take(at: int, outcome: ReceivedPdu | InvalidPdu) -> None:
+            index = distinct[at]
+            if isinstance(outcome, InvalidPdu):
                 log.info("dropping an event of {room_id}'s state from {origin}: {e}",
-                         room_id=room_id, origin=origin, e=e)
-                continue
-            checked[received.event_id] = received.pdu
-            if len(state_event_ids) < len(state):
-                state_event_ids.append(received.event_id)
-        rejected: set[str] = set()
-        for event_id, pdu in sorted(checked.items(), key=lambda item: item[1]["depth"]):
-            auth = {a: checked[a] for a in auth_event_ids(pdu, room_version) if a in checked and a not in rejected}
-            try:
-                _check_auth(event_id, pdu, auth.items(), room_version)
-            except Rejected:
-                rejected.add(event_id)
-        state_ids = {(checked[e]["type"], checked[e]["state_key"]): e for e in state_event_ids
-                     if e not in rejected and "state_key" in checked[e]}
-        state_pdus = {key: checked[event_id] for key, event_id in state_ids.items()}
+                         room_id=room_id, origin=origin, e=outcome)
+                return
+            event_id, pdu = outcome.event_id, outcome.pdu
+            if index < state_count and "state_key" in pdu:
+                state_keys[index] = ((sys.intern(pdu["type"]), pdu["state_key"]), event_id)
+            if event_id not in checked or index < checked[event_id].order:
+                checked[event_id] = Stored(outcome.pdu_json, pdu["depth"], index)
+                cited.update(auth_event_ids(pdu, room_version))
+
+        await self._pdus.check_many([pdus[i] for i in distinct], room_version, take)
+        del pdus, distinct
+        rejected = await self._pdus.in_thread(_rejected_by_auth, checked, cited, room_version)
+        state_ids = {key: event_id for _, (key, event_id) in sorted(state_keys.items())
+                     if event_id not in rejected}
+        needed = [CREATE, *auth_types_for_event(joined.pdu["type"], joined.pdu.get("state_key"),
+                                                joined.pdu["sender"], joined.pdu["content"], room_version)]
+        auth_state = {key: {**checked[state_ids[key]].pdu(), "event_id": state_ids[key]}
+                      for key in needed if key in state_ids}
         try:
-            check_event_auth({**without_auth_events(joined.pdu), "event_id": joined.event_id},
-                             {key: {**pdu, "event_id": state_ids[key]} for key, pdu in state_pdus.items()},
+            check_event_auth({**without_auth_events(joined.pdu), "event_id": joined.event_id}, auth_state,
                              room_version)
         except AuthError as e:
             raise Rejected(f"the join is not allowed by the room's state: {e}") from None
-        outliers = [Outlier(e, p, encode_pdu(p)) for e, p in checked.items() if e not in rejected]
-        create = state_pdus.get(("m.room.create", ""))
+        outliers = OutliersAsText([(e, stored) for e, stored in checked.items() if e not in rejected])
+        create = auth_state.get(CREATE)
         creator = create["sender"] if create is not None else joined.pdu["sender"]
         await self._creator.store_joined_room(
             NewRoom(room_id, room_version.identifier, creator), outliers, state_ids,
-            self._new_event(joined.event_id, joined.pdu))
+            self._new_event(joined.event_id, joined.pdu, pdu_json=joined.pdu_json))
         return room_id
 
     # -- one event -------------------------------------------------------
@@ -242,7 +255,7 @@ class EventReceiver:
                 raise Rejected(f"not allowed by the state before it: {e}") from None
         except Rejected as e:
             log.info("rejecting {event_id} from {origin}: {e}", event_id=event_id, origin=fetching.origin, e=e)
-            await self._dag_events.store_rejected(fetching.room_id, event_id, encode_pdu(pdu), str(e))
+            await self._dag_events.store_rejected(fetching.room_id, event_id, received.pdu_json, str(e))
             return event_id, f"rejected: {e}"
         after = dict(state_before)
         if "state_key" in pdu:
@@ -252,7 +265,8 @@ class EventReceiver:
         else:
             base_state = (await self._dag.state_after([base]))[base]
             state_after = StateAfter(base, state_changes(base_state, after))
-        accepted = await self._creator.accept_received(self._new_event(event_id, pdu), state_after, after)
+        accepted = await self._creator.accept_received(self._new_event(event_id, pdu, pdu_json=received.pdu_json),
+                                                       state_after, after)
         if not accepted:
             log.info("soft-failed {event_id} from {origin}", event_id=event_id, origin=fetching.origin)
         return event_id, None
@@ -386,9 +400,9 @@ class EventReceiver:
         try:
             await self._check_auth_events(fetching, event_id, pdu)
         except Rejected as e:
-            await self._dag_events.store_rejected(fetching.room_id, event_id, encode_pdu(pdu), str(e))
+            await self._dag_events.store_rejected(fetching.room_id, event_id, received.pdu_json, str(e))
             return None
-        await self._dag_events.store_outliers(fetching.room_id, [Outlier(event_id, pdu, encode_pdu(pdu))])
+        await self._dag_events.store_outliers(fetching.room_id, [Outlier(event_id, pdu, received.pdu_json)])
         return pdu
 
     async def _check_auth_events(self, fetching: _Fetching, event_id: str, pdu: JsonDict) -> None:
@@ -443,29 +457,51 @@ class EventReceiver:
 
     async def checked(self, pdu: object, version: RoomVersion) -> ReceivedPdu:
         """Steps 1-3, with the keys of the servers that must have signed it."""
-        if not isinstance(pdu, dict):
-            raise InvalidPdu("format", "a PDU must be an object")
-        signatures = pdu.get("signatures")
-        signed_at = pdu.get("origin_server_ts")
-        keys: dict[str, ServerKeys] = {}
-        if isinstance(signatures, dict) and isinstance(signed_at, int):
-            for server in servers_to_verify(pdu, version):
-                key_ids = signatures.get(server)
-                if isinstance(key_ids, dict):
-                    found = await self._key_ring.verify_keys(server, list(key_ids), signed_at)
-                    keys[server] = ServerKeys(verify_keys=found, old_verify_keys={}, valid_until_ts=signed_at)
-        return check_received_pdu(pdu, version, keys)
+        return await self._pdus.checked(pdu, version)
 
     async def _state_pdus(self, state: Mapping[StateKey, str]) -> dict[StateKey, JsonDict]:
         pdus = await self._dag_events.get_pdus(list(state.values()))
         return {key: {**pdus[event_id], "event_id": event_id} for key, event_id in state.items() if event_id in pdus}
 
     @staticmethod
-    def _new_event(event_id: str, pdu: JsonDict, room_id: str | None = None) -> NewEvent:
-        """@param room_id: the room, when the PDU does not say (a room version 12 create event)."""
+    def _new_event(event_id: str, pdu: JsonDict, room_id: str | None = None, *, pdu_json: str | None = None
+                   ) -> NewEvent:
+        """
+        @param room_id: the room, when the PDU does not say (a room version 12 create event).
+        @param pdu_json: its canonical JSON, when known already.
+        """
         room_id = room_id or pdu["room_id"]
-        return NewEvent(event_id, room_id, pdu, encode_pdu(pdu), depth=pdu["depth"],
-                        client_json=sync_event_json(pdu, event_id, room_id))
+        return NewEvent(event_id, room_id, pdu, pdu_json if pdu_json is not None else encode_pdu(pdu),
+                        depth=pdu["depth"], client_json=sync_event_json(pdu, event_id, room_id))
+
+
+def _rejected_by_auth(checked: Mapping[str, Stored], cited: set[str], version: RoomVersion) -> set[str]:
+    """
+    Step 4 for the events of a C{send_join} answer (in a thread): the auth
+    rules against each one's auth events among them, those rejected before
+    left out, by depth. The events others cite stay parsed meanwhile; the
+    others are parsed only while checked.
+    """
+    parsed: dict[str, JsonDict] = {}
+
+    def pdu_of(event_id: str) -> JsonDict:
+        pdu = parsed.get(event_id)
+        if pdu is None:
+            pdu = checked[event_id].pdu()
+            if event_id in cited:
+                parsed[event_id] = pdu
+        return pdu
+
+    rejected: set[str] = set()
+    for event_id, _ in sorted(checked.items(), key=lambda item: (item[1].depth, item[1].order)):
+        pdu = pdu_of(event_id)
+        auth = [(a, pdu_of(a)) for a in dict.fromkeys(auth_event_ids(pdu, version))
+                if a in checked and a not in rejected]
+        try:
+            _check_auth(event_id, pdu, auth, version)
+        except Rejected:
+            rejected.add(event_id)
+    return rejected
 
 
 def _check_auth(event_id: str, pdu: JsonDict, auth: Iterable[tuple[str, JsonDict]], version: RoomVersion) -> None:

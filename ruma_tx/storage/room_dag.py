@@ -114,10 +114,18 @@ async def record_resolution(txn: Transaction, room_id: str, position: int, own_k
     await txn.insert_many("resolved_state", ("room_id", "stream_ordering", "type", "state_key", "event_id"), rows)
 
 
+#: Outliers per INSERT: a joined room's 10,000 state events as one statement
+#: would be a SQL text of ~9 MB (and all their parameters) at once.
+OUTLIERS_PER_INSERT = 500
+
+
 async def insert_outside_line(txn: Transaction, room_id: str, events: Sequence[Outlier], status: str) -> None:
     """Store events at negative positions (clients never see them), with their status."""
-    if not events:
-        return
+    for start in range(0, len(events), OUTLIERS_PER_INSERT):
+        await _insert_outliers(txn, room_id, events[start:start + OUTLIERS_PER_INSERT], status)
+
+
+async def _insert_outliers(txn: Transaction, room_id: str, events: Sequence[Outlier], status: str) -> None:
     rows = await txn.fetch_all("SELECT nextval('outlier_stream') FROM generate_series(1, %s)", (len(events),))
     event_rows = []
     for (position,), event in zip(rows, events):

@@ -5,6 +5,8 @@ federation client and key ring standing for the remote server.
 """
 from __future__ import annotations
 
+import json
+
 import pytest_twisted
 from nacl.signing import VerifyKey
 from signedjson.key import generate_signing_key, get_verify_key
@@ -112,7 +114,8 @@ async def _build(pg_cluster):
         relations=RelationChecker(store=RelationStore(database)).check, dag_events=dag_events, dag=dag)
     federation = FakeFederation()
     receiver = EventReceiver(creator=creator, events=events, dag_events=dag_events, dag=dag,
-                             federation=federation, key_ring=FakeKeyRing(), acls=ServerAcls(events))
+                             federation=federation, key_ring=FakeKeyRing(), acls=ServerAcls(events),
+                             reactor=reactor)
     room_id = await creator.create_room(
         room_version=VERSION,
         create=EventSpec(f"!dag:{HERE}", ALICE, "m.room.create", {"room_version": "11"}, state_key=""),
@@ -307,22 +310,58 @@ async def test_unknown_auth_event_is_fetched_as_an_outlier(pg_cluster):
         database.close()
 
 
+def _public_room_of_bob(room):
+    """The first events of a public room BOB made on the remote server: C{[(event_id, pdu)]}."""
+    chain = []
+    for event_type, state_key, content in [
+            ("m.room.create", "", {"room_version": "11"}),
+            ("m.room.member", BOB, {"membership": "join"}),
+            ("m.room.power_levels", "", {"users": {BOB: 100}}),
+            ("m.room.join_rules", "", {"join_rule": "public"})]:
+        event_id, pdu = room.remote(BOB, event_type, content, state_key=state_key,
+                                    prev=[chain[-1][0]] if chain else [], depth=len(chain) + 1)
+        chain.append((event_id, pdu))
+        room.state[(event_type, state_key)] = event_id
+    return chain
+
+
+@pytest_twisted.ensureDeferred
+async def test_joining_from_an_answer_as_json_text_checks_it_and_frees_it(pg_cluster):
+    """A send_join answer as the federation client gives it (JSON text), its auth chain repeating the
+    state and carrying a forged event: the room is joined with that state, the forged event is not
+    stored, and the answer's lists are emptied once read."""
+    database, events, dag_events, creator, receiver, federation, _ = await _build(pg_cluster)
+    try:
+        room = Room(f"!text:{REMOTE}", {})
+        chain = _public_room_of_bob(room)
+        forged_id, forged = build_pdu(
+            room_version=VERSION, room_id=room.room_id, sender=BOB, event_type="m.room.topic",
+            content={"topic": "forged"}, state_key="", prev_events=[chain[-1][0]],
+            auth_events=[room.state[k] for k in [("m.room.create", ""), ("m.room.power_levels", ""),
+                                                 ("m.room.member", BOB)]],
+            depth=5, origin_server_ts=TS, server_name=REMOTE, signing_key=generate_signing_key("r1"))
+        join_id, join = room.remote(ALICE, "m.room.member", {"membership": "join"}, state_key=ALICE,
+                                    prev=[chain[-1][0]], depth=5, key=HERE)
+        state = [json.dumps(pdu).encode() for _, pdu in chain]
+        auth_chain = [*state, json.dumps(forged).encode()]
+        assert await receiver.join_room(REMOTE, VERSION, join, state, auth_chain) == room.room_id
+        assert state == [] and auth_chain == []
+        assert (await events.get_members(room.room_id)) == {BOB: "join", ALICE: "join"}
+        assert await dag_events.get_statuses([*(e for e, _ in chain), forged_id]) == {
+            e: "outlier" for e, _ in chain}
+        assert (await events.get_state(room.room_id))[("m.room.join_rules", "")].event_id == chain[-1][0]
+        assert _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)) == [join_id]
+    finally:
+        database.close()
+
+
 @pytest_twisted.ensureDeferred
 async def test_joining_a_remote_room_stores_its_state_as_outliers(pg_cluster):
     """After send_join: the join is the room's only shown event, its state is current, later events build on it."""
     database, events, dag_events, creator, receiver, federation, _ = await _build(pg_cluster)
     try:
         room = Room(f"!remote:{REMOTE}", {})
-        chain = []
-        for event_type, state_key, content in [
-                ("m.room.create", "", {"room_version": "11"}),
-                ("m.room.member", BOB, {"membership": "join"}),
-                ("m.room.power_levels", "", {"users": {BOB: 100}}),
-                ("m.room.join_rules", "", {"join_rule": "public"})]:
-            event_id, pdu = room.remote(BOB, event_type, content, state_key=state_key,
-                                        prev=[chain[-1][0]] if chain else [], depth=len(chain) + 1)
-            chain.append((event_id, pdu))
-            room.state[(event_type, state_key)] = event_id
+        chain = _public_room_of_bob(room)
         join_id, join = room.remote(ALICE, "m.room.member", {"membership": "join"}, state_key=ALICE,
                                     prev=[chain[-1][0]], depth=5, key=HERE)
         pdus = [pdu for _, pdu in chain]

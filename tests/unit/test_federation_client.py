@@ -154,3 +154,21 @@ def test_error_answers_and_refusals():
         with pytest.raises(FederationDenied):
             run(refusing.get_json("them.example:8448", "/missing"))
     assert len(http.requests) == sent
+
+
+def test_unparsed_arrays_are_left_as_json_text():
+    """put_json(unparsed=...): those members' array elements come as their JSON text, the rest parsed;
+    a member that is no array is parsed as usual, and an answer that is not JSON is a FederationError."""
+    answer = (b'{"origin": "them.example", "state": [{"type": "a"}, {"type": "b", "content": {"x": [1]}}],'
+              b' "auth_chain": [], "event": {"type": "m.room.member"}, "servers_in_room": 7}')
+    http = FakeHttp({"https://them.example:8448/send_join": OutboundResponse(200, answer, {}),
+                     "https://them.example:8448/broken": OutboundResponse(200, b'{"state": [', {})})
+    client, _ = make_client(http)
+    got = run(client.put_json("them.example:8448", "/send_join", {}, unparsed=("state", "auth_chain",
+                                                                               "servers_in_room")))
+    assert [bytes(pdu) for pdu in got["state"]] == [b'{"type": "a"}', b'{"type": "b", "content": {"x": [1]}}']
+    assert list(got["auth_chain"]) == []
+    assert got["event"] == {"type": "m.room.member"} and got["origin"] == "them.example"
+    assert got["servers_in_room"] == 7
+    with pytest.raises(FederationError):
+        run(client.put_json("them.example:8448", "/broken", {}, unparsed=("state",)))

@@ -5,8 +5,10 @@ content hash).
 """
 
 import copy
+import json
 
 import pytest
+from canonicaljson import encode_canonical_json
 from nacl.signing import VerifyKey
 from signedjson.key import generate_signing_key, get_verify_key
 
@@ -21,8 +23,11 @@ from ruma_tx.matrix.pdu_checks import (
     check_pdu_format,
     check_received_pdu,
     checked_content,
+    parse_pdu,
+    prepare_received_pdu,
     servers_to_verify,
     verify_pdu_signatures,
+    verify_prepared_pdu,
 )
 from ruma_tx.matrix.redaction import redact
 
@@ -196,3 +201,43 @@ def test_unsupported_room_version_is_refused(version):
         with pytest.raises(InvalidPdu, match="is not supported") as e:
             check()
         assert e.value.check == ROOM_VERSION_CHECK
+
+
+#: Every kind of character canonical JSON treats apart: controls (escaped), quote and backslash,
+#: DEL, Latin-1, the line separators JSON allows raw, BMP and astral characters.
+_AWKWARD = "".join(map(chr, range(0x20))) + '"\\/\x7f\xe9\u2028\u2029\u4e2d\ufffd\U0001f600'
+
+
+@pytest.mark.parametrize("version", ["5", "10", "12"])
+def test_stored_json_and_event_id_are_canonical_whatever_the_characters(version):
+    """The PDU is stored as canonicaljson writes it and keeps its ID, awkward characters in values and
+    keys (sorted by code point) included: the same bytes its sender hashed and signed."""
+    pdu = _message(version)
+    pdu["content"] = {"body": _AWKWARD, _AWKWARD: [_AWKWARD, -(2**53 - 1), 2**53 - 1, True, None],
+                      "\U0001f600": {}, "\ufffd": 1, "é": 2, "z": 3}
+    pdu = hash_and_sign(pdu, version, server_name=REMOTE, signing_key=REMOTE_KEY)
+    received = check_received_pdu(pdu, version, KEYS)
+    assert not received.redacted
+    assert received.pdu_json == encode_canonical_json(pdu).decode("utf-8")
+    assert received.event_id == event_id_for(pdu, version)
+
+
+def test_prepared_pdu_is_dropped_only_once_its_signatures_fail():
+    """Steps 1 and 3 first, the signatures after: a forged PDU prepares, and is dropped by its check."""
+    forged = hash_and_sign(_message(), "12", server_name=REMOTE, signing_key=generate_signing_key("r1"))
+    prepared = prepare_received_pdu(forged, "12")
+    assert prepared.received.event_id == event_id_for(forged, "12")
+    with pytest.raises(InvalidPdu) as e:
+        verify_prepared_pdu(prepared, "12", KEYS)
+    assert e.value.check == SIGNATURE_CHECK
+    assert verify_prepared_pdu(prepare_received_pdu(_message(), "12"), "12", KEYS).pdu == _message()
+
+
+def test_pdu_as_json_text_is_parsed_and_text_that_is_not_json_dropped():
+    """A PDU received as JSON text is checked like its object; broken text fails the format check."""
+    pdu = _message()
+    assert parse_pdu(json.dumps(pdu).encode()) == pdu
+    assert parse_pdu(pdu) is pdu
+    with pytest.raises(InvalidPdu) as e:
+        parse_pdu(b'{"type": ')
+    assert e.value.check == FORMAT_CHECK

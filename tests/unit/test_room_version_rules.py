@@ -23,7 +23,7 @@ from ruma_tx.matrix.pdu_checks import (
     check_received_pdu,
     servers_to_verify,
 )
-from ruma_tx.matrix.redaction import redact
+from ruma_tx.matrix.redaction import redact, redacted_view
 from ruma_tx.matrix.room_versions import (
     DEFAULT_ROOM_VERSION,
     ROOM_VERSIONS,
@@ -148,7 +148,10 @@ def test_a_v1_event_without_event_id_has_no_id():
 
 
 def _redacted_content(version, event_type, content, state_key=""):
-    return redact({"type": event_type, "state_key": state_key, "content": content}, version)["content"]
+    event = {"type": event_type, "state_key": state_key, "content": content}
+    redacted = redact(event, version)
+    assert redacted_view(event, version) == redacted  # the form signatures are checked on, alike
+    return redacted["content"]
 
 
 @pytest.mark.parametrize("version", ROOM_VERSIONS.values(), ids=lambda v: "v" + v.identifier)

@@ -80,7 +80,14 @@ class FederationClient(Protocol):
         ...
 
     async def put_json(self, destination: str, path: str, body: JsonDict, *,
-                       query: Query | None = None, timeout_s: float | None = None) -> JsonDict:
+                       query: Query | None = None, timeout_s: float | None = None,
+                       unparsed: Sequence[str] = ()) -> JsonDict:
+        """
+        @param unparsed: top-level members whose array's elements are left
+            as JSON text (L{msgspec.Raw}, views into the answer's bytes):
+            the thousands of events of a C{send_join} answer, parsed one
+            chunk at a time by the caller.
+        """
         ...
 
     async def post_json(self, destination: str, path: str, body: JsonDict, *,
