@@ -27,7 +27,7 @@ from ruma_tx.matrix.federation_membership import (
 )
 from ruma_tx.matrix.membership import member_content
 from ruma_tx.matrix.pdu_checks import InvalidPdu, received_event_id
-from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, referenced_event_ids
+from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, auth_event_ids, referenced_event_ids
 from ruma_tx.matrix.sync import STRIPPED_STATE_TYPES, stripped_event, sync_event_json
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
@@ -170,11 +170,16 @@ class FederatedMembership:
             before = {key: e for key, e in (await self._dag_events.get_current_state_ids(room_id)).items()
                       if key != ("m.room.member", pdu["state_key"])}
         state = await self._dag_events.get_pdus(sorted(before.values()))
-        chain = await self._dag_events.get_auth_chain_pdus([*sorted(before.values()), event_id])
+        # The auth chain is what authorises the state and the join: their
+        # auth events, recursively; a state event nothing cites is in
+        # `state` only (10,000 custom state events would otherwise be sent
+        # twice).
+        cited = {a for p in [*state.values(), pdu] for a in auth_event_ids(p, version)}
+        chain = await self._dag_events.get_auth_chain_pdus(sorted(cited))
         servers = sorted({server_of(key) for (kind, key), e in before.items() if kind == "m.room.member"}
                          | {self._server_name})
         return {"origin": self._server_name, "state": list(state.values()),
-                "auth_chain": [p for e, p in chain.items() if e != event_id],
+                "auth_chain": list(chain.values()),
                 "event": pdu, "members_omitted": False, "servers_in_room": servers}
 
     async def send_leave(self, origin: str, room_id: str, event_id: str, pdu: JsonDict) -> None:
@@ -286,7 +291,7 @@ class FederatedMembership:
     async def _send_join(self, server: str, version: RoomVersion, event: JsonDict, event_id: str) -> str:
         room_id = event["room_id"]
         answer = await self._client.put_json(server, "/_matrix/federation/v2/send_join/" + _path(room_id, event_id),
-                                             event)
+                                             event, unparsed=("state", "auth_chain"))
         join = answer.get("event")
         if not isinstance(join, dict) or received_event_id(join, version) != event_id:
             join = event  # the resident adds a signature only for restricted joins
