@@ -248,7 +248,13 @@ class HistoryReader:
             position = min(position, departed_at)
         if not view.can_see(position):
             raise forbidden("You may not see the members of this room at that point")
-        state = await self._events.get_state_at(room_id, position, types=["m.room.member"])
+        if position == self._current():
+            # Now: the room's current state, which in a room shared with
+            # other servers is what state resolution chose, not the last
+            # member event of each user in stream order.
+            state = await self._events.get_state(room_id, types=["m.room.member"])
+        else:
+            state = await self._events.get_state_at(room_id, position, types=["m.room.member"])
 
         def keep(event: StoredEvent) -> bool:
             value = event.content.get("membership")

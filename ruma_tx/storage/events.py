@@ -263,7 +263,8 @@ class EventStore:
                 raise RoomExists(room.room_id)
             await insert_outside_line(txn, room.room_id, outliers, OUTLIER)
             # Before the state: whether the room is public decides its members' directory entries.
-            in_state = set(state.values())
+            # Only events of an empty state key say anything of that (room_publicity).
+            in_state = {event_id for (_, state_key), event_id in state.items() if state_key == ""}
             await record_joined_room_publicity(
                 txn, room.room_id, [o.pdu for o in outliers if o.event_id in in_state])
             key = (join.pdu["type"], join.pdu["state_key"])
@@ -321,10 +322,11 @@ class EventStore:
         )
         return stored_event(row) if row else None
 
-    async def get_state(self, room_id: str, keys: list[tuple[str, str]] | None = None) -> dict:
+    async def get_state(self, room_id: str, keys: list[tuple[str, str]] | None = None, *,
+                        types: list[str] | None = None) -> dict:
         """
         The room's current state: C{(type, state_key) -> StoredEvent}, all
-        of it or only C{keys}.
+        of it, or only C{keys}, or only events of C{types}.
         """
         if keys is not None and not keys:
             return {}
@@ -337,6 +339,9 @@ class EventStore:
         if keys is not None:
             sql += " AND (c.type, c.state_key) IN (" + ", ".join(["(%s, %s)"] * len(keys)) + ")"
             args += [part for key in keys for part in key]
+        if types is not None:
+            sql += " AND c.type = ANY(%s)"
+            args.append(types)
         rows = await self._db.fetch_all(sql, args)
         return {(e.type, e.state_key): e for e in map(stored_event, rows)}
 

@@ -88,6 +88,8 @@ async def test_concurrent_demotion_and_ban_resolve_the_same_on_both_servers(syna
     assert their_state[("m.room.member", dan["user_id"])]["content"]["membership"] == "join"
     members = await ok(ours, "GET", f"rooms/{quote(room_id)}/joined_members", user=alice)
     assert dan["user_id"] in members["joined"]
+    members = await ok(ours, "GET", f"rooms/{quote(room_id)}/members", user=alice)
+    assert [e["content"]["membership"] for e in members["chunk"] if e["state_key"] == dan["user_id"]] == ["join"]
     dan_key = ("m.room.member", dan["user_id"])
 
     # alice's client saw her ban; its next sync brings dan back, in `state`.
