@@ -1,6 +1,6 @@
 """ruma_tx.storage.database (our txpostgres wrapper) against a real PostgreSQL database."""
 import itertools
-import os
+import uuid
 
 import psycopg2
 import pytest
@@ -10,14 +10,13 @@ from twisted.internet.task import deferLater
 
 from ruma_tx.storage.database import Database, DatabaseUnavailable
 
-_numbers = itertools.count(1)
 #: How long a test may wait on the database before it counts as hung.
 TIMEOUT = 20
 
 
 async def open_database(pg_cluster, pool_size: int = 2) -> Database:
     """Open a pool on a fresh, empty database of its own."""
-    dsn = pg_cluster.create_database(f"ruma_db_{os.getpid()}_{next(_numbers)}")
+    dsn = pg_cluster.create_database(f"ruma_db_{uuid.uuid4().hex}")
     database = Database(dsn, pool_size, reactor)
     await database.open()
     return database
@@ -201,7 +200,7 @@ async def test_prepared_reads_answer_like_plain_ones_and_survive_lost_sessions(p
     sessions are killed (and their prepared statements with them) it is
     prepared again instead of failing.
     """
-    dsn = pg_cluster.create_database(f"ruma_db_{os.getpid()}_{next(_numbers)}")
+    dsn = pg_cluster.create_database(f"ruma_db_{uuid.uuid4().hex}")
     database = Database(dsn, 2, reactor)
     await database.open()
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
+import uuid
 
 import pytest_twisted
 from twisted.internet import defer, reactor
@@ -22,7 +22,6 @@ from ruma_tx.storage.database import Database
 from ruma_tx.storage.federation_queue import FederationQueueStore
 from ruma_tx.storage.migrations import migrate
 
-_numbers = itertools.count(1)
 US = "us.test"
 DEADLINE_S = 30
 START_S = 1_700_000_000
@@ -139,7 +138,7 @@ class World:
 
 
 async def new_world(pg_cluster) -> World:
-    dsn = pg_cluster.create_database(f"ruma_fed_{os.getpid()}_{next(_numbers)}")
+    dsn = pg_cluster.create_database(f"ruma_fed_{uuid.uuid4().hex}")
     database = Database(dsn, 2, reactor)
     await database.open()
     await migrate(database, 0)

@@ -4,8 +4,8 @@ API to come) and its hook for server-fetched media (URL previews), run in
 this process against a real database and a local byte store.
 """
 import hashlib
-import itertools
 import os
+import uuid
 
 import pytest
 import pytest_twisted
@@ -21,7 +21,6 @@ from ruma_tx.storage.media import MediaStore
 from ruma_tx.storage.media_files import LocalMediaFiles, content_path
 from ruma_tx.storage.migrations import migrate
 
-_numbers = itertools.count(1)
 USER = "@alice:test.local"
 
 
@@ -55,7 +54,7 @@ class Repository:
 
 @pytest.fixture
 def repository(pg_cluster, tmp_path):
-    dsn = pg_cluster.create_database(f"ruma_media_{os.getpid()}_{next(_numbers)}")
+    dsn = pg_cluster.create_database(f"ruma_media_{uuid.uuid4().hex}")
     database = Database(dsn, 2, reactor)
     clock = task.Clock()
     clock.advance(1_000_000)

@@ -5,8 +5,8 @@ Location), kept in a real database and byte store, shared by concurrent
 requests, bounded by the largest upload, and thumbnailed here.
 """
 import hashlib
-import itertools
 import os
+import uuid
 
 import pytest
 import pytest_twisted
@@ -26,7 +26,6 @@ from ruma_tx.storage.media import MediaStore
 from ruma_tx.storage.media_files import LocalMediaFiles, content_path
 from ruma_tx.storage.migrations import migrate
 
-_numbers = itertools.count(1)
 REMOTE = "remote.example"
 MEDIA_ID = "RemoteMedia1"
 MAX_BYTES = 100_000
@@ -113,7 +112,7 @@ class Repository:
 
 @pytest_twisted.async_yield_fixture
 async def repo(pg_cluster, tmp_path):
-    dsn = pg_cluster.create_database(f"ruma_remote_media_{os.getpid()}_{next(_numbers)}")
+    dsn = pg_cluster.create_database(f"ruma_remote_media_{uuid.uuid4().hex}")
     database = Database(dsn, 2, reactor)
     await database.open()
     await migrate(database, 0)
