@@ -13,7 +13,8 @@ from ruma_tx.matrix.events import room_event
 from ruma_tx.matrix.redaction import redacts_in_content
 from ruma_tx.matrix.room_creation import parse_room_request
 from ruma_tx.matrix.types import JsonDict
-from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.events import EventCreator
 from ruma_tx.services.guard import Requester
 from ruma_tx.services.membership import MembershipChanger
 from ruma_tx.services.reading import RoomReader

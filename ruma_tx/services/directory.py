@@ -33,7 +33,8 @@ from ruma_tx.matrix.identifiers import (
     parse_user_id,
 )
 from ruma_tx.matrix.power_levels import event_power_level, user_power_level
-from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.events import EventCreator
 from ruma_tx.services.ports.accounts import Accounts
 from ruma_tx.services.ports.directory import AliasExists, DirectoryStorage
 from ruma_tx.services.ports.events import Events

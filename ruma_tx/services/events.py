@@ -25,7 +25,7 @@ from ruma_tx.matrix.events import (
     room_id_for_create_event,
 )
 from ruma_tx.matrix.guest_access import GUEST_ACCESS, check_guest_join
-from ruma_tx.matrix.redaction import check_redaction, redact
+from ruma_tx.matrix.redaction import check_redaction, redact, redacted_event_id
 from ruma_tx.matrix.relations import EventRelation
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, referenced_event_ids
 from ruma_tx.matrix.sync import sync_event_json
@@ -34,6 +34,7 @@ from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
+from ruma_tx.services.event_spec import EventSpec, EventStored, RelationCheck, RemoteInvite
 from ruma_tx.services.ports.events import (
     DuplicateTransaction,
     Events,
@@ -47,19 +48,6 @@ from ruma_tx.services.room_cache import AUDIENCE_MEMBERSHIPS, RoomCache, touched
 from ruma_tx.services.room_dag import MAX_PREV_EVENTS, RoomDag, state_changes, without_auth_events
 from ruma_tx.services.streams import StreamWriter
 
-#: C{(event, position)}: told of each event once it is stored, before
-#: anyone is woken; must not fail or wait (in-memory bookkeeping only).
-EventStored = Callable[[NewEvent, int], None]
-
-#: C{(event) -> its relation as stored, or None}: run on each event sent
-#: into an existing room, under its lock; raises for a refused relation.
-RelationCheck = Callable[[NewEvent], Awaitable[EventRelation | None]]
-
-#: C{(invite, room_version) -> the invite's PDU signed by the invitee's
-#: server too}: asked before storing an invite of another server's user
-#: (spec: "Inviting to a room"); raises when that server refuses it.
-RemoteInvite = Callable[[NewEvent, RoomVersion], Awaitable[JsonDict]]
-
 #: Spec: "The size of an event ... MUST NOT exceed 65536 bytes" (the PDU).
 MAX_EVENT_BYTES = 65536
 
@@ -67,27 +55,6 @@ CREATE_KEY = ("m.room.create", "")
 
 #: Tries at a room id no other room has (see L{EventCreator.create_room}).
 _ROOM_ID_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class EventSpec:
-    """
-    What a client asks to send.
-
-    @ivar sender_is_guest: the sender is a guest account: a join of theirs
-        needs the room to admit guests, checked under the room's lock
-        against the state the join is authorised with, so that no join
-        slips in after the room was closed to guests (its eviction has
-        already looked for the guests to evict).
-    """
-
-    room_id: str | None
-    sender: str
-    event_type: str
-    content: JsonDict
-    state_key: str | None = None
-    redacts: str | None = None
-    sender_is_guest: bool = False
 
 
 class EventCreator:
@@ -294,6 +261,8 @@ class EventCreator:
             own = {(pdu["type"], pdu["state_key"]): event.event_id} if "state_key" in pdu else {}
             current_change = None if change == own else change
         event = replace(event, dag=DagUpdate(state_after, replaced, current_change))
+        if pdu["type"] == "m.room.redaction":
+            event = await self._received_redaction(event, room, current)
         try:
             event = replace(event, relation=await self._relations(event))
         except MatrixError:
@@ -301,6 +270,30 @@ class EventCreator:
         await self._store(room, event)
         self._dag.remember(event.event_id, state_after_ids)
         return True
+
+    async def _received_redaction(self, event: NewEvent, room: RoomCache,
+                                  state: Mapping[StateKey, StoredEvent]) -> NewEvent:
+        """
+        A redaction from another server, applied to its target when the
+        spec lets it (the redacter's power, or the same server as the
+        target's sender); one for an event we do not have, or may not
+        redact, is kept as an event that redacts nothing (as Synapse).
+        """
+        redacts = redacted_event_id(event.pdu, room.room_version)
+        if redacts is None:
+            return event
+        spec = EventSpec(event.room_id, event.pdu["sender"], "m.room.redaction", event.pdu["content"],
+                         redacts=redacts)
+        try:
+            pruned = await self._redacted_target(spec, {**event.pdu, "event_id": event.event_id},
+                                                 {key: pdu_with_id(e) for key, e in state.items()},
+                                                 room.room_version, same_sender_only=False)
+        except MatrixError:
+            return event
+        if pruned is None:
+            return event
+        return replace(event, redacts=redacts, redacted_pdu_json=encode_pdu(pruned),
+                       redacted_client_json=sync_event_json(pruned, redacts, event.room_id))
 
     async def store_joined_room(self, room: NewRoom, outliers: Sequence[Outlier],
                                 state: Mapping[StateKey, str], join: NewEvent) -> None:
@@ -542,7 +535,7 @@ class EventCreator:
 
     async def _redacted_target(self, spec: EventSpec, redaction: JsonDict,
                                state: Mapping[tuple[str, str], JsonDict],
-                               room_version: RoomVersion) -> JsonDict | None:
+                               room_version: RoomVersion, *, same_sender_only: bool = True) -> JsonDict | None:
         """
         The pruned PDU that replaces the redacted event's (with
         C{unsigned.redacted_because}), or C{None} when it is already
@@ -557,7 +550,8 @@ class EventCreator:
         if target.redacted_by is not None:
             return None
         try:
-            check_redaction(redaction, pdu_with_id(target), state, room_version)
+            check_redaction(redaction, pdu_with_id(target), state, room_version,
+                            same_sender_only=same_sender_only)
         except AuthError as e:
             raise forbidden(str(e)) from None
         pruned = redact(target.pdu, room_version)

@@ -31,7 +31,8 @@ from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, auth_event_
 from ruma_tx.matrix.sync import STRIPPED_STATE_TYPES, stripped_event, sync_event_json
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
-from ruma_tx.services.events import EventCreator, EventSpec, encode_pdu
+from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.events import EventCreator, encode_pdu
 from ruma_tx.services.federation_events import EventReceiver, Rejected
 from ruma_tx.services.ports.events import Events, NewEvent, NewRoom, RoomExists
 from ruma_tx.services.ports.federation import FederationClient, FederationError, RemoteMatrixError

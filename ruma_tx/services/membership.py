@@ -20,7 +20,8 @@ from ruma_tx.matrix.identifiers import (
 )
 from ruma_tx.matrix.membership import member_content
 from ruma_tx.matrix.types import JsonDict
-from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.events import EventCreator
 from ruma_tx.services.ports.directory import DirectoryStorage
 from ruma_tx.services.ports.events import Events
 from ruma_tx.services.restricted_joins import RestrictedJoins

@@ -45,7 +45,8 @@ from ruma_tx.matrix.room_versions import ROOM_VERSIONS
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.account_data import DIRECT, AccountDataKeeper
 from ruma_tx.services.concurrency import SingleFlight
-from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.events import EventCreator
 from ruma_tx.services.membership import ProfileLookup
 from ruma_tx.services.ports.directory import DirectoryStorage
 from ruma_tx.services.ports.events import Events

@@ -11,7 +11,8 @@ from ruma_tx.matrix.identifiers import random_string
 from ruma_tx.matrix.room_creation import RoomRequest, create_content, initial_state
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS
 from ruma_tx.matrix.types import JsonDict
-from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.events import EventCreator
 from ruma_tx.services.membership import ProfileLookup
 from ruma_tx.services.ports.directory import AliasExists, DirectoryStorage
 

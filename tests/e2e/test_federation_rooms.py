@@ -182,3 +182,34 @@ async def test_a_third_server_joins_and_talks(servers, third, make_client):
     await bob_sync.wait_for(membership_of(carol["user_id"], "join", room_id), "carol's join")
     await send_text(c, carol, room_id, "hello from C", "t1")
     await bob_sync.wait_for(message_with_body("hello from C", room_id), "carol's message, sent by C to B")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_redaction_from_another_server_removes_the_content(servers):
+    """bob of B redacts his message; on A the message's content is gone, and alice's redaction works the other way."""
+    a, b = servers
+    alice, bob = await a.register(), await b.register()
+    room_id = await create_room(a, alice, preset="public_chat")
+    await ok(b, "POST", f"join/{quote(room_id)}", {}, user=bob, query={"via": a.server.server_name})
+    alice_sync, bob_sync = SyncWatcher(a, alice), SyncWatcher(b, bob)
+    secret = await send_text(b, bob, room_id, "oops, a secret", "t1")
+    await alice_sync.wait_for(message_with_body("oops, a secret", room_id), "bob's message")
+    await ok(b, "PUT", f"rooms/{quote(room_id)}/redact/{quote(secret)}/r1", {"reason": "sorry"}, user=bob)
+
+    def redaction_of(event_id):
+        def found(response):
+            return any(e["type"] == "m.room.redaction" and event_id in (e.get("redacts"), e["content"].get("redacts"))
+                       for e in timeline_events(response, room_id))
+        return found
+
+    await alice_sync.wait_for(redaction_of(secret), "bob's redaction")
+    seen = await ok(a, "GET", f"rooms/{quote(room_id)}/event/{quote(secret)}", user=alice)
+    assert seen["content"] == {}
+    assert seen["unsigned"]["redacted_because"]["sender"] == bob["user_id"]
+
+    mine = await send_text(a, alice, room_id, "alice's slip", "t2")
+    await bob_sync.wait_for(message_with_body("alice's slip", room_id), "alice's message")
+    await ok(a, "PUT", f"rooms/{quote(room_id)}/redact/{quote(mine)}/r2", {}, user=alice)
+    await bob_sync.wait_for(redaction_of(mine), "alice's redaction")
+    seen = await ok(b, "GET", f"rooms/{quote(room_id)}/event/{quote(mine)}", user=bob)
+    assert seen["content"] == {}

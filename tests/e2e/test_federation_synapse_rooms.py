@@ -205,3 +205,33 @@ async def test_older_room_versions_both_ways(clients, room_version):
     await send_text(ours, alice, their_room, f"v{room_version}: alice in theirs", "r1")
     await sam_sync.wait_for(message_with_body(f"v{room_version}: alice in theirs", their_room),
                             "alice's message")
+
+
+@pytest_twisted.ensureDeferred
+async def test_redactions_both_ways(clients):
+    """A Synapse user's redaction removes the content on our side, and ours on Synapse's."""
+    ours, theirs = clients
+    alice, sam = await ours.register(), await theirs.register()
+    room_id = await create_room(ours, alice, preset="public_chat")
+    await ok(theirs, "POST", f"join/{quote(room_id)}", {}, user=sam, query={"server_name": ours.server.server_name})
+    alice_sync, sam_sync = SyncWatcher(ours, alice), SyncWatcher(theirs, sam)
+
+    def redaction_of(event_id):
+        def found(response):
+            return any(e["type"] == "m.room.redaction" and event_id in (e.get("redacts"), e["content"].get("redacts"))
+                       for e in timeline_events(response, room_id))
+        return found
+
+    theirs_event = await send_text(theirs, sam, room_id, "Sam's slip", "s1")
+    await alice_sync.wait_for(message_with_body("Sam's slip", room_id), "Sam's message")
+    await ok(theirs, "PUT", f"rooms/{quote(room_id)}/redact/{quote(theirs_event)}/x1", {}, user=sam)
+    await alice_sync.wait_for(redaction_of(theirs_event), "Sam's redaction")
+    seen = await ok(ours, "GET", f"rooms/{quote(room_id)}/event/{quote(theirs_event)}", user=alice)
+    assert seen["content"] == {}
+
+    ours_event = await send_text(ours, alice, room_id, "alice's slip", "r1")
+    await sam_sync.wait_for(message_with_body("alice's slip", room_id), "alice's message")
+    await ok(ours, "PUT", f"rooms/{quote(room_id)}/redact/{quote(ours_event)}/x2", {}, user=alice)
+    await sam_sync.wait_for(redaction_of(ours_event), "alice's redaction")
+    seen = await ok(theirs, "GET", f"rooms/{quote(room_id)}/event/{quote(ours_event)}", user=sam)
+    assert seen["content"] == {}

@@ -15,7 +15,8 @@ from twisted.internet import reactor
 from ruma_tx.matrix.events import build_pdu
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
-from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.events import EventCreator
 from ruma_tx.services.federation_events import EventReceiver
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.ports.federation import RemoteMatrixError

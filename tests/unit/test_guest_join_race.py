@@ -15,7 +15,8 @@ from twisted.python.failure import Failure
 
 from ruma_tx.matrix.errors import Forbidden
 from ruma_tx.matrix.events import StoredEvent
-from ruma_tx.services.events import EventCreator, EventSpec
+from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.events import EventCreator
 from ruma_tx.services.membership import MembershipChanger
 from ruma_tx.services.ports.events import RoomHead
 
