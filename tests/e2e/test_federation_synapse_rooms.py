@@ -147,10 +147,14 @@ async def test_leave_kick_and_ban_both_ways(clients):
 
     await ok(theirs, "POST", f"rooms/{quote(room_id)}/leave", {}, user=sam)
     await alice_sync.wait_for(membership_of(sam["user_id"], "leave", room_id), "Sam's leave")
+    # Their syncs start before the kick and the ban: an initial sync leaves out rooms already left.
+    sue_sync, sid_sync = SyncWatcher(theirs, sue), SyncWatcher(theirs, sid)
+    await sue_sync.sync_once()
+    await sid_sync.sync_once()
     await ok(ours, "POST", f"rooms/{quote(room_id)}/kick", {"user_id": sue["user_id"]}, user=alice)
-    await SyncWatcher(theirs, sue).wait_for(membership_of(sue["user_id"], "leave", room_id), "Sue's kick")
+    await sue_sync.wait_for(membership_of(sue["user_id"], "leave", room_id), "Sue's kick")
     await ok(ours, "POST", f"rooms/{quote(room_id)}/ban", {"user_id": sid["user_id"]}, user=alice)
-    await SyncWatcher(theirs, sid).wait_for(membership_of(sid["user_id"], "ban", room_id), "Sid's ban")
+    await sid_sync.wait_for(membership_of(sid["user_id"], "ban", room_id), "Sid's ban")
     rejoin = await theirs.request("POST", f"join/{quote(room_id)}", {}, token=sid["access_token"],
                                   query={"server_name": ours.server.server_name})
     assert rejoin.code == 403, rejoin
