@@ -160,6 +160,16 @@ class TestCluster:
             )
         )
 
+    def refuse_connections(self, name: str) -> None:
+        """Make database C{name} unreachable: no new connections, and its sessions ended."""
+        self._admin(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
+        self._admin(sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {}").format(
+            sql.Literal(name)))
+
+    def allow_connections(self, name: str) -> None:
+        """Undo L{refuse_connections}."""
+        self._admin(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
+
     def _admin(self, statement) -> None:
         conn = psycopg2.connect(self.dsn("postgres"), connect_timeout=10)
         try:

@@ -175,11 +175,9 @@ class Router:
             return shielded(handling, lambda result: _log_abandoned(request, result))
 
         for prefix in declared.prefixes:
-            self.app.route(
-                prefix + declared.path,
-                methods=[declared.method],
-                endpoint=f"{declared.method} {prefix}{declared.path}",
-            )(serve)
+            name = f"{declared.method} {prefix}{declared.path}"
+            self.app.route(prefix + declared.path, methods=[declared.method], endpoint=name)(
+                _labelled(serve, name))
 
     def _check_rate(self, action: str, key: str) -> None:
         retry_after = self._rate_limiter.check(action, key)
@@ -224,6 +222,15 @@ class Router:
         if failure.check(defer.CancelledError):
             return b""  # the client hung up: there is nobody to answer
         return render_error(cast(MatrixRequest, request), failure)
+
+
+def _labelled(serve: Callable[..., defer.Deferred[bytes]], route: str) -> Callable[..., defer.Deferred[bytes]]:
+    """C{serve}, marking each request with its route template (the metrics' label: never a raw path)."""
+    def serve_route(request: MatrixRequest, **path_args: str) -> defer.Deferred[bytes]:
+        request.route = route
+        return serve(request, **path_args)
+
+    return serve_route
 
 
 def _log_abandoned(request: MatrixRequest, result: object) -> None:

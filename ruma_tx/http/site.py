@@ -16,6 +16,7 @@ from twisted.web.resource import IResource, Resource
 from ruma_tx.http.parsing import respond
 from ruma_tx.http.uploads import UploadBodies, UploadSpool
 from ruma_tx.logs import logger
+from ruma_tx.services.metrics import UNROUTED, Metrics
 
 log = logger(__name__)
 
@@ -36,6 +37,10 @@ class MatrixRequest(server.Request):
     """
 
     body_too_large = False
+    #: The route template that served it (set by the router), for metrics.
+    route: str | None = None
+    #: When it was taken in (by the site's reactor), for metrics.
+    started: float = 0.0
     #: The body of a media upload, spooled to disk (see L{ruma_tx.http.uploads}).
     upload: UploadSpool | None = None
     _body_received = False
@@ -112,6 +117,7 @@ class MatrixRequest(server.Request):
             super().handleContentChunk(data)
 
     def process(self) -> None:
+        self.started = self._site().reactor.seconds()
         in_flight = self._site().in_flight
         in_flight.add(self)
         self.notifyFinish().addBoth(lambda _: in_flight.discard(self))
@@ -124,8 +130,9 @@ class MatrixRequest(server.Request):
 class MatrixSite(server.Site):
     """
     The site of a client listener: one log line per finished request at a
-    configured level (twistd's access log is too costly to keep on), and a
-    count of requests in flight so shutdown can wait for them.
+    configured level (twistd's access log is too costly to keep on), its
+    metrics when given L{Metrics}, and a count of requests in flight so
+    shutdown can wait for them.
     """
 
     requestFactory = MatrixRequest
@@ -133,18 +140,23 @@ class MatrixSite(server.Site):
     noisy = False
 
     def __init__(self, resource: IResource, *, max_body_bytes: int,
-                 request_log_level: LogLevel | None, uploads: UploadBodies | None = None) -> None:
+                 request_log_level: LogLevel | None, uploads: UploadBodies | None = None,
+                 metrics: Metrics | None = None) -> None:
         super().__init__(resource)
         self.max_body_bytes = max_body_bytes
         # The media upload paths, whose bodies are spooled to disk.
         self.uploads = uploads
         self._request_log_level = request_log_level
+        self._metrics = metrics
         self.in_flight: set[MatrixRequest] = set()
 
     def log(self, request: http.Request) -> None:
+        request = cast(MatrixRequest, request)  # the requestFactory's
+        if self._metrics is not None:
+            self._metrics.request_finished(request.route or UNROUTED, request.code,
+                                           self.reactor.seconds() - request.started)
         if self._request_log_level is None:
             return
-        request = cast(MatrixRequest, request)  # the requestFactory's
         # Only the path: the query string may hold an access token.
         log.emit(
             self._request_log_level,

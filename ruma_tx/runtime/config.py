@@ -37,8 +37,11 @@ class ConfigError(Exception):
 #: userinfo endpoint); "openid" only C{/_matrix/federation/v1/openid/userinfo}
 #: (as Synapse's resource of that name), for integrations checking tokens;
 #: "federation" the Server-Server API (C{/_matrix/federation/*} and
-#: C{/_matrix/key/*}), only with C{[federation] enabled}.
-LISTENER_RESOURCES = ("client", "openid", "federation")
+#: C{/_matrix/key/*}), only with C{[federation] enabled}; "metrics" the
+#: Prometheus C{/metrics} and C{/health} (keep it off the public network).
+LISTENER_RESOURCES = ("client", "openid", "federation", "metrics")
+#: The resources served on a listener of their own.
+_ALONE_RESOURCES = ("federation", "metrics")
 
 
 @dataclass(frozen=True)
@@ -226,8 +229,9 @@ def _check_values(config: Config, path: Path) -> None:
                 bad(f"listeners[{i}].resources", f"unknown resource {resource!r}")
         if "federation" in listener.resources and not config.federation.enabled:
             bad(f"listeners[{i}].resources", "a 'federation' listener needs federation.enabled = true")
-        if "federation" in listener.resources and len(listener.resources) > 1:
-            bad(f"listeners[{i}].resources", "'federation' is served on a listener of its own")
+        for alone in _ALONE_RESOURCES:
+            if alone in listener.resources and len(listener.resources) > 1:
+                bad(f"listeners[{i}].resources", f"{alone!r} is served on a listener of its own")
     if config.database.pool_size < 1:
         bad("database.pool_size", "must be at least 1")
     if not 4 <= config.passwords.bcrypt_rounds <= 31:

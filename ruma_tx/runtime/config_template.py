@@ -31,6 +31,12 @@ data_dir = "{data_dir}"
 endpoint = "tcp:{port}:interface=127.0.0.1"
 resources = ["client"]
 
+# Prometheus metrics (GET /metrics) and the health check (GET /health) on a
+# listener of their own, kept off the public network:
+# [[listeners]]
+# endpoint = "tcp:9090:interface=127.0.0.1"
+# resources = ["metrics"]
+
 [database]
 # PostgreSQL DSN. Absent: ruma_tx runs its own private cluster under data_dir
 # (initdb on first start, unix socket only, stopped with the server).

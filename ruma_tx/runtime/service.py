@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import gc
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Coroutine, cast
 
+from prometheus_client import CollectorRegistry
 from signedjson.types import SigningKey
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -56,6 +56,7 @@ from ruma_tx.http.well_known import SupportApi
 from ruma_tx.logs import logger, set_level
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
 from ruma_tx.matrix.support import support_body
+from ruma_tx.runtime.client_api import ClientApi
 from ruma_tx.runtime.config import RATE_LIMITED_ACTIONS, Config, ConfigError, load_config
 from ruma_tx.runtime.federation import build_federation, software_version
 from ruma_tx.runtime.federation_device_lists import build_remote_device_lists, device_list_publishers
@@ -68,6 +69,7 @@ from ruma_tx.runtime.federation_rooms import (
     federation_rooms_api,
 )
 from ruma_tx.runtime.media import Media, build_media
+from ruma_tx.runtime.observability import build_observability
 from ruma_tx.runtime.outbound import OutboundHttpClient
 from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.runtime.sliding_sync import RoomCaches, build_sliding_sync
@@ -91,6 +93,7 @@ from ruma_tx.services.keys import DeviceKeys
 from ruma_tx.services.legacy_events import EventStream
 from ruma_tx.services.login import Authenticator
 from ruma_tx.services.membership import MembershipChanger
+from ruma_tx.services.metrics import Metrics
 from ruma_tx.services.notifications import NotificationList
 from ruma_tx.services.notifier import Notifier
 from ruma_tx.services.openid import OpenIdTokens
@@ -188,6 +191,7 @@ class HomeserverService(Service):
         self._reactor = reactor
         self._cluster: EmbeddedPostgres | None = None
         self._database: Database | None = None
+        self._metrics: Metrics | None = None
         self._ports: list[IListeningPort] = []
         self._sites: list[MatrixSite] = []
         self._activity: DeviceActivity | None = None
@@ -234,13 +238,14 @@ class HomeserverService(Service):
 
             self._cluster = EmbeddedPostgres(config.data_dir, reactor)
             dsn = await self._cluster.start()
-        self._database = Database(dsn, config.database.pool_size, reactor)
+        self._metrics = metrics = Metrics(CollectorRegistry(), reactor, config.server_name)
+        self._database = Database(dsn, config.database.pool_size, reactor, on_query=metrics.query_finished)
         await self._database.open()
         await migrate(self._database, now_ms(self._reactor))
         macaroon_key = read_or_create_secret(config.macaroon_key_path)
         signing_key = load_or_create_signing_key(config.signing_key_path)
         stream_start = await max_stream_position(self._database)
-        api = build_client_api(config, self._database, reactor, macaroon_key, signing_key, stream_start)
+        api = build_client_api(config, self._database, reactor, macaroon_key, signing_key, stream_start, metrics)
         self._activity = api.activity
         self._notifier = api.notifier
         self._push_delivery = api.push_delivery
@@ -266,11 +271,12 @@ class HomeserverService(Service):
         for listener in config.listeners:
             # A listener serving "openid" alone serves the OpenID userinfo endpoint only.
             root = api.openid_root if set(listener.resources) == {"openid"} else api.root
+            root = api.metrics_root if "metrics" in listener.resources else root  # /metrics, /health
             site = MatrixSite(root, max_body_bytes=config.http.max_body_bytes, request_log_level=level,
-                              uploads=api.media.uploads)
+                              uploads=api.media.uploads, metrics=metrics)
             if "federation" in listener.resources:
                 site = MatrixSite(api.federation_root, max_body_bytes=config.federation.max_request_bytes,
-                                  request_log_level=level)
+                                  request_log_level=level, metrics=metrics)
             port = await serverFromString(reactor, listener.endpoint).listen(site)
             self._sites.append(site)
             self._ports.append(port)
@@ -301,6 +307,8 @@ class HomeserverService(Service):
             await self._guest_eviction.stop(self._config.http.shutdown_grace_s)
         if self._listener is not None:
             self._listener.close()
+        if self._metrics is not None:
+            self._metrics.stop()
         if self._database is not None:
             self._database.close()
         if self._cluster is not None:
@@ -326,7 +334,7 @@ def log_failure(coroutine: Coroutine[Any, Any, object]) -> None:
 
 
 def build_client_api(config: Config, database: Database, reactor: IRuntimeReactor, macaroon_key: bytes,
-                     signing_key: SigningKey, stream_start: int) -> ClientApi:
+                     signing_key: SigningKey, stream_start: int, metrics: Metrics) -> ClientApi:
     """
     Wire the client API: stores, rules, handlers, endpoints.
 
@@ -420,7 +428,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                    push_delivery.event_stored, *room_caches.event_stored_hooks(),
                                    *([sending.sender.event_stored, remote_device_lists.event_stored]
                                      if sending else []),
-                                   lambda event, position: presence.event_stored(event, position)],
+                                   lambda event, position: presence.event_stored(event, position),
+                                   metrics.event_stored],
                            remote_invite=(lambda invite, version: room_federation.membership.remote_invite(
                                invite, version)) if sending else None)
     room_federation = build_room_federation(federation=federation, creator=creator, events=events,
@@ -548,7 +557,10 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         search,
         *media.apis,
     ]
-    router = Router(apis, guard=guard, rate_limiter=rate_limiter)
+    health, metrics_root = build_observability(metrics, database=database, notifier=notifier, streams=streams,
+                                               sender=sending.sender if sending else None, reactor=reactor,
+                                               guard=guard, rate_limiter=rate_limiter)
+    router = Router([*apis, health], guard=guard, rate_limiter=rate_limiter)
     openid_router = Router([OpenIdUserInfoApi(openid)], guard=guard, rate_limiter=rate_limiter)
     federation_root = federation.root(
         [FederationQueryApi(profiles=profiles, directory=directory_handler, server_name=server_name,
@@ -562,30 +574,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                               clock=reactor, server_name=server_name, current_position=lambda: streams.current)],
         guard=guard)
     return ClientApi(root=MatrixRoot(router.resource()), openid_root=MatrixRoot(openid_router.resource()),
-                     federation_root=federation_root,
+                     federation_root=federation_root, metrics_root=metrics_root,
                      activity=activity, guard=guard, notifier=notifier, device_lists=device_lists,
                      push_delivery=push_delivery, media=media, guest_eviction=guests,
                      sliding_sync_saver=sliding_sync.saver, federation_sender=sending.sender if sending else None)
-
-
-@dataclass(frozen=True)
-class ClientApi:
-    root: MatrixRoot
-    #: The root of listeners serving only the "openid" resource.
-    openid_root: MatrixRoot
-    #: The root of "federation" listeners.
-    federation_root: MatrixRoot
-    activity: DeviceActivity
-    guard: Guard
-    notifier: Notifier
-    device_lists: DeviceLists
-    #: Started before the server listens, stopped once requests are drained.
-    push_delivery: PushDelivery
-    #: The media repository (stopped once requests are drained) and its upload spooling.
-    media: Media
-    #: Waited for at shutdown: the guests' leaves it is still sending.
-    guest_eviction: GuestEviction
-    #: Writes sliding-sync connections; its last write runs once requests are drained.
-    sliding_sync_saver: Periodic
-    #: With federation on: started with push delivery, stopped with it.
-    federation_sender: FederationSender | None

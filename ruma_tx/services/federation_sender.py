@@ -188,6 +188,11 @@ class FederationSender:
         for worker in list(self._workers.values()):
             worker.loop.stop()
 
+    @property
+    def backing_off(self) -> int:
+        """How many destinations wait out a backoff after failures (for metrics)."""
+        return sum(1 for worker in self._workers.values() if worker.backoff_s > 0)
+
     # -- what happens elsewhere ------------------------------------------------
 
     def event_stored(self, event: NewEvent, position: int) -> None:

@@ -110,6 +110,11 @@ class Notifier:
         """
         return self._stopping
 
+    @property
+    def waiting(self) -> int:
+        """How many long-polls wait now (read by the metrics at each scrape)."""
+        return sum(len(group) for group in self._waiters.values())
+
     def shutdown(self) -> None:
         """Answer every waiter now (the server is stopping)."""
         self._stopping = True

@@ -161,11 +161,16 @@ class Database:
 
     Connections are checked out exclusively: one query or one transaction
     at a time per connection; callers beyond C{pool_size} wait in line.
+
+    @param on_query: told how long each query or transaction held its
+        connection (for metrics).
     """
 
-    def __init__(self, dsn: str, pool_size: int, reactor: IReactorTime) -> None:
+    def __init__(self, dsn: str, pool_size: int, reactor: IReactorTime,
+                 on_query: Callable[[float], None] | None = None) -> None:
         self._dsn = dsn
         self._reactor = reactor
+        self._on_query = on_query
         self._connections = [self._new_connection() for _ in range(pool_size)]
         self._free: list[txpostgres.Connection] = []
         self._waiting: deque[defer.Deferred[txpostgres.Connection]] = deque()
@@ -190,6 +195,11 @@ class Database:
 
     async def _connect(self, connection: txpostgres.Connection) -> None:
         await connection.connect(self._dsn)
+
+    @property
+    def in_use(self) -> int:
+        """How many connections of the pool are checked out now."""
+        return len(self._connections) - len(self._free)
 
     def close(self) -> None:
         self._closed = True
@@ -284,7 +294,7 @@ class Database:
         except BaseException:
             self._checkin(connection)
             raise
-        running.addBoth(self._finished, connection)
+        running.addBoth(self._finished, connection, self._reactor.seconds())
         try:
             return await shielded(running)
         except (ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError) as e:
@@ -294,7 +304,9 @@ class Database:
         except txpostgres.RollbackFailed:
             raise DatabaseUnavailable("connection lost during a transaction") from None
 
-    def _finished(self, result: object, connection: txpostgres.Connection) -> object:
+    def _finished(self, result: object, connection: txpostgres.Connection, started: float) -> object:
+        if self._on_query is not None:
+            self._on_query(self._reactor.seconds() - started)
         self._checkin(connection)
         return result
 

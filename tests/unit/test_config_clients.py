@@ -108,6 +108,14 @@ def test_listeners_may_serve_the_openid_resource(tmp_path):
     refused(tmp_path, '[[listeners]]\nresources = ["federation"]\n', "listeners[0].resources", "federation")
 
 
+def test_the_metrics_resource_is_served_alone(tmp_path):
+    """'metrics' is a listener resource of its own: beside another it is refused at start."""
+    config = load(tmp_path, '[[listeners]]\nresources = ["metrics"]\n')
+    assert config.listeners[0].resources == ("metrics",)
+    refused(tmp_path, '[[listeners]]\nresources = ["client", "metrics"]\n', "listeners[0].resources",
+            "'metrics' is served on a listener of its own")
+
+
 def test_support_body_only_with_something_to_tell():
     """No page and no contacts: None (the endpoint's 404); otherwise only the fields set."""
     assert support_body(None, ()) is None
