@@ -7,8 +7,8 @@ room, under the room's lock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Iterable, Mapping, Sequence
 
 from canonicaljson import encode_canonical_json
 from signedjson.types import SigningKey
@@ -26,7 +26,6 @@ from ruma_tx.matrix.events import (
 )
 from ruma_tx.matrix.guest_access import GUEST_ACCESS, check_guest_join
 from ruma_tx.matrix.redaction import check_redaction, redact, redacted_event_id
-from ruma_tx.matrix.relations import EventRelation
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, referenced_event_ids
 from ruma_tx.matrix.sync import sync_event_json
 from ruma_tx.matrix.types import JsonDict

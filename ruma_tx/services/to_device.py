@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable, Mapping
 
-from ruma_tx.matrix.to_device import Outgoing, has_remote_recipients, outgoing_messages, remote_message_id
+from ruma_tx.matrix.to_device import has_remote_recipients, outgoing_messages, remote_message_id
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import SingleFlight
