@@ -5,7 +5,10 @@ answering 503 while the daemon's database refuses connections.
 """
 from __future__ import annotations
 
+import json
+import re
 import types
+from pathlib import Path
 from urllib.parse import quote, urlparse
 
 import pytest
@@ -158,3 +161,18 @@ async def test_health_is_503_while_the_database_refuses_connections(start_homese
     finally:
         pg_cluster.allow_connections(name)
     assert await health_until(client, 200) == {"status": "ok"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_grafana_dashboard_reads_metrics_the_daemon_exports(observed, make_client):
+    """Every series contrib/grafana-dashboard.json queries is served by /metrics (the federation gauge with federation on)."""
+    server, metrics_url = observed
+    await make_client(server).register()   # something counted, so histograms have samples
+    samples = await scrape(make_client(types.SimpleNamespace(base_url=metrics_url)))
+    served = {name for name, _ in samples}
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "contrib" / "grafana-dashboard.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\b(?:ruma|process)_[a-z_]+", target["expr"])}
+    assert queried, "the dashboard queries nothing"
+    federation_only = {"ruma_federation_destinations_backing_off"}
+    assert queried - served == federation_only
