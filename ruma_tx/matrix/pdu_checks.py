@@ -36,7 +36,7 @@ from ruma_tx.matrix.identifiers import (
     parse_user_id,
 )
 from ruma_tx.matrix.redaction import redact, redacted_view
-from ruma_tx.matrix.room_versions import RoomVersion, as_room_version, referenced_event_ids
+from ruma_tx.matrix.room_versions import RoomVersion, as_room_version, create_event_id_of, referenced_event_ids
 from ruma_tx.matrix.types import JsonDict
 
 #: "The complete event MUST NOT be larger than 65536 bytes" (canonical JSON).
@@ -241,7 +241,7 @@ def _check_format(pdu: object, version: RoomVersion) -> bytes:
     # the room ID's ("!" for "$"). Checked here as the brief of this format
     # asks; the auth rules (3.2) would reject it too.
     if version.room_id_from_create_event and isinstance(room_id, str) and ":" not in room_id:
-        if "$" + room_id[1:] in auth_events:
+        if create_event_id_of(room_id) in auth_events:
             raise InvalidPdu(FORMAT_CHECK, "a v12 event must not list the create event in 'auth_events'")
     return encoded
 

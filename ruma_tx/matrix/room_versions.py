@@ -162,8 +162,14 @@ def auth_event_ids(pdu: JsonDict, room_version: RoomVersion) -> list[str]:
     """
     listed = referenced_event_ids(pdu, "auth_events")
     room_id = pdu.get("room_id")
-    if room_version.room_id_from_create_event and isinstance(room_id, str) and room_id.startswith("!"):
-        create_id = "$" + room_id[1:]
+    if room_version.room_id_from_create_event and isinstance(room_id, str) and room_id.startswith("!") \
+            and pdu.get("type") != "m.room.create":
+        create_id = create_event_id_of(room_id)
         if create_id not in listed:
             listed.append(create_id)
     return listed
+
+
+def create_event_id_of(room_id: str) -> str:
+    """Room version 12: the create event's id, the room id's with the C{$} sigil."""
+    return "$" + room_id[1:]

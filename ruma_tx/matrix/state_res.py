@@ -31,7 +31,7 @@ from ruma_tx.matrix.auth_rules import (
     check_event_auth,
 )
 from ruma_tx.matrix.power_levels import CREATE, POWER_LEVELS, event_content, user_power_level
-from ruma_tx.matrix.room_versions import RoomVersion, as_room_version, referenced_event_ids
+from ruma_tx.matrix.room_versions import RoomVersion, as_room_version, auth_event_ids
 from ruma_tx.matrix.state_res_v1 import resolve_state_v1
 from ruma_tx.matrix.types import JsonDict, StateIds, StateKey
 
@@ -167,22 +167,9 @@ class _EventGraph:
         known = self._auth_ids.get(event_id)
         if known is not None:
             return known
-        event = self._events[event_id]
-        ids = referenced_event_ids(event, "auth_events")
-        create_id = self._implied_create_id(event)
-        if create_id is not None and create_id not in ids:
-            ids.append(create_id)
+        ids = auth_event_ids(self._events[event_id], self._version)
         known = self._auth_ids[event_id] = [a for a in ids if a in self._events]
         return known
-
-    def _implied_create_id(self, event: JsonDict) -> str | None:
-        """@return: v12: the create event ID its room ID implies (none for the create event)."""
-        room_id = event.get("room_id")
-        if not self._version.room_id_from_create_event or not isinstance(room_id, str):
-            return None
-        if event.get("type") == CREATE[0] or not room_id.startswith("!"):
-            return None
-        return "$" + room_id[1:]
 
     def _auth_event_with_key(self, event_id: str, key: StateKey) -> str | None:
         """@return: The event's auth event holding C{key}, if any."""
