@@ -440,7 +440,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                server_name=server_name)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
                                    profiles=profile_of, server_name=server_name,
-                                   remote=room_federation.membership if sending else None)
+                                   remote=room_federation.membership if sending else None,
+                                   remote_alias=federation.remote.alias if federation.remote else None)
     room_keys = RoomKeyStore(database)
     authenticator = Authenticator(
         accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, server_name=server_name,

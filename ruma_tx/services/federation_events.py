@@ -227,7 +227,7 @@ class EventReceiver:
         creator = create["sender"] if create is not None else joined.pdu["sender"]
         await self._creator.store_joined_room(
             NewRoom(room_id, room_version.identifier, creator), outliers, state_ids,
-            self._new_event(joined.event_id, joined.pdu, pdu_json=joined.pdu_json))
+            received_event(joined.event_id, joined.pdu, pdu_json=joined.pdu_json))
         return room_id
 
     # -- one event -------------------------------------------------------
@@ -265,7 +265,7 @@ class EventReceiver:
         else:
             base_state = (await self._dag.state_after([base]))[base]
             state_after = StateAfter(base, state_changes(base_state, after))
-        accepted = await self._creator.accept_received(self._new_event(event_id, pdu, pdu_json=received.pdu_json),
+        accepted = await self._creator.accept_received(received_event(event_id, pdu, pdu_json=received.pdu_json),
                                                        state_after, after)
         if not accepted:
             log.info("soft-failed {event_id} from {origin}", event_id=event_id, origin=fetching.origin)
@@ -439,7 +439,7 @@ class EventReceiver:
         events = []
         for event_id, pdu in sorted(received.items(), key=lambda item: _depth(item[1])):
             if event_id in outliers:
-                events.append(self._new_event(event_id, outliers[event_id], room_id))
+                events.append(received_event(event_id, outliers[event_id], room_id))
                 continue
             if event_id in statuses:
                 continue
@@ -452,7 +452,7 @@ class EventReceiver:
             if event_id in cited:
                 # Known before the deeper events of the batch it authorises are checked.
                 await self._dag_events.store_outliers(room_id, [Outlier(event_id, pdu, encode_pdu(pdu))])
-            events.append(self._new_event(event_id, pdu, room_id))
+            events.append(received_event(event_id, pdu, room_id))
         return events
 
     async def checked(self, pdu: object, version: RoomVersion) -> ReceivedPdu:
@@ -463,16 +463,18 @@ class EventReceiver:
         pdus = await self._dag_events.get_pdus(list(state.values()))
         return {key: {**pdus[event_id], "event_id": event_id} for key, event_id in state.items() if event_id in pdus}
 
-    @staticmethod
-    def _new_event(event_id: str, pdu: JsonDict, room_id: str | None = None, *, pdu_json: str | None = None
+
+def received_event(event_id: str, pdu: JsonDict, room_id: str | None = None, *, pdu_json: str | None = None
                    ) -> NewEvent:
-        """
-        @param room_id: the room, when the PDU does not say (a room version 12 create event).
-        @param pdu_json: its canonical JSON, when known already.
-        """
-        room_id = room_id or pdu["room_id"]
-        return NewEvent(event_id, room_id, pdu, pdu_json if pdu_json is not None else encode_pdu(pdu),
-                        depth=pdu["depth"], client_json=sync_event_json(pdu, event_id, room_id))
+    """
+    Another server's checked event, ready to store.
+
+    @param room_id: the room, when the PDU does not say (a room version 12 create event).
+    @param pdu_json: its canonical JSON, when known already.
+    """
+    room_id = room_id or pdu["room_id"]
+    return NewEvent(event_id, room_id, pdu, pdu_json if pdu_json is not None else encode_pdu(pdu),
+                    depth=pdu["depth"], client_json=sync_event_json(pdu, event_id, room_id))
 
 
 def _rejected_by_auth(checked: Mapping[str, Stored], cited: set[str], version: RoomVersion) -> set[str]:

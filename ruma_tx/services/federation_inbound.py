@@ -18,7 +18,7 @@ from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 
 from ruma_tx.logs import logger
 from ruma_tx.matrix.errors import MatrixError
-from ruma_tx.matrix.ephemeral import READ, READ_PRIVATE
+from ruma_tx.matrix.ephemeral import READ
 from ruma_tx.matrix.federation_membership import server_of
 from ruma_tx.matrix.federation_transactions import (
     DeviceListUpdate,
@@ -189,10 +189,8 @@ class EduServices:
                                       REMOTE_TYPING_TIMEOUT_MS)
 
     async def receipt(self, update: ReceiptUpdate) -> None:
-        if update.receipt_type == READ_PRIVATE:
-            return  # private receipts never leave their server: one that does is dropped
         if update.receipt_type != READ:
-            return  # the only shared receipt type the spec has
+            return  # the only shared receipt type; a private one never leaves its server
         await self._acls.check(update.room_id, server_of(update.user_id))
         # Several event ids are allowed; the read position is the last one.
         await self._receipts.send_receipt(update.user_id, update.room_id, update.receipt_type,

@@ -28,12 +28,12 @@ from ruma_tx.matrix.federation_membership import (
 from ruma_tx.matrix.membership import member_content
 from ruma_tx.matrix.pdu_checks import InvalidPdu, received_event_id
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, auth_event_ids, referenced_event_ids
-from ruma_tx.matrix.sync import STRIPPED_STATE_TYPES, stripped_event, sync_event_json
+from ruma_tx.matrix.sync import STRIPPED_STATE_TYPES, stripped_event
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.event_spec import EventSpec
-from ruma_tx.services.events import EventCreator, encode_pdu
-from ruma_tx.services.federation_events import EventReceiver, Rejected
+from ruma_tx.services.events import EventCreator
+from ruma_tx.services.federation_events import EventReceiver, Rejected, received_event
 from ruma_tx.services.ports.events import Events, NewEvent, NewRoom, RoomExists
 from ruma_tx.services.ports.federation import FederationClient, FederationError, RemoteMatrixError
 from ruma_tx.services.ports.room_dag import DagEvents
@@ -228,7 +228,7 @@ class FederatedMembership:
             kept = {**signed, "unsigned": {"invite_room_state": _objects(body.get("invite_room_state"))}}
             try:
                 await self._creator.store_out_of_band(NewRoom(room_id, version.identifier, pdu["sender"]),
-                                                      self._new_event(event_id, kept))
+                                                      received_event(event_id, kept))
             except RoomExists:
                 pass  # joined meanwhile: the invite comes as a PDU like any other
         return {"event": signed}
@@ -261,20 +261,6 @@ class FederatedMembership:
         if checked.redacted or destination not in checked.pdu.get("signatures", {}):
             raise forbidden(f"{destination} did not sign the invite")
         return checked.pdu
-
-    async def resolve_alias(self, room_alias: str) -> tuple[str, list[str]]:
-        """A remote alias' room id and the servers its server says are in it."""
-        try:
-            answer = await self._client.get_json(server_of_alias(room_alias), "/_matrix/federation/v1/query/directory",
-                                                 query={"room_alias": room_alias})
-        except RemoteMatrixError as e:
-            if e.code == 404:
-                raise not_found(f"Room alias {room_alias} not found") from None
-            raise
-        room_id, servers = answer.get("room_id"), answer.get("servers")
-        if not isinstance(room_id, str) or not isinstance(servers, list):
-            raise not_found(f"Room alias {room_alias} not found")
-        return room_id, [s for s in servers if isinstance(s, str)]
 
     async def join(self, user_id: str, room_id: str, servers: Sequence[str], content: JsonDict) -> str:
         """
@@ -320,7 +306,7 @@ class FederatedMembership:
                                              event)
         kept = {**event, "unsigned": {"knock_room_state": _objects(answer.get("knock_room_state"))}}
         await self._creator.store_out_of_band(NewRoom(room_id, version.identifier, event["sender"]),
-                                              self._new_event(event_id, kept))
+                                              received_event(event_id, kept))
         return room_id
 
     async def leave(self, user_id: str, room_id: str, servers: Sequence[str]) -> None:
@@ -335,7 +321,7 @@ class FederatedMembership:
         room_id = event["room_id"]
         await self._client.put_json(server, "/_matrix/federation/v2/send_leave/" + _path(room_id, event_id), event)
         await self._creator.store_out_of_band(NewRoom(room_id, version.identifier, event["sender"]),
-                                              self._new_event(event_id, event))
+                                              received_event(event_id, event))
         return room_id
 
     async def _through_servers(self, user_id: str, room_id: str, servers: Sequence[str], membership: str,
@@ -374,20 +360,7 @@ class FederatedMembership:
         signed = hash_and_sign(event, version, server_name=self._server_name, signing_key=self._signing_key)
         return version, signed, event_id_for(signed, version)
 
-    @staticmethod
-    def _new_event(event_id: str, pdu: JsonDict) -> NewEvent:
-        room_id = pdu["room_id"]
-        return NewEvent(event_id, room_id, pdu, encode_pdu(pdu), depth=pdu.get("depth", 0),
-                        client_json=sync_event_json(pdu, event_id, room_id))
-
 
 def _objects(value: object) -> list[JsonDict]:
     """The objects of a list another server sent (stripped state), or none."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def server_of_alias(room_alias: str) -> str:
-    _, _, server = room_alias.partition(":")
-    if not server:
-        raise BadRequest("M_INVALID_PARAM", f"Invalid room alias {room_alias!r}")
-    return server

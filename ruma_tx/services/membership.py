@@ -39,13 +39,17 @@ class MembershipChanger:
     @param events: the L{ruma_tx.storage.events.EventStore}.
     @param directory: the L{ruma_tx.storage.directory.DirectoryStore}.
     @param profiles: C{async (user_id) -> (displayname, avatar_url)}.
-    @param remote: joins and leaves of rooms held by other servers, and
-        their aliases (C{None}: federation is off, such rooms are unknown).
+    @param remote: joins and leaves of rooms held by other servers
+        (C{None}: federation is off, such rooms are unknown).
+    @param remote_alias: C{async (room_alias) -> {room_id, servers}} asking
+        the alias' server (with federation on), as the directory does.
     """
 
     def __init__(self, *, creator: EventCreator, events: Events, directory: DirectoryStorage,
-                 profiles: ProfileLookup, server_name: str, remote: FederatedMembership | None = None) -> None:
+                 profiles: ProfileLookup, server_name: str, remote: FederatedMembership | None = None,
+                 remote_alias: Callable[[str], Awaitable[dict]] | None = None) -> None:
         self._remote = remote
+        self._remote_alias = remote_alias
         self._restricted = RestrictedJoins(events=events, server_name=server_name)
         self._creator = creator
         self._events = events
@@ -63,8 +67,9 @@ class MembershipChanger:
                 _, alias_server = parse_room_alias(room_id_or_alias)
             except InvalidIdentifier as e:
                 raise BadRequest("M_INVALID_PARAM", str(e)) from None
-            if alias_server != self._server_name and self._remote is not None:
-                return await self._remote.resolve_alias(room_id_or_alias)
+            if alias_server != self._server_name and self._remote_alias is not None:
+                found_remote = await self._remote_alias(room_id_or_alias)
+                return found_remote["room_id"], found_remote["servers"]
             found = await self._directory.get_alias(room_id_or_alias)
             if found is None:
                 raise not_found("Room alias not found")
