@@ -138,3 +138,28 @@ async def shared_room(servers, **body) -> tuple[dict, dict, str]:
     assert answer.code == 200, answer
     await SyncWatcher(a, alice).wait_for(membership_of(bob["user_id"], "join", room_id), "bob's join")
     return alice, bob, room_id
+
+
+def _ephemeral(response: dict, room_id: str) -> list[dict]:
+    return response.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])
+
+
+def typing_of(user_id: str, room_id: str) -> Callable[[dict], bool]:
+    def found(response: dict) -> bool:
+        return any(e["type"] == "m.typing" and user_id in e["content"]["user_ids"]
+                   for e in _ephemeral(response, room_id))
+    return found
+
+
+def receipt_of(user_id: str, event_id: str, room_id: str) -> Callable[[dict], bool]:
+    def found(response: dict) -> bool:
+        return any(e["type"] == "m.receipt" and user_id in e["content"].get(event_id, {}).get("m.read", {})
+                   for e in _ephemeral(response, room_id))
+    return found
+
+
+def redaction_of(event_id: str, room_id: str) -> Callable[[dict], bool]:
+    def found(response: dict) -> bool:
+        return any(e["type"] == "m.room.redaction" and event_id in (e.get("redacts"), e["content"].get("redacts"))
+                   for e in timeline_events(response, room_id))
+    return found

@@ -11,7 +11,16 @@ from urllib.parse import quote
 import pytest
 import pytest_twisted
 
-from federation_helpers import SyncWatcher, invite_to, membership_of, message_with_body, timeline_events
+from federation_helpers import (
+    SyncWatcher,
+    invite_to,
+    membership_of,
+    message_with_body,
+    receipt_of,
+    redaction_of,
+    timeline_events,
+    typing_of,
+)
 from room_helpers import create_room, ok, send_text
 
 
@@ -110,21 +119,11 @@ async def test_typing_and_receipts_cross_servers(servers):
              {"typing": True, "timeout": 30000}, user=bob)
     alice_sync = SyncWatcher(a, alice)
 
-    def typing(response):
-        room = response.get("rooms", {}).get("join", {}).get(room_id, {})
-        return any(e["type"] == "m.typing" and bob["user_id"] in e["content"]["user_ids"]
-                   for e in room.get("ephemeral", {}).get("events", []))
-
-    await alice_sync.wait_for(typing, "bob typing")
+    await alice_sync.wait_for(typing_of(bob["user_id"], room_id), "bob typing")
 
     await ok(b, "POST", f"rooms/{quote(room_id)}/receipt/m.read/{quote(event_id)}", {}, user=bob)
 
-    def receipt(response):
-        room = response.get("rooms", {}).get("join", {}).get(room_id, {})
-        return any(e["type"] == "m.receipt" and bob["user_id"] in e["content"].get(event_id, {}).get("m.read", {})
-                   for e in room.get("ephemeral", {}).get("events", []))
-
-    await alice_sync.wait_for(receipt, "bob's receipt")
+    await alice_sync.wait_for(receipt_of(bob["user_id"], event_id, room_id), "bob's receipt")
 
 
 @pytest_twisted.ensureDeferred
@@ -197,13 +196,7 @@ async def test_a_redaction_from_another_server_removes_the_content(servers):
     await alice_sync.wait_for(message_with_body("oops, a secret", room_id), "bob's message")
     await ok(b, "PUT", f"rooms/{quote(room_id)}/redact/{quote(secret)}/r1", {"reason": "sorry"}, user=bob)
 
-    def redaction_of(event_id):
-        def found(response):
-            return any(e["type"] == "m.room.redaction" and event_id in (e.get("redacts"), e["content"].get("redacts"))
-                       for e in timeline_events(response, room_id))
-        return found
-
-    await alice_sync.wait_for(redaction_of(secret), "bob's redaction")
+    await alice_sync.wait_for(redaction_of(secret, room_id), "bob's redaction")
     seen = await ok(a, "GET", f"rooms/{quote(room_id)}/event/{quote(secret)}", user=alice)
     assert seen["content"] == {}
     assert seen["unsigned"]["redacted_because"]["sender"] == bob["user_id"]
@@ -211,6 +204,6 @@ async def test_a_redaction_from_another_server_removes_the_content(servers):
     mine = await send_text(a, alice, room_id, "alice's slip", "t2")
     await bob_sync.wait_for(message_with_body("alice's slip", room_id), "alice's message")
     await ok(a, "PUT", f"rooms/{quote(room_id)}/redact/{quote(mine)}/r2", {}, user=alice)
-    await bob_sync.wait_for(redaction_of(mine), "alice's redaction")
+    await bob_sync.wait_for(redaction_of(mine, room_id), "alice's redaction")
     seen = await ok(b, "GET", f"rooms/{quote(room_id)}/event/{quote(mine)}", user=bob)
     assert seen["content"] == {}

@@ -16,7 +16,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from federation_forging import NO_LIMITS, Forger, path_of, recent_events, room_state
-from federation_helpers import SyncWatcher, bodies_of, membership_of, message_with_body
+from federation_helpers import SyncWatcher, bodies_of, membership_of, message_with_body, typing_of
 from polling import DEADLINE_S
 from room_helpers import create_room, ok
 from test_federation_transport import federation_http  # noqa: F401 (a fixture)
@@ -46,14 +46,6 @@ async def joined_room(a, b, c):
     for user in (bob, carl):
         await SyncWatcher(a, alice).wait_for(membership_of(user["user_id"], "join", room_id), "the joins")
     return alice, bob, carl, room_id
-
-
-def typing_of(user_id, room_id):
-    def found(response):
-        room = response.get("rooms", {}).get("join", {}).get(room_id, {})
-        return any(e["type"] == "m.typing" and user_id in e["content"]["user_ids"]
-                   for e in room.get("ephemeral", {}).get("events", []))
-    return found
 
 
 @pytest_twisted.ensureDeferred

@@ -10,7 +10,16 @@ from urllib.parse import quote
 import pytest
 import pytest_twisted
 
-from federation_helpers import SyncWatcher, invite_to, membership_of, message_with_body, timeline_events
+from federation_helpers import (
+    SyncWatcher,
+    invite_to,
+    membership_of,
+    message_with_body,
+    receipt_of,
+    redaction_of,
+    timeline_events,
+    typing_of,
+)
 from room_helpers import create_room, ok, send_text
 from synapse_peer import SynapseClient, needs_peer, ruma, synapse  # noqa: F401 (fixtures)
 
@@ -105,31 +114,17 @@ async def test_typing_and_receipts_both_ways(clients):
     theirs_event = await send_text(theirs, sam, room_id, "from sam", "s1")
     await alice_sync.wait_for(message_with_body("from sam", room_id), "Sam's message")
 
-    def typing_of(user_id):
-        def found(response):
-            room = response.get("rooms", {}).get("join", {}).get(room_id, {})
-            return any(e["type"] == "m.typing" and user_id in e["content"]["user_ids"]
-                       for e in room.get("ephemeral", {}).get("events", []))
-        return found
-
-    def receipt_of(user_id, event_id):
-        def found(response):
-            room = response.get("rooms", {}).get("join", {}).get(room_id, {})
-            return any(e["type"] == "m.receipt" and user_id in e["content"].get(event_id, {}).get("m.read", {})
-                       for e in room.get("ephemeral", {}).get("events", []))
-        return found
-
     await ok(theirs, "PUT", f"rooms/{quote(room_id)}/typing/{quote(sam['user_id'])}",
              {"typing": True, "timeout": 30000}, user=sam)
-    await alice_sync.wait_for(typing_of(sam["user_id"]), "Sam typing")
+    await alice_sync.wait_for(typing_of(sam["user_id"], room_id), "Sam typing")
     await ok(ours, "PUT", f"rooms/{quote(room_id)}/typing/{quote(alice['user_id'])}",
              {"typing": True, "timeout": 30000}, user=alice)
-    await sam_sync.wait_for(typing_of(alice["user_id"]), "alice typing")
+    await sam_sync.wait_for(typing_of(alice["user_id"], room_id), "alice typing")
 
     await ok(theirs, "POST", f"rooms/{quote(room_id)}/receipt/m.read/{quote(ours_event)}", {}, user=sam)
-    await alice_sync.wait_for(receipt_of(sam["user_id"], ours_event), "Sam's receipt")
+    await alice_sync.wait_for(receipt_of(sam["user_id"], ours_event, room_id), "Sam's receipt")
     await ok(ours, "POST", f"rooms/{quote(room_id)}/receipt/m.read/{quote(theirs_event)}", {}, user=alice)
-    await sam_sync.wait_for(receipt_of(alice["user_id"], theirs_event), "alice's receipt")
+    await sam_sync.wait_for(receipt_of(alice["user_id"], theirs_event, room_id), "alice's receipt")
 
 
 @pytest_twisted.ensureDeferred
@@ -220,22 +215,16 @@ async def test_redactions_both_ways(clients):
     await ok(theirs, "POST", f"join/{quote(room_id)}", {}, user=sam, query={"server_name": ours.server.server_name})
     alice_sync, sam_sync = SyncWatcher(ours, alice), SyncWatcher(theirs, sam)
 
-    def redaction_of(event_id):
-        def found(response):
-            return any(e["type"] == "m.room.redaction" and event_id in (e.get("redacts"), e["content"].get("redacts"))
-                       for e in timeline_events(response, room_id))
-        return found
-
     theirs_event = await send_text(theirs, sam, room_id, "Sam's slip", "s1")
     await alice_sync.wait_for(message_with_body("Sam's slip", room_id), "Sam's message")
     await ok(theirs, "PUT", f"rooms/{quote(room_id)}/redact/{quote(theirs_event)}/x1", {}, user=sam)
-    await alice_sync.wait_for(redaction_of(theirs_event), "Sam's redaction")
+    await alice_sync.wait_for(redaction_of(theirs_event, room_id), "Sam's redaction")
     seen = await ok(ours, "GET", f"rooms/{quote(room_id)}/event/{quote(theirs_event)}", user=alice)
     assert seen["content"] == {}
 
     ours_event = await send_text(ours, alice, room_id, "alice's slip", "r1")
     await sam_sync.wait_for(message_with_body("alice's slip", room_id), "alice's message")
     await ok(ours, "PUT", f"rooms/{quote(room_id)}/redact/{quote(ours_event)}/x2", {}, user=alice)
-    await sam_sync.wait_for(redaction_of(ours_event), "alice's redaction")
+    await sam_sync.wait_for(redaction_of(ours_event, room_id), "alice's redaction")
     seen = await ok(theirs, "GET", f"rooms/{quote(room_id)}/event/{quote(ours_event)}", user=sam)
     assert seen["content"] == {}
