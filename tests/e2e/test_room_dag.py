@@ -32,7 +32,7 @@ from ruma_tx.storage.push import PushStore
 from ruma_tx.storage.relations import RelationStore
 from ruma_tx.storage.room_dag import DagStore
 
-from tests.e2e.test_database import open_database
+from test_database import open_database
 
 HERE, REMOTE = "hs.test", "remote.test"
 ALICE, BOB, EVE = f"@alice:{HERE}", f"@bob:{REMOTE}", f"@eve:{REMOTE}"
@@ -102,7 +102,9 @@ class Room:
                          depth=depth, origin_server_ts=self.ts, server_name=key, signing_key=KEYS[key])
 
 
-async def _build(pg_cluster):
+@pytest_twisted.async_yield_fixture
+async def built(pg_cluster):
+    """A room of ALICE's, and the pieces that receive events into it; the database closed after the test."""
     database = await open_database(pg_cluster, pool_size=2)
     await migrate(database, TS)
     events, dag_events, push_store = EventStore(database), DagStore(database), PushStore(database)
@@ -125,7 +127,8 @@ async def _build(pg_cluster):
                            {"users": {ALICE: 100}, "events": {"m.room.topic": 0}}, state_key=""),
                  EventSpec(None, ALICE, "m.room.join_rules", {"join_rule": "public"}, state_key="")])
     state = {key: e.event_id for key, e in (await events.get_state(room_id)).items()}
-    return database, events, dag_events, creator, receiver, federation, Room(room_id, state)
+    yield events, dag_events, creator, receiver, federation, Room(room_id, state)
+    database.close()
 
 
 async def _join_bob(events, receiver, room):
@@ -142,173 +145,149 @@ def _line(stored):
 
 
 @pytest_twisted.ensureDeferred
-async def test_remote_join_and_message_are_shown_once(pg_cluster):
+async def test_remote_join_and_message_are_shown_once(built):
     """A remote user's join and message enter the room's line; the same PDU again changes nothing."""
-    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
-    try:
-        join_id, join = await _join_bob(events, receiver, room)
-        message_id, message = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "hi"},
-                                          prev=[join_id], depth=join["depth"] + 1)
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [message]) == {message_id: None}
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [message]) == {message_id: None}
-        line = await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)
-        assert _line(line)[-2:] == [join_id, message_id]
-        assert (await events.get_members(room.room_id))[BOB] == "join"
-        assert [e for e, _ in await dag_events.get_extremities(room.room_id)] == [message_id]
-        assert federation.requests == [], "nothing was missing"
-    finally:
-        database.close()
-
-
-@pytest_twisted.ensureDeferred
-async def test_fork_is_resolved_and_a_local_send_merges_it(pg_cluster):
-    """Two concurrent topics: the current state is their resolution; alice's next event names both extremities."""
-    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
-    try:
-        join_id, join = await _join_bob(events, receiver, room)
-        local_topic = await creator.send(EventSpec(room.room_id, ALICE, "m.room.topic", {"topic": "alice's"},
-                                                   state_key=""))
-        # Bob's topic, sent before bob's server saw alice's, and later (it wins the tie-break by timestamp).
-        room.ts = int(reactor.seconds() * 1000) + 10**7
-        remote_id, remote = room.remote(BOB, "m.room.topic", {"topic": "bob's"}, state_key="",
-                                        prev=[join_id], depth=join["depth"] + 1)
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [remote]) == {remote_id: None}
-        assert {e for e, _ in await dag_events.get_extremities(room.room_id)} == {local_topic, remote_id}
-        topic = (await events.get_state(room.room_id, [("m.room.topic", "")]))[("m.room.topic", "")]
-        assert topic.content == {"topic": "bob's"}
-        after_id = await creator.send(EventSpec(room.room_id, ALICE, "m.room.message",
-                                                {"msgtype": "m.text", "body": "merged"}))
-        after = await events.get_event(after_id)
-        assert set(after.pdu["prev_events"]) == {local_topic, remote_id}
-        assert [e for e, _ in await dag_events.get_extremities(room.room_id)] == [after_id]
-    finally:
-        database.close()
-
-
-@pytest_twisted.ensureDeferred
-async def test_missing_prev_events_are_fetched_first(pg_cluster):
-    """An event after one we lack: get_missing_events brings it, and both are shown, in order."""
-    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
-    try:
-        join_id, join = await _join_bob(events, receiver, room)
-        first_id, first = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "1"},
+    events, dag_events, creator, receiver, federation, room = built
+    join_id, join = await _join_bob(events, receiver, room)
+    message_id, message = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "hi"},
                                       prev=[join_id], depth=join["depth"] + 1)
-        second_id, second = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "2"},
-                                        prev=[first_id], depth=join["depth"] + 2)
-        federation.missing = [first]
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [second]) == {second_id: None}
-        line = await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)
-        assert _line(line)[-3:] == [join_id, first_id, second_id]
-        assert federation.requests[0][0] == "POST" and "get_missing_events" in federation.requests[0][1]
-    finally:
-        database.close()
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [message]) == {message_id: None}
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [message]) == {message_id: None}
+    line = await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)
+    assert _line(line)[-2:] == [join_id, message_id]
+    assert (await events.get_members(room.room_id))[BOB] == "join"
+    assert [e for e, _ in await dag_events.get_extremities(room.room_id)] == [message_id]
+    assert federation.requests == [], "nothing was missing"
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_long_gap_is_fetched_in_several_requests(pg_cluster):
-    """30 messages missing before the one received (a sender catching up): all are fetched and shown, in order."""
-    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
-    try:
-        join_id, join = await _join_bob(events, receiver, room)
-        line_ids, prev = [], join_id
-        for n in range(31):
-            prev, pdu = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": str(n)},
-                                    prev=[prev], depth=join["depth"] + 1 + n)
-            federation.events[prev] = pdu
-            line_ids.append(prev)
-        federation.missing = None
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [pdu]) == {prev: None}
-        line = await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)
-        assert _line(line)[-32:] == [join_id, *line_ids]
-        posts = [r for r in federation.requests if r[0] == "POST"]
-        assert len(posts) == 2 and all(r[2]["limit"] <= 20 for r in posts)
-        assert not [r for r in federation.requests if "/state_ids/" in r[1]], "no gap was left"
-    finally:
-        database.close()
-
-
-@pytest_twisted.ensureDeferred
-async def test_a_gap_is_filled_with_the_state_at_the_missing_event(pg_cluster):
-    """get_missing_events brings nothing: the state at the missing event is fetched, the event kept as an outlier."""
-    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
-    try:
-        join_id, join = await _join_bob(events, receiver, room)
-        gap_id, gap = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "unseen"},
-                                  prev=[join_id], depth=join["depth"] + 1)
-        next_id, after_gap = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "seen"},
-                                         prev=[gap_id], depth=join["depth"] + 2)
-        federation.events[gap_id] = gap
-        federation.state_ids[gap_id] = {"pdu_ids": list(room.state.values()), "auth_chain_ids": []}
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [after_gap]) == {next_id: None}
-        line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
-        assert line[-2:] == [join_id, next_id], "the missing event is not shown"
-        assert (await events.get_event(gap_id)).stream_ordering < 0
-        assert (await dag_events.get_statuses([gap_id])) == {gap_id: "outlier"}
-    finally:
-        database.close()
-
-
-@pytest_twisted.ensureDeferred
-async def test_bad_signature_is_dropped_and_bad_hash_is_redacted(pg_cluster):
-    """A PDU signed by the wrong key is not stored; one whose content changed is stored redacted."""
-    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
-    try:
-        join_id, join = await _join_bob(events, receiver, room)
-        forged_id, forged = room.remote(BOB, "m.room.message", {"body": "forged"}, prev=[join_id],
-                                        depth=join["depth"] + 1, key=HERE)
-        outcome = await receiver.receive_pdus(REMOTE, room.room_id, [forged])
-        assert "signature" in outcome[forged_id]
-        assert await events.get_event(forged_id) is None
-        changed_id, changed = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "original"},
-                                          prev=[join_id], depth=join["depth"] + 1)
-        changed["content"]["body"] = "tampered"
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [changed]) == {changed_id: None}
-        assert (await events.get_event(changed_id)).content == {}
-    finally:
-        database.close()
-
-
-@pytest_twisted.ensureDeferred
-async def test_auth_failure_is_rejected_and_current_state_soft_fails(pg_cluster):
-    """A non-member's message is rejected; bob's message after his ban (on an older branch) is soft-failed."""
-    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
-    try:
-        join_id, join = await _join_bob(events, receiver, room)
-        eve_id, eve = room.remote(EVE, "m.room.message", {"msgtype": "m.text", "body": "spam"},
-                                  prev=[join_id], depth=join["depth"] + 1)
-        assert (await receiver.receive_pdus(REMOTE, room.room_id, [eve]))[eve_id].startswith("rejected")
-        assert await dag_events.get_statuses([eve_id]) == {eve_id: "rejected"}
-        await creator.send(EventSpec(room.room_id, ALICE, "m.room.member", {"membership": "ban"}, state_key=BOB))
-        extremities = await dag_events.get_extremities(room.room_id)
-        late_id, late = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "after ban"},
+async def test_fork_is_resolved_and_a_local_send_merges_it(built):
+    """Two concurrent topics: the current state is their resolution; alice's next event names both extremities."""
+    events, dag_events, creator, receiver, federation, room = built
+    join_id, join = await _join_bob(events, receiver, room)
+    local_topic = await creator.send(EventSpec(room.room_id, ALICE, "m.room.topic", {"topic": "alice's"},
+                                               state_key=""))
+    # Bob's topic, sent before bob's server saw alice's, and later (it wins the tie-break by timestamp).
+    room.ts = int(reactor.seconds() * 1000) + 10**7
+    remote_id, remote = room.remote(BOB, "m.room.topic", {"topic": "bob's"}, state_key="",
                                     prev=[join_id], depth=join["depth"] + 1)
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [late]) == {late_id: None}
-        assert await dag_events.get_statuses([late_id]) == {late_id: "soft_failed"}
-        line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
-        assert late_id not in line
-        assert await dag_events.get_extremities(room.room_id) == extremities
-    finally:
-        database.close()
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [remote]) == {remote_id: None}
+    assert {e for e, _ in await dag_events.get_extremities(room.room_id)} == {local_topic, remote_id}
+    topic = (await events.get_state(room.room_id, [("m.room.topic", "")]))[("m.room.topic", "")]
+    assert topic.content == {"topic": "bob's"}
+    after_id = await creator.send(EventSpec(room.room_id, ALICE, "m.room.message",
+                                            {"msgtype": "m.text", "body": "merged"}))
+    after = await events.get_event(after_id)
+    assert set(after.pdu["prev_events"]) == {local_topic, remote_id}
+    assert [e for e, _ in await dag_events.get_extremities(room.room_id)] == [after_id]
 
 
 @pytest_twisted.ensureDeferred
-async def test_unknown_auth_event_is_fetched_as_an_outlier(pg_cluster):
+async def test_missing_prev_events_are_fetched_first(built):
+    """An event after one we lack: get_missing_events brings it, and both are shown, in order."""
+    events, dag_events, creator, receiver, federation, room = built
+    join_id, join = await _join_bob(events, receiver, room)
+    first_id, first = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "1"},
+                                  prev=[join_id], depth=join["depth"] + 1)
+    second_id, second = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "2"},
+                                    prev=[first_id], depth=join["depth"] + 2)
+    federation.missing = [first]
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [second]) == {second_id: None}
+    line = await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)
+    assert _line(line)[-3:] == [join_id, first_id, second_id]
+    assert federation.requests[0][0] == "POST" and "get_missing_events" in federation.requests[0][1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_long_gap_is_fetched_in_several_requests(built):
+    """30 messages missing before the one received (a sender catching up): all are fetched and shown, in order."""
+    events, dag_events, creator, receiver, federation, room = built
+    join_id, join = await _join_bob(events, receiver, room)
+    line_ids, prev = [], join_id
+    for n in range(31):
+        prev, pdu = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": str(n)},
+                                prev=[prev], depth=join["depth"] + 1 + n)
+        federation.events[prev] = pdu
+        line_ids.append(prev)
+    federation.missing = None
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [pdu]) == {prev: None}
+    line = await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)
+    assert _line(line)[-32:] == [join_id, *line_ids]
+    posts = [r for r in federation.requests if r[0] == "POST"]
+    assert len(posts) == 2 and all(r[2]["limit"] <= 20 for r in posts)
+    assert not [r for r in federation.requests if "/state_ids/" in r[1]], "no gap was left"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_gap_is_filled_with_the_state_at_the_missing_event(built):
+    """get_missing_events brings nothing: the state at the missing event is fetched, the event kept as an outlier."""
+    events, dag_events, creator, receiver, federation, room = built
+    join_id, join = await _join_bob(events, receiver, room)
+    gap_id, gap = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "unseen"},
+                              prev=[join_id], depth=join["depth"] + 1)
+    next_id, after_gap = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "seen"},
+                                     prev=[gap_id], depth=join["depth"] + 2)
+    federation.events[gap_id] = gap
+    federation.state_ids[gap_id] = {"pdu_ids": list(room.state.values()), "auth_chain_ids": []}
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [after_gap]) == {next_id: None}
+    line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
+    assert line[-2:] == [join_id, next_id], "the missing event is not shown"
+    assert (await events.get_event(gap_id)).stream_ordering < 0
+    assert (await dag_events.get_statuses([gap_id])) == {gap_id: "outlier"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_signature_is_dropped_and_bad_hash_is_redacted(built):
+    """A PDU signed by the wrong key is not stored; one whose content changed is stored redacted."""
+    events, dag_events, creator, receiver, federation, room = built
+    join_id, join = await _join_bob(events, receiver, room)
+    forged_id, forged = room.remote(BOB, "m.room.message", {"body": "forged"}, prev=[join_id],
+                                    depth=join["depth"] + 1, key=HERE)
+    outcome = await receiver.receive_pdus(REMOTE, room.room_id, [forged])
+    assert "signature" in outcome[forged_id]
+    assert await events.get_event(forged_id) is None
+    changed_id, changed = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "original"},
+                                      prev=[join_id], depth=join["depth"] + 1)
+    changed["content"]["body"] = "tampered"
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [changed]) == {changed_id: None}
+    assert (await events.get_event(changed_id)).content == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_auth_failure_is_rejected_and_current_state_soft_fails(built):
+    """A non-member's message is rejected; bob's message after his ban (on an older branch) is soft-failed."""
+    events, dag_events, creator, receiver, federation, room = built
+    join_id, join = await _join_bob(events, receiver, room)
+    eve_id, eve = room.remote(EVE, "m.room.message", {"msgtype": "m.text", "body": "spam"},
+                              prev=[join_id], depth=join["depth"] + 1)
+    assert (await receiver.receive_pdus(REMOTE, room.room_id, [eve]))[eve_id].startswith("rejected")
+    assert await dag_events.get_statuses([eve_id]) == {eve_id: "rejected"}
+    await creator.send(EventSpec(room.room_id, ALICE, "m.room.member", {"membership": "ban"}, state_key=BOB))
+    extremities = await dag_events.get_extremities(room.room_id)
+    late_id, late = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "after ban"},
+                                prev=[join_id], depth=join["depth"] + 1)
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [late]) == {late_id: None}
+    assert await dag_events.get_statuses([late_id]) == {late_id: "soft_failed"}
+    line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
+    assert late_id not in line
+    assert await dag_events.get_extremities(room.room_id) == extremities
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_auth_event_is_fetched_as_an_outlier(built):
     """An auth event we never saw is fetched from the sender and stored as an outlier, not shown."""
-    database, events, dag_events, creator, receiver, federation, room = await _build(pg_cluster)
-    try:
-        join_id, join = await _join_bob(events, receiver, room)
-        rename_id, rename = room.remote(BOB, "m.room.member", {"membership": "join", "displayname": "Bob"},
-                                        state_key=BOB, prev=[join_id], depth=join["depth"] + 1)
-        federation.events[rename_id] = rename
-        room.state[("m.room.member", BOB)] = rename_id
-        message_id, message = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "hi"},
-                                          prev=[join_id], depth=join["depth"] + 1)
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [message]) == {message_id: None}
-        assert await dag_events.get_statuses([rename_id]) == {rename_id: "outlier"}
-        line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
-        assert line[-1] == message_id and rename_id not in line
-    finally:
-        database.close()
+    events, dag_events, creator, receiver, federation, room = built
+    join_id, join = await _join_bob(events, receiver, room)
+    rename_id, rename = room.remote(BOB, "m.room.member", {"membership": "join", "displayname": "Bob"},
+                                    state_key=BOB, prev=[join_id], depth=join["depth"] + 1)
+    federation.events[rename_id] = rename
+    room.state[("m.room.member", BOB)] = rename_id
+    message_id, message = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "hi"},
+                                      prev=[join_id], depth=join["depth"] + 1)
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [message]) == {message_id: None}
+    assert await dag_events.get_statuses([rename_id]) == {rename_id: "outlier"}
+    line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
+    assert line[-1] == message_id and rename_id not in line
 
 
 def _public_room_of_bob(room):
@@ -327,54 +306,48 @@ def _public_room_of_bob(room):
 
 
 @pytest_twisted.ensureDeferred
-async def test_joining_from_an_answer_as_json_text_checks_it_and_frees_it(pg_cluster):
+async def test_joining_from_an_answer_as_json_text_checks_it_and_frees_it(built):
     """A send_join answer as the federation client gives it (JSON text), its auth chain repeating the
     state and carrying a forged event: the room is joined with that state, the forged event is not
     stored, and the answer's lists are emptied once read."""
-    database, events, dag_events, creator, receiver, federation, _ = await _build(pg_cluster)
-    try:
-        room = Room(f"!text:{REMOTE}", {})
-        chain = _public_room_of_bob(room)
-        forged_id, forged = build_pdu(
-            room_version=VERSION, room_id=room.room_id, sender=BOB, event_type="m.room.topic",
-            content={"topic": "forged"}, state_key="", prev_events=[chain[-1][0]],
-            auth_events=[room.state[k] for k in [("m.room.create", ""), ("m.room.power_levels", ""),
-                                                 ("m.room.member", BOB)]],
-            depth=5, origin_server_ts=TS, server_name=REMOTE, signing_key=generate_signing_key("r1"))
-        join_id, join = room.remote(ALICE, "m.room.member", {"membership": "join"}, state_key=ALICE,
-                                    prev=[chain[-1][0]], depth=5, key=HERE)
-        state = [json.dumps(pdu).encode() for _, pdu in chain]
-        auth_chain = [*state, json.dumps(forged).encode()]
-        assert await receiver.join_room(REMOTE, VERSION, join, state, auth_chain) == room.room_id
-        assert state == [] and auth_chain == []
-        assert (await events.get_members(room.room_id)) == {BOB: "join", ALICE: "join"}
-        assert await dag_events.get_statuses([*(e for e, _ in chain), forged_id]) == {
-            e: "outlier" for e, _ in chain}
-        assert (await events.get_state(room.room_id))[("m.room.join_rules", "")].event_id == chain[-1][0]
-        assert _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)) == [join_id]
-    finally:
-        database.close()
+    events, dag_events, creator, receiver, federation, _ = built
+    room = Room(f"!text:{REMOTE}", {})
+    chain = _public_room_of_bob(room)
+    forged_id, forged = build_pdu(
+        room_version=VERSION, room_id=room.room_id, sender=BOB, event_type="m.room.topic",
+        content={"topic": "forged"}, state_key="", prev_events=[chain[-1][0]],
+        auth_events=[room.state[k] for k in [("m.room.create", ""), ("m.room.power_levels", ""),
+                                             ("m.room.member", BOB)]],
+        depth=5, origin_server_ts=TS, server_name=REMOTE, signing_key=generate_signing_key("r1"))
+    join_id, join = room.remote(ALICE, "m.room.member", {"membership": "join"}, state_key=ALICE,
+                                prev=[chain[-1][0]], depth=5, key=HERE)
+    state = [json.dumps(pdu).encode() for _, pdu in chain]
+    auth_chain = [*state, json.dumps(forged).encode()]
+    assert await receiver.join_room(REMOTE, VERSION, join, state, auth_chain) == room.room_id
+    assert state == [] and auth_chain == []
+    assert (await events.get_members(room.room_id)) == {BOB: "join", ALICE: "join"}
+    assert await dag_events.get_statuses([*(e for e, _ in chain), forged_id]) == {
+        e: "outlier" for e, _ in chain}
+    assert (await events.get_state(room.room_id))[("m.room.join_rules", "")].event_id == chain[-1][0]
+    assert _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50)) == [join_id]
 
 
 @pytest_twisted.ensureDeferred
-async def test_joining_a_remote_room_stores_its_state_as_outliers(pg_cluster):
+async def test_joining_a_remote_room_stores_its_state_as_outliers(built):
     """After send_join: the join is the room's only shown event, its state is current, later events build on it."""
-    database, events, dag_events, creator, receiver, federation, _ = await _build(pg_cluster)
-    try:
-        room = Room(f"!remote:{REMOTE}", {})
-        chain = _public_room_of_bob(room)
-        join_id, join = room.remote(ALICE, "m.room.member", {"membership": "join"}, state_key=ALICE,
-                                    prev=[chain[-1][0]], depth=5, key=HERE)
-        pdus = [pdu for _, pdu in chain]
-        assert await receiver.join_room(REMOTE, VERSION, join, pdus, pdus) == room.room_id
-        line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
-        assert line == [join_id]
-        assert (await events.get_members(room.room_id)) == {BOB: "join", ALICE: "join"}
-        room.state[("m.room.member", ALICE)] = join_id
-        message_id, message = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "welcome"},
-                                          prev=[join_id], depth=6)
-        assert await receiver.receive_pdus(REMOTE, room.room_id, [message]) == {message_id: None}
-        line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
-        assert line == [join_id, message_id]
-    finally:
-        database.close()
+    events, dag_events, creator, receiver, federation, _ = built
+    room = Room(f"!remote:{REMOTE}", {})
+    chain = _public_room_of_bob(room)
+    join_id, join = room.remote(ALICE, "m.room.member", {"membership": "join"}, state_key=ALICE,
+                                prev=[chain[-1][0]], depth=5, key=HERE)
+    pdus = [pdu for _, pdu in chain]
+    assert await receiver.join_room(REMOTE, VERSION, join, pdus, pdus) == room.room_id
+    line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
+    assert line == [join_id]
+    assert (await events.get_members(room.room_id)) == {BOB: "join", ALICE: "join"}
+    room.state[("m.room.member", ALICE)] = join_id
+    message_id, message = room.remote(BOB, "m.room.message", {"msgtype": "m.text", "body": "welcome"},
+                                      prev=[join_id], depth=6)
+    assert await receiver.receive_pdus(REMOTE, room.room_id, [message]) == {message_id: None}
+    line = _line(await events.get_room_events(room.room_id, after=None, upto=10**9, limit=50))
+    assert line == [join_id, message_id]
