@@ -203,6 +203,10 @@ class FederationSender:
         """
         if server_of(event.pdu.get("sender", "")) != self._server_name:
             return
+        if event.dag is None and event.pdu.get("type") != "m.room.member":
+            # A room no other server takes part in (its events carry no DAG
+            # update): nobody to wake, and no query on the send path.
+            return
         targets = set()
         state_key = event.pdu.get("state_key")
         if event.pdu.get("type") == "m.room.member" and isinstance(state_key, str):

@@ -18,6 +18,7 @@ from ruma_tx.services.federation_edus import FederationEdus
 from ruma_tx.services.federation_sender import FederationSender
 from ruma_tx.services.ports.events import NewEvent
 from ruma_tx.services.ports.federation import FederationDenied, FederationError, RemoteMatrixError
+from ruma_tx.services.ports.room_dag import DagUpdate, StateAfter
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.federation_queue import FederationQueueStore
 from ruma_tx.storage.migrations import migrate
@@ -106,7 +107,9 @@ class World:
                 " membership = EXCLUDED.membership", (room_id, member, event_id, position, membership))
         self.streams.current = position
         if tell:
-            self.sender.event_stored(NewEvent(event_id, room_id, pdu, json.dumps(pdu)), position)
+            # The rooms here are shared with other servers: their events carry a DAG update.
+            dag = DagUpdate(StateAfter(None, {}), ())
+            self.sender.event_stored(NewEvent(event_id, room_id, pdu, json.dumps(pdu), dag=dag), position)
         return position
 
     async def room(self, room_id: str, *members: str) -> None:
