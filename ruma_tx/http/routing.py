@@ -39,6 +39,8 @@ NO_PREFIX = ("",)
 FEDERATION_V1 = ("/_matrix/federation/v1",)
 FEDERATION_V2 = ("/_matrix/federation/v2",)
 KEY_V2 = ("/_matrix/key/v2",)
+#: Synapse's admin API, which the web admin UIs (synapse-admin, Ketesa) speak.
+SYNAPSE_ADMIN = ("/_synapse/admin",)
 
 #: The action each request of another server counts as, keyed by its
 #: name (limited only when the router's rate limiter knows it).
@@ -47,6 +49,10 @@ ORIGIN_RATE_LIMIT = "origin"
 log = logger(__name__)
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+#: Refuses a requester who is not a server admin (403); else logs the
+#: admin's request: C{check(requester, method, path)}.
+AdminCheck = Callable[[Requester, str, str], Awaitable[None]]
 
 #: An endpoint, called as C{handler(request, requester, **path_args)}: a JSON
 #: body, or C{(status, body)}, or the last C{bytes} of a response that is
@@ -68,6 +74,9 @@ class Endpoint:
     @ivar rate_limit: the name of a rate-limited action, or C{None}. Keyed
         by user when authenticated, else by client IP. Every C{"server"}
         endpoint also counts as L{ORIGIN_RATE_LIMIT}, keyed by origin.
+    @ivar admin: only server admins may call it: the router asks the
+        admin check (which refuses others with 403 M_FORBIDDEN and logs
+        the acting admin) before the endpoint runs.
     """
 
     method: str
@@ -77,6 +86,7 @@ class Endpoint:
     guest_hint: str | None = None
     rate_limit: str | None = None
     prefixes: tuple[str, ...] = CLIENT_PREFIXES
+    admin: bool = False
 
 
 def endpoint(method: str, path: str, **options: Any) -> Callable[[_Fn], _Fn]:
@@ -89,6 +99,8 @@ def endpoint(method: str, path: str, **options: Any) -> Callable[[_Fn], _Fn]:
         raise ValueError(f"bad auth mode {declared.auth!r}")
     if declared.guest and declared.guest_hint is not None:
         raise ValueError("a guest hint is for endpoints guests may not call")
+    if declared.admin and (declared.auth != "required" or declared.guest):
+        raise ValueError("an admin endpoint needs a token and is not for guests")
 
     def decorate(fn: _Fn) -> _Fn:
         setattr(fn, "endpoints", (declared, *getattr(fn, "endpoints", ())))
@@ -116,13 +128,16 @@ class Router:
 
     @param servers: authenticates C{auth="server"} endpoints; needed when
         C{apis} declare any.
+    @param admins: checks the requester of C{admin=True} endpoints; needed
+        when C{apis} declare any.
     """
 
     def __init__(self, apis: Iterable[object], *, guard: Guard, rate_limiter: RateLimiter,
-                 servers: ServerAuthenticator | None = None) -> None:
+                 servers: ServerAuthenticator | None = None, admins: AdminCheck | None = None) -> None:
         self._guard = guard
         self._rate_limiter = rate_limiter
         self._servers = servers
+        self._admins = admins
         self.endpoints: list[Endpoint] = []
         self.app = Klein()
         for api in apis:
@@ -133,6 +148,8 @@ class Router:
         self.app.handle_errors(Exception)(self._failed)
 
     def _add(self, declared: Endpoint, fn: Handler) -> None:
+        if declared.admin and self._admins is None:
+            raise RuntimeError("an admin endpoint needs a Router with admins=")
         self.endpoints.append(declared)
 
         async def serve_request(request: MatrixRequest, **path_args: str) -> bytes:
@@ -151,6 +168,12 @@ class Router:
                     guest_hint=declared.guest_hint,
                     room_id=path_args.get("room_id"),
                 )
+                if isinstance(requester, Requester):
+                    request.user_id = requester.user_id
+            if declared.admin:
+                await cast(AdminCheck, self._admins)(
+                    cast(Requester, requester), request.method.decode("ascii", "replace"),
+                    request.path.decode("ascii", "replace"))
             if declared.rate_limit:
                 key = requester.user_id if isinstance(requester, Requester) else request.client_ip()
                 self._check_rate(declared.rate_limit, key)

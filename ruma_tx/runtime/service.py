@@ -56,6 +56,7 @@ from ruma_tx.http.well_known import SupportApi
 from ruma_tx.logs import logger, set_level
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
 from ruma_tx.matrix.support import support_body
+from ruma_tx.runtime.admin_api import AdminParts, admin_apis
 from ruma_tx.runtime.client_api import ClientApi
 from ruma_tx.runtime.config import RATE_LIMITED_ACTIONS, Config, ConfigError, load_config
 from ruma_tx.runtime.federation import build_federation, software_version
@@ -75,6 +76,7 @@ from ruma_tx.runtime.reactor import IRuntimeReactor
 from ruma_tx.runtime.sliding_sync import RoomCaches, build_sliding_sync
 from ruma_tx.runtime.secrets import load_or_create_signing_key, read_or_create_secret
 from ruma_tx.services.account_data import AccountDataKeeper
+from ruma_tx.services.admin_access import AdminAccess
 from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.clock import now_ms, Periodic
@@ -557,11 +559,12 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         legacy,
         search,
         *media.apis,
+        *admin_apis(AdminParts(accounts=accounts)),
     ]
     health, metrics_root = build_observability(metrics, database=database, notifier=notifier, streams=streams,
                                                sender=sending.sender if sending else None, reactor=reactor,
                                                guard=guard, rate_limiter=rate_limiter)
-    router = Router([*apis, health], guard=guard, rate_limiter=rate_limiter)
+    router = Router([*apis, health], guard=guard, rate_limiter=rate_limiter, admins=AdminAccess(accounts))
     openid_router = Router([OpenIdUserInfoApi(openid)], guard=guard, rate_limiter=rate_limiter)
     federation_root = federation.root(
         [FederationQueryApi(profiles=profiles, directory=directory_handler, server_name=server_name,

@@ -71,7 +71,8 @@ class AccountStore:
 
     async def get_account(self, user_id: str) -> Account | None:
         row = await self._db.fetch_one(
-            "SELECT user_id, password_hash, is_guest, is_admin, deactivated FROM users WHERE user_id = %s",
+            "SELECT user_id, password_hash, is_guest, is_admin, deactivated, locked, suspended, shadow_banned"
+            " FROM users WHERE user_id = %s",
             (user_id,),
         )
         return Account(*row) if row else None

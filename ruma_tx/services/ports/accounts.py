@@ -18,6 +18,9 @@ class Account:
     is_guest: bool
     is_admin: bool
     deactivated: bool
+    locked: bool = False
+    suspended: bool = False
+    shadow_banned: bool = False
 
 
 @dataclass(frozen=True)
