@@ -93,8 +93,9 @@ class Homeserver:
 
     def __init__(self, directory: Path, dsn: str | None, server_name: str | None = None,
                  extra_config: str = "", federation: dict | None = None, ca: FederationCa | None = None,
-                 federation_host: str = "localhost"):
+                 federation_host: str = "localhost", twistd_options: tuple[str, ...] = ()):
         self.directory = directory
+        self.twistd_options = twistd_options
         self.dsn = dsn
         self.port = free_port()
         # With federation: a TLS "federation" listener on 127.0.0.1 with a
@@ -142,7 +143,7 @@ class Homeserver:
     def start(self, timeout: float = 60.0) -> None:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [TWISTD, "-n", "ruma", "--config", str(self.config_path)],
+            [TWISTD, "-n", *self.twistd_options, "ruma", "--config", str(self.config_path)],
             cwd=self.directory, stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
