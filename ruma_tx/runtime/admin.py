@@ -170,11 +170,14 @@ def cmd_generate_config(args: argparse.Namespace) -> None:
 
 
 async def cmd_migrate(reactor: IRuntimeReactor, config: Config, args: argparse.Namespace) -> None:
-    from ruma_tx.storage.migrations import available_migrations, migrate
+    from ruma_tx.storage.migrations import SchemaTooNew, available_migrations, migrate
 
-    applied = await _with_database(
-        reactor, config, lambda database: migrate(database, now_ms(reactor))
-    )
+    try:
+        applied = await _with_database(
+            reactor, config, lambda database: migrate(database, now_ms(reactor))
+        )
+    except SchemaTooNew as e:
+        raise AdminError(str(e)) from None
     names = {version: name for version, name, _ in available_migrations()}
     for version in applied:
         print(f"applied schema version {version:03d} ({names.get(version, '?')})")

@@ -2,7 +2,9 @@
 Schema migrations: numbered SQL files in C{schema/} (C{NNN_name.sql}),
 applied in order inside one transaction under an advisory lock, so two
 daemons starting at once never both apply them. C{schema_version} records
-what has been applied.
+what has been applied. A database holding a version this code does not
+know was migrated by a newer ruma_tx: nothing is applied and start fails
+(L{SchemaTooNew}), since older code could misread or damage its data.
 """
 from __future__ import annotations
 
@@ -18,6 +20,18 @@ log = logger(__name__)
 _MIGRATION_LOCK = 0x72756D61
 
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer ruma_tx than this one."""
+
+    def __init__(self, database_version: int, code_version: int) -> None:
+        super().__init__(
+            f"the database schema is at version {database_version:03d}, newer than this ruma_tx "
+            f"knows ({code_version:03d}): run the newer ruma_tx, or restore a backup taken before "
+            f"the upgrade")
+        self.database_version = database_version
+        self.code_version = code_version
 
 
 def available_migrations() -> list[tuple[int, str, str]]:
@@ -48,6 +62,9 @@ async def migrate(database: Database, now_ms: int) -> list[int]:
         )
         rows = await txn.fetch_all("SELECT version FROM schema_version")
         done = {row[0] for row in rows}
+        known = {version for version, _, _ in migrations}
+        if done - known and max(done) > max(known, default=0):
+            raise SchemaTooNew(max(done), max(known, default=0))
         applied = []
         for version, name, sql in migrations:
             if version in done:

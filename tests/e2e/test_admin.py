@@ -220,6 +220,26 @@ def test_migrate_applies_once(tmp_path, fresh_database):
     assert "nothing to apply" in second
 
 
+def test_database_of_a_newer_ruma_tx_is_refused(tmp_path, fresh_database):
+    """
+    A database migrated by a newer ruma_tx is left alone: migrate fails with one line naming
+    both versions, and the daemon refuses to start on it (its data untouched).
+    """
+    config = write_config(tmp_path, fresh_database)
+    assert_ok(ruma_admin("migrate", "--config", config))
+    conn = psycopg2.connect(fresh_database)
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO schema_version (version, name, applied_ts) VALUES (999, 'future', 0)")
+    conn.close()
+    assert_error(ruma_admin("migrate", "--config", config), "version 999", "newer than this ruma_tx")
+    (tmp_path / "daemon").mkdir()
+    server = Homeserver(tmp_path / "daemon", fresh_database)
+    with pytest.raises(RuntimeError, match="newer than this ruma_tx"):
+        server.start()
+    assert server.process.returncode != 0
+    assert query_one(fresh_database, "SELECT count(*) FROM schema_version WHERE version = 999") == (1,)
+
+
 def test_register_before_migrate_says_to_migrate(tmp_path, fresh_database):
     """register-user on a database without the schema tells the operator to run migrate."""
     config = write_config(tmp_path, fresh_database)
