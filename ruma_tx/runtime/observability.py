@@ -26,8 +26,9 @@ def build_observability(metrics: Metrics, *, database: Database, notifier: Notif
     health endpoint and the root of "metrics" listeners.
     """
     metrics.observe(stream_position=lambda: streams.current, sync_waiters=lambda: notifier.waiting,
-                    pool_in_use=lambda: database.in_use,
-                    federation_backing_off=(lambda: sender.backing_off) if sender is not None else None)
+                    sync_wakeups=lambda: notifier.wakeups, pool_in_use=lambda: database.in_use,
+                    federation_backing_off=(lambda: sender.backing_off) if sender is not None else None,
+                    federation_pending=(lambda: sender.destinations_pending) if sender is not None else None)
     metrics.start_reactor_lag()
     health = HealthApi(HealthCheck(lambda: database.fetch_one("SELECT 1"), reactor))
     router = Router([MetricsApi(metrics), health], guard=guard, rate_limiter=rate_limiter)

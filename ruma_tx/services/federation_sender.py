@@ -193,6 +193,13 @@ class FederationSender:
         """How many destinations wait out a backoff after failures (for metrics)."""
         return sum(1 for worker in self._workers.values() if worker.backoff_s > 0)
 
+    @property
+    def destinations_pending(self) -> int:
+        """How many destinations have something still to send: in flight, queued or awaiting a retry."""
+        return sum(1 for worker in self._workers.values()
+                   if worker.loop.running is not None or worker.loop.backing_off() or worker.pending is not None
+                   or worker.catch_up or worker.ephemeral)
+
     # -- what happens elsewhere ------------------------------------------------
 
     def event_stored(self, event: NewEvent, position: int) -> None:

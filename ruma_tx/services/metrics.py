@@ -7,7 +7,7 @@ the hot paths pay one dictionary lookup and one observation each.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,6 +18,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from twisted.internet.task import LoopingCall
 
 from ruma_tx.services.clock import Clock
@@ -71,9 +73,12 @@ class Metrics:
         self._lag_loop: LoopingCall | None = None
 
     def observe(self, *, stream_position: Callable[[], float], sync_waiters: Callable[[], float],
-                pool_in_use: Callable[[], float],
-                federation_backing_off: Callable[[], float] | None = None) -> None:
+                sync_wakeups: Callable[[], float], pool_in_use: Callable[[], float],
+                federation_backing_off: Callable[[], float] | None = None,
+                federation_pending: Callable[[], float] | None = None) -> None:
         """Publish the state these functions read, each read at every scrape."""
+        self._registry.register(_ReadCounter(
+            "ruma_sync_wakeups", "Long-polls (/sync, /events) woken by something new for them.", sync_wakeups))
         gauges = [
             ("ruma_stream_position", "The newest position of the event stream.", stream_position),
             ("ruma_sync_waiters", "Long-polls (/sync, /events) waiting for something new.", sync_waiters),
@@ -83,6 +88,10 @@ class Metrics:
         if federation_backing_off is not None:
             gauges.append(("ruma_federation_destinations_backing_off",
                            "Servers we wait to retry after failures to send to them.", federation_backing_off))
+        if federation_pending is not None:
+            gauges.append(("ruma_federation_destinations_pending",
+                           "Servers with events or EDUs still to send (in flight, queued or awaiting a retry).",
+                           federation_pending))
         for name, documentation, read in gauges:
             Gauge(name, documentation, registry=self._registry).set_function(read)
 
@@ -128,3 +137,15 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition of every metric, for C{GET /metrics}."""
         return generate_latest(self._registry)
+
+
+class _ReadCounter(Collector):
+    """A counter kept elsewhere (a plain int on a hot path), read at each scrape."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._read())

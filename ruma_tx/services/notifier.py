@@ -31,6 +31,8 @@ class Notifier:
         self._last: LastPositionsByKind[str] = LastPositionsByKind(max_users, start_position)
         self._waiters: dict[str, set[defer.Deferred[int]]] = {}
         self._stopping = False
+        #: Long-polls answered because something new concerned them (for metrics).
+        self.wakeups = 0
 
     def notify(self, position: int, touched: dict[str, Iterable[str]]) -> None:
         """
@@ -50,12 +52,14 @@ class Notifier:
         # asks which kinds changed.
         for user_id in woken:
             for waiter in self._waiters.pop(user_id, ()):
+                self.wakeups += 1
                 waiter.callback(position)
 
     def wake(self, user_ids: Iterable[str]) -> None:
         """Wake waiters for changes outside the stream (typing, presence)."""
         for user_id in user_ids:
             for waiter in self._waiters.pop(user_id, ()):
+                self.wakeups += 1
                 waiter.callback(self.current)
 
     def touched_since(self, user_id: str, since: int, kind: str | None = None) -> bool:

@@ -226,6 +226,7 @@ async def test_backoff_doubles_keeps_the_transaction_id_and_resets_on_success(wo
         row = await world.queue.get_destination("remote.test")
         return row.backoff_ms == 4000 and row.failing_since_ms == START_S * 1000
     await world.until(backed_off_4s, "a second retry to be planned")
+    assert (world.sender.backing_off, world.sender.destinations_pending) == (1, 1)   # the metrics' gauges
     world.clock.advance(3.9)
     assert len(world.federation.to("remote.test")) == 2
     world.clock.advance(0.1)
@@ -237,6 +238,7 @@ async def test_backoff_doubles_keeps_the_transaction_id_and_resets_on_success(wo
     assert sent[-1][0] != sent[0][0]
     row = await world.queue.get_destination("remote.test")
     assert row is not None and (row.backoff_ms, row.failing_since_ms, row.retry_at_ms) == (0, None, None)
+    assert (world.sender.backing_off, world.sender.destinations_pending) == (0, 0)
     # Failing again starts from 2 s again.
     world.federation.answers["remote.test"] = [down]
     await world.event("!r:us.test", f"@alice:{US}", "again")
