@@ -42,12 +42,12 @@ class LoginApi:
         body = read_json_object(request)
         return await self._authenticator.refresh(get_field(body, "refresh_token", str))
 
-    @endpoint("POST", "/logout")
+    @endpoint("POST", "/logout", locked=True)
     async def log_out(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         await self._authenticator.log_out(requester)
         return {}
 
-    @endpoint("POST", "/logout/all")
+    @endpoint("POST", "/logout/all", locked=True)
     async def log_out_all(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         await self._authenticator.log_out_all(requester)
         return {}

@@ -80,8 +80,10 @@ class MediaApi:
         self._media = media
         self._legacy = legacy_unauthenticated
 
-    # Guests may not upload (as in Synapse); they may read media.
-    @endpoint("POST", "/upload", prefixes=MEDIA_PREFIXES)
+    # Guests may not upload (as in Synapse); they may read media. Nor may
+    # suspended accounts: media is only uploaded to be shared (Synapse's
+    # documented list leaves uploads out; the spec leaves it to servers).
+    @endpoint("POST", "/upload", prefixes=MEDIA_PREFIXES, suspended=False)
     async def upload(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         spool = _spool(request)
         upload = await spool.claim()
@@ -92,7 +94,7 @@ class MediaApi:
             spool.release()
         return {"content_uri": uri}
 
-    @endpoint("PUT", "/upload/<server_name>/<media_id>", prefixes=MEDIA_PREFIXES)
+    @endpoint("PUT", "/upload/<server_name>/<media_id>", prefixes=MEDIA_PREFIXES, suspended=False)
     async def upload_to(self, request: MatrixRequest, requester: Requester, server_name: str,
                         media_id: str) -> JsonDict:
         spool = _spool(request)
@@ -104,7 +106,7 @@ class MediaApi:
             spool.release()
         return {}
 
-    @endpoint("POST", "/create", prefixes=CREATE_PREFIXES)
+    @endpoint("POST", "/create", prefixes=CREATE_PREFIXES, suspended=False)
     async def create(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         uri, expires_at = await self._media.create(requester.user_id)
         return {"content_uri": uri, "unused_expires_at": expires_at}

@@ -1,6 +1,8 @@
 """Discovery: /versions, /.well-known/matrix/client and /capabilities."""
 from __future__ import annotations
 
+from typing import Awaitable, Callable
+
 from ruma_tx.http.routing import NO_PREFIX, endpoint
 from ruma_tx.http.site import MatrixRequest
 from ruma_tx.matrix.types import JsonDict
@@ -27,8 +29,8 @@ from ruma_tx.services.profile import SUPPORTED_FIELDS
 #:     /keys/signatures/upload, /knock; /login/sso/redirect/{idpId} (SSO
 #:     module: m.login.sso is not offered).
 #:   - v1.2: /v1/rooms/{roomId}/hierarchy (Spaces module);
-#:     /v1/register/m.login.registration_token/validity (only for servers
-#:     offering m.login.registration_token; this one does not).
+#:     /v1/register/m.login.registration_token/validity (served; the stage
+#:     is offered when [registration] requires_token is set).
 #:   - v1.3: /v1/rooms/{roomId}/relations (the Relationships API) and
 #:     server-side aggregations; /refresh.
 #:   - v1.4: threads (/v1/rooms/{roomId}/threads, m.thread aggregation,
@@ -51,10 +53,10 @@ from ruma_tx.services.profile import SUPPORTED_FIELDS
 #:   - v1.12: via on /join and /knock (only this server's rooms can be
 #:     joined: there is no other server to go through), guests' access to
 #:     authenticated media, unread markers (account data), 403 on profile
-#:     look-ups (a MAY); account locking is for servers that lock accounts
-#:     (this one does not).
+#:     look-ups (a MAY); account locking (401 M_USER_LOCKED, but for
+#:     /logout and /logout/all).
 #:   - v1.13: POST /rooms/{roomId}/report (Reporting Content module);
-#:     M_USER_SUSPENDED is for servers that suspend accounts (not this one).
+#:     account suspension (403 M_USER_SUSPENDED).
 #:   - v1.14: POST /users/{userId}/report.
 #:   - v1.15: /v1/room_summary/{roomIdOrAlias} (core: "Room Summaries") and
 #:     the hierarchy's new fields; /v1/auth_metadata, which a server without
@@ -71,8 +73,8 @@ from ruma_tx.services.profile import SUPPORTED_FIELDS
 #:     type); the legacy mention push rules are gone.
 #:   - v1.18: redactions through /send in every room version. The rest is
 #:     optional or not ours: /v1/admin/lock and /v1/admin/suspend (Server
-#:     Administration module, for admins the m.account_moderation capability
-#:     names: none here), the m.forget_forced_upon_leave capability, OAuth 2.0
+#:     Administration module: served, and the m.account_moderation
+#:     capability shown to admins), the m.forget_forced_upon_leave capability, OAuth 2.0
 #:     aware clients and the device grant (OAuth 2.0 servers only),
 #:     /.well-known/matrix/policy_server (served by a policy server), and
 #:     the Invite permission module (optional in every profile), which is
@@ -106,11 +108,18 @@ UNSTABLE_FEATURES = {"uk.half-shot.msc2666.query_mutual_rooms": True, "org.matri
 
 
 class MetaApi:
+    """
+    @param may_moderate: C{async (user_id) -> bool}: whether the user may
+        lock and suspend accounts (a server admin), to whom alone
+        C{/capabilities} shows C{m.account_moderation}.
+    """
+
     def __init__(self, *, public_baseurl: str | None, room_versions: dict[str, str],
-                 default_room_version: str) -> None:
+                 default_room_version: str, may_moderate: Callable[[str], Awaitable[bool]]) -> None:
         self._public_baseurl = public_baseurl
         self._room_versions = room_versions
         self._default_room_version = default_room_version
+        self._may_moderate = may_moderate
 
     @endpoint("GET", "/_matrix/client/versions", auth="none", prefixes=NO_PREFIX)
     async def versions(self, request: MatrixRequest, requester: None) -> JsonDict:
@@ -125,6 +134,9 @@ class MetaApi:
 
     @endpoint("GET", "/capabilities")
     async def capabilities(self, request: MatrixRequest, requester: Requester) -> JsonDict:
+        # The spec: omitted for users who may neither lock nor suspend.
+        moderation = {"m.account_moderation": {"lock": True, "suspend": True}} \
+            if await self._may_moderate(requester.user_id) else {}
         return {
             "capabilities": {
                 "m.change_password": {"enabled": True},
@@ -139,5 +151,6 @@ class MetaApi:
                 "m.profile_fields": {"enabled": True, "allowed": list(SUPPORTED_FIELDS)},
                 "m.3pid_changes": {"enabled": False},
                 "m.get_login_token": {"enabled": False},
+                **moderation,
             }
         }

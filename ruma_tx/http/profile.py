@@ -45,37 +45,37 @@ class ProfileApi:
                         key_name: str) -> JsonDict:
         return await self._profiles.get_profile_field(user_id, key_name)
 
-    @endpoint("PUT", "/profile/<user_id>/displayname", guest=True)
+    @endpoint("PUT", "/profile/<user_id>/displayname", guest=True, suspended=False)
     async def set_displayname(self, request: MatrixRequest, requester: Requester, user_id: str) -> JsonDict:
         displayname = get_field(read_json_object(request), DISPLAYNAME, str)
         await self._profiles.set_displayname(requester, user_id, displayname)
         return {}
 
-    @endpoint("PUT", "/profile/<user_id>/avatar_url")
+    @endpoint("PUT", "/profile/<user_id>/avatar_url", suspended=False)
     async def set_avatar_url(self, request: MatrixRequest, requester: Requester, user_id: str) -> JsonDict:
         avatar_url = get_field(read_json_object(request), AVATAR_URL, str)
         await self._profiles.set_avatar_url(requester, user_id, avatar_url)
         return {}
 
-    @endpoint("PUT", "/profile/<user_id>/<key_name>")
+    @endpoint("PUT", "/profile/<user_id>/<key_name>", suspended=False)
     async def set_field(self, request: MatrixRequest, requester: Requester, user_id: str,
                         key_name: str) -> JsonDict:
         read_json_object(request)
         await self._profiles.change_unsupported_field(requester, user_id, key_name, delete=False)
         return {}
 
-    @endpoint("DELETE", "/profile/<user_id>/displayname", guest=True)
+    @endpoint("DELETE", "/profile/<user_id>/displayname", guest=True, suspended=False)
     async def delete_displayname(self, request: MatrixRequest, requester: Requester,
                                  user_id: str) -> JsonDict:
         await self._profiles.set_displayname(requester, user_id, None)
         return {}
 
-    @endpoint("DELETE", "/profile/<user_id>/avatar_url")
+    @endpoint("DELETE", "/profile/<user_id>/avatar_url", suspended=False)
     async def delete_avatar_url(self, request: MatrixRequest, requester: Requester, user_id: str) -> JsonDict:
         await self._profiles.set_avatar_url(requester, user_id, None)
         return {}
 
-    @endpoint("DELETE", "/profile/<user_id>/<key_name>")
+    @endpoint("DELETE", "/profile/<user_id>/<key_name>", suspended=False)
     async def delete_field(self, request: MatrixRequest, requester: Requester, user_id: str,
                            key_name: str) -> JsonDict:
         await self._profiles.change_unsupported_field(requester, user_id, key_name, delete=True)

@@ -1,8 +1,11 @@
-"""Account registration: POST /register and GET /register/available."""
+"""
+Account registration: POST /register, GET /register/available and the
+registration token validity check.
+"""
 from __future__ import annotations
 
 from ruma_tx.http.parsing import get_field, query_arg, read_json_object
-from ruma_tx.http.routing import endpoint
+from ruma_tx.http.routing import CLIENT_V1, endpoint
 from ruma_tx.http.site import MatrixRequest
 from ruma_tx.http.uia import bound_request
 from ruma_tx.matrix.devices import check_device_display_name
@@ -40,3 +43,13 @@ class RegisterApi:
             raise missing_param("Missing parameter: username")
         await self._registrar.check_available(username)
         return {"available": True}
+
+    # The spec asks for a rate limit against guessing tokens: the
+    # registration one (per client IP).
+    @endpoint("GET", "/register/m.login.registration_token/validity", auth="none", rate_limit="register",
+              prefixes=CLIENT_V1)
+    async def registration_token_validity(self, request: MatrixRequest, requester: None) -> JsonDict:
+        token = query_arg(request, "token")
+        if token is None:
+            raise missing_param("Missing parameter: token")
+        return {"valid": await self._registrar.registration_token_valid(token)}

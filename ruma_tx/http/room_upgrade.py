@@ -16,7 +16,7 @@ class RoomUpgradeApi:
     def __init__(self, upgrader: RoomUpgrader) -> None:
         self._upgrader = upgrader
 
-    @endpoint("POST", "/rooms/<room_id>/upgrade", rate_limit="message")
+    @endpoint("POST", "/rooms/<room_id>/upgrade", rate_limit="message", suspended=False)
     async def upgrade(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         upgrade = parse_upgrade_request(read_json_object(request))
         return {"replacement_room": await self._upgrader.upgrade(requester.user_id, room_id, upgrade)}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from ruma_tx.matrix.access_tokens import InvalidToken, Restrictions, verify_token
+from ruma_tx.matrix.account_restrictions import user_locked
 from ruma_tx.matrix.errors import Forbidden, forbidden, missing_token, unknown_token
 from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.clock import Clock, now_ms
@@ -16,26 +17,36 @@ from ruma_tx.services.ports.accounts import Tokens
 
 @dataclass(frozen=True)
 class Requester:
-    """Who is making an authenticated request."""
+    """
+    Who is making an authenticated request.
+
+    @ivar suspended: the account is suspended (spec: "Account
+        suspension"): it may read but not act (see C{Endpoint.suspended}
+        in C{ruma_tx.http.routing}).
+    """
 
     user_id: str
     device_id: str
     is_guest: bool
     token_id: str
     restrictions: Restrictions
+    suspended: bool = False
 
 
 @dataclass(frozen=True)
 class _Cached:
     requester: Requester
     expires_at_ms: int | None
+    locked: bool = False
 
 
 class Guard:
     """
     Verifies access tokens: the macaroon's signature and caveats, then the
     database row that makes revocation instant. Verified tokens are kept in
-    a bounded LRU cache; L{forget_tokens} drops revoked ones.
+    a bounded LRU cache; L{forget_tokens} drops revoked ones, and those of
+    an account that is locked, suspended or freed of either (the cached
+    entry carries the account's flags).
 
     @param on_activity: called with C{(user_id, device_id, ip)} for every
         authenticated request (see L{DeviceActivity}).
@@ -56,6 +67,7 @@ class Guard:
     async def authenticate(
         self, token: str | None, *, method: str, path: str, ip: str, required: bool,
         guest_allowed: bool, room_id: str | None, guest_hint: str | None = None,
+        locked_allowed: bool = False,
     ) -> Requester | None:
         """
         Return the requester a request's token names, or C{None} when it
@@ -66,12 +78,18 @@ class Guard:
         @param guest_hint: what a refused guest should do instead, added
             to the refusal's message.
         @param ip: the client's address, for the device's last-seen record.
+        @param locked_allowed: a locked account may make the request (the
+            spec: only C{/logout} and C{/logout/all}); else it gets 401
+            M_USER_LOCKED.
         """
         if token is None:
             if required:
                 raise missing_token()
             return None
-        requester = await self.verify(token)
+        verified = await self._verified(token)
+        if verified.locked and not locked_allowed:
+            raise user_locked()
+        requester = verified.requester
         if not requester.restrictions.allows(method, path, room_id):
             raise forbidden("This access token does not permit this request")
         if requester.is_guest and not guest_allowed:
@@ -87,12 +105,15 @@ class Guard:
         @raise MatrixError: 401 M_UNKNOWN_TOKEN (with C{soft_logout} when
             the token has merely expired).
         """
+        return (await self._verified(token)).requester
+
+    async def _verified(self, token: str) -> _Cached:
         now = now_ms(self._clock)
         cached = self._cache.get(token)
         if cached is not None:
             if cached.expires_at_ms is not None and now >= cached.expires_at_ms:
                 raise unknown_token("Access token has expired", soft_logout=True)
-            return cached.requester
+            return cached
         try:
             claims = verify_token(self._key, token, now_ms=now, expected_type="access")
         except InvalidToken as e:
@@ -110,10 +131,12 @@ class Guard:
             is_guest=claims.guest,
             token_id=claims.token_id,
             restrictions=claims.restrictions,
+            suspended=record.suspended,
         )
+        verified = _Cached(requester, claims.expires_at_ms, record.locked)
         if revocations == self._revocations:
-            self._cache[token] = _Cached(requester, claims.expires_at_ms)
-        return requester
+            self._cache[token] = verified
+        return verified
 
     def forget_all(self) -> None:
         """Empty the cache (after missing revocation notices)."""
@@ -121,7 +144,10 @@ class Guard:
         self._cache.clear()
 
     def forget_tokens(self, token_ids: Iterable[str]) -> None:
-        """Drop revoked tokens (and tokens attenuated from them) from the cache."""
+        """
+        Drop revoked tokens (and tokens attenuated from them) from the
+        cache, or those whose account's flags changed.
+        """
         self._revocations += 1
         for token_id in token_ids:
             self._cache.forget_token_id(token_id)

@@ -25,16 +25,22 @@ from ruma_tx.matrix.registration import (
     registration_form,
     user_in_use,
 )
+from ruma_tx.matrix.registration_tokens import REGISTRATION_TOKEN
 from ruma_tx.matrix.uia import NO_PARAMS, UiaRequest, auth_dict, operation_changed
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.guard import Guard
 from ruma_tx.services.passwords import PasswordHasher
 from ruma_tx.services.ports.accounts import Accounts, UiaSession, UserExists
+from ruma_tx.services.registration_tokens import RegistrationTokenKeeper
 from ruma_tx.services.sessions import SessionIssuer
 from ruma_tx.services.uia import DUMMY, UserInteractiveAuth
 
 #: The flows that complete registration's user-interactive auth.
 REGISTRATION_FLOWS = [[DUMMY]]
+
+#: Those when registration requires a token (the spec's
+#: "Token-authenticated registration"; Synapse's registration_requires_token).
+TOKEN_REGISTRATION_FLOWS = [[REGISTRATION_TOKEN]]
 
 
 #: How many server-picked localparts to try before giving up (Synapse: 10).
@@ -48,11 +54,15 @@ class Registrar:
     @param hasher: a L{PasswordHasher}; a password is hashed once, after
         user-interactive auth completes.
     @param guard: verifies an upgrading guest's C{guest_access_token}.
+    @param tokens: the registration tokens, which registration requires
+        when C{requires_token} (and only while it is enabled, as Synapse:
+        a token does not open a closed registration).
     """
 
     def __init__(self, *, accounts: Accounts, sessions: SessionIssuer, hasher: PasswordHasher,
                  uia: UserInteractiveAuth, clock: Clock, server_name: str,
-                 registration_enabled: bool, guests_enabled: bool, guard: Guard) -> None:
+                 registration_enabled: bool, guests_enabled: bool, guard: Guard,
+                 tokens: RegistrationTokenKeeper, requires_token: bool = False) -> None:
         self._accounts = accounts
         self._sessions = sessions
         self._hasher = hasher
@@ -62,6 +72,8 @@ class Registrar:
         self._registration_enabled = registration_enabled
         self._guests_enabled = guests_enabled
         self._guard = guard
+        self._tokens = tokens
+        self._flows = TOKEN_REGISTRATION_FLOWS if requires_token else REGISTRATION_FLOWS
 
     async def check_available(self, username: str) -> None:
         """
@@ -78,6 +90,17 @@ class Registrar:
         user_id = new_user_id(username, self._server_name)
         if await self._accounts.user_exists(user_id):
             raise user_in_use()
+
+    async def registration_token_valid(self, token: str) -> bool:
+        """
+        Whether C{token} would let a registration pass its token stage now.
+
+        @raise MatrixError: 403 M_FORBIDDEN while registration is disabled
+            (the spec: every token is then invalid; Synapse's answer).
+        """
+        if not self._registration_enabled:
+            raise forbidden("Registration has been disabled")
+        return await self._tokens.is_valid(token)
 
     async def register_guest(self, *, initial_device_display_name: str | None) -> dict:
         """
@@ -99,7 +122,10 @@ class Registrar:
     async def register(self, form: RegistrationForm, request: UiaRequest) -> dict:
         """
         Register a full account (or upgrade a guest), answering with the
-        UIA 401 until the dummy stage is done.
+        UIA 401 until the dummy stage is done (or the registration token
+        stage, when required: the session then holds one use of the
+        token, which the database completes once the account is recorded
+        in the session).
 
         The UIA session remembers the request: its parameters (a request
         with only C{auth} uses them), the hash of its password (a later
@@ -140,8 +166,7 @@ class Registrar:
             # Checked before the stage so a failed attempt does not use up
             # the session. Without "auth" the client may only be asking for the flows.
             raise missing_param("Missing parameter: password")
-        await self._uia.advance(session, auth, flows=REGISTRATION_FLOWS,
-                                server_name=self._server_name)
+        await self._uia.advance(session, auth, flows=self._flows, server_name=self._server_name)
         claimed = await self._uia.claim(session)
         if claimed is None:
             return await self._claimed_elsewhere(session, form)

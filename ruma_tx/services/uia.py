@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from ruma_tx.matrix.errors import BadRequest, MatrixError
 from ruma_tx.matrix.login import check_password_text, local_user_id
@@ -25,6 +25,7 @@ from ruma_tx.matrix.uia import (
     stage_in_order,
     uia_required,
 )
+from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.ports.accounts import UiaSession, UiaSessions
 
@@ -36,6 +37,11 @@ SESSION_LIFETIME_MS = 15 * 60 * 1000
 
 #: How often expired sessions are deleted, at most (as a session starts).
 PRUNE_INTERVAL_MS = 60 * 1000
+
+#: The check of a stage other than the password: C{check(auth, session)}
+#: is C{None} when C{auth} passes it, else the refusal's message. Asked
+#: only until the session has the stage (a retry is not checked again).
+StageCheck = Callable[[JsonDict, UiaSession], Awaitable[str | None]]
 
 
 def unknown_session() -> MatrixError:
@@ -52,13 +58,15 @@ class UserInteractiveAuth:
     the session data methods in between.
 
     @param check_password: C{async (user_id, password) -> bool}.
+    @param stages: the checks of the other stages that need one, by type.
     """
 
     def __init__(self, store: UiaSessions, check_password: Callable[[str, str], Awaitable[bool]],
-                 clock: Clock) -> None:
+                 clock: Clock, stages: Mapping[str, StageCheck] | None = None) -> None:
         self._store = store
         self._check_password = check_password
         self._clock = clock
+        self._stages = dict(stages or {})
         self._pruned_at: int | None = None
 
     async def authenticate(
@@ -127,9 +135,9 @@ class UserInteractiveAuth:
 
         @raise MatrixError: 401 with the flows while stages remain (with
             M_UNRECOGNIZED for a stage no flow has, M_FORBIDDEN for a stage
-            out of order or a wrong password); 400 for a malformed
-            password stage; 403 M_FORBIDDEN for a password stage naming
-            another user than the requester.
+            out of order, a wrong password or a stage its check
+            refuses); 400 for a malformed stage; 403 M_FORBIDDEN for a
+            password stage naming another user than the requester.
         """
         completed = session.completed
         stage = auth.get("type") if auth else None
@@ -148,6 +156,10 @@ class UserInteractiveAuth:
         if stage == PASSWORD and not await self._password_stage(auth, session.user_id, server_name):
             raise uia_required(flows, session.session_id, completed, "M_FORBIDDEN", "Invalid password")
         if stage not in completed:
+            check = self._stages.get(stage)
+            refusal = None if check is None else await check(auth, session)
+            if refusal is not None:
+                raise uia_required(flows, session.session_id, completed, "M_FORBIDDEN", refusal)
             await self._store.mark_completed(session.session_id, stage)
             completed = completed + (stage,)
         if not next_flow_state(flows, completed):

@@ -11,7 +11,8 @@ class TokenStore:
 
     async def get_access_token(self, token_id: str) -> AccessTokenRecord | None:
         row = await self._db.fetch_one(
-            "SELECT token_id, user_id, device_id, expires_at_ms FROM access_tokens WHERE token_id = %s",
+            "SELECT t.token_id, t.user_id, t.device_id, t.expires_at_ms, u.locked, u.suspended"
+            " FROM access_tokens t JOIN users u USING (user_id) WHERE t.token_id = %s",
             (token_id,),
         )
         return AccessTokenRecord(*row) if row else None

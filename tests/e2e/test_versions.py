@@ -89,8 +89,9 @@ REQUIRED: dict[str, list[tuple[str, str]]] = {
         ("POST", f"{V3}/knock/{ROOM}"),
     ],
     # v1.2 added no core endpoint: /v1/rooms/{roomId}/hierarchy belongs to
-    # the Spaces module, and the registration token validity check only to
-    # servers offering m.login.registration_token.
+    # the Spaces module, and the registration token validity check to
+    # servers offering m.login.registration_token (served all the same:
+    # tests/e2e/test_registration_tokens.py).
     "v1.2": [],
     "v1.3": [
         ("POST", f"{V3}/refresh"),
@@ -125,7 +126,7 @@ REQUIRED: dict[str, list[tuple[str, str]]] = {
         ("GET", f"{V1}/media/thumbnail/test.local/someid"),
     ],
     # Account locking and suspension only concern servers that lock or
-    # suspend accounts.
+    # suspend accounts (this one does: tests/e2e/test_account_restrictions.py).
     "v1.12": [],
     # Reports (Reporting Content module) of rooms, then of users.
     "v1.13": [
@@ -157,8 +158,8 @@ REQUIRED: dict[str, list[tuple[str, str]]] = {
 
 #: The stages of user-interactive auth (and login types) that would bring
 #: endpoints along which no version then requires: email and phone
-#: validation (the requestToken endpoints), registration tokens, SSO and
-#: login tokens.
+#: validation (the requestToken endpoints), registration tokens (offered
+#: only with [registration] requires_token), SSO and login tokens.
 NOT_OFFERED = {"m.login.email.identity", "m.login.msisdn", "m.login.registration_token",
                "m.login.sso", "m.login.token"}
 
@@ -188,9 +189,9 @@ async def test_what_the_versions_do_not_require_is_switched_off_as_the_spec_says
     The endpoints left out of REQUIRED are off the way the spec lets a
     server say so: no OAuth 2.0 (auth_metadata is 404 M_UNRECOGNIZED), the
     Admin Contact Information API and login tokens behind disabled
-    capabilities, no admin moderation, profile fields limited to those the
-    capability allows, and no login or registration stage that needs
-    email, phone, registration token or SSO endpoints.
+    capabilities, no admin moderation for non-admins, profile fields
+    limited to those the capability allows, and no login or registration
+    stage that needs email, phone, registration token or SSO endpoints.
     """
     user = await client.register()
     metadata = await client.request("GET", f"{V1}/auth_metadata")
