@@ -62,7 +62,8 @@ class DeviceActivity:
 class DeviceManager:
     """
     The device management use cases: listing, renaming and deleting the
-    requester's own devices. Deleting a device revokes its tokens at once.
+    requester's own devices (or, for the admin API, any user's: the
+    C{*_of} methods). Deleting a device revokes its tokens at once.
 
     @param devices: the L{ruma_tx.storage.devices.DeviceStore}.
     @param activity: the L{DeviceActivity}, whose not yet written times
@@ -88,8 +89,10 @@ class DeviceManager:
 
     async def list_devices(self, requester: Requester) -> list[dict]:
         """The requester's devices, as the spec's C{Device} objects."""
-        devices = await self._devices.get_devices(requester.user_id)
-        return [self._describe(device) for device in devices]
+        return await self.devices_of(requester.user_id)
+
+    async def devices_of(self, user_id: str) -> list[dict]:
+        return [self._describe(device) for device in await self._devices.get_devices(user_id)]
 
     async def get_device(self, requester: Requester, device_id: str) -> dict:
         """
@@ -97,7 +100,11 @@ class DeviceManager:
 
         @raise MatrixError: 404 M_NOT_FOUND if the requester has no such device.
         """
-        device = await self._devices.get_device(requester.user_id, device_id)
+        return await self.device_of(requester.user_id, device_id)
+
+    async def device_of(self, user_id: str, device_id: str) -> dict:
+        """@raise MatrixError: 404 M_NOT_FOUND if the user has no such device."""
+        device = await self._devices.get_device(user_id, device_id)
         if device is None:
             raise not_found("Unknown device")
         return self._describe(device)
@@ -112,13 +119,17 @@ class DeviceManager:
             device (only application services may create devices, spec
             v1.17), 400 M_TOO_LARGE if the name is too long.
         """
+        await self.rename_device_of(requester.user_id, device_id, display_name)
+
+    async def rename_device_of(self, user_id: str, device_id: str, display_name: str | None) -> None:
+        """L{update_device} of any user's device."""
         check_device_display_name(display_name)
         if display_name is None:
-            found = await self._devices.get_device(requester.user_id, device_id) is not None
+            found = await self._devices.get_device(user_id, device_id) is not None
         else:
-            found = await self._devices.set_display_name(requester.user_id, device_id, display_name)
+            found = await self._devices.set_display_name(user_id, device_id, display_name)
             if found:
-                await self._device_changed(requester.user_id)
+                await self._device_changed(user_id)
         if not found:
             raise not_found("Unknown device")
 
@@ -143,13 +154,17 @@ class DeviceManager:
             body, action="delete_devices", user_id=requester.user_id,
             flows=[[PASSWORD]], server_name=self._server_name, request=request,
         )
+        await self.delete_devices_of(requester.user_id, device_ids)
+
+    async def delete_devices_of(self, user_id: str, device_ids: list[str]) -> None:
+        """Delete some of any user's devices (unknown ids ignored) and revoke their tokens."""
         if not device_ids:
             return
-        revoked = await self._devices.delete_devices(requester.user_id, list(dict.fromkeys(device_ids)))
+        revoked = await self._devices.delete_devices(user_id, list(dict.fromkeys(device_ids)))
         self._sessions.revoked(revoked)
         # Heard here, before answering, so the client's next sync has it (the
         # database's NOTIFY covers deletions made by other processes).
-        await self._device_changed(requester.user_id)
+        await self._device_changed(user_id)
 
     def _describe(self, device: Device) -> JsonDict:
         last_seen_ts, last_seen_ip = device.last_seen_ts, device.last_seen_ip

@@ -36,6 +36,9 @@ class EventSpec:
         against the state the join is authorised with, so that no join
         slips in after the room was closed to guests (its eviction has
         already looked for the guests to evict).
+    @ivar sender_suspended: the sender's account is suspended: of
+        redactions, only those of its own events are allowed (spec:
+        "Account suspension"; the endpoints refuse its other events).
     """
 
     room_id: str | None
@@ -45,3 +48,9 @@ class EventSpec:
     state_key: str | None = None
     redacts: str | None = None
     sender_is_guest: bool = False
+    sender_suspended: bool = False
+
+
+#: C{(spec) -> event id or None}: a fake id for an event that must seem
+#: sent but never be stored (a shadow-banned sender's), or C{None} to send it.
+Withheld = Callable[[EventSpec], Awaitable[str | None]]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Awaitable, Callable, Sequence
 
+from ruma_tx.matrix.account_restrictions import user_locked
 from ruma_tx.matrix.devices import check_device_display_name
 from ruma_tx.matrix.errors import (
     BadRequest,
@@ -81,7 +82,8 @@ class Authenticator:
         @raise MatrixError: 400 M_UNKNOWN for another login type (Synapse's
             code); 400 for a missing or non-Unicode password, a bad
             identifier, device id or device name; 403 M_FORBIDDEN for wrong
-            credentials, 403 M_USER_DEACTIVATED for a deactivated account.
+            credentials, 403 M_USER_DEACTIVATED for a deactivated account;
+            401 M_USER_LOCKED for a locked one.
         """
         if login_type != PASSWORD:
             raise BadRequest("M_UNKNOWN", f"Unknown login type {login_type}")
@@ -103,6 +105,10 @@ class Authenticator:
             raise forbidden(INVALID_CREDENTIALS)
         if not await self._hasher.check(password, account.password_hash):
             raise forbidden(INVALID_CREDENTIALS)
+        if account.locked:
+            # The spec: no new access token while locked. Said only to
+            # whoever knows the password.
+            raise user_locked()
         response = await self._sessions.log_in(
             user_id, device_id=device_id, display_name=display_name, is_guest=account.is_guest,
             refresh=refresh,
@@ -166,10 +172,18 @@ class Authenticator:
             body, action="password", user_id=requester.user_id, flows=[[PASSWORD]],
             server_name=self._server_name, request=request,
         )
-        password_hash = await self._hasher.hash(new_password)
-        await self._accounts.set_password_hash(requester.user_id, password_hash)
+        await self.set_password(requester.user_id, new_password, logout_devices=logout_devices,
+                                except_device=requester.device_id)
+
+    async def set_password(self, user_id: str, new_password: str, *, logout_devices: bool,
+                           except_device: str | None = None) -> None:
+        """
+        Store a (checked) new password; with C{logout_devices}, delete every
+        device of the user but C{except_device}, revoking their tokens.
+        """
+        await self._accounts.set_password_hash(user_id, await self._hasher.hash(new_password))
         if logout_devices:
-            await self._sessions.log_out_all(requester.user_id, except_device=requester.device_id)
+            await self._sessions.log_out_all(user_id, except_device=except_device)
 
     async def deactivate(self, requester: Requester, body: dict, *, erase: bool,
                          request: UiaRequest) -> dict:
@@ -195,7 +209,14 @@ class Authenticator:
             body, action="deactivate", user_id=requester.user_id, flows=[[PASSWORD]],
             server_name=self._server_name, request=request,
         )
-        self._sessions.revoked(await self._accounts.deactivate(requester.user_id))
-        for hook in self._on_deactivated:
-            await hook(requester.user_id)
+        await self.deactivate_account(requester.user_id)
         return {"id_server_unbind_result": "success"}
+
+    async def deactivate_account(self, user_id: str) -> None:
+        """
+        Deactivate the account, whoever asks (the user, or an admin): its
+        devices and tokens deleted, profile cleared, rooms left.
+        """
+        self._sessions.revoked(await self._accounts.deactivate(user_id))
+        for hook in self._on_deactivated:
+            await hook(user_id)

@@ -95,9 +95,7 @@ class ProfileEditor:
             M_FORBIDDEN for someone else's profile.
         """
         self._check_own(requester, user_id)
-        value = None if displayname is None else check_displayname(displayname)
-        await self._accounts.set_profile_field(user_id, DISPLAYNAME, value)
-        await self._propagate(user_id)
+        await self.change_profile(user_id, {DISPLAYNAME: displayname})
 
     async def set_avatar_url(self, requester: Requester, user_id: str, avatar_url: str | None) -> None:
         """
@@ -107,8 +105,20 @@ class ProfileEditor:
             M_FORBIDDEN for someone else's profile.
         """
         self._check_own(requester, user_id)
-        value = None if avatar_url is None else check_avatar_url(avatar_url)
-        await self._accounts.set_profile_field(user_id, AVATAR_URL, value)
+        await self.change_profile(user_id, {AVATAR_URL: avatar_url})
+
+    async def change_profile(self, user_id: str, changes: dict[str, str | None]) -> None:
+        """
+        Set (or, with C{None} or C{""}, clear) the display name and/or avatar
+        URL of a local user, whoever asks (the user, or an admin), then
+        republish the member events once.
+
+        @raise MatrixError: 400 for a malformed name or URL.
+        """
+        checks = {DISPLAYNAME: check_displayname, AVATAR_URL: check_avatar_url}
+        values = {field: None if value is None else checks[field](value) for field, value in changes.items()}
+        for field, value in values.items():
+            await self._accounts.set_profile_field(user_id, field, value)
         await self._propagate(user_id)
 
     async def _propagate(self, user_id: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 
 from cachetools import Cache
 
@@ -49,6 +50,15 @@ class RateLimit:
             raise ValueError(
                 f"RateLimit.burst_count must be at least 1, not {self.burst_count!r}"
             )
+
+
+class Unlimited(Enum):
+    """A per-key override lifting an action's limit (see L{RateLimiter.check})."""
+
+    UNLIMITED = "unlimited"
+
+
+UNLIMITED = Unlimited.UNLIMITED
 
 
 class RateLimiter:
@@ -94,22 +104,26 @@ class RateLimiter:
         """
         return len(self._buckets)
 
-    def check(self, action: str, key: str) -> float | None:
+    def check(self, action: str, key: str, override: RateLimit | Unlimited | None = None) -> float | None:
         """
         Record one performance of C{action} by C{key}, if the limit allows it.
 
         @param action: The name of the action, looked up in the limits.
         @param key: Who performs it (a user ID, an IP address, ...).
+        @param override: this key's own limit of a limited action, in
+            place of the configured one, or L{UNLIMITED}.
         @return: L{None} if the action is allowed (and it is then recorded), or
             the number of seconds until it would be allowed (and it is then
             not recorded). Always L{None} for an unknown action or when the
             limiter is disabled.
         """
-        if not self._enabled:
+        if not self._enabled or override is UNLIMITED:
             return None
         limit = self._limits.get(action)
         if limit is None:
             return None
+        if override is not None:
+            limit = override
 
         now = self._clock.seconds()
         bucket_id = (action, key)

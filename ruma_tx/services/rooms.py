@@ -11,7 +11,7 @@ from ruma_tx.matrix.identifiers import random_string
 from ruma_tx.matrix.room_creation import RoomRequest, create_content, initial_state
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS
 from ruma_tx.matrix.types import JsonDict
-from ruma_tx.services.event_spec import EventSpec
+from ruma_tx.services.event_spec import EventSpec, Withheld
 from ruma_tx.services.events import EventCreator
 from ruma_tx.services.membership import ProfileLookup
 from ruma_tx.services.ports.directory import AliasExists, DirectoryStorage
@@ -22,11 +22,15 @@ class RoomCreator:
     @param creator: the L{ruma_tx.services.events.EventCreator}.
     @param directory: the L{ruma_tx.storage.directory.DirectoryStore}.
     @param profiles: C{async (user_id) -> (displayname, avatar_url)}.
+    @param withheld: the L{EventCreator}'s: which events of the sender seem
+        sent but are not (a shadow-banned creator's invites are left out,
+        as Synapse: the room is made without them).
     """
 
     def __init__(self, *, creator: EventCreator, directory: DirectoryStorage, profiles: ProfileLookup,
-                 server_name: str) -> None:
+                 server_name: str, withheld: Withheld | None = None) -> None:
         self._creator = creator
+        self._withheld = withheld
         self._directory = directory
         self._profiles = profiles
         self._server_name = server_name
@@ -60,6 +64,9 @@ class RoomCreator:
             spec = EventSpec(room_id, user_id, event_type, content, state_key)
             remote = event_type == "m.room.member" and content.get("membership") == "invite" \
                 and not state_key.endswith(":" + self._server_name)
+            if self._withheld is not None and event_type == "m.room.member" \
+                    and await self._withheld(spec) is not None:
+                continue
             (remote_invites if remote else initial).append(spec)
         try:
             room_id = await self._creator.create_room(
