@@ -7,6 +7,7 @@ L{ruma_tx.services.history.HistoryReader}.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ruma_tx.http.parsing import query_arg
 from ruma_tx.http.routing import CLIENT_V1, endpoint
@@ -41,19 +42,12 @@ class HistoryApi:
 
     @endpoint("GET", "/rooms/<room_id>/messages", guest=True)
     async def messages(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
-        backwards = _direction(request)
-        from_text = query_arg(request, "from")
-        from_token = _token(from_text, "from")
-        to_token = _token(query_arg(request, "to"), "to")
-        limit = _limit(request)
-        event_filter = _filter(request)
+        query = messages_query(request)
         response = await self._reader.messages(
-            requester.user_id, room_id, backwards=backwards, from_token=from_token,
-            to_token=to_token, limit=limit, event_filter=event_filter,
+            requester.user_id, room_id, backwards=query.backwards, from_token=query.from_token,
+            to_token=query.to_token, limit=query.limit, event_filter=query.event_filter,
         )
-        if from_text is not None:
-            response["start"] = from_text  # spec: "the same as the value given in from"
-        return response
+        return query.with_start(response)
 
     @endpoint("GET", "/rooms/<room_id>/context/<event_id>", guest=True)
     async def context(self, request: MatrixRequest, requester: Requester, room_id: str,
@@ -92,9 +86,34 @@ class HistoryApi:
         return await self._reader.timestamp_to_event(requester.user_id, room_id, ts, forwards=not backwards)
 
 
-def _direction(request: MatrixRequest) -> bool:
+@dataclass(frozen=True)
+class MessagesQuery:
+    """The query of C{/messages}."""
+
+    backwards: bool
+    from_text: str | None
+    from_token: StreamToken | None
+    to_token: StreamToken | None
+    limit: int
+    event_filter: RoomEventFilter | None
+
+    def with_start(self, response: JsonDict) -> JsonDict:
+        if self.from_text is not None:
+            response["start"] = self.from_text  # spec: "the same as the value given in from"
+        return response
+
+
+def messages_query(request: MatrixRequest, default_dir: str | None = None) -> MessagesQuery:
+    """The query of C{/messages}, or of the admin API's, whose C{dir} defaults to C{f}."""
+    from_text = query_arg(request, "from")
+    return MessagesQuery(_direction(request, default_dir), from_text, _token(from_text, "from"),
+                         _token(query_arg(request, "to"), "to"), _limit(request), _filter(request))
+
+
+def _direction(request: MatrixRequest, default: str | None = None) -> bool:
     """@return: whether C{dir} is C{b} (backwards); C{f} is forwards."""
     value = query_arg(request, "dir")
+    value = default if value is None else value
     if value is None:
         raise missing_param("Missing query parameter: dir")
     if value not in ("b", "f"):

@@ -25,6 +25,9 @@ from ruma_tx.matrix.visibility import WORLD_READABLE, HistoryView
 from ruma_tx.services.aggregations import Aggregator
 from ruma_tx.services.ports.events import Events, History
 
+#: What a server admin sees of a room's history: all of it.
+SEES_EVERYTHING = HistoryView(visibilities=((OUTSIDE_LINE, WORLD_READABLE),))
+
 #: Memberships that let a user read a room they are not joined to (what
 #: they saw before leaving), as Synapse's C{allow_departed_users}.
 _DEPARTED = ("leave", "ban")
@@ -105,10 +108,12 @@ class HistoryReader:
 
     async def messages(
         self, user_id: str, room_id: str, *, backwards: bool, from_token: StreamToken | None,
-        to_token: StreamToken | None, limit: int, event_filter: RoomEventFilter | None,
+        to_token: StreamToken | None, limit: int, event_filter: RoomEventFilter | None, as_admin: bool = False,
     ) -> dict:
         """
-        One page of the room's events (the body of C{GET /messages}).
+        One page of the room's events (the body of C{GET /messages}); for a
+        server admin (C{as_admin}, Synapse's admin API), every event of the
+        room, whatever their membership.
         C{start} is C{from_token}, or where a pagination without one
         starts: the current position backwards, the room's start forwards.
 
@@ -120,14 +125,14 @@ class HistoryReader:
         Paginating backwards past the oldest event here of a room shared
         with other servers fetches older events from them first (backfill).
         """
-        view = await self.readable_view(user_id, room_id)
+        view = SEES_EVERYTHING if as_admin else await self.readable_view(user_id, room_id)
         after, upto = pagination_window(backwards=backwards, from_token=from_token, to_token=to_token,
                                         current=self._current())
         page = await self._page(view, room_id, after, upto, limit + 1, backwards, event_filter)
         if (backwards and 0 < limit and len(page) <= limit and after == OUTSIDE_LINE and self._remote is not None
                 and await self._remote().backfill(room_id, limit + 1 - len(page))):
             # Read again: the history fetched may also change what the user may see.
-            view = await self.readable_view(user_id, room_id)
+            view = SEES_EVERYTHING if as_admin else await self.readable_view(user_id, room_id)
             page = await self._page(view, room_id, after, upto, limit + 1, backwards, event_filter)
         more, page = len(page) > limit, page[:limit]
         start = from_token if from_token is not None else StreamToken(upto if backwards else OUTSIDE_LINE)

@@ -43,12 +43,17 @@ class MembershipChanger:
         (C{None}: federation is off, such rooms are unknown).
     @param remote_alias: C{async (room_alias) -> {room_id, servers}} asking
         the alias' server (with federation on), as the directory does.
+    @param blocked: C{async (room_id) -> bool}: whether a server admin
+        blocked the room; this server's users may then not join it (here or
+        through another server), be invited to it or knock on it.
     """
 
     def __init__(self, *, creator: EventCreator, events: Events, directory: DirectoryStorage,
                  profiles: ProfileLookup, server_name: str, remote: FederatedMembership | None = None,
-                 remote_alias: Callable[[str], Awaitable[dict]] | None = None) -> None:
+                 remote_alias: Callable[[str], Awaitable[dict]] | None = None,
+                 blocked: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self._remote = remote
+        self._blocked = blocked
         self._remote_alias = remote_alias
         self._restricted = RestrictedJoins(events=events, server_name=server_name)
         self._creator = creator
@@ -106,6 +111,7 @@ class MembershipChanger:
             event's content (as Synapse).
         @param via: servers to join a room held elsewhere through.
         """
+        await self._check_not_blocked(room_id)
         head = await self._events.get_room_head(room_id)
         if (head is None or head.out_of_band) and self._remote is not None and not is_guest:
             content = {**(custom or {}), **({"reason": reason} if reason is not None else {})}
@@ -141,6 +147,7 @@ class MembershipChanger:
 
     async def invite(self, user_id: str, room_id: str, target: str, *, reason: str | None = None) -> None:
         self._check_user_id(target)
+        await self._check_not_blocked(room_id)
         members = await self._events.get_members(room_id, ("join", "ban"))
         if members.get(target) == "ban":
             raise forbidden(f"{target} is banned from the room")
@@ -175,6 +182,7 @@ class MembershipChanger:
 
         @param via: servers to knock through on a room held elsewhere.
         """
+        await self._check_not_blocked(room_id)
         head = await self._events.get_room_head(room_id)
         if (head is None or head.out_of_band) and self._remote is not None:
             content = {"reason": reason} if reason is not None else {}
@@ -227,6 +235,10 @@ class MembershipChanger:
 
     async def _send(self, sender: str, room_id: str, target: str, content: dict) -> None:
         await self._creator.send(EventSpec(room_id, sender, "m.room.member", content, target))
+
+    async def _check_not_blocked(self, room_id: str) -> None:
+        if self._blocked is not None and await self._blocked(room_id):
+            raise forbidden("A server admin has blocked this room")
 
     @staticmethod
     def _check_user_id(user_id: str) -> None:
