@@ -14,6 +14,7 @@ from typing import Collection, Iterable
 from urllib.parse import quote
 
 from ruma_tx.matrix.errors import BadRequest, RangeNotSatisfiable, invalid_param
+from ruma_tx.matrix.identifiers import is_valid_server_name
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -66,6 +67,23 @@ def is_valid_media_id(media_id: str) -> bool:
 
 def mxc_uri(server_name: str, media_id: str) -> str:
     return f"mxc://{server_name}/{media_id}"
+
+
+def parse_mxc_uri(uri: object) -> tuple[str, str] | None:
+    """C{(server_name, media_id)} of a well-formed C{mxc://} URI; C{None} for anything else."""
+    if not isinstance(uri, str) or not uri.startswith("mxc://"):
+        return None
+    server_name, _, media_id = uri[len("mxc://"):].partition("/")
+    if not is_valid_server_name(server_name) or not is_valid_media_id(media_id):
+        return None
+    return server_name, media_id
+
+
+#: Where an event's content refers to media (its file, its thumbnail; an
+#: m.room.avatar's image is its C{url}): what Synapse counts as a room's
+#: media. Members' avatars are left out, as Synapse does: they are their
+#: owners' profile pictures, not what was posted in the room.
+CONTENT_MEDIA_PATHS = (("url",), ("info", "thumbnail_url"))
 
 
 def essence(content_type: str) -> str:

@@ -1,9 +1,10 @@
 """
 The media repository (spec: "Content repository"): uploads (direct, and
-asynchronous through C{/create}), downloads, thumbnails, and the retention
-and quarantine operations the admin API will use. Media of other servers
-is fetched on first request (L{RemoteMediaFetcher}) and kept, its file
-shared as an upload's is.
+asynchronous through C{/create}), downloads, thumbnails, and the deletions
+the admin API uses (L{ruma_tx.services.admin_media}, which also sets the
+quarantine that downloads honour). Media of other servers is fetched on
+first request (L{RemoteMediaFetcher}) and kept, its file shared as an
+upload's is.
 
 Files are stored once per content hash. Storing a file and recording it
 run under an in-process lock on that hash, and so does deleting a file no
@@ -18,7 +19,7 @@ import secrets
 import string
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable, Callable, TypeVar
+from typing import AsyncIterator, Awaitable, Callable, Collection, TypeVar
 
 import puremagic
 from twisted.internet import defer
@@ -129,6 +130,7 @@ class MediaRepository:
         self._waiters: dict[str, set[defer.Deferred[None]]] = {}
         # Last download time per media id, not yet written (emptied each flush).
         self._accessed: dict[str, int] = {}
+        self._remote_accessed: dict[tuple[str, str], int] = {}
         self._remote = remote
         # One fetch per remote media, however many clients ask at once.
         self._fetches = SingleFlight()
@@ -345,6 +347,9 @@ class MediaRepository:
             raise not_found("Media not found")
         media = await self._store.get_remote_media(origin, media_id)
         if media is not None:
+            if media.quarantined:
+                raise not_found("Media not found")
+            self._remote_accessed[(origin, media_id)] = self._now()
             return media
         return await self._fetches.run((origin, media_id),
                                        lambda: self._fetch_remote(origin, media_id, timeout_ms))
@@ -361,17 +366,7 @@ class MediaRepository:
         return RemoteMedia(origin, media_id, sha256, content.content_type, content.upload_name, content.length)
 
     # ------------------------------------------------------------------
-    # Retention and quarantine (for the admin API)
-
-    async def quarantine(self, media_id: str) -> bool:
-        """
-        Quarantine a media id: from now on it is served as 404 M_NOT_FOUND
-        (its file stays, for the admins). Other ids with the same bytes are
-        not affected.
-
-        @return: whether there was such a media id.
-        """
-        return await self._store.quarantine(media_id, self._now())
+    # Retention (for the admin API)
 
     async def delete(self, media_id: str) -> bool:
         """
@@ -380,30 +375,64 @@ class MediaRepository:
 
         @return: whether there was such a media id.
         """
-        deleted = await self._store.delete_media(media_id)
+        self._accessed.pop(media_id, None)
+        return await self._delete_files(await self._store.delete_media(media_id))
+
+    async def uncache(self, origin: str, media_id: str) -> bool:
+        """
+        Forget a cached media of another server (as L{delete}); the next
+        request for it fetches it again.
+
+        @return: whether it was cached.
+        """
+        self._remote_accessed.pop((origin, media_id), None)
+        return await self._delete_files(await self._store.delete_remote_media(origin, media_id))
+
+    async def _delete_files(self, deleted: list[str] | None) -> bool:
+        """Delete the files of the content rows just deleted, unless stored again meanwhile."""
         if deleted is None:
             return False
         for sha256 in deleted:
             async with self._lock(sha256):
                 if not await self._store.has_content(sha256):
                     await self._files.delete(sha256)
-        self._accessed.pop(media_id, None)
         return True
 
-    async def purge_accessed_before(self, before_ts: int, batch: int = 100) -> int:
+    async def purge_accessed_before(self, before_ts: int, *, size_gt: int = 0, keep: Collection[str] = (),
+                                    batch: int = 100) -> list[str]:
         """
         Delete every uploaded media last downloaded (or, never downloaded,
-        uploaded) before C{before_ts} (ms).
+        uploaded) before C{before_ts} (ms) and larger than C{size_gt} bytes,
+        but those in C{keep}, quarantined ones (kept for the admins) and
+        protected ones, as Synapse's retention does.
 
-        @return: how many were deleted.
+        @return: the media ids deleted.
+        """
+        await self.flush()
+        deleted: list[str] = []
+        while True:
+            media_ids = await self._store.media_accessed_before(before_ts, batch, size_gt, keep)
+            for media_id in media_ids:
+                if await self.delete(media_id):
+                    deleted.append(media_id)
+            if len(media_ids) < batch:
+                return deleted
+
+    async def purge_remote_accessed_before(self, before_ts: int, batch: int = 100) -> int:
+        """
+        Forget the cached media of other servers last downloaded (or, never
+        downloaded, fetched) before C{before_ts} (ms), but quarantined ones:
+        fetched again, they would be served again.
+
+        @return: how many were forgotten.
         """
         await self.flush()
         count = 0
         while True:
-            media_ids = await self._store.media_accessed_before(before_ts, batch)
-            for media_id in media_ids:
-                count += await self.delete(media_id)
-            if len(media_ids) < batch:
+            keys = await self._store.remote_media_accessed_before(before_ts, batch)
+            for origin, media_id in keys:
+                count += await self.uncache(origin, media_id)
+            if len(keys) < batch:
                 return count
 
     # ------------------------------------------------------------------
@@ -418,7 +447,9 @@ class MediaRepository:
     async def flush(self) -> None:
         """Write the last-access times collected since the last flush."""
         batch, self._accessed = self._accessed, {}
+        remote, self._remote_accessed = self._remote_accessed, {}
         await self._store.record_access(batch)
+        await self._store.record_remote_access(remote)
 
     async def _maintain(self) -> None:
         try:

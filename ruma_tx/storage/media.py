@@ -4,7 +4,7 @@ rules are in L{ruma_tx.services.media}.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Collection, Mapping
 
 from ruma_tx.matrix.media import ThumbnailSize
 from ruma_tx.services.ports.media import LocalMedia, NewContent, RemoteMedia, StoredThumbnail, UploadRefused
@@ -142,13 +142,16 @@ class MediaStore:
         )
         return len(rows)
 
-    async def quarantine(self, media_id: str, now_ms: int) -> bool:
-        rows = await self._db.fetch_all(
-            "UPDATE local_media SET quarantined_ts = COALESCE(quarantined_ts, %s)"
-            " WHERE media_id = %s RETURNING 1",
-            (now_ms, media_id),
+    async def record_remote_access(self, last_access: Mapping[tuple[str, str], int]) -> None:
+        if not last_access:
+            return
+        await self._db.execute(
+            "UPDATE remote_media AS m SET last_access_ts = GREATEST(m.last_access_ts, a.ts)"
+            " FROM unnest(%s::TEXT[], %s::TEXT[], %s::BIGINT[]) AS a (origin, media_id, ts)"
+            " WHERE m.origin = a.origin AND m.media_id = a.media_id",
+            ([origin for origin, _ in last_access], [media_id for _, media_id in last_access],
+             list(last_access.values())),
         )
-        return bool(rows)
 
     async def delete_media(self, media_id: str) -> list[str] | None:
         async def delete(t: Transaction) -> list[str] | None:
@@ -156,51 +159,49 @@ class MediaStore:
                                     (media_id,))
             if row is None:
                 return None
-            if row[0] is None:
-                return []
-            source = row[0]
-            if await t.fetch_one("SELECT 1 FROM local_media WHERE sha256 = %s UNION ALL"
-                                 " SELECT 1 FROM remote_media WHERE sha256 = %s LIMIT 1", (source, source)):
-                return []
-            thumbnails = await t.fetch_all(
-                "DELETE FROM media_thumbnails WHERE source_sha256 = %s RETURNING sha256", (source,))
-            deleted = []
-            for sha256 in dict.fromkeys([source, *(r[0] for r in thumbnails)]):
-                gone = await t.fetch_one(
-                    "DELETE FROM media_content AS c WHERE sha256 = %s"
-                    " AND NOT EXISTS (SELECT 1 FROM local_media WHERE sha256 = c.sha256)"
-                    " AND NOT EXISTS (SELECT 1 FROM remote_media WHERE sha256 = c.sha256)"
-                    " AND NOT EXISTS (SELECT 1 FROM media_thumbnails"
-                    "   WHERE sha256 = c.sha256 OR source_sha256 = c.sha256)"
-                    " RETURNING sha256",
-                    (sha256,),
-                )
-                if gone:
-                    deleted.append(sha256)
-            return deleted
+            return [] if row[0] is None else await _delete_unused_content(t, row[0])
 
         return await self._db.transaction("delete_media", delete)
 
-    async def media_accessed_before(self, before_ts: int, limit: int) -> list[str]:
+    async def delete_remote_media(self, origin: str, media_id: str) -> list[str] | None:
+        async def delete(t: Transaction) -> list[str] | None:
+            row = await t.fetch_one("DELETE FROM remote_media WHERE origin = %s AND media_id = %s"
+                                    " RETURNING sha256", (origin, media_id))
+            return None if row is None else await _delete_unused_content(t, row[0])
+
+        return await self._db.transaction("delete_remote_media", delete)
+
+    async def media_accessed_before(self, before_ts: int, limit: int, size_gt: int = 0,
+                                    keep: Collection[str] = ()) -> list[str]:
         rows = await self._db.fetch_all(
             "SELECT media_id FROM local_media WHERE sha256 IS NOT NULL"
-            " AND COALESCE(last_access_ts, uploaded_ts) < %s LIMIT %s",
-            (before_ts, limit),
+            " AND COALESCE(last_access_ts, uploaded_ts) < %s AND length > %s"
+            " AND quarantined_ts IS NULL AND NOT safe_from_quarantine AND media_id <> ALL(%s::TEXT[])"
+            " LIMIT %s",
+            (before_ts, size_gt, list(keep), limit),
         )
         return [row[0] for row in rows]
 
+    async def remote_media_accessed_before(self, before_ts: int, limit: int) -> list[tuple[str, str]]:
+        rows = await self._db.fetch_all(
+            "SELECT origin, media_id FROM remote_media WHERE COALESCE(last_access_ts, fetched_ts) < %s"
+            " AND quarantined_ts IS NULL LIMIT %s",
+            (before_ts, limit),
+        )
+        return [(origin, media_id) for origin, media_id in rows]
+
     async def get_remote_media(self, origin: str, media_id: str) -> RemoteMedia | None:
         row = await self._db.fetch_one(
-            "SELECT m.sha256, m.content_type, m.upload_name, m.length, c.image_width, c.image_height"
-            " FROM remote_media AS m JOIN media_content AS c ON c.sha256 = m.sha256"
+            "SELECT m.sha256, m.content_type, m.upload_name, m.length, c.image_width, c.image_height,"
+            " m.quarantined_ts IS NOT NULL FROM remote_media AS m JOIN media_content AS c ON c.sha256 = m.sha256"
             " WHERE m.origin = %s AND m.media_id = %s",
             (origin, media_id),
         )
         if row is None:
             return None
-        sha256, content_type, upload_name, length, width, height = row
+        sha256, content_type, upload_name, length, width, height, quarantined = row
         return RemoteMedia(origin, media_id, sha256, content_type, upload_name, length,
-                           (width, height) if width is not None else None)
+                           (width, height) if width is not None else None, quarantined)
 
     async def add_remote_media(self, origin: str, media_id: str, content: NewContent, now_ms: int) -> None:
         await self._db.execute(
@@ -210,6 +211,34 @@ class MediaStore:
             (content.sha256, content.length, now_ms, origin, media_id, content.sha256, content.content_type,
              content.upload_name, content.length, now_ms),
         )
+
+
+async def _delete_unused_content(t: Transaction, source: str) -> list[str]:
+    """
+    Delete the content row C{source} of a media just deleted, with its
+    thumbnails' rows, unless a media id (local or remote) still uses it.
+
+    @return: the hashes of the content rows deleted, whose files may go.
+    """
+    if await t.fetch_one("SELECT 1 FROM local_media WHERE sha256 = %s UNION ALL"
+                         " SELECT 1 FROM remote_media WHERE sha256 = %s LIMIT 1", (source, source)):
+        return []
+    thumbnails = await t.fetch_all(
+        "DELETE FROM media_thumbnails WHERE source_sha256 = %s RETURNING sha256", (source,))
+    deleted = []
+    for sha256 in dict.fromkeys([source, *(r[0] for r in thumbnails)]):
+        gone = await t.fetch_one(
+            "DELETE FROM media_content AS c WHERE sha256 = %s"
+            " AND NOT EXISTS (SELECT 1 FROM local_media WHERE sha256 = c.sha256)"
+            " AND NOT EXISTS (SELECT 1 FROM remote_media WHERE sha256 = c.sha256)"
+            " AND NOT EXISTS (SELECT 1 FROM media_thumbnails"
+            "   WHERE sha256 = c.sha256 OR source_sha256 = c.sha256)"
+            " RETURNING sha256",
+            (sha256,),
+        )
+        if gone:
+            deleted.append(sha256)
+    return deleted
 
 
 async def _lock_user(t: Transaction, user_id: str) -> None:

@@ -1,6 +1,6 @@
 """
-The media repository's retention and quarantine operations (for the admin
-API to come) and its hook for server-fetched media (URL previews), run in
+The media repository's retention and quarantine operations (which the admin
+API uses) and its hook for server-fetched media (URL previews), run in
 this process against a real database and a local byte store.
 """
 import hashlib
@@ -16,6 +16,7 @@ from ruma_tx.matrix.errors import MatrixError
 from ruma_tx.matrix.media import DEFAULT_THUMBNAIL_SIZES
 from ruma_tx.services.media import MediaLimits, MediaRepository
 from ruma_tx.services.thumbnails import Thumbnailer
+from ruma_tx.storage.admin_media import AdminMediaStore
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.media import MediaStore
 from ruma_tx.storage.media_files import LocalMediaFiles, content_path
@@ -75,11 +76,12 @@ async def test_quarantined_media_is_not_served(repository):
     data = os.urandom(1000)
     first = await repo.media.add_local_media(USER, data, "application/octet-stream", None)
     second = await repo.media.add_local_media(USER, data, "application/octet-stream", None)
-    assert await repo.media.quarantine(first.rsplit("/", 1)[1])
+    admin_store = AdminMediaStore(repo.database)
+    assert await admin_store.quarantine([first.rsplit("/", 1)[1]], [], "@admin:test.local", 0) == 1
     assert not await repo.is_served(first)
     assert await repo.is_served(second)
     assert repo.has_file(data)  # kept for the admins
-    assert not await repo.media.quarantine("NoSuchMedia")
+    assert await admin_store.quarantine(["NoSuchMedia"], [], "@admin:test.local", 0) == 0
 
 
 @pytest_twisted.ensureDeferred
@@ -114,7 +116,7 @@ async def test_purge_deletes_media_not_downloaded_since(repository):
     repo.clock.advance(1000)
     new = await repo.media.add_local_media(USER, new_data, None, None)
     assert await repo.is_served(kept)  # a download now: its last access is after the cut-off
-    assert await repo.media.purge_accessed_before(cut_off_ms) == 1
+    assert await repo.media.purge_accessed_before(cut_off_ms) == [old.rsplit("/", 1)[1]]
     assert not await repo.is_served(old) and not repo.has_file(old_data)
     assert await repo.is_served(kept) and await repo.is_served(new)
 

@@ -11,7 +11,7 @@ the last of them goes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncContextManager, Mapping, Protocol
+from typing import AsyncContextManager, Collection, Mapping, Protocol
 
 from ruma_tx.matrix.media import ThumbnailSize
 
@@ -68,6 +68,7 @@ class RemoteMedia:
     A media id of another server, fetched and kept here.
 
     @ivar image_size: as L{LocalMedia}'s.
+    @ivar quarantined: an admin quarantined it: it is served as 404.
     """
 
     origin: str
@@ -77,6 +78,7 @@ class RemoteMedia:
     upload_name: str | None
     length: int
     image_size: tuple[int, int] | None = None
+    quarantined: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,11 +165,11 @@ class MediaStore(Protocol):
         """Set the last access time of each media id (one statement)."""
         ...
 
-    async def delete_expired_pending(self, now_ms: int) -> int: ...
-
-    async def quarantine(self, media_id: str, now_ms: int) -> bool:
-        """@return: whether there was such a media id."""
+    async def record_remote_access(self, last_access: Mapping[tuple[str, str], int]) -> None:
+        """Set the last access time of each cached remote media, by C{(origin, media_id)}."""
         ...
+
+    async def delete_expired_pending(self, now_ms: int) -> int: ...
 
     async def delete_media(self, media_id: str) -> list[str] | None:
         """
@@ -179,8 +181,24 @@ class MediaStore(Protocol):
         """
         ...
 
-    async def media_accessed_before(self, before_ts: int, limit: int) -> list[str]:
-        """Uploaded media ids last downloaded (or, never downloaded, uploaded) before C{before_ts}."""
+    async def delete_remote_media(self, origin: str, media_id: str) -> list[str] | None:
+        """As L{delete_media}, for a cached remote media."""
+        ...
+
+    async def media_accessed_before(self, before_ts: int, limit: int, size_gt: int = 0,
+                                    keep: Collection[str] = ()) -> list[str]:
+        """
+        Uploaded media ids last downloaded (or, never downloaded, uploaded)
+        before C{before_ts}, larger than C{size_gt} bytes; never those in
+        C{keep}, quarantined or protected ones.
+        """
+        ...
+
+    async def remote_media_accessed_before(self, before_ts: int, limit: int) -> list[tuple[str, str]]:
+        """
+        C{(origin, media_id)} of cached remote media last downloaded (or,
+        never, fetched) before C{before_ts}; never quarantined ones.
+        """
         ...
 
     async def get_remote_media(self, origin: str, media_id: str) -> RemoteMedia | None: ...
