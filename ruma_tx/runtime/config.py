@@ -20,6 +20,7 @@ from ruma_tx.matrix.identifiers import is_valid_server_name
 from ruma_tx.runtime.config_clients import VoipConfig, WellKnownConfig, check_voip, check_well_known
 from ruma_tx.runtime.config_federation import FederationConfig, check_federation
 from ruma_tx.runtime.config_media import MediaConfig, check_media
+from ruma_tx.runtime.config_notices import ServerNoticesConfig, check_server_notices
 from ruma_tx.runtime.config_push import PushConfig, check_push
 from ruma_tx.runtime.outbound import DEFAULT_BLOCKLIST, parse_networks
 
@@ -59,6 +60,9 @@ class DatabaseConfig:
 @dataclass(frozen=True)
 class RegistrationConfig:
     enabled: bool = True
+    # Registration asks for a token an admin created (the admin API's
+    # registration tokens; Synapse's registration_requires_token).
+    requires_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,7 @@ class Config:
     user_directory: UserDirectoryConfig = UserDirectoryConfig()
     media: MediaConfig = MediaConfig()
     federation: FederationConfig = FederationConfig()
+    server_notices: ServerNoticesConfig = ServerNoticesConfig()
 
     @property
     def federation_ca_path(self) -> Path | None:
@@ -276,6 +281,7 @@ def _check_values(config: Config, path: Path) -> None:
     check_voip(config.voip, bad)
     check_well_known(config.well_known, bad)
     check_media(config.media, bad)
+    check_server_notices(config.server_notices, config.server_name, bad)
 
 
 def _build(cls: type[_D], raw: object, path: Path, prefix: str) -> _D:

@@ -45,6 +45,9 @@ pool_size = 8
 
 [registration]
 enabled = true
+# Registration then needs a registration token: create them with the admin
+# API (POST /_synapse/admin/v1/registration_tokens/new).
+requires_token = false
 
 [guests]
 enabled = false
@@ -129,6 +132,20 @@ turn_allow_guests = true
 # searcher and users in rooms anyone may join or read (local users, and
 # other servers' users joined to our rooms); true: every one of them.
 search_all_users = false
+
+[server_notices]
+# Messages from the admins to one user (the admin API's send_server_notice),
+# from @<system_mxid_localpart>:{server_name}: off until the localpart is
+# set. That account is created on the first notice and cannot log in; pick
+# a localpart no user has. Each user gets a room of notices (room_name,
+# room_topic, room_avatar_url), invited to it, or joined with auto_join.
+# system_mxid_localpart = "server"
+# system_mxid_display_name = "Server Notices"
+# system_mxid_avatar_url = "mxc://{server_name}/..."
+room_name = "Server Notices"
+# room_topic = "Messages from the admins of {server_name}"
+# room_avatar_url = "mxc://{server_name}/..."
+auto_join = false
 
 [media]
 # Uploads (POST /_matrix/media/v3/upload) up to this many bytes (Synapse:

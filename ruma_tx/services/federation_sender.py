@@ -272,6 +272,19 @@ class FederationSender:
         worker.loop.cancel_retry()
         worker.loop.poke()
 
+    async def reset_backoff(self, destination: str) -> None:
+        """
+        An admin's "reset connection" (Synapse's admin API): forget the
+        destination's failures and send what waits for it now, not when its
+        backoff ends. A failure after that starts the backoff over.
+        """
+        await self._queue.clear_backoff(destination)
+        worker = self._worker(destination)
+        worker.backoff_s = 0.0
+        worker.failing_since_ms = None
+        worker.loop.cancel_retry()
+        worker.loop.poke()
+
     async def _wake_room(self, room_id: str, targets: set[str]) -> None:
         servers = (set(await self._queue.get_servers_in_rooms([room_id])) | targets) - {self._server_name}
         await self._queue.add_destinations(servers, self._new_position())
@@ -320,7 +333,7 @@ class FederationSender:
         worker.catching_up = True
         worker.loop.retry_in(delay)
         await self._queue.set_backoff(worker.destination, now + int(delay * 1000),
-                                      int(worker.backoff_s * 1000), worker.failing_since_ms)
+                                      int(worker.backoff_s * 1000), worker.failing_since_ms, now)
 
     async def _run(self, worker: _Worker) -> None:
         while True:

@@ -25,6 +25,7 @@ from ruma_tx.matrix.search import (
 )
 from ruma_tx.matrix.stream_token import StreamToken
 from ruma_tx.matrix.types import JsonDict
+from ruma_tx.services.background_updates import UpdateProgress
 from ruma_tx.services.clock import Clock
 from ruma_tx.services.history import HistoryReader
 from ruma_tx.services.ports.events import Ranges, SyncReads
@@ -183,7 +184,9 @@ class SearchBackfill:
     existed: a batch of stream positions at a time with a pause between
     batches, so that a big history is indexed without holding up start-up
     or the requests being served. Stops once none is left; a failed batch
-    (the database restarting) is tried again later.
+    (the database restarting) is tried again later. A background update
+    for the admin API (L{ruma_tx.services.background_updates}): it tells
+    its progress, and an admin may pause it.
 
     @param index: the L{ruma_tx.storage.search.SearchStore}.
     """
@@ -195,14 +198,38 @@ class SearchBackfill:
         self._batch_size = batch_size
         self._pause_s = pause_s
         self._retry_s = retry_s
+        # Since the start: the stream positions looked through, and the time spent on them.
+        self._positions = 0
+        self._busy_s = 0.0
+        self._done = False
+        self._paused = False
+        self._parked = False  # a batch fell due while paused: run at resume
 
     def start(self) -> None:
         self._clock.callLater(0, self._next)
 
+    def progress(self) -> UpdateProgress | None:
+        if self._done:
+            return None
+        return UpdateProgress("event_search_backfill", self._positions, self._busy_s)
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._parked:
+            self._parked = False
+            self._next()
+
     def _next(self) -> None:
+        if self._paused:
+            self._parked = True
+            return
         defer.ensureDeferred(self._batch())
 
     async def _batch(self) -> None:
+        began = self._clock.seconds()
         try:
             more = await self._index.backfill(self._batch_size)
         except Unavailable:
@@ -211,5 +238,9 @@ class SearchBackfill:
             log.failure("indexing past events for search failed")
             self._clock.callLater(self._retry_s, self._next)
         else:
+            self._positions += self._batch_size
+            self._busy_s += self._clock.seconds() - began
             if more:
                 self._clock.callLater(self._pause_s, self._next)
+            else:
+                self._done = True

@@ -18,6 +18,8 @@ def _server(column: str) -> str:
 
 
 _DESTINATION_COLUMNS = "destination, last_acked_position, retry_at_ms, backoff_ms, failing_since_ms"
+#: The columns of a destination that is not failing.
+_NO_BACKOFF = "retry_at_ms = NULL, backoff_ms = 0, failing_since_ms = NULL, retry_last_ms = NULL"
 _JOINED_SERVERS = (f"SELECT DISTINCT {_server('state_key')} FROM current_state"
                    " WHERE type = 'm.room.member' AND membership = 'join'")
 
@@ -66,8 +68,7 @@ class FederationQueueStore:
             await txn.execute(
                 "UPDATE federation_destinations SET"
                 " last_acked_position = GREATEST(last_acked_position, %s),"
-                " retry_at_ms = NULL, backoff_ms = 0, failing_since_ms = NULL"
-                " WHERE destination = %s", (upto, destination))
+                f" {_NO_BACKOFF} WHERE destination = %s", (upto, destination))
             if edu_positions:
                 await txn.execute(
                     "DELETE FROM federation_edu_outbox WHERE destination = %s AND position = ANY(%s)",
@@ -76,10 +77,15 @@ class FederationQueueStore:
         await self._db.transaction("acknowledge_federation_transaction", ack)
 
     async def set_backoff(self, destination: str, retry_at_ms: int, backoff_ms: int,
-                          failing_since_ms: int) -> None:
+                          failing_since_ms: int, failed_at_ms: int) -> None:
         await self._db.execute(
-            "UPDATE federation_destinations SET retry_at_ms = %s, backoff_ms = %s, failing_since_ms = %s"
-            " WHERE destination = %s", (retry_at_ms, backoff_ms, failing_since_ms, destination))
+            "UPDATE federation_destinations SET retry_at_ms = %s, backoff_ms = %s, failing_since_ms = %s,"
+            " retry_last_ms = %s WHERE destination = %s",
+            (retry_at_ms, backoff_ms, failing_since_ms, failed_at_ms, destination))
+
+    async def clear_backoff(self, destination: str) -> None:
+        await self._db.execute(f"UPDATE federation_destinations SET {_NO_BACKOFF} WHERE destination = %s",
+                               (destination,))
 
     # -- who is where ------------------------------------------------------
 

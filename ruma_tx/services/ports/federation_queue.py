@@ -96,5 +96,10 @@ class FederationQueue(Protocol):
         ...
 
     async def set_backoff(self, destination: str, retry_at_ms: int, backoff_ms: int,
-                          failing_since_ms: int) -> None:
+                          failing_since_ms: int, failed_at_ms: int) -> None:
+        """After the failure at C{failed_at_ms}: no try before C{retry_at_ms}."""
+        ...
+
+    async def clear_backoff(self, destination: str) -> None:
+        """Forget the destination's failures (its backoff, as after a success)."""
         ...
