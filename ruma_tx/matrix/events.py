@@ -415,3 +415,15 @@ def room_event(event: StoredEvent, *, include_room_id: bool = True) -> JsonDict:
     """
     return client_event(event.pdu, event.event_id, event.room_id,
                         include_room_id=include_room_id, unsigned=event.pdu.get("unsigned"))
+
+
+def redacted_pdu(target: JsonDict, redaction: JsonDict, room_id: str,
+                 room_version: RoomVersion | str) -> JsonDict:
+    """
+    The PDU that replaces a redacted event's: pruned, with
+    C{unsigned.redacted_because} the redaction (C{redaction}: its PDU with
+    its C{event_id}) as clients see it.
+    """
+    pruned = redact(target, room_version)
+    pruned["unsigned"] = {"redacted_because": client_event(redaction, redaction["event_id"], room_id)}
+    return pruned

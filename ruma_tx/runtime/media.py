@@ -82,6 +82,13 @@ def build_media(config: Config, database: Database, reactor: IRuntimeReactor,
     return Media(repository=repository, uploads=uploads, apis=apis)
 
 
+def media_byte_store(config: Config, reactor: IRuntimeReactor) -> MediaFiles:
+    """The byte store of C{config} alone, with I/O threads of its own (for C{ruma-admin})."""
+    root = config.data_dir / "media"
+    pool = _thread_pool(reactor, "media-io", config.media.io_threads)
+    return _byte_store(config, reactor, pool, root, root / "tmp")
+
+
 def _byte_store(config: Config, reactor: IRuntimeReactor, pool: ThreadPool, root: Path,
                 temp_dir: Path) -> MediaFiles:
     s3 = config.media.s3

@@ -45,7 +45,7 @@ def event_row(event: NewEvent, position: int) -> tuple:
             pdu["origin_server_ts"], event.depth, membership, event.pdu_json, event.client_json)
 
 
-async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions: Sequence[int]) -> None:
+async def insert_events(txn: Transaction, events: Sequence[NewEvent], positions: Sequence[int]) -> None:
     """
     Insert events of one room, the current state they set, their relations
     and push actions (and in a federated room, their DAG bookkeeping).
@@ -89,7 +89,7 @@ async def _insert_events(txn: Transaction, events: Sequence[NewEvent], positions
                           list(read.values()), _READ_POSITION_CONFLICT)
 
 
-async def _apply_redaction(txn: Transaction, redaction: NewEvent) -> None:
+async def apply_redaction(txn: Transaction, redaction: NewEvent) -> None:
     """
     Replace the redacted event by its pruned form and forget its push
     actions and its relation. Redacted content is dropped at once
@@ -154,9 +154,9 @@ class EventStore:
                     )
                     assert existing is not None  # it conflicted, and transaction ids stay
                     raise DuplicateTransaction(existing[0])
-            await _insert_events(txn, [event], [position])
+            await insert_events(txn, [event], [position])
             if event.redacted_pdu_json is not None:
-                await _apply_redaction(txn, event)
+                await apply_redaction(txn, event)
 
         try:
             await self._db.transaction("persist_event", persist)
@@ -237,7 +237,7 @@ class EventStore:
                 (room.alias, room.room_id, room.creator),
             ):
                 raise AliasExists(room.alias)
-            await _insert_events(txn, events, positions)
+            await insert_events(txn, events, positions)
 
         await self._db.transaction("persist_room", persist)
 
@@ -271,7 +271,7 @@ class EventStore:
             # The room's state, then the join's own key, as a local event's.
             await apply_current_state(txn, room.room_id, {k: e for k, e in state.items() if k != key})
             dag = DagUpdate(StateAfter(None, {**state, key: join.event_id}), ())
-            await _insert_events(txn, [replace(join, dag=dag)], [position])
+            await insert_events(txn, [replace(join, dag=dag)], [position])
 
         await self._db.transaction("persist_joined_room", persist)
 
@@ -292,7 +292,7 @@ class EventStore:
             )
             if not rows:
                 raise RoomExists(room.room_id)
-            await _insert_events(txn, [event], [position])
+            await insert_events(txn, [event], [position])
 
         await self._db.transaction("persist_out_of_band", persist)
 

@@ -12,7 +12,8 @@ from typing import Any, AsyncIterator, Protocol, Sequence
 class SynapseSource(Protocol):
     """
     Read-only queries on Synapse's database, PostgreSQL or SQLite. Queries
-    use C{%s} placeholders (converted for SQLite) and only SQL both accept.
+    use C{%s} placeholders and C{%%} for a literal C{%} (psycopg2's style,
+    converted for SQLite) and only SQL both accept.
     """
 
     server_name: str
