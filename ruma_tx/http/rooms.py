@@ -9,6 +9,7 @@ from typing import Protocol
 from ruma_tx.http.parsing import get_field, read_json_object
 from ruma_tx.http.routing import endpoint
 from ruma_tx.http.site import MatrixRequest
+from ruma_tx.matrix.account_restrictions import suspended_may_send, user_suspended
 from ruma_tx.matrix.events import room_event
 from ruma_tx.matrix.redaction import redacts_in_content
 from ruma_tx.matrix.room_creation import parse_room_request
@@ -43,7 +44,7 @@ class RoomApi:
         self._membership = membership
         self._reader = reader
 
-    @endpoint("POST", "/createRoom", rate_limit="message")
+    @endpoint("POST", "/createRoom", rate_limit="message", suspended=False)
     async def create_room(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         room = parse_room_request(read_json_object(request))
         return await self._rooms.create_room(requester.user_id, room)
@@ -52,8 +53,9 @@ class RoomApi:
     async def send(self, request: MatrixRequest, requester: Requester, room_id: str, event_type: str,
                    txn_id: str) -> JsonDict:
         content = read_json_object(request)
+        _check_suspended_may_send(requester, event_type, None, content)
         if event_type == "m.room.redaction":
-            spec = _redaction(room_id, requester.user_id, redacts_in_content(content), content)
+            spec = _redaction(room_id, requester, redacts_in_content(content), content)
         else:
             spec = EventSpec(room_id, requester.user_id, event_type, content)
         # The spec scopes transaction ids to the request path: room and type.
@@ -70,6 +72,7 @@ class RoomApi:
     async def put_state(self, request: MatrixRequest, requester: Requester, room_id: str, event_type: str,
                         state_key: str) -> JsonDict:
         content = read_json_object(request)
+        _check_suspended_may_send(requester, event_type, state_key, content)
         # A guest's own m.room.member join here is held to the room's guest access, as POST /join.
         spec = EventSpec(room_id, requester.user_id, event_type, content, state_key,
                          sender_is_guest=requester.is_guest)
@@ -97,7 +100,7 @@ class RoomApi:
     async def redact(self, request: MatrixRequest, requester: Requester, room_id: str, event_id: str,
                      txn_id: str) -> JsonDict:
         reason = _reason(read_json_object(request))
-        spec = _redaction(room_id, requester.user_id, event_id, {} if reason is None else {"reason": reason})
+        spec = _redaction(room_id, requester, event_id, {} if reason is None else {"reason": reason})
         txn = (requester.user_id, requester.device_id, f"redact/{room_id}/{event_id}", txn_id)
         return {"event_id": await self._creator.send(spec, txn=txn)}
 
@@ -107,7 +110,7 @@ class RoomApi:
 
     # The spec's guest allow-list has POST /rooms/{roomId}/join only: guests
     # are refused here (as by Synapse) and told which endpoint they may use.
-    @endpoint("POST", "/join/<room_id_or_alias>", guest_hint=(
+    @endpoint("POST", "/join/<room_id_or_alias>", suspended=False, guest_hint=(
         "guests may only join a room with POST /_matrix/client/v3/rooms/{roomId}/join"))
     async def join_by_id_or_alias(self, request: MatrixRequest, requester: Requester,
                                   room_id_or_alias: str) -> JsonDict:
@@ -118,14 +121,14 @@ class RoomApi:
                                               via=[*_via(request), *servers])
         return {"room_id": room_id}
 
-    @endpoint("POST", "/rooms/<room_id>/join", guest=True)
+    @endpoint("POST", "/rooms/<room_id>/join", guest=True, suspended=False)
     async def join(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         body = read_json_object(request, allow_empty=True)
         await self._membership.join(requester.user_id, room_id, reason=_reason(body),
                                     is_guest=requester.is_guest, custom=_custom_content(body))
         return {"room_id": room_id}
 
-    @endpoint("POST", "/knock/<room_id_or_alias>")
+    @endpoint("POST", "/knock/<room_id_or_alias>", suspended=False)
     async def knock(self, request: MatrixRequest, requester: Requester, room_id_or_alias: str) -> JsonDict:
         body = read_json_object(request, allow_empty=True)
         room_id, servers = await self._membership.resolve_room(room_id_or_alias)
@@ -144,19 +147,19 @@ class RoomApi:
         await self._membership.forget(requester.user_id, room_id)
         return {}
 
-    @endpoint("POST", "/rooms/<room_id>/invite")
+    @endpoint("POST", "/rooms/<room_id>/invite", suspended=False)
     async def invite(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         return await self._change_member(request, requester, room_id, self._membership.invite)
 
-    @endpoint("POST", "/rooms/<room_id>/kick")
+    @endpoint("POST", "/rooms/<room_id>/kick", suspended=False)
     async def kick(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         return await self._change_member(request, requester, room_id, self._membership.kick)
 
-    @endpoint("POST", "/rooms/<room_id>/ban")
+    @endpoint("POST", "/rooms/<room_id>/ban", suspended=False)
     async def ban(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         return await self._change_member(request, requester, room_id, self._membership.ban)
 
-    @endpoint("POST", "/rooms/<room_id>/unban")
+    @endpoint("POST", "/rooms/<room_id>/unban", suspended=False)
     async def unban(self, request: MatrixRequest, requester: Requester, room_id: str) -> JsonDict:
         return await self._change_member(request, requester, room_id, self._membership.unban)
 
@@ -180,7 +183,19 @@ def _reason(body: JsonDict) -> str | None:
     return get_field(body, "reason", str, None)
 
 
-def _redaction(room_id: str, sender: str, redacts: str, content: JsonDict) -> EventSpec:
+def _check_suspended_may_send(requester: Requester, event_type: str, state_key: str | None,
+                              content: JsonDict) -> None:
+    """
+    Refuse a suspended sender's event unless it leaves or redacts (an own
+    event: the creator checks the redacted event's sender).
+
+    @raise Forbidden: 403 M_USER_SUSPENDED.
+    """
+    if requester.suspended and not suspended_may_send(event_type, state_key, requester.user_id, content):
+        raise user_suspended()
+
+
+def _redaction(room_id: str, sender: Requester, redacts: str, content: JsonDict) -> EventSpec:
     """
     The redaction of C{redacts}, the same whether sent with C{/redact} or
     with C{/send} (whose C{content.redacts} is taken out: build_pdu places
@@ -190,7 +205,8 @@ def _redaction(room_id: str, sender: str, redacts: str, content: JsonDict) -> Ev
     """
     _reason(content)
     content = {key: value for key, value in content.items() if key != "redacts"}
-    return EventSpec(room_id, sender, "m.room.redaction", content, redacts=redacts)
+    return EventSpec(room_id, sender.user_id, "m.room.redaction", content, redacts=redacts,
+                     sender_suspended=sender.suspended)
 
 
 #: Keys of a join's body that are not member event content.

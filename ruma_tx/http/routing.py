@@ -28,9 +28,10 @@ from ruma_tx.http.errors import Unrecognized, render_error
 from ruma_tx.http.parsing import respond
 from ruma_tx.http.site import MatrixRequest
 from ruma_tx.logs import logger
+from ruma_tx.matrix.account_restrictions import user_suspended
 from ruma_tx.matrix.errors import MatrixError, RateLimited, not_json
 from ruma_tx.services.guard import Guard, Requester
-from ruma_tx.services.ratelimit import RateLimiter
+from ruma_tx.services.ratelimit import RateLimit, RateLimiter, Unlimited
 from ruma_tx.services.server_auth import ServerAuthenticator
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
@@ -53,6 +54,10 @@ _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 #: Refuses a requester who is not a server admin (403); else logs the
 #: admin's request: C{check(requester, method, path)}.
 AdminCheck = Callable[[Requester, str, str], Awaitable[None]]
+
+#: A user's own limit of a rate-limited action, or C{None} for the
+#: configured one: C{override(action, user_id)}.
+RateOverride = Callable[[str, str], Awaitable[RateLimit | Unlimited | None]]
 
 #: An endpoint, called as C{handler(request, requester, **path_args)}: a JSON
 #: body, or C{(status, body)}, or the last C{bytes} of a response that is
@@ -77,6 +82,13 @@ class Endpoint:
     @ivar admin: only server admins may call it: the router asks the
         admin check (which refuses others with 403 M_FORBIDDEN and logs
         the acting admin) before the endpoint runs.
+    @ivar locked: whether a locked account may call it (spec: "Account
+        locking": only C{/logout} and C{/logout/all}); others get 401
+        M_USER_LOCKED.
+    @ivar suspended: whether a suspended account may call it (spec:
+        "Account suspension"); others get 403 M_USER_SUSPENDED. Endpoints
+        that send events decide by the event instead (see
+        L{ruma_tx.matrix.account_restrictions.suspended_may_send}).
     """
 
     method: str
@@ -87,6 +99,8 @@ class Endpoint:
     rate_limit: str | None = None
     prefixes: tuple[str, ...] = CLIENT_PREFIXES
     admin: bool = False
+    locked: bool = False
+    suspended: bool = True
 
 
 def endpoint(method: str, path: str, **options: Any) -> Callable[[_Fn], _Fn]:
@@ -130,12 +144,16 @@ class Router:
         C{apis} declare any.
     @param admins: checks the requester of C{admin=True} endpoints; needed
         when C{apis} declare any.
+    @param rate_overrides: the per-user overrides of the rate limits of
+        authenticated requests (Synapse's admin API sets them).
     """
 
     def __init__(self, apis: Iterable[object], *, guard: Guard, rate_limiter: RateLimiter,
-                 servers: ServerAuthenticator | None = None, admins: AdminCheck | None = None) -> None:
+                 servers: ServerAuthenticator | None = None, admins: AdminCheck | None = None,
+                 rate_overrides: RateOverride | None = None) -> None:
         self._guard = guard
         self._rate_limiter = rate_limiter
+        self._rate_overrides = rate_overrides
         self._servers = servers
         self._admins = admins
         self.endpoints: list[Endpoint] = []
@@ -167,16 +185,24 @@ class Router:
                     guest_allowed=declared.guest,
                     guest_hint=declared.guest_hint,
                     room_id=path_args.get("room_id"),
+                    locked_allowed=declared.locked,
                 )
                 if isinstance(requester, Requester):
                     request.user_id = requester.user_id
+                    if requester.suspended and not declared.suspended:
+                        raise user_suspended()
             if declared.admin:
                 await cast(AdminCheck, self._admins)(
                     cast(Requester, requester), request.method.decode("ascii", "replace"),
                     request.path.decode("ascii", "replace"))
             if declared.rate_limit:
-                key = requester.user_id if isinstance(requester, Requester) else request.client_ip()
-                self._check_rate(declared.rate_limit, key)
+                if isinstance(requester, Requester):
+                    override = None
+                    if self._rate_overrides is not None:
+                        override = await self._rate_overrides(declared.rate_limit, requester.user_id)
+                    self._check_rate(declared.rate_limit, requester.user_id, override)
+                else:
+                    self._check_rate(declared.rate_limit, request.client_ip())
             if declared.auth == "server":
                 # After the signature is verified: nobody spends another server's budget.
                 self._check_rate(ORIGIN_RATE_LIMIT, cast(str, requester))
@@ -202,8 +228,8 @@ class Router:
             self.app.route(prefix + declared.path, methods=[declared.method], endpoint=name)(
                 _labelled(serve, name))
 
-    def _check_rate(self, action: str, key: str) -> None:
-        retry_after = self._rate_limiter.check(action, key)
+    def _check_rate(self, action: str, key: str, override: RateLimit | Unlimited | None = None) -> None:
+        retry_after = self._rate_limiter.check(action, key, override)
         if retry_after is not None:
             raise RateLimited(retry_after)
 

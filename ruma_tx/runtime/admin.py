@@ -5,7 +5,12 @@ C{ruma-admin}: the operator's command line.
   - C{migrate}: apply the schema migrations and exit;
   - C{register-user}: create an account (optionally a server admin);
   - C{deactivate-user}: deactivate an account and revoke its tokens;
-  - C{rotate-signing-key}: retire the federation signing key for a new one.
+  - C{rotate-signing-key}: retire the federation signing key for a new one;
+  - C{import-synapse}: move a Synapse server's data in (L{ruma_tx.runtime.synapse_import});
+  - C{backup}, C{restore}: a whole server to a directory and back (L{ruma_tx.runtime.backup});
+  - through the running daemon's admin API (L{ruma_tx.runtime.admin_commands}):
+    C{list-users}, C{reset-password}, C{make-admin}, C{create-registration-token},
+    C{purge-room}, C{quarantine-media}.
 
 The database commands use the daemon's own code (L{Database}, L{migrate},
 L{AccountStore}, L{PasswordHasher}): no SQL lives here. With no C{[database]
@@ -21,8 +26,9 @@ import argparse
 import getpass
 import os
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable, NoReturn, TypeVar
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, NoReturn, TypeVar
 
 import psycopg2
 import psycopg2.errors
@@ -35,6 +41,7 @@ from ruma_tx.matrix.identifiers import (
     user_id_for,
     validate_localpart,
 )
+from ruma_tx.runtime.admin_commands import API_COMMANDS, ApiCommandError, add_api_commands, run_api_command
 from ruma_tx.runtime.config import Config, ConfigError, load_config
 from ruma_tx.runtime.config_template import generate_config
 from ruma_tx.runtime.reactor import IRuntimeReactor
@@ -95,6 +102,31 @@ def running_embedded_dsn(config: Config) -> str | None:
     )
 
 
+@asynccontextmanager
+async def database_dsn(reactor: IRuntimeReactor, config: Config) -> AsyncIterator[str]:
+    """
+    The DSN of the configured database for the time of the block: C{[database]
+    dsn}, else the running embedded cluster's, else that of the embedded
+    cluster started for the block (and stopped after it).
+    """
+    dsn = config.database.dsn or running_embedded_dsn(config)
+    if dsn is not None:
+        yield dsn
+        return
+    from ruma_tx.runtime.embedded import EmbeddedPostgres
+    from ruma_tx.runtime.postgres_tools import EmbeddedClusterError
+
+    cluster = EmbeddedPostgres(config.data_dir, reactor)
+    try:
+        dsn = await cluster.start()
+    except EmbeddedClusterError as e:
+        raise AdminError(f"cannot start the embedded PostgreSQL: {e}") from None
+    try:
+        yield dsn
+    finally:
+        await cluster.stop()
+
+
 async def _with_database(reactor: IRuntimeReactor, config: Config,
                          work: Callable[[Database], Awaitable[T]]) -> T:
     """
@@ -102,48 +134,40 @@ async def _with_database(reactor: IRuntimeReactor, config: Config,
     C{await work(database)}; start (then stop) the embedded cluster when
     there is no DSN and no running one.
     """
+    async with database_dsn(reactor, config) as dsn:
+        return await with_dsn_database(reactor, config, dsn, work)
+
+
+async def with_dsn_database(reactor: IRuntimeReactor, config: Config, dsn: str,
+                            work: Callable[[Database], Awaitable[T]]) -> T:
+    """Open a one-connection pool on C{dsn} and run C{await work(database)}."""
     from ruma_tx.storage.database import Database, DatabaseUnavailable
 
-    cluster = None
-    dsn = config.database.dsn or running_embedded_dsn(config)
-    if dsn is None:
-        from ruma_tx.runtime.embedded import EmbeddedPostgres
-        from ruma_tx.runtime.postgres_tools import EmbeddedClusterError
-
-        cluster = EmbeddedPostgres(config.data_dir, reactor)
-        try:
-            dsn = await cluster.start()
-        except EmbeddedClusterError as e:
-            raise AdminError(f"cannot start the embedded PostgreSQL: {e}") from None
+    database = Database(dsn, 1, reactor)
     try:
-        database = Database(dsn, 1, reactor)
+        started = reactor.seconds()
+        opening = defer.ensureDeferred(database.open())
+        opening.addTimeout(CONNECT_TIMEOUT, reactor)
         try:
-            started = reactor.seconds()
-            opening = defer.ensureDeferred(database.open())
-            opening.addTimeout(CONNECT_TIMEOUT, reactor)
-            try:
-                await opening
-            except (psycopg2.Error, DatabaseUnavailable, defer.TimeoutError) as e:
-                # A cancelled connection attempt may fail with a psycopg2 error.
-                if reactor.seconds() - started >= CONNECT_TIMEOUT:
-                    why = f"no answer within {CONNECT_TIMEOUT:.0f} s"
-                else:
-                    why = _first_line(e)
-                raise AdminError(f"cannot connect to the database: {why}") from None
-            try:
-                return await work(database)
-            except psycopg2.errors.UndefinedTable:
-                raise AdminError(
-                    "the database has no ruma_tx schema yet: run "
-                    f"`{PROG} migrate --config {config.path}` (or start the daemon once)"
-                ) from None
-            except (psycopg2.OperationalError, DatabaseUnavailable) as e:
-                raise AdminError(f"database error: {_first_line(e)}") from None
-        finally:
-            database.close()
+            await opening
+        except (psycopg2.Error, DatabaseUnavailable, defer.TimeoutError) as e:
+            # A cancelled connection attempt may fail with a psycopg2 error.
+            if reactor.seconds() - started >= CONNECT_TIMEOUT:
+                why = f"no answer within {CONNECT_TIMEOUT:.0f} s"
+            else:
+                why = _first_line(e)
+            raise AdminError(f"cannot connect to the database: {why}") from None
+        try:
+            return await work(database)
+        except psycopg2.errors.UndefinedTable:
+            raise AdminError(
+                "the database has no ruma_tx schema yet: run "
+                f"`{PROG} migrate --config {config.path}` (or start the daemon once)"
+            ) from None
+        except (psycopg2.OperationalError, DatabaseUnavailable) as e:
+            raise AdminError(f"database error: {_first_line(e)}") from None
     finally:
-        if cluster is not None:
-            await cluster.stop()
+        database.close()
 
 
 def _first_line(error: BaseException) -> str:
@@ -294,6 +318,13 @@ class _Parser(argparse.ArgumentParser):
         _fail(f"{message} (see {self.prog} --help)")
 
 
+async def _api_command(reactor: IRuntimeReactor, config: Config, args: argparse.Namespace) -> None:
+    try:
+        await run_api_command(reactor, config, args, lambda name: _target_user_id(config, name))
+    except ApiCommandError as e:
+        raise AdminError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Administer a ruma_tx homeserver.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -329,6 +360,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="retire the federation signing key for a new one (with the daemon stopped)",
     )
     rotate.add_argument("--config", "-c", required=True, help="the TOML config file")
+    add_api_commands(commands)
+
+    synapse = commands.add_parser(
+        "import-synapse", help="move a (stopped) Synapse server's data into a new, empty database"
+    )
+    synapse.add_argument("--config", "-c", required=True, help="the TOML config file")
+    synapse.add_argument("--synapse-db", required=True,
+                         help="Synapse's database: a PostgreSQL DSN or URI, or its SQLite file")
+    synapse.add_argument("--signing-key", required=True, help="Synapse's signing key file (signing_key_path)")
+    synapse.add_argument("--media-store", required=True, help="Synapse's media directory (media_store_path)")
+    synapse.add_argument("--batch-size", type=int, default=500,
+                         help="rows per committed batch (default: 500)")
+    synapse.add_argument("--yes", "-y", action="store_true", help="do not ask before importing")
+
+    backup = commands.add_parser(
+        "backup", help="copy the database, media and secrets into a new directory (daemon running or not)"
+    )
+    backup.add_argument("--config", "-c", required=True, help="the TOML config file")
+    backup.add_argument("--output", "-o", required=True, help="the directory to create (or an empty one)")
+
+    restore = commands.add_parser(
+        "restore", help="restore a backup into a new server of the same name (with the daemon stopped)"
+    )
+    restore.add_argument("--config", "-c", required=True, help="the TOML config file")
+    restore.add_argument("--input", "-i", required=True, help="the directory `backup` wrote")
     return parser
 
 
@@ -354,6 +410,19 @@ def main(argv: list[str] | None = None) -> NoReturn:
             run = lambda reactor: cmd_deactivate_user(reactor, config, args)  # noqa: E731
         elif args.command == "rotate-signing-key":
             run = lambda reactor: cmd_rotate_signing_key(reactor, config)  # noqa: E731
+        elif args.command in API_COMMANDS:
+            run = lambda reactor: _api_command(reactor, config, args)  # noqa: E731
+        elif args.command == "import-synapse":
+            from ruma_tx.runtime.synapse_import import cmd_import_synapse
+
+            if args.batch_size < 1:
+                raise AdminError("--batch-size must be at least 1")
+            run = lambda reactor: cmd_import_synapse(reactor, config, args)  # noqa: E731
+        elif args.command in ("backup", "restore"):
+            from ruma_tx.runtime.backup import cmd_backup, cmd_restore
+
+            command = cmd_backup if args.command == "backup" else cmd_restore
+            run = lambda reactor: command(reactor, config, args)  # noqa: E731
         else:  # pragma: no cover (argparse refuses unknown commands)
             raise AdminError(f"unknown command {args.command}")
     except (AdminError, ConfigError) as e:

@@ -56,7 +56,8 @@ from ruma_tx.http.well_known import SupportApi
 from ruma_tx.logs import logger, set_level
 from ruma_tx.matrix.room_versions import DEFAULT_ROOM_VERSION, ROOM_VERSIONS
 from ruma_tx.matrix.support import support_body
-from ruma_tx.runtime.admin_api import AdminParts, admin_apis
+from ruma_tx.runtime.account_controls import build_account_controls
+from ruma_tx.runtime.admin_api import AdminParts, admin_apis, room_blocks, user_moderation
 from ruma_tx.runtime.client_api import ClientApi
 from ruma_tx.runtime.config import RATE_LIMITED_ACTIONS, Config, ConfigError, load_config
 from ruma_tx.runtime.federation import build_federation, software_version
@@ -373,7 +374,9 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     )
     hasher = PasswordHasher(reactor, config.passwords.bcrypt_rounds)
     passwords = PasswordChecker(accounts, hasher)
-    uia = UserInteractiveAuth(UiaStore(database), passwords.check, reactor)
+    controls = build_account_controls(database, accounts=accounts, guard=guard, clock=reactor,
+                                      server_name=config.server_name)
+    uia = UserInteractiveAuth(UiaStore(database), passwords.check, reactor, stages=controls.uia_stages)
     sessions = SessionIssuer(
         tokens=tokens, macaroon_key=macaroon_key, clock=reactor,
         access_token_lifetime_ms=config.tokens.refreshable_access_token_lifetime_ms,
@@ -383,7 +386,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     registrar = Registrar(
         accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, clock=reactor,
         server_name=server_name, registration_enabled=config.registration.enabled,
-        guests_enabled=config.guests.enabled, guard=guard,
+        guests_enabled=config.guests.enabled, guard=guard, tokens=controls.registration_tokens,
+        requires_token=config.registration.requires_token,
     )
     device_manager = DeviceManager(devices=devices, activity=activity, uia=uia, sessions=sessions,
                                    server_name=server_name, device_changed=device_lists.changed)
@@ -421,7 +425,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                  settings=config.push.delivery_settings())
     dag_events = DagStore(database)
     dag = RoomDag(store=dag_events)
-    creator = EventCreator(events=events, streams=streams, clock=reactor,
+    moderation = user_moderation(database)  # the admin API's shadow-bans and rate limit overrides
+    creator = EventCreator(events=events, streams=streams, clock=reactor, withheld=moderation.shadow_bans.withheld,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
                            push=push_evaluator, relations=relation_checker.check,
@@ -439,11 +444,12 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                             server_name=server_name, signing_key=signing_key, database=database,
                                             sending=sending)
     room_creator = RoomCreator(creator=creator, directory=directory, profiles=profile_of,
-                               server_name=server_name)
+                               server_name=server_name, withheld=moderation.shadow_bans.withheld)
     membership = MembershipChanger(creator=creator, events=events, directory=directory,
                                    profiles=profile_of, server_name=server_name,
                                    remote=room_federation.membership if sending else None,
-                                   remote_alias=federation.remote.alias if federation.remote else None)
+                                   remote_alias=federation.remote.alias if federation.remote else None,
+                                   blocked=room_blocks(database).is_blocked)
     room_keys = RoomKeyStore(database)
     authenticator = Authenticator(
         accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, server_name=server_name,
@@ -503,7 +509,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     reports = ContentReports(reports=ReportStore(database), events=events, history=history, accounts=accounts,
                              clock=reactor, server_name=server_name)
     search_index = SearchStore(database)
-    SearchBackfill(search_index, reactor).start()   # events stored before the index existed
+    search_backfill = SearchBackfill(search_index, reactor)
+    search_backfill.start()   # events stored before the index existed
     search = SearchApi(
         search=RoomSearch(history=history, index=search_index, state=SyncReadStore(database),
                           ignored_users=account_data.ignored_users, current_position=lambda: streams.current),
@@ -515,7 +522,8 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     apis = [
         MetaApi(public_baseurl=config.public_baseurl,
                 room_versions={version: "stable" for version in ROOM_VERSIONS},
-                default_room_version=DEFAULT_ROOM_VERSION.identifier),
+                default_room_version=DEFAULT_ROOM_VERSION.identifier,
+                may_moderate=controls.restrictions.may_moderate),
         RegisterApi(registrar),
         LoginApi(authenticator),
         AccountApi(authenticator),
@@ -559,12 +567,19 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
         legacy,
         search,
         *media.apis,
-        *admin_apis(AdminParts(accounts=accounts)),
+        *admin_apis(AdminParts(accounts=accounts, database=database, reactor=reactor, server_name=server_name,
+                               media=media.repository, events=events, rooms=room_creator, membership=membership,
+                               creator=creator, account_data=account_data, search_backfill=search_backfill,
+                               sender=sending.sender if sending else None,
+                               notices=config.server_notices.settings(server_name), controls=controls,
+                               authenticator=authenticator, hasher=hasher, profiles=profiles,
+                               devices=device_manager, history=history, moderation=moderation)),
     ]
     health, metrics_root = build_observability(metrics, database=database, notifier=notifier, streams=streams,
                                                sender=sending.sender if sending else None, reactor=reactor,
                                                guard=guard, rate_limiter=rate_limiter)
-    router = Router([*apis, health], guard=guard, rate_limiter=rate_limiter, admins=AdminAccess(accounts))
+    router = Router([*apis, health], guard=guard, rate_limiter=rate_limiter, admins=AdminAccess(accounts),
+                    rate_overrides=moderation.rate_overrides)
     openid_router = Router([OpenIdUserInfoApi(openid)], guard=guard, rate_limiter=rate_limiter)
     federation_root = federation.root(
         [FederationQueryApi(profiles=profiles, directory=directory_handler, server_name=server_name,

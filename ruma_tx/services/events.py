@@ -8,24 +8,25 @@ room, under the room's lock.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterable, Mapping, Sequence
+from typing import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from canonicaljson import encode_canonical_json
 from signedjson.types import SigningKey
 
+from ruma_tx.matrix.account_restrictions import user_suspended
 from ruma_tx.matrix.auth_rules import AuthError, auth_types_for_event, check_event_auth
 from ruma_tx.matrix.errors import MatrixError, TooLarge, forbidden, not_found
 from ruma_tx.matrix.events import (
     StoredEvent,
     build_pdu,
     check_canonical_values,
-    client_event,
     pdu_with_id,
+    redacted_pdu,
     reference_hash,
     room_id_for_create_event,
 )
 from ruma_tx.matrix.guest_access import GUEST_ACCESS, check_guest_join
-from ruma_tx.matrix.redaction import check_redaction, redact, redacted_event_id
+from ruma_tx.matrix.redaction import check_redaction, redacted_event_id
 from ruma_tx.matrix.room_versions import ROOM_VERSIONS, RoomVersion, referenced_event_ids
 from ruma_tx.matrix.sync import sync_event_json
 from ruma_tx.matrix.types import JsonDict
@@ -33,7 +34,7 @@ from ruma_tx.services.caches import LRUCache
 from ruma_tx.services.canonical_alias import CanonicalAliasCheck
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.concurrency import KeyedLocks, SingleFlight
-from ruma_tx.services.event_spec import EventSpec, EventStored, RelationCheck, RemoteInvite
+from ruma_tx.services.event_spec import EventSpec, EventStored, RelationCheck, RemoteInvite, Withheld
 from ruma_tx.services.ports.events import (
     DuplicateTransaction,
     Events,
@@ -69,13 +70,17 @@ class EventCreator:
     @param dag: their state, read from it.
     @param remote_invite: countersigns invites of other servers' users
         (C{None}: such invites are refused, federation being off).
+    @param withheld: C{async (spec) -> event id or None}: a fake id to
+        answer a sent event with, never storing it (a shadow-banned sender's).
     """
 
     def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, server_name: str,
                  signing_key: SigningKey, check_canonical_alias: CanonicalAliasCheck,
                  push: PushEvaluator, relations: RelationCheck, dag_events: DagEvents, dag: RoomDag,
                  stored: Sequence[EventStored] = (), remote_invite: RemoteInvite | None = None,
+                 withheld: Withheld | None = None,
                  txn_cache_size: int = 10_000, rooms_cache_size: int = 5_000) -> None:
+        self._withheld = withheld
         self._events = events
         self._dag_events = dag_events
         self._dag = dag
@@ -109,6 +114,9 @@ class EventCreator:
         scope, txn_id), a retry returns the first event's id and concurrent
         duplicates share one result; a failure is not remembered.
         """
+        fake_id = await self._withheld(spec) if self._withheld is not None else None
+        if fake_id is not None:
+            return fake_id
         if txn is None:
             return (await self._create_locked(spec, None)).event_id
         known = self._recent_txns.get(txn)
@@ -546,6 +554,8 @@ class EventCreator:
         target = await self._events.get_event(spec.redacts) if spec.redacts else None
         if target is None or target.room_id != spec.room_id:
             raise not_found(f"Cannot redact {spec.redacts}: no such event in room {spec.room_id}")
+        if spec.sender_suspended and target.sender != spec.sender:
+            raise user_suspended()
         if target.redacted_by is not None:
             return None
         try:
@@ -553,10 +563,7 @@ class EventCreator:
                             same_sender_only=same_sender_only)
         except AuthError as e:
             raise forbidden(str(e)) from None
-        pruned = redact(target.pdu, room_version)
-        because = client_event(redaction, redaction["event_id"], spec.room_id)
-        pruned["unsigned"] = {"redacted_because": because}
-        return pruned
+        return redacted_pdu(target.pdu, redaction, spec.room_id, room_version)
 
     @staticmethod
     def _authorise(pdu: JsonDict, event_id: str, state: Mapping[tuple[str, str], JsonDict],
@@ -565,6 +572,13 @@ class EventCreator:
             check_event_auth({**pdu, "event_id": event_id}, state, room_version)
         except AuthError as e:
             raise forbidden(str(e)) from None
+
+    async def rewrite_room(self, room_id: str, rewrite: Callable[[], Awaitable[None]]) -> None:
+        """Change a room's stored events outside event creation (an admin's purge): under its lock, then forget it."""
+        try:
+            await self._locks.run(room_id, rewrite)
+        finally:
+            self._forget(room_id)  # whatever it cached since was read after the rewrite: dropping it is harmless
 
     def _forget(self, room_id: str) -> None:
         self._rooms.pop(room_id, None)

@@ -16,10 +16,11 @@ RUMA_ADMIN = str(Path(sys.executable).parent / "ruma-admin")
 ADMIN = "/_synapse/admin"
 
 
-def ruma_admin(*args, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def ruma_admin(*args, stdin: str | None = None, timeout: float = 120,
+               env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ruma-admin with C{args}; stdin is empty unless given."""
     return subprocess.run([RUMA_ADMIN, *map(str, args)], input=stdin if stdin is not None else "",
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 async def register_admin(client, localpart: str | None = None) -> dict:

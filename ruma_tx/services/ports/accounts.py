@@ -34,10 +34,14 @@ class Device:
 
 @dataclass(frozen=True)
 class AccessTokenRecord:
+    """An access token's row, with the flags of its account that every request needs."""
+
     token_id: str
     user_id: str
     device_id: str
     expires_at_ms: int | None
+    locked: bool = False
+    suspended: bool = False
 
 
 @dataclass(frozen=True)
