@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ruma_tx.services.ports.admin_federation import DestinationStatus
 from ruma_tx.storage.database import Database
-from ruma_tx.storage.federation_queue import _server
+from ruma_tx.storage.federation_queue import server_of_column
 
 #: Each of the admin API's fields as an expression over federation_destinations.
 _FIELDS = {
@@ -19,7 +19,7 @@ _FIELDS = {
 _COLUMNS = ", ".join(_FIELDS.values())
 #: The rooms the destination has a user joined to (as schema 027's index has it).
 _JOINED_ROOMS = ("SELECT DISTINCT room_id FROM current_state WHERE type = 'm.room.member'"
-                 f" AND membership = 'join' AND {_server('state_key')} = %(d)s")
+                 f" AND membership = 'join' AND {server_of_column('state_key')} = %(d)s")
 
 
 class AdminFederationStore:
@@ -52,7 +52,7 @@ class AdminFederationStore:
         rows = await self._db.fetch_all(
             "SELECT r.room_id, COALESCE((SELECT max(e.stream_ordering) FROM events e"
             "  WHERE e.room_id = r.room_id AND e.stream_ordering <= d.last_acked_position"
-            f"  AND {_server('e.sender')} = %(us)s), 0)"
+            f"  AND {server_of_column('e.sender')} = %(us)s), 0)"
             f" FROM ({_JOINED_ROOMS}) r, federation_destinations d WHERE d.destination = %(d)s"
             f" ORDER BY r.room_id {'DESC' if descending else 'ASC'} LIMIT %(limit)s OFFSET %(start)s", args)
         total = await self._db.fetch_one(f"SELECT count(*) FROM ({_JOINED_ROOMS}) r", args)

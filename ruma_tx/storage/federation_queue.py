@@ -12,7 +12,7 @@ from ruma_tx.matrix.federation_sending import EventRow
 from ruma_tx.services.ports.federation_queue import Destination, QueuedEdu
 from ruma_tx.storage.database import Database, Transaction
 
-def _server(column: str) -> str:
+def server_of_column(column: str) -> str:
     """The server of the user id in C{column} (as the indexes of schema 027 have it)."""
     return f"substring({column} from position(':' in {column}) + 1)"
 
@@ -20,7 +20,7 @@ def _server(column: str) -> str:
 _DESTINATION_COLUMNS = "destination, last_acked_position, retry_at_ms, backoff_ms, failing_since_ms"
 #: The columns of a destination that is not failing.
 _NO_BACKOFF = "retry_at_ms = NULL, backoff_ms = 0, failing_since_ms = NULL, retry_last_ms = NULL"
-_JOINED_SERVERS = (f"SELECT DISTINCT {_server('state_key')} FROM current_state"
+_JOINED_SERVERS = (f"SELECT DISTINCT {server_of_column('state_key')} FROM current_state"
                    " WHERE type = 'm.room.member' AND membership = 'join'")
 
 
@@ -102,9 +102,9 @@ class FederationQueueStore:
     async def get_candidate_rooms(self, destination: str, after: int, upto: int) -> list[str]:
         rows = await self._db.fetch_all(
             "SELECT room_id FROM current_state WHERE type = 'm.room.member' AND membership = 'join'"
-            f" AND {_server('state_key')} = %(d)s"
+            f" AND {server_of_column('state_key')} = %(d)s"
             " UNION SELECT room_id FROM events WHERE type = 'm.room.member'"
-            f" AND {_server('state_key')} = %(d)s"
+            f" AND {server_of_column('state_key')} = %(d)s"
             " AND stream_ordering > %(after)s AND stream_ordering <= %(upto)s",
             {"d": destination, "after": after, "upto": upto})
         return sorted(row[0] for row in rows)
@@ -115,7 +115,7 @@ class FederationQueueStore:
             "SELECT room_id, state_key FROM ("
             " SELECT DISTINCT ON (room_id, state_key) room_id, state_key, membership FROM events"
             " WHERE room_id = ANY(%(rooms)s) AND type = 'm.room.member'"
-            f" AND {_server('state_key')} = %(d)s AND stream_ordering <= %(position)s"
+            f" AND {server_of_column('state_key')} = %(d)s AND stream_ordering <= %(position)s"
             " ORDER BY room_id, state_key, stream_ordering DESC) latest"
             " WHERE membership = 'join'",
             {"rooms": list(room_ids), "d": destination, "position": position})
@@ -130,8 +130,8 @@ class FederationQueueStore:
             "SELECT stream_ordering, room_id, type, state_key, sender, membership, pdu FROM events"
             " WHERE room_id = ANY(%(rooms)s) AND stream_ordering > %(after)s"
             " AND stream_ordering <= %(upto)s"
-            f" AND ({_server('sender')} = %(us)s"
-            f"      OR (type = 'm.room.member' AND {_server('state_key')} = %(d)s))"
+            f" AND ({server_of_column('sender')} = %(us)s"
+            f"      OR (type = 'm.room.member' AND {server_of_column('state_key')} = %(d)s))"
             " ORDER BY stream_ordering LIMIT %(limit)s",
             {"rooms": list(room_ids), "after": after, "upto": upto, "us": our_server,
              "d": destination, "limit": limit})
