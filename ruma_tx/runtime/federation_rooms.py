@@ -37,6 +37,7 @@ from ruma_tx.services.server_acls import ServerAcls
 from ruma_tx.services.streams import StreamWriter
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.federation_reads import FederationReadStore
+from ruma_tx.storage.admin_rooms import RoomBlockStore
 from ruma_tx.storage.history import HistoryStore
 
 
@@ -70,7 +71,8 @@ def build_room_federation(*, federation: Federation, creator: EventCreator, even
     membership = FederatedMembership(creator=creator, receiver=receiver, events=events, dag=dag,
                                      dag_events=dag_events, client=federation.client, profiles=profiles,
                                      clock=reactor, server_name=server_name, signing_key=signing_key, acls=acls,
-                                     relay=sending.sender.relay_pdu if sending else None)
+                                     relay=sending.sender.relay_pdu if sending else None,
+                                     blocked=RoomBlockStore(database).is_blocked)
     backfiller = Backfiller(events=events, dag_events=dag_events, store=FederationReadStore(database),
                             receiver=receiver, federation=federation.client, server_name=server_name)
     return RoomFederation(receiver, membership, acls, backfiller)

@@ -63,13 +63,16 @@ class FederatedMembership:
     @param receiver: checks and stores the events other servers send.
     @param acls: the rooms' server ACLs: a denied server gets 403 for
         every handshake.
+    @param blocked: C{async (room_id) -> bool}: whether a server admin
+        blocked the room; invites of our users into it are then refused.
     """
 
     def __init__(self, *, creator: EventCreator, receiver: EventReceiver, events: Events, dag: RoomDag,
                  dag_events: DagEvents, client: FederationClient, profiles: ProfileLookup, clock: Clock,
                  server_name: str, signing_key: SigningKey, acls: ServerAcls,
-                 relay: RelayPdu | None = None) -> None:
+                 relay: RelayPdu | None = None, blocked: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self._relay = relay
+        self._blocked = blocked
         self._creator = creator
         self._acls = acls
         self._restricted = RestrictedJoins(events=events, server_name=server_name)
@@ -208,6 +211,8 @@ class FederatedMembership:
         if version is None:
             raise BadRequest("M_INCOMPATIBLE_ROOM_VERSION", "This server does not support the room version",
                              room_version=body.get("room_version"))
+        if self._blocked is not None and await self._blocked(room_id):
+            raise forbidden("This room has been blocked on this server")  # Synapse's answer
         head = await self._events.get_room_head(room_id)
         resident = head is not None and not head.out_of_band
         if resident:

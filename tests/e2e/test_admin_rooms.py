@@ -494,3 +494,27 @@ async def test_deleting_a_room_shared_with_another_server(start_federating, make
     await bob_sync.wait_for(membership_of(alice["user_id"], "leave", room_id), "alice's leave")
     assert rows_of_room(server_a.dsn, room_id) == {
         "events": 1, "current_state": 1, "room_delete_jobs": 1, "kept events": [("m.room.member", "leave")]}
+
+
+@pytest_twisted.ensureDeferred
+async def test_invites_from_another_server_into_a_blocked_room_are_refused(start_federating, make_client):
+    """
+    A room of server B that A's admin blocked: B's invite of A's user is refused (B's user
+    gets 403) and never reaches the user; once unblocked, the invite arrives.
+    """
+    server_a, server_b = start_federating(), start_federating()
+    a, b = make_client(server_a), make_client(server_b)
+    admin, alice, bob = await register_admin(a), await a.register(), await b.register()
+    room_id = await create_room(b, bob, preset="private_chat")
+    blocked = await a.request("PUT", f"{ADMIN}/v1/rooms/{room_id}/block", {"block": True},
+                              token=admin["access_token"])
+    assert blocked.code == 200, blocked
+    refused = await b.request("POST", f"rooms/{quote(room_id)}/invite", {"user_id": alice["user_id"]},
+                              token=bob["access_token"])
+    assert refused.code == 403, refused
+    alice_sync = await sync(a, alice)
+    assert room_id not in alice_sync.get("rooms", {}).get("invite", {})
+
+    await a.request("PUT", f"{ADMIN}/v1/rooms/{room_id}/block", {"block": False}, token=admin["access_token"])
+    await ok(b, "POST", f"rooms/{quote(room_id)}/invite", {"user_id": alice["user_id"]}, user=bob)
+    assert room_id in (await sync(a, alice))["rooms"]["invite"]
