@@ -407,10 +407,11 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     relation_checker = RelationChecker(store=relation_store)
     # `account_data` is built below; it does not depend on these.
     aggregations = Aggregator(store=relation_store, ignored=lambda user_id: account_data.ignored_users(user_id))
+    moderation = user_moderation(database)  # the admin API's shadow-bans, rate limit overrides and erasures
     # Other servers' history comes through `room_federation`, built below on `creator`.
     history = HistoryReader(events=events, history=HistoryStore(database),
                             current_position=lambda: streams.current, aggregations=aggregations,
-                            remote=(lambda: room_federation.backfiller) if sending else None)
+                            erased=moderation.erased, remote=(lambda: room_federation.backfiller) if sending else None)
     rooms = RoomSections(reads=SyncReadStore(database), events=events, visible=history.filter_visible_rooms,
                          aggregations=aggregations, start_position=stream_start)
     # Its leaves go through `membership`, built below on `creator`.
@@ -425,7 +426,6 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
                                  settings=config.push.delivery_settings())
     dag_events = DagStore(database)
     dag = RoomDag(store=dag_events)
-    moderation = user_moderation(database)  # the admin API's shadow-bans and rate limit overrides
     creator = EventCreator(events=events, streams=streams, clock=reactor, withheld=moderation.shadow_bans.withheld,
                            server_name=server_name, signing_key=signing_key,
                            check_canonical_alias=CanonicalAliasCheck(directory=directory, events=events),
@@ -453,7 +453,7 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     room_keys = RoomKeyStore(database)
     authenticator = Authenticator(
         accounts=accounts, sessions=sessions, hasher=hasher, uia=uia, server_name=server_name,
-        on_deactivated=[membership.leave_all, room_keys.delete_all_for_user],
+        on_deactivated=[membership.leave_all, room_keys.delete_all_for_user], erase=moderation.erased.set_erased,
     )
     lookups = remote_lookups(federation.client, reactor, enabled=config.federation.enabled)
     profiles = ProfileEditor(accounts=accounts, on_change=membership.update_profile, server_name=server_name,

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Protocol
 
+from ruma_tx.matrix.erasure import erased_event, sees_whole
 from ruma_tx.matrix.errors import forbidden, not_found
 from ruma_tx.matrix.events import StoredEvent, room_event
 from ruma_tx.matrix.filters import RoomEventFilter
 from ruma_tx.matrix.stream_token import OUTSIDE_LINE, StreamToken, pagination_window
 from ruma_tx.matrix.visibility import WORLD_READABLE, HistoryView
 from ruma_tx.services.aggregations import Aggregator
+from ruma_tx.services.erasure import ErasedUsers
 from ruma_tx.services.ports.events import Events, History
 
 #: What a server admin sees of a room's history: all of it.
@@ -54,14 +56,18 @@ class HistoryReader:
     @param remote: returns other servers' history, asked when a room's
         history here ends before the room's does (C{None}: federation is
         off); a function, as it is built after this reader.
+    @param erased: which senders are erased: their events are served pruned
+        to those not joined when they were sent (L{ruma_tx.matrix.erasure}).
     """
 
     def __init__(self, *, events: Events, history: History, current_position: Callable[[], int],
-                 aggregations: Aggregator, remote: Callable[[], RemoteHistory] | None = None) -> None:
+                 aggregations: Aggregator, erased: ErasedUsers,
+                 remote: Callable[[], RemoteHistory] | None = None) -> None:
         self._events = events
         self._history = history
         self._current = current_position
         self._aggregations = aggregations
+        self._erased = erased
         self._remote = remote
 
     # ------------------------------------------------------------ visibility
@@ -85,8 +91,39 @@ class HistoryReader:
         views = await self.views(user_id, [room_id for room_id, room_events in events.items() if room_events])
         visible: dict[str, list[StoredEvent]] = {room_id: [] for room_id in events}
         for room_id, view in views.items():
-            visible[room_id] = [e for e in events[room_id] if view.can_see(e.stream_ordering)]
+            visible[room_id] = await self.with_erasure(
+                view, room_id, [e for e in events[room_id] if view.can_see(e.stream_ordering)])
         return visible
+
+    async def with_erasure(self, view: HistoryView, room_id: str, events: list[StoredEvent]) -> list[StoredEvent]:
+        """
+        C{events} (of C{room_id}, which the viewer may see) as served to the
+        viewer: those of erased senders sent before the viewer joined pruned.
+        No query unless some account is erased (and then mostly none).
+        """
+        if view is SEES_EVERYTHING or not events:
+            return events  # as Synapse's admin API, which skips client filtering
+        erased = await self._erased.among({event.sender for event in events})
+        pruned = {event.event_id for event in events if event.sender in erased and not sees_whole(view, event)}
+        if not pruned:
+            return events
+        head = await self._events.get_room_head(room_id)
+        if head is None:
+            return events
+        return [erased_event(event, head.room_version) if event.event_id in pruned else event
+                for event in events]
+
+    async def erased_unseen(self, user_id: str, events: list[StoredEvent]) -> set[str]:
+        """
+        The ids of those of C{events} (of any rooms) whose senders are
+        erased and which the user was not joined to see when they were sent.
+        """
+        erased = await self._erased.among({event.sender for event in events})
+        if not erased:
+            return set()
+        of_erased = [event for event in events if event.sender in erased]
+        views = await self.views(user_id, sorted({event.room_id for event in of_erased}))
+        return {event.event_id for event in of_erased if not sees_whole(views[event.room_id], event)}
 
     async def readable_view(self, user_id: str, room_id: str) -> HistoryView:
         """
@@ -134,7 +171,7 @@ class HistoryReader:
             # Read again: the history fetched may also change what the user may see.
             view = SEES_EVERYTHING if as_admin else await self.readable_view(user_id, room_id)
             page = await self._page(view, room_id, after, upto, limit + 1, backwards, event_filter)
-        more, page = len(page) > limit, page[:limit]
+        more, page = len(page) > limit, await self.with_erasure(view, room_id, page[:limit])
         start = from_token if from_token is not None else StreamToken(upto if backwards else OUTSIDE_LINE)
         response: dict = {"start": str(start), "chunk": await self._aggregations.serve(user_id, page)}
         if backwards:
@@ -184,7 +221,7 @@ class HistoryReader:
             limit=limit - before_limit, backwards=False, event_filter=event_filter,
         )
         last = after[-1] if after else event
-        shown = [*before, event, *after]
+        shown = await self.with_erasure(view, room_id, [*before, event, *after])
         if event_filter is not None and event_filter.lazy_load_members:
             state = await self._member_state(room_id, last.stream_ordering, shown)
         else:
@@ -211,8 +248,8 @@ class HistoryReader:
         @raise MatrixError: 404 M_NOT_FOUND when it is unknown, in another
             room, or not visible to the user (spec).
         """
-        event, _ = await self.visible_event(user_id, room_id, event_id)
-        return (await self._aggregations.serve(user_id, [event]))[0]
+        event, view = await self.visible_event(user_id, room_id, event_id)
+        return (await self._aggregations.serve(user_id, await self.with_erasure(view, room_id, [event])))[0]
 
     async def visible_event(self, user_id: str, room_id: str, event_id: str) -> tuple[StoredEvent, HistoryView]:
         """

@@ -50,7 +50,8 @@ class Authenticator:
 
     def __init__(self, *, accounts: Accounts, sessions: SessionIssuer, hasher: PasswordHasher,
                  uia: UserInteractiveAuth, server_name: str,
-                 on_deactivated: Sequence[Callable[[str], Awaitable[None]]] = ()) -> None:
+                 on_deactivated: Sequence[Callable[[str], Awaitable[None]]] = (),
+                 erase: Callable[[str, bool], Awaitable[None]]) -> None:
         self._accounts = accounts
         self._sessions = sessions
         self._hasher = hasher
@@ -59,6 +60,8 @@ class Authenticator:
         #: C{async (user_id)} callables run after a deactivation (leave the
         #: rooms, drop key backups), as Synapse does.
         self._on_deactivated = list(on_deactivated)
+        #: C{async (user_id, True)}: marks an account erased (L{ruma_tx.services.erasure}).
+        self._erase = erase
         self._decoy_hash: str | None = None
 
     def login_flows(self) -> list[dict]:
@@ -192,9 +195,8 @@ class Authenticator:
         password: no login any more, every device and token gone, profile
         cleared.
 
-        C{erase} is accepted and has nothing more to do yet: Synapse then
-        also hides the user's messages from later room members, and we
-        hold no messages, account data or 3PIDs for now.
+        With C{erase}, the account is also marked erased (see
+        L{deactivate_account}).
 
         @param body: the request body, for its C{auth} dict.
         @param request: the request, to bind the UIA session to.
@@ -209,14 +211,19 @@ class Authenticator:
             body, action="deactivate", user_id=requester.user_id, flows=[[PASSWORD]],
             server_name=self._server_name, request=request,
         )
-        await self.deactivate_account(requester.user_id)
+        await self.deactivate_account(requester.user_id, erase=erase)
         return {"id_server_unbind_result": "success"}
 
-    async def deactivate_account(self, user_id: str) -> None:
+    async def deactivate_account(self, user_id: str, *, erase: bool = False) -> None:
         """
         Deactivate the account, whoever asks (the user, or an admin): its
-        devices and tokens deleted, profile cleared, rooms left.
+        devices and tokens deleted, profile cleared, rooms left. With
+        C{erase}, also mark it erased: its events are then served pruned
+        to those who were not joined when they were sent (as Synapse, which
+        on erasure also clears the profile: deactivation does it here).
         """
         self._sessions.revoked(await self._accounts.deactivate(user_id))
+        if erase:
+            await self._erase(user_id, True)
         for hook in self._on_deactivated:
             await hook(user_id)

@@ -120,7 +120,7 @@ class RelationsReader:
             room_id=room_id, parent_id=parent_id, rel_type=rel_type, event_type=event_type,
             after=after, upto=upto, ranges=view.visible_ranges(), limit=limit + 1, backwards=backwards,
             depth=depth, hidden_senders=sorted(ignored)))
-        more, page = len(children) > limit, children[:limit]
+        more, page = len(children) > limit, await self._history.with_erasure(view, room_id, children[:limit])
         response: JsonDict = {"chunk": await self._aggregations.serve(user_id, page)}
         if more and page:
             last = page[-1].stream_ordering
@@ -150,7 +150,8 @@ class RelationsReader:
         found = await self._store.get_threads(room_id, upto=upto, limit=limit + 1,
                                               participant=user_id if participated else None)
         more, found = len(found) > limit, found[:limit]
-        roots = [root for root, _ in found if view.can_see(root.stream_ordering)]
+        roots = await self._history.with_erasure(
+            view, room_id, [root for root, _ in found if view.can_see(root.stream_ordering)])
         ignored = await self._ignored(user_id)
         bundles = await self._aggregations.bundle(user_id, roots, ignored=ignored)
         version = ""

@@ -76,7 +76,11 @@ class RoomSearch:
             after=(token.rank, token.position) if token is not None else None,
             group=group, group_ends=criteria.group_by,
         ))
-        hits = page.hits[:criteria.limit]
+        page_hits = page.hits[:criteria.limit]
+        # An erased user's messages are not found by those who were not
+        # joined when they were sent (they would be served pruned to them).
+        unseen = await self._history.erased_unseen(user_id, [hit.event for hit in page_hits])
+        hits = [hit for hit in page_hits if hit.event.event_id not in unseen]
         results: list[JsonDict] = [{"rank": hit.rank, "result": event_with_room_id(hit.event)} for hit in hits]
         body: JsonDict = {
             "count": page.count,
@@ -84,7 +88,7 @@ class RoomSearch:
             "highlights": highlight_words(hit.headline for hit in hits if hit.headline),
         }
         if len(page.hits) > criteria.limit:
-            last = hits[-1]
+            last = page_hits[-1]
             body["next_batch"] = SearchToken(criteria.order_by, last.order_rank, last.event.stream_ordering,
                                              group).encode()
         if criteria.group_by:
@@ -92,7 +96,7 @@ class RoomSearch:
                 [Hit(h.event.event_id, h.event.room_id, h.event.sender, h.order_rank, h.event.stream_ordering)
                  for h in hits], criteria.group_by, criteria.order_by, page.group_ends)
         if criteria.context is not None and hits:
-            contexts = await self._contexts(criteria, hits, rooms, upto, hidden_senders)
+            contexts = await self._contexts(user_id, criteria, hits, rooms, upto, hidden_senders)
             for result, context in zip(results, contexts):
                 result["context"] = context
         if criteria.include_state and hits:
@@ -109,7 +113,7 @@ class RoomSearch:
         ranges = {room_id: view.visible_ranges() for room_id, view in views.items()}
         return {room_id: room_ranges for room_id, room_ranges in ranges.items() if room_ranges}
 
-    async def _contexts(self, criteria: RoomEventsCriteria, hits: list[SearchHit],
+    async def _contexts(self, user_id: str, criteria: RoomEventsCriteria, hits: list[SearchHit],
                         rooms: Mapping[str, Ranges], upto: int, hidden_senders: list[str]) -> list[JsonDict]:
         """
         Each result's context: visible events around it (the stretch of
@@ -126,6 +130,10 @@ class RoomSearch:
             windows.append(ContextWindow(hit.event.room_id, position, low, upto if high is None else high,
                                          criteria.context.before_limit, criteria.context.after_limit))
         around = await self._index.get_contexts(windows, hidden_senders)
+        unseen = await self._history.erased_unseen(user_id, [e for events in around for side in events for e in side])
+        if unseen:
+            around = [([e for e in before if e.event_id not in unseen], [e for e in after if e.event_id not in unseen])
+                      for before, after in around]
         last_shown = [(after[-1] if after else hit.event) for hit, (_, after) in zip(hits, around)]
         profiles = {}
         if criteria.context.include_profile:
