@@ -69,7 +69,8 @@ class UserListQuery:
         (case-insensitively).
     @ivar guests: whether guests are listed.
     @ivar admins: only admins (C{True}), only others (C{False}), or both.
-    @ivar deactivated: whether deactivated accounts are listed.
+    @ivar deactivated: only deactivated accounts (C{True}), only others
+        (C{False}), or both (C{None}).
     @ivar locked: whether locked accounts are listed.
     @ivar not_user_types: user types left out; C{""} stands for no type.
     @ivar order_by: one of L{USER_ORDERS}; ties are ordered by user id.
@@ -82,7 +83,7 @@ class UserListQuery:
     name: str | None = None
     guests: bool = True
     admins: bool | None = None
-    deactivated: bool = False
+    deactivated: bool | None = False
     locked: bool = False
     not_user_types: tuple[str, ...] = ()
     order_by: str = "name"

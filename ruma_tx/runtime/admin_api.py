@@ -29,6 +29,7 @@ from ruma_tx.services.admin_rooms import AdminRooms
 from ruma_tx.services.admin_users import UserAdmin
 from ruma_tx.services.background_updates import BackgroundUpdates
 from ruma_tx.services.devices import DeviceManager
+from ruma_tx.services.erasure import ErasedUsers
 from ruma_tx.services.events import EventCreator
 from ruma_tx.services.federation_sender import FederationSender
 from ruma_tx.services.history import HistoryReader
@@ -53,24 +54,29 @@ from ruma_tx.storage.admin_rooms import AdminRoomStore, DeleteJobStore, RoomBloc
 from ruma_tx.storage.admin_users import AdminUserStore
 from ruma_tx.storage.database import Database
 from ruma_tx.storage.directory import DirectoryStore
+from ruma_tx.storage.erasure import ErasureStore
+from ruma_tx.storage.pushers import PusherStore
 from ruma_tx.storage.room_purge import RoomPurgeStore
 
 
 @dataclass(frozen=True)
 class UserModeration:
     """
-    The admin API's shadow-bans and rate limit overrides, which the event
-    creator and the router consult: built before them, by L{user_moderation}.
+    The admin API's shadow-bans, rate limit overrides and erasures, which
+    the event creator, the router and the history reader consult: built
+    before them, by L{user_moderation}.
     """
 
     store: AdminUserStore
     shadow_bans: ShadowBans
     rate_overrides: RateLimitOverrides
+    erased: ErasedUsers
 
 
 def user_moderation(database: Database) -> UserModeration:
     store = AdminUserStore(database)
-    return UserModeration(store=store, shadow_bans=ShadowBans(store), rate_overrides=RateLimitOverrides(store))
+    return UserModeration(store=store, shadow_bans=ShadowBans(store), rate_overrides=RateLimitOverrides(store),
+                          erased=ErasedUsers(ErasureStore(database)))
 
 
 def room_blocks(database: Database) -> RoomBlockStore:
@@ -134,8 +140,10 @@ def _user_apis(parts: AdminParts) -> list[object]:
         accounts=parts.accounts, users=parts.moderation.store, authenticator=parts.authenticator,
         hasher=parts.hasher, profiles=parts.profiles, devices=parts.devices,
         joined_rooms=RoomReader(events=parts.events, history=parts.history).joined_rooms,
+        pushers=PusherStore(parts.database),
         shadow_bans=parts.moderation.shadow_bans, rate_overrides=parts.moderation.rate_overrides,
-        set_locked=parts.controls.restrictions.set_locked, clock=parts.reactor, server_name=parts.server_name)
+        set_locked=parts.controls.restrictions.set_locked, erased=parts.moderation.erased, clock=parts.reactor,
+        server_name=parts.server_name)
     return [UserAdminApi(users), UserDevicesAdminApi(users)]
 
 

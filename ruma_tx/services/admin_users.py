@@ -24,15 +24,18 @@ from ruma_tx.matrix.errors import BadRequest, invalid_param, not_found
 from ruma_tx.matrix.identifiers import parse_user_id
 from ruma_tx.matrix.login import check_new_password
 from ruma_tx.matrix.profile import checked_user_id
+from ruma_tx.matrix.pushers import pusher_json
 from ruma_tx.matrix.registration import new_user_id
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.clock import Clock, now_ms
 from ruma_tx.services.devices import DeviceManager
+from ruma_tx.services.erasure import ErasedUsers
 from ruma_tx.services.guard import Requester
 from ruma_tx.services.login import Authenticator
 from ruma_tx.services.passwords import PasswordHasher
 from ruma_tx.services.ports.accounts import Accounts
 from ruma_tx.services.ports.admin_users import AdminUsers
+from ruma_tx.services.ports.pushers import PusherStorage
 from ruma_tx.services.profile import AVATAR_URL, DISPLAYNAME, ProfileEditor
 from ruma_tx.services.ratelimit_overrides import RateLimitOverrides
 from ruma_tx.services.shadow_bans import ShadowBans
@@ -42,13 +45,15 @@ class UserAdmin:
     @param set_locked: C{async (user_id, locked)}: locks or unlocks an
         account (the flag, and what enforcing it needs).
     @param joined_rooms: C{async (user_id) -> room ids} the user is joined to.
+    @param erased: the erased accounts: a reactivation lifts the erasure.
     """
 
     def __init__(self, *, accounts: Accounts, users: AdminUsers, authenticator: Authenticator,
                  hasher: PasswordHasher, profiles: ProfileEditor, devices: DeviceManager,
-                 joined_rooms: Callable[[str], Awaitable[list[str]]], shadow_bans: ShadowBans,
+                 joined_rooms: Callable[[str], Awaitable[list[str]]], pushers: PusherStorage,
+                 shadow_bans: ShadowBans,
                  rate_overrides: RateLimitOverrides, set_locked: Callable[[str, bool], Awaitable[None]],
-                 clock: Clock, server_name: str) -> None:
+                 erased: ErasedUsers, clock: Clock, server_name: str) -> None:
         self._accounts = accounts
         self._users = users
         self._authenticator = authenticator
@@ -56,9 +61,11 @@ class UserAdmin:
         self._profiles = profiles
         self._devices = devices
         self._joined_rooms = joined_rooms
+        self._pushers = pushers
         self._shadow_bans = shadow_bans
         self._rate_overrides = rate_overrides
         self._set_locked = set_locked
+        self._erased = erased
         self._clock = clock
         self._server_name = server_name
 
@@ -104,6 +111,7 @@ class UserAdmin:
             await self._authenticator.deactivate_account(user_id)
         elif edit.deactivated is False and account.deactivated:
             await self._users.reactivate(user_id)
+            await self._erased.set_erased(user_id, False)  # as Synapse
         if edit.locked is not None and edit.locked != account.locked:
             await self._set_locked(user_id, edit.locked)
         if edit.user_type is not UNCHANGED:
@@ -125,15 +133,13 @@ class UserAdmin:
     async def deactivate(self, user_id: str, *, erase: bool) -> JsonDict:
         """
         Deactivate the account as the user's own deactivation does (devices
-        and tokens deleted, profile cleared, rooms left); with C{erase},
-        also mark it erased.
+        and tokens deleted, profile cleared, rooms left; with C{erase}, its
+        events served pruned to those not joined when they were sent).
 
         @return: Synapse's answer: there are no 3PIDs to unbind.
         """
         await self._existing(user_id)
-        await self._authenticator.deactivate_account(user_id)
-        if erase:
-            await self._users.set_erased(user_id)
+        await self._authenticator.deactivate_account(user_id, erase=erase)
         return {"id_server_unbind_result": "success"}
 
     async def reset_password(self, user_id: str, new_password: str, *, logout_devices: bool) -> None:
@@ -176,6 +182,12 @@ class UserAdmin:
             await self._existing(user_id)
         rooms = await self._joined_rooms(user_id)
         return {"joined_rooms": rooms, "total": len(rooms)}
+
+    async def pushers(self, user_id: str) -> JsonDict:
+        """The local user's pushers, each as C{GET /pushers} shows it."""
+        user = await self._existing(user_id)
+        pushers = [pusher_json(pusher) for pusher in await self._pushers.get_pushers(user.user_id)]
+        return {"pushers": pushers, "total": len(pushers)}
 
     async def devices(self, user_id: str) -> JsonDict:
         user = await self._existing(user_id)

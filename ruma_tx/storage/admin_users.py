@@ -46,8 +46,9 @@ def _where(query: UserListQuery) -> tuple[str, list[Any]]:
         args.append(_contains(query.user_id))
     if not query.guests:
         filters.append("NOT u.is_guest")
-    if not query.deactivated:
-        filters.append("NOT u.deactivated")
+    if query.deactivated is not None:
+        filters.append("u.deactivated = %s")
+        args.append(query.deactivated)
     if not query.locked:
         filters.append("NOT u.locked")
     if query.admins is not None:
@@ -97,9 +98,6 @@ class AdminUserStore:
     async def is_shadow_banned(self, user_id: str) -> bool:
         row = await self._db.fetch_one("SELECT shadow_banned FROM users WHERE user_id = %s", (user_id,))
         return bool(row and row[0])
-
-    async def set_erased(self, user_id: str) -> None:
-        await self._db.execute("UPDATE users SET erased = TRUE WHERE user_id = %s", (user_id,))
 
     async def reactivate(self, user_id: str) -> None:
         await self._db.execute("UPDATE users SET deactivated = FALSE WHERE user_id = %s", (user_id,))

@@ -33,10 +33,10 @@ async def test_list_users_and_make_admin(client):
     assert bob["user_id"] in listed and admin["user_id"] in listed
     assert f"{admin['user_id']}\t" in listed and "admin" in listed.split(admin["user_id"], 1)[1].splitlines()[0]
     ok(as_admin(client, admin, "make-admin", bob["user_id"], token=True))
-    version = await client.request("GET", f"{ADMIN}/v1/server_version", token=bob["access_token"])
+    version = await client.request("GET", f"{ADMIN}/v2/users", token=bob["access_token"])
     assert version.code == 200, version
     ok(as_admin(client, admin, "make-admin", bob["user_id"], "--revoke"))
-    version = await client.request("GET", f"{ADMIN}/v1/server_version", token=bob["access_token"])
+    version = await client.request("GET", f"{ADMIN}/v2/users", token=bob["access_token"])
     assert version.code == 403
     # The command's own login session is gone once it is done.
     devices = await client.request("GET", "devices", token=admin["access_token"])

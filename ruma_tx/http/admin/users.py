@@ -1,7 +1,8 @@
 """
 The admin API's user accounts (Synapse's "User Admin API"): the list and
 the record, creating and modifying, deactivation, password reset, the
-admin flag, sessions, joined rooms, shadow-bans and rate limit overrides.
+admin flag, sessions, joined rooms, pushers, shadow-bans and rate limit
+overrides.
 """
 from __future__ import annotations
 
@@ -16,16 +17,22 @@ from ruma_tx.services.admin_users import UserAdmin
 from ruma_tx.services.guard import Requester
 
 
-def _list_query(request: MatrixRequest, page: Page) -> UserListQuery:
+def _list_query(request: MatrixRequest, page: Page, *, v3: bool) -> UserListQuery:
     """
     The list's query parameters, as Synapse's v2 reads them: C{deactivated}
     and C{locked} (default C{false}) include such accounts, C{guests}
     (default C{true}) includes guests, C{admins} keeps only admins or only
-    others, and C{not_user_type} (repeatable) leaves out a user type.
+    others, and C{not_user_type} (repeatable) leaves out a user type. In
+    C{v3}, C{deactivated} keeps only such accounts or only others, and its
+    absence lists both.
 
     @raise BadRequest: M_INVALID_PARAM for a bad value.
     """
-    admins = None if query_arg(request, "admins") is None else query_bool(request, "admins")
+    admins = _optional_bool(request, "admins")
+    if v3:
+        deactivated = _optional_bool(request, "deactivated")
+    else:
+        deactivated = None if query_bool(request, "deactivated") else False
     try:
         not_user_types = tuple(value.decode("utf-8") for value in request.args.get(b"not_user_type", []))
     except UnicodeDecodeError:
@@ -34,8 +41,13 @@ def _list_query(request: MatrixRequest, page: Page) -> UserListQuery:
         start=page.start, limit=page.limit, backwards=page.backwards,
         user_id=query_arg(request, "user_id") or None, name=query_arg(request, "name") or None,
         guests=query_bool(request, "guests", True), admins=admins,
-        deactivated=query_bool(request, "deactivated"), locked=query_bool(request, "locked"),
+        deactivated=deactivated, locked=query_bool(request, "locked"),
         not_user_types=not_user_types, order_by=query_arg(request, "order_by", "name"))
+
+
+def _optional_bool(request: MatrixRequest, name: str) -> bool | None:
+    """A C{true}/C{false} query parameter, None when absent."""
+    return None if query_arg(request, name) is None else query_bool(request, name)
 
 
 class UserAdminApi:
@@ -47,8 +59,16 @@ class UserAdminApi:
     @endpoint("GET", "/v2/users", prefixes=SYNAPSE_ADMIN, admin=True)
     async def list_users(self, request: MatrixRequest, requester: Requester) -> JsonDict:
         """Ordered by user id unless C{order_by} says otherwise; C{next_token} while more remain."""
+        return await self._list(request, v3=False)
+
+    @endpoint("GET", "/v3/users", prefixes=SYNAPSE_ADMIN, admin=True)
+    async def list_users_v3(self, request: MatrixRequest, requester: Requester) -> JsonDict:
+        """As v2 but for C{deactivated} (see L{_list_query}); Ketesa's user list."""
+        return await self._list(request, v3=True)
+
+    async def _list(self, request: MatrixRequest, *, v3: bool) -> JsonDict:
         page = read_page(request, default_dir="f")
-        users, total = await self._users.list_users(_list_query(request, page))
+        users, total = await self._users.list_users(_list_query(request, page, v3=v3))
         body: JsonDict = {"users": users, "total": total}
         next_token = page.next_token(len(users), total)
         if next_token is not None:
@@ -94,6 +114,10 @@ class UserAdminApi:
     @endpoint("GET", "/v1/users/<user_id>/joined_rooms", prefixes=SYNAPSE_ADMIN, admin=True)
     async def joined_rooms(self, request: MatrixRequest, requester: Requester, user_id: str) -> JsonDict:
         return await self._users.joined_rooms(user_id)
+
+    @endpoint("GET", "/v1/users/<user_id>/pushers", prefixes=SYNAPSE_ADMIN, admin=True)
+    async def pushers(self, request: MatrixRequest, requester: Requester, user_id: str) -> JsonDict:
+        return await self._users.pushers(user_id)
 
     @endpoint("POST", "/v1/users/<user_id>/shadow_ban", prefixes=SYNAPSE_ADMIN, admin=True)
     async def shadow_ban(self, request: MatrixRequest, requester: Requester, user_id: str) -> JsonDict:
