@@ -401,13 +401,13 @@ def build_client_api(config: Config, database: Database, reactor: IRuntimeReacto
     push_rules = PushRules(store=push_store, streams=streams)
     push_evaluator = PushEvaluator(rules=push_rules, store=push_store, server_name=server_name)
     unread_counts = UnreadCounts(store=push_store, clock=reactor)
-    typing = TypingTracker(events=events, streams=streams, clock=reactor,
+    moderation = user_moderation(database)  # the admin API's shadow-bans, rate limit overrides and erasures
+    typing = TypingTracker(events=events, streams=streams, clock=reactor, silenced=moderation.shadow_bans.is_banned,
                            changed=[sending.edus.typing_changed] if sending else [])
     relation_store = RelationStore(database)
     relation_checker = RelationChecker(store=relation_store)
     # `account_data` is built below; it does not depend on these.
     aggregations = Aggregator(store=relation_store, ignored=lambda user_id: account_data.ignored_users(user_id))
-    moderation = user_moderation(database)  # the admin API's shadow-bans, rate limit overrides and erasures
     # Other servers' history comes through `room_federation`, built below on `creator`.
     history = HistoryReader(events=events, history=HistoryStore(database),
                             current_position=lambda: streams.current, aggregations=aggregations,

@@ -53,10 +53,14 @@ class TypingTracker:
         typing list of every joined room (always correct, rarely needed).
     @param changed: told C{(room_id, user_id, typing)} when a user starts
         or stops typing (must not wait: federation sends it on).
+    @param silenced: C{async (user_id) -> bool}: whether the user's typing
+        seems to work but reaches nobody (a shadow-banned user, as Synapse).
     """
 
     def __init__(self, *, events: Events, streams: StreamWriter, clock: Clock, max_rooms: int = 10_000,
-                 changed: Sequence[Callable[[str, str, bool], None]] = ()) -> None:
+                 changed: Sequence[Callable[[str, str, bool], None]] = (),
+                 silenced: Callable[[str], Awaitable[bool]] | None = None) -> None:
+        self._silenced = silenced
         self._events = events
         self._changed_hooks = list(changed)
         self._streams = streams
@@ -85,6 +89,8 @@ class TypingTracker:
         members = await self._events.get_members(room_id, ("join",))
         if user_id not in members:
             raise forbidden("You are not in this room")
+        if self._silenced is not None and await self._silenced(user_id):
+            return
         room = self._typers.get(room_id, {})
         timer = room.get(user_id)
         if typing:

@@ -39,11 +39,14 @@ class ShadowBans:
         """
         if spec.event_type == "m.room.member" and spec.content.get("membership") != "invite":
             return None
-        banned = self._banned.get(spec.sender)
+        return fake_event_id() if await self.is_banned(spec.sender) else None
+
+    async def is_banned(self, user_id: str) -> bool:
+        banned = self._banned.get(user_id)
         if banned is None:
             # A change stored while this was read wins.
-            banned = self._banned.setdefault(spec.sender, await self._store.is_shadow_banned(spec.sender))
-        return fake_event_id() if banned else None
+            banned = self._banned.setdefault(user_id, await self._store.is_shadow_banned(user_id))
+        return banned
 
     async def set(self, user_id: str, shadow_banned: bool) -> None:
         await self._store.set_shadow_banned(user_id, shadow_banned)

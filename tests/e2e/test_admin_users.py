@@ -284,12 +284,15 @@ async def test_shadow_banned_sends_seem_to_succeed_but_reach_nobody(client):
     assert state["event_id"].startswith("$")
     await ok(client, "POST", f"rooms/{quote(room_id)}/invite", {"user_id": invitee["user_id"]}, user=banned)
     own_room = await create_room(client, banned, invite=[invitee["user_id"]])
+    typing_path = f"rooms/{quote(room_id)}/typing/{quote(banned['user_id'])}"
+    await ok(client, "PUT", typing_path, {"typing": True, "timeout": 60000}, user=banned)
 
     # Sent after them: once the owner sees this, anything sent before would have come too.
     marker = await send_text(client, owner, room_id, "after the banned sends", "marker")
     synced = await ok(client, "GET", "sync", user=owner, query={"filter": WHOLE_TIMELINE})
     timeline = [event["event_id"] for event in synced["rooms"]["join"][room_id]["timeline"]["events"]]
     assert marker in timeline and hidden not in timeline and state["event_id"] not in timeline
+    assert banned["user_id"] not in typers(synced, room_id)
     fetched = await client.request("GET", f"rooms/{quote(room_id)}/event/{quote(hidden)}",
                                    token=owner["access_token"])
     assert fetched.code == 404, fetched
@@ -302,6 +305,14 @@ async def test_shadow_banned_sends_seem_to_succeed_but_reach_nobody(client):
     seen = await send_text(client, banned, room_id, "heard again", "shadow2")
     assert (await client.request("GET", f"rooms/{quote(room_id)}/event/{quote(seen)}",
                                  token=owner["access_token"])).code == 200
+    await ok(client, "PUT", typing_path, {"typing": True, "timeout": 60000}, user=banned)
+    assert banned["user_id"] in typers(await ok(client, "GET", "sync", user=owner), room_id)
+
+
+def typers(synced: dict, room_id: str) -> list[str]:
+    """Who types in the room, as a sync shows it."""
+    ephemeral = synced["rooms"]["join"][room_id].get("ephemeral", {}).get("events", [])
+    return [user for event in ephemeral if event["type"] == "m.typing" for user in event["content"]["user_ids"]]
 
 
 @pytest.fixture(scope="module")
