@@ -4,6 +4,8 @@ user's /sync, until something sent on another server has arrived.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import quote
 
@@ -11,7 +13,8 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from polling import DEADLINE_S
-from room_helpers import create_room, send_text
+from conftest import Client, Homeserver
+from room_helpers import create_room, ok, send_text
 
 
 class SyncWatcher:
@@ -163,3 +166,40 @@ def redaction_of(event_id: str, room_id: str) -> Callable[[dict], bool]:
         return any(e["type"] == "m.room.redaction" and event_id in (e.get("redacts"), e["content"].get("redacts"))
                    for e in timeline_events(response, room_id))
     return found
+
+
+#: A sync filter keeping up to 100 timeline events a room.
+LONG_TIMELINE = json.dumps({"room": {"timeline": {"limit": 100}}})
+
+
+@dataclass
+class Linked:
+    """Two daemons, A and B; a room of alice's on A that bob of B has joined, and bob's /sync."""
+
+    server_a: Homeserver
+    server_b: Homeserver
+    a: Client
+    b: Client
+    alice: dict
+    bob: dict
+    room_id: str
+    bob_sync: SyncWatcher
+
+    async def messages(self, client: Client, user: dict) -> list[str]:
+        """The room's message bodies as C{user} pages back through /messages, newest first."""
+        page = await ok(client, "GET", f"rooms/{quote(self.room_id)}/messages", user=user,
+                        query={"dir": "b", "limit": "100"})
+        return [e["content"]["body"] for e in page["chunk"] if e["type"] == "m.room.message"]
+
+
+async def link(start_federating, make_client) -> Linked:
+    """Start A and B, and let bob of B join a room of alice's on A."""
+    server_a, server_b = start_federating(), start_federating()
+    a, b = make_client(server_a), make_client(server_b)
+    alice, bob = await a.register(), await b.register()
+    room_id = await create_room(a, alice, preset="public_chat")
+    await ok(b, "POST", f"join/{quote(room_id)}", {}, user=bob, query={"via": server_a.server_name})
+    await SyncWatcher(a, alice).wait_for(membership_of(bob["user_id"], "join", room_id), "bob's join")
+    bob_sync = SyncWatcher(b, bob, LONG_TIMELINE)
+    await bob_sync.wait_for(membership_of(bob["user_id"], "join", room_id), "his own join")
+    return Linked(server_a, server_b, a, b, alice, bob, room_id, bob_sync)

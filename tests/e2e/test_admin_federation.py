@@ -14,9 +14,9 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from admin_helpers import ADMIN, assert_shape, register_admin
-from federation_helpers import SyncWatcher, membership_of, message_with_body
+from federation_helpers import SyncWatcher, link, message_with_body
 from polling import DEADLINE_S
-from room_helpers import create_room, ok, send_text
+from room_helpers import send_text
 
 DESTINATION = {"destination": str, "retry_last_ts": int, "retry_interval": int, "failure_ts": (int, type(None)),
                "last_successful_stream_ordering": int}
@@ -25,15 +25,10 @@ HOUR_MS = 3_600_000
 
 async def _link(start_federating, make_client):
     """A and B; bob of B joined to alice's room on A, and a message of hers has reached him."""
-    server_a, server_b = start_federating(), start_federating()
-    a, b = make_client(server_a), make_client(server_b)
-    alice, bob = await a.register(), await b.register()
-    room_id = await create_room(a, alice, preset="public_chat")
-    await ok(b, "POST", f"join/{quote(room_id)}", {}, user=bob, query={"via": server_a.server_name})
-    await SyncWatcher(a, alice).wait_for(membership_of(bob["user_id"], "join", room_id), "bob's join")
-    await send_text(a, alice, room_id, "hello B", "hello")
-    await SyncWatcher(b, bob).wait_for(message_with_body("hello B", room_id), "alice's message")
-    return server_a, server_b, a, b, alice, bob, room_id
+    linked = await link(start_federating, make_client)
+    await send_text(linked.a, linked.alice, linked.room_id, "hello B", "hello")
+    await linked.bob_sync.wait_for(message_with_body("hello B", linked.room_id), "alice's message")
+    return (linked.server_a, linked.server_b, linked.a, linked.b, linked.alice, linked.bob, linked.room_id)
 
 
 async def _get(client, admin: dict, path: str, **query):

@@ -8,7 +8,6 @@ ruma_tx daemons, then ruma_tx and Synapse both ways (skipped only when
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -16,45 +15,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from conftest import Client, Homeserver
-from federation_helpers import SyncWatcher, membership_of, message_bodies
+from federation_helpers import LONG_TIMELINE, SyncWatcher, link, membership_of, message_bodies
 from room_helpers import create_room, ok, send_text
 from synapse_peer import SynapseClient, needs_peer, peer_script, ruma, synapse  # noqa: F401 (fixtures)
 
-LONG_TIMELINE = json.dumps({"room": {"timeline": {"limit": 100}}})
-
-
-@dataclass
-class Linked:
-    """Two daemons, A and B; a room of alice's on A that bob of B has joined, and bob's /sync."""
-
-    server_a: Homeserver
-    server_b: Homeserver
-    a: Client
-    b: Client
-    alice: dict
-    bob: dict
-    room_id: str
-    bob_sync: SyncWatcher
-
-    async def messages(self, client: Client, user: dict) -> list[str]:
-        """The room's message bodies as C{user} pages back through /messages, newest first."""
-        page = await ok(client, "GET", f"rooms/{quote(self.room_id)}/messages", user=user,
-                        query={"dir": "b", "limit": "100"})
-        return [e["content"]["body"] for e in page["chunk"] if e["type"] == "m.room.message"]
-
-
-async def link(start_federating, make_client) -> Linked:
-    """Start A and B, and let bob of B join a room of alice's on A."""
-    server_a, server_b = start_federating(), start_federating()
-    a, b = make_client(server_a), make_client(server_b)
-    alice, bob = await a.register(), await b.register()
-    room_id = await create_room(a, alice, preset="public_chat")
-    await ok(b, "POST", f"join/{quote(room_id)}", {}, user=bob, query={"via": server_a.server_name})
-    await SyncWatcher(a, alice).wait_for(membership_of(bob["user_id"], "join", room_id), "bob's join")
-    bob_sync = SyncWatcher(b, bob, LONG_TIMELINE)
-    await bob_sync.wait_for(membership_of(bob["user_id"], "join", room_id), "his own join")
-    return Linked(server_a, server_b, a, b, alice, bob, room_id, bob_sync)
 
 
 async def messages_arrived(watcher: SyncWatcher, room_id: str, count: int) -> list[str]:
