@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ruma_tx.services.ports.admin_federation import DestinationStatus
 from ruma_tx.storage.database import Database
-from ruma_tx.storage.federation_queue import server_of_column
+from ruma_tx.storage.user_ids import server_of_column
 
 #: Each of the admin API's fields as an expression over federation_destinations.
 _FIELDS = {

@@ -17,9 +17,9 @@ from ruma_tx.services.ports.admin_rooms import (
     ShutdownResult,
 )
 from ruma_tx.storage.database import Database
+from ruma_tx.storage.user_ids import server_of_column
 
-#: The server part of a user id column (as the index of schema 027 reads it).
-_SERVER_OF_MEMBER = "substring(cs.state_key from position(':' in cs.state_key) + 1)"
+_SERVER_OF_MEMBER = server_of_column("cs.state_key")
 
 #: The state (key "") whose contents the list shows.
 _STATE_TYPES = ["m.room.create", "m.room.name", "m.room.topic", "m.room.avatar", "m.room.canonical_alias",

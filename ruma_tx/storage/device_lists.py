@@ -14,6 +14,7 @@ from ruma_tx.matrix.device_lists import DeviceChange, RemoteDevice, RemoteDevice
 from ruma_tx.matrix.types import JsonDict
 from ruma_tx.services.ports.device_lists import AnnouncedDeviceList
 from ruma_tx.storage.database import Database, Transaction
+from ruma_tx.storage.user_ids import server_of_column
 
 #: Room members (C{theirs}) joined to a room that one of our users (of
 #: C{%(server)s}) is joined to; the server part is computed as the index of
@@ -21,7 +22,7 @@ from ruma_tx.storage.database import Database, Transaction
 _JOINED_WITH_OURS = (
     "FROM current_state theirs JOIN current_state ours ON ours.room_id = theirs.room_id"
     " AND ours.type = 'm.room.member' AND ours.membership = 'join'"
-    " AND substring(ours.state_key from position(':' in ours.state_key) + 1) = %(server)s"
+    f" AND {server_of_column('ours.state_key')} = %(server)s"
     " WHERE theirs.type = 'm.room.member' AND theirs.membership = 'join'"
 )
 

@@ -11,11 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from ruma_tx.matrix.federation_sending import EventRow
 from ruma_tx.services.ports.federation_queue import Destination, QueuedEdu
 from ruma_tx.storage.database import Database, Transaction
-
-def server_of_column(column: str) -> str:
-    """The server of the user id in C{column} (as the indexes of schema 027 have it)."""
-    return f"substring({column} from position(':' in {column}) + 1)"
-
+from ruma_tx.storage.user_ids import server_of_column
 
 _DESTINATION_COLUMNS = "destination, last_acked_position, retry_at_ms, backoff_ms, failing_since_ms"
 #: The columns of a destination that is not failing.

@@ -17,9 +17,10 @@ from ruma_tx.storage.database import Database, Transaction
 from ruma_tx.storage.events import EVENT_ROW_COLUMNS, event_row
 from ruma_tx.storage.relations import insert_relations
 from ruma_tx.storage.search import index_events
+from ruma_tx.storage.user_ids import server_of_column
 
 #: The server of the user id in C{state_key} (as the indexes of schema 027 have it).
-_MEMBER_SERVER = "substring(state_key from position(':' in state_key) + 1)"
+_MEMBER_SERVER = server_of_column("state_key")
 
 #: The events among C{start} and those they reach through prev_events (ids,
 #: or C{[id, hashes]} pairs up to room version 2), not past C{stop} nor

@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from ruma_tx.storage.database import Database, Transaction
+from ruma_tx.storage.user_ids import server_of_column
 
 _LOCAL_MEMBER = (
-    "type = 'm.room.member' AND substring(state_key from position(':' in state_key) + 1) = %(server)s")
+    f"type = 'm.room.member' AND {server_of_column('state_key')} = %(server)s")
 
 #: Rows of the room outside its events and state, by room id (the DAG's
 #: state snapshots before their groups, which they reference).

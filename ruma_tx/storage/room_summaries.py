@@ -6,6 +6,7 @@ from typing import Sequence
 
 from ruma_tx.matrix.spaces import SUMMARY_STATE_TYPES, RoomSummaryState, SpaceChild
 from ruma_tx.storage.database import Database
+from ruma_tx.storage.user_ids import server_of_column
 
 # One statement per batch of rooms: each room's version, joined members and
 # the content of its summary state (a redacted event's content is its pruned one).
@@ -67,7 +68,7 @@ class RoomSummaryStore:
         rows = await self._db.fetch_all(
             "SELECT DISTINCT room_id FROM current_state"
             " WHERE type = 'm.room.member' AND membership = 'join' AND room_id = ANY(%s)"
-            " AND substring(state_key from position(':' in state_key) + 1) = %s",
+            f" AND {server_of_column('state_key')} = %s",
             (list(room_ids), server_name),
         )
         return {row[0] for row in rows}
